@@ -1,0 +1,42 @@
+"""Typed errors raised by the core; each surface maps them to an exit code or HTTP status once."""
+
+from __future__ import annotations
+
+
+class ModelwiseError(Exception):
+    """Base class. `exit_code` is what the CLI exits with, `status` what the HTTP service answers."""
+
+    exit_code = 1
+    status = 500
+
+
+class BadInput(ModelwiseError):
+    """A value, file or argument the user gave is wrong; nothing was written."""
+
+    exit_code = 2
+    status = 422
+
+
+class RegistryError(BadInput):
+    """A registry file is invalid. `problems` lists every problem found; str() is the first."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems or ["invalid registry"]
+        super().__init__(self.problems[0])
+
+
+class ConfigError(BadInput):
+    """The configuration file is invalid."""
+
+
+class UnknownDecision(BadInput):
+    """No decision has that id."""
+
+    status = 404
+
+
+class Refused(ModelwiseError):
+    """The task cannot be routed: budget exhausted or no eligible model. The refusal is recorded."""
+
+    exit_code = 3
+    status = 402
