@@ -64,7 +64,7 @@ class ModelSpec:
         return cls(t[0], t[1], t[2], frozenset(t[3]), *t[4:])
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Registry:
     """The loaded registry: models in file order, an index by id, and where it came from."""
 
