@@ -1,0 +1,86 @@
+"""The ledger: the one interface to where decisions, outcomes and alerts are kept (SQLite by default).
+
+Nothing outside this package speaks SQL; a PostgreSQL backend would implement `Ledger` too."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(slots=True)
+class NewDecision:
+    """A routed or refused decision ready to be written. `response` is the JSON answer (SPEC 7), stored
+    whole so an idempotent retry and the history get exactly what was answered."""
+
+    id: str
+    request_id: str | None
+    ts: str
+    ts_unix: float
+    day: str
+    task_type: str
+    tier: str
+    agent: str | None
+    model_id: str | None
+    model_name: str | None
+    status: str
+    reserved: float
+    estimated_cost: float
+    input_tokens: int
+    output_tokens: int
+    desc_chars: int
+    budget: float
+    score: float | None
+    description: str | None
+    response: dict[str, Any]
+    # thresholds reached: (share of the daily budget, spend after this decision, daily budget, message)
+    alerts: list[tuple[float, float, float, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Settlement:
+    outcome: str
+    latency_ms: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    actual_cost: float
+
+
+class Ledger(Protocol):
+    path: str
+
+    def admit(
+        self,
+        day: str,
+        request_id: str | None,
+        make: Callable[[Mapping[str, float]], NewDecision],
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    def settle(
+        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]: ...
+
+    def spent_by_tier(self, day: str) -> dict[str, float]: ...
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None: ...
+
+    def decisions(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[dict[str, Any]]: ...
+
+    def data_version(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def open_ledger(path: str | Path, synchronous: str = "full") -> Ledger:
+    from modelwise.ledger.sqlite import SqliteLedger
+
+    return SqliteLedger(str(path), synchronous=synchronous)

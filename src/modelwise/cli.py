@@ -1,0 +1,427 @@
+"""The command line (SPEC 7) for agents, CI and people. Never imports Textual or the HTTP server unless
+the command is the console or `serve`.
+
+Exit codes: 0 done; 2 bad input (one line on stderr, nothing written); 3 refused; 1 unexpected."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from modelwise.core.errors import BadInput, ModelwiseError
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage error in one line and exits 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInput(f"{self.prog}: {message}")
+
+
+def emit(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def service_from_args(args: argparse.Namespace):
+    from modelwise.service import TokenOptimizationService
+
+    return TokenOptimizationService(
+        registry=getattr(args, "registry", None),
+        ledger=getattr(args, "ledger", None),
+        config=getattr(args, "config", None),
+    )
+
+
+def money(x: float | None) -> str:
+    from modelwise.core.routing import money
+
+    return "-" if x is None else money(x)
+
+
+def _flip_words(flip: dict | None, weights: dict[str, float], names: dict[str, str]) -> str | None:
+    if not flip:
+        return None
+    name = names.get(flip["model"], flip["model"])
+    return f"{name} would win if {flip['weight']} weighed {flip['value']:.4g} instead of {weights[flip['weight']]:g}"
+
+
+def _print_route(r: dict[str, Any], verbose: bool = False) -> None:
+    names = {c["model"]: c["name"] for c in r.get("candidates", [])}
+    status = r["status"]
+    if r["selectedModel"] is None:
+        print(f"{status}: {r['reason']}")
+    else:
+        print(f"{r['selectedModelName']} ({r['selectedModel']})  [{status}{' → ' + r['wouldBe'] if r.get('wouldBe') else ''}]")
+        margin = r.get("margin")
+        print(f"  score {r['score']:.4f}" + (f", {margin:.4f} ahead of the runner-up" if margin is not None else ""))
+        est = r["estimatedTokens"]
+        print(
+            f"  estimated {money(r['estimatedCost'])} for {est['input']:,} input + {est['output']:,} output tokens"
+            f" (task budget {money(r['budget']['task'])})"
+        )
+        print(f"  {r['reason']}")
+    b = r["budget"]
+    print(f"  left today: {money(b['dailyRemaining'])}; {r['tier']} tier: {money(b['tierRemaining'])}")
+    words = _flip_words(r.get("flip"), r["weights"], names)
+    if words:
+        print(f"  flip: {words}")
+    if r.get("decisionId"):
+        print(f"  decision {r['decisionId']}")
+    for w in r.get("warnings", []):
+        print(f"warning: {w}", file=sys.stderr)
+    if verbose:
+        _print_candidates(r["candidates"])
+
+
+def _print_candidates(rows: list[dict[str, Any]]) -> None:
+    print(f"  {'#':>4} {'model':<34} {'cap':>4} {'perf':>6} {'avail':>6} {'cost':>6} {'total':>7} {'est. $':>10}  eligibility")
+    for c in rows:
+        mark = "*" if c.get("winner") else " "
+        elig = "eligible" if c["eligible"] and not c["reason"] else (c["reason"] or "")
+        print(
+            f" {mark}{c['rank']:>4} {c['name'][:34]:<34} {c['capability']:>4.0f} {c['performance']:>6.3f} "
+            f"{c['availability']:>6.3f} {c['cost']:>6.3f} {c['total']:>7.4f} {c['estimatedCost']:>10.6f}  {elig}"
+        )
+
+
+# -- commands ------------------------------------------------------------------------------------
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    constraints = {}
+    if args.min_quality is not None:
+        constraints["minQuality"] = args.min_quality
+    if args.max_latency is not None:
+        constraints["maxLatencyMs"] = args.max_latency
+    if args.capability:
+        constraints["capabilities"] = args.capability
+    r = svc.route_task(
+        args.type,
+        args.description,
+        args.budget,
+        agent=args.agent,
+        request_id=args.request_id,
+        constraints=constraints or None,
+        weights=args.weights,
+        dry_run=args.dry_run,
+        all_candidates=args.all_candidates,
+    )
+    if args.json:
+        emit(r)
+    else:
+        _print_route(r, verbose=args.all_candidates)
+    refused = r["status"] == "refused" or r.get("wouldBe") == "refused"
+    return EXIT_REFUSED if refused else EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    constraints = {}
+    if args.min_quality is not None:
+        constraints["minQuality"] = args.min_quality
+    if args.max_latency is not None:
+        constraints["maxLatencyMs"] = args.max_latency
+    r = svc.explain(args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights)
+    if args.json:
+        emit(r)
+        return EXIT_OK
+    _print_route(r)
+    print()
+    _print_candidates(r["candidates"][: args.limit] if args.limit else r["candidates"])
+    if r.get("flips"):
+        print("\n  flip points (one weight changed, the others kept):")
+        for f in r["flips"]:
+            print(f"    {f['weight']:<12} {f['current']:g} -> {f['value']:.4g}: {f['modelName']} would win")
+    return EXIT_OK
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    outcome = "success" if args.success else "failure" if args.failure else "error"
+    r = svc.record_outcome(
+        args.decision_id,
+        outcome,
+        latency_ms=args.latency_ms,
+        input_tokens=args.input_tokens,
+        output_tokens=args.output_tokens,
+        cost=args.cost,
+    )
+    if args.json:
+        emit(r)
+    else:
+        print(
+            f"{r['decisionId']}: {r['outcome']}, actual {money(r['actualCost'])} "
+            f"(estimated {money(r['estimatedCost'])}) on {r['selectedModelName']}"
+        )
+    return EXIT_OK
+
+
+def cmd_stats(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    s = svc.statistics(since=args.since, until=args.until, all_days=args.all, by=args.by)
+    if args.json:
+        emit(s)
+        return EXIT_OK
+    c, p = s["costStatistics"], s["performanceStatistics"]
+    period = s["period"]
+    print(f"period: {period['from'] or 'beginning'} .. {period['to'] or 'now'}")
+    print(f"tasks: {c['totalTasks']}  cost: {money(c['totalCost'])}  average: {money(c['averageCost'])}")
+    print(f"budget remaining today: {money(c['budgetRemaining'])}  refused: {s['refused']}")
+    lat = p["averageLatency"]
+    rate = p["successRate"]
+    print(
+        f"outcomes: {s['outcomes']}  success rate: {'-' if rate is None else f'{rate:.1%}'}  "
+        f"average latency: {'-' if lat is None else f'{lat:.0f} ms'}"
+    )
+    for name, n in p["modelUsage"].items():
+        print(f"  {n:>6}  {name}")
+    if "byAgent" in s:
+        print("by agent:")
+        for agent, a in s["byAgent"].items():
+            print(f"  {agent:<24} {a['totalTasks']:>6} tasks  {money(a['totalCost'])}  refused {a['refused']}")
+    return EXIT_OK
+
+
+EXPORT_COLUMNS = (
+    "decisionId",
+    "timestamp",
+    "taskType",
+    "tier",
+    "agent",
+    "selectedModel",
+    "estimatedCost",
+    "actualCost",
+    "status",
+    "score",
+    "outcome",
+    "latencyMs",
+    "description",
+)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    if args.format not in ("json", "csv"):
+        raise BadInput(f"unknown export format {args.format!r} (use json or csv)")
+    svc = service_from_args(args)
+    rows = [{k: d[k] for k in EXPORT_COLUMNS} for d in svc.decisions(since=args.since, until=args.until)]
+    if args.anonymize:
+        import hashlib
+
+        for r in rows:
+            r["description"] = None
+            if r["agent"]:
+                r["agent"] = "agent-" + hashlib.sha256(r["agent"].encode()).hexdigest()[:8]
+    if args.format == "json":
+        text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+    else:
+        import csv
+        import io
+
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for r in rows:
+            writer.writerow({k: "" if v is None else v for k, v in r.items()})
+        text = buf.getvalue()
+    if args.output:
+        write_atomic(args.output, text)
+        print(f"wrote {len(rows)} decisions to {args.output}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return EXIT_OK
+
+
+def write_atomic(path: str, text: str) -> None:
+    import tempfile
+    from pathlib import Path
+
+    target = Path(path)
+    if target.is_dir():
+        raise BadInput(f"{path} is a folder; give a file name")
+    if not target.parent.exists():
+        raise BadInput(f"folder {target.parent} does not exist")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    rows = svc.models_table(task=args.task, sort=args.sort, limit=args.limit)
+    if args.json:
+        emit(rows)
+        return EXIT_OK
+    q_label = f"q({args.task})" if args.task else "quality"
+    print(f"{'id':<40} {'provider':<12} {'in $/1M':>9} {'out $/1M':>9} {'$/1k':>9} {q_label:>10} {'latency':>8}  source")
+    for r in rows:
+        q = "unrated" if r["quality"] is None else f"{r['quality']:.3f}"
+        lat = "-" if r["latencyMs"] is None else f"{r['latencyMs']:.0f}"
+        obs = r.get("observed")
+        extra = f"  observed {obs['successes']}/{obs['outcomes']} ok" if obs else ""
+        print(
+            f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {r['inputPer1M']:>9.3f} {r['outputPer1M']:>9.3f} "
+            f"{r['blendedPer1k']:>9.6f} {q:>10} {lat:>8}  {r['source'] or '-'}{extra}"
+        )
+    print(f"{len(rows)} models", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_locate(args: argparse.Namespace) -> int:
+    from modelwise.loading import load_settings
+    from modelwise.paths import config_path, resolve
+
+    cfg, explicit = config_path(getattr(args, "config", None))
+    _, from_config = load_settings(cfg, explicit)
+    paths = resolve(cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config)
+    data = paths.to_json()
+    if args.json:
+        emit(data)
+    else:
+        print(f"config:   {data['config']}{'' if data['configExists'] else '  (not created; defaults in use)'}")
+        print(f"registry: {data['registry']}")
+        print(f"ledger:   {data['ledger']}")
+        for t in data["themes"]:
+            print(f"themes:   {t}")
+        print(f"cache:    {data['cache']}")
+    return EXIT_OK
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def _add_globals(p: argparse.ArgumentParser, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    p.add_argument("--registry", metavar="PATH", default=default, help="registry file (env MODELWISE_REGISTRY)")
+    p.add_argument("--ledger", metavar="PATH", default=default, help="ledger file (env MODELWISE_LEDGER)")
+    p.add_argument("--config", metavar="PATH", default=default, help="config file (env MODELWISE_CONFIG)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="modelwise",
+        description="Route every LLM task to the best model for the money, inside a hard daily budget.",
+        epilog="With no command, opens the console. Exit codes: 0 done, 2 bad input, 3 refused, 1 unexpected.",
+    )
+    _add_globals(parser, suppress=False)
+    from modelwise import __version__
+
+    parser.add_argument("--version", action="version", version=f"modelwise {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    def command(name: str, help: str, func) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help, description=help)
+        _add_globals(p, suppress=True)
+        p.set_defaults(func=func)
+        return p
+
+    def task_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("type", help="task type, e.g. code_generation")
+        p.add_argument("description", help="what the task is (redacted before it is stored)")
+        p.add_argument("budget", nargs="?", default=None, help="most this task may cost, USD")
+        p.add_argument("--weights", metavar="C,P,A,K", help="capability,performance,availability,cost")
+        p.add_argument("--min-quality", type=float, metavar="Q")
+        p.add_argument("--max-latency", type=float, metavar="MS")
+        p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("route", "route one task and record the decision", cmd_route)
+    task_args(p)
+    p.add_argument("--agent", help="who asked (for per-agent statistics)")
+    p.add_argument("--request-id", help="idempotency key: the same id returns the first decision")
+    p.add_argument("--capability", action="append", metavar="CAP", help="require a capability (repeatable)")
+    p.add_argument("--dry-run", action="store_true", help="record nothing")
+    p.add_argument("--all-candidates", action="store_true", help="list every model, not the top 10")
+
+    p = command("explain", "the whole breakdown, margin and flip points; records nothing", cmd_explain)
+    task_args(p)
+    p.add_argument("--limit", type=int, default=20, help="rows of the breakdown to print (0 = all)")
+
+    p = command("record", "record the outcome of a decision", cmd_record)
+    p.add_argument("decision_id", metavar="DECISION_ID")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--success", action="store_true")
+    g.add_argument("--failure", action="store_true")
+    g.add_argument("--error", action="store_true")
+    p.add_argument("--latency-ms", type=float)
+    p.add_argument("--input-tokens", type=int)
+    p.add_argument("--output-tokens", type=int)
+    p.add_argument("--cost", type=float, help="actual cost in USD (instead of tokens x prices)")
+    p.add_argument("--json", action="store_true")
+
+    p = command("stats", "the brief's statistics for today", cmd_stats)
+    p.add_argument("--since", help="7d, 24h, today, 2026-11-01 or an ISO time")
+    p.add_argument("--until")
+    p.add_argument("--all", action="store_true", help="every day in the ledger")
+    p.add_argument("--by", choices=["agent"], help="break down by agent")
+    p.add_argument("--json", action="store_true")
+
+    p = command("export", "decisions with their costs and outcomes as json or csv", cmd_export)
+    p.add_argument("format", metavar="json|csv")
+    p.add_argument("--output", "-o", metavar="FILE")
+    p.add_argument("--since")
+    p.add_argument("--until")
+    p.add_argument("--anonymize", action="store_true", help="drop descriptions, hash agent names")
+
+    p = command("models", "the registry as a table", cmd_models)
+    p.add_argument("--task", help="quality for this task type; only capable models")
+    p.add_argument("--sort", help="id, name, provider, quality, cost, input, output, latency, context")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--json", action="store_true")
+
+    p = command("locate", "print the paths of the config, ledger, registry and themes", cmd_locate)
+    p.add_argument("--json", action="store_true")
+
+    # Each area adds its commands from its own module (kept light: heavy imports happen inside commands).
+    from modelwise import cli_learning, cli_registry, cli_service, cli_whatif
+
+    cli_registry.add_parser(sub)
+    for area in (cli_service, cli_learning, cli_whatif):
+        area.register(command)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        parser = build_parser()
+        if not argv:
+            parser.print_help()
+            return EXIT_OK
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_OK
+        return int(args.func(args) or 0)
+    except ModelwiseError as exc:
+        print(f"modelwise: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except BrokenPipeError:
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115
+        except OSError:
+            pass
+        return EXIT_OK
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if os.environ.get("MODELWISE_DEBUG"):
+            raise
+        print(f"modelwise: unexpected error: {type(exc).__name__}: {exc} (MODELWISE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        return EXIT_UNEXPECTED
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

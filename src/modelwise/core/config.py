@@ -1,0 +1,158 @@
+"""The configuration file's schema (TOML, validated with pydantic) and its conversion into `Settings`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from modelwise.core.errors import ConfigError
+from modelwise.core.settings import DEFAULT_TIERS, DEFAULT_TASK_BUDGETS, DEFAULT_TOKENS, Settings, Tier, Weights
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class WeightsIn(_Strict):
+    capability: NonNeg = 0.4
+    performance: NonNeg = 0.3
+    availability: NonNeg = 0.2
+    cost: NonNeg = 0.1
+
+    @model_validator(mode="after")
+    def _not_all_zero(self) -> WeightsIn:
+        if self.capability + self.performance + self.availability + self.cost <= 0:
+            raise ValueError("weights must not all be zero")
+        return self
+
+
+class TierIn(_Strict):
+    share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
+    floor_percentile: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    tasks: list[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]] | None = None
+
+
+class TokensIn(_Strict):
+    context: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    output: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+
+
+class LearningIn(_Strict):
+    enabled: bool = True
+    prior_strength: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)] = 20.0
+
+
+class ConfigIn(_Strict):
+    """Every key is optional; absent keys keep the SPEC's defaults."""
+
+    daily_budget: NonNeg = 10.0
+    alert_threshold: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.8
+    timezone: str | None = None
+    cost_ceiling_per_1k: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.01
+    cost_scale: Literal["linear", "log"] = "linear"
+    unrated_quality: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+    store_descriptions: Literal["redacted", "hash", "none"] = "redacted"
+    weights: WeightsIn = Field(default_factory=WeightsIn)
+    tiers: dict[str, TierIn] = Field(default_factory=dict)
+    task_budgets: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
+    tokens: dict[str, TokensIn] = Field(default_factory=dict)
+    learning: LearningIn = Field(default_factory=LearningIn)
+    theme: str | None = None
+    keymap: dict[str, str] = Field(default_factory=dict)
+    synchronous: Literal["full", "normal", "extra"] = "full"
+    registry: str | None = None
+    ledger: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, v: str | None) -> str | None:
+        if v is None or v in ("", "local"):
+            return None
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (use an IANA name such as 'Europe/Paris')") from None
+        return v
+
+
+def _merge_tiers(given: dict[str, TierIn]) -> tuple[Tier, ...]:
+    by_name = {t.name: t for t in DEFAULT_TIERS}
+    out: dict[str, Tier] = dict(by_name)
+    for name, t in given.items():
+        base = by_name.get(name)
+        if base is None and (t.share is None or t.floor_percentile is None or t.tasks is None):
+            raise ValueError(f"tiers.{name}: a new tier needs share, floor_percentile and tasks")
+        out[name] = Tier(
+            name=name,
+            share=t.share if t.share is not None else base.share,  # type: ignore[union-attr]
+            floor_percentile=t.floor_percentile if t.floor_percentile is not None else base.floor_percentile,  # type: ignore[union-attr]
+            tasks=tuple(t.tasks) if t.tasks is not None else base.tasks,  # type: ignore[union-attr]
+        )
+    # A task type named in a configured tier moves there from a default tier.
+    claimed = {task: name for name in given for task in out[name].tasks}
+    tiers = []
+    for name, tier in out.items():
+        tasks = tuple(task for task in tier.tasks if claimed.get(task, name) == name)
+        tiers.append(Tier(tier.name, tier.share, tier.floor_percentile, tasks))
+    seen: dict[str, str] = {}
+    for tier in tiers:
+        for task in tier.tasks:
+            if task in seen:
+                raise ValueError(f"tiers: task type {task!r} is in both {seen[task]} and {tier.name}")
+            seen[task] = tier.name
+    total = sum(t.share for t in tiers)
+    if total > 1 + 1e-9:
+        raise ValueError(f"tiers: shares add up to {total:g}, more than 1")
+    return tuple(tiers)
+
+
+def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dict[str, str | None]]:
+    """Validate a parsed config document into Settings and the paths it names (registry, ledger); a
+    problem raises ConfigError naming the file and the key."""
+    try:
+        cfg = ConfigIn.model_validate(data)
+        tiers = _merge_tiers(cfg.tiers)
+        known = {t for tier in tiers for t in tier.tasks}
+        for section in ("task_budgets", "tokens"):
+            for key in getattr(cfg, section):
+                if key not in known:
+                    raise ValueError(f"{section}.{key}: unknown task type (known: {', '.join(sorted(known))})")
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {loc}: {msg}") from None
+    except ValueError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+    tokens = dict(DEFAULT_TOKENS)
+    for key, t in cfg.tokens.items():
+        base = tokens.get(key, (1000, 1000))
+        tokens[key] = (t.context if t.context is not None else base[0], t.output if t.output is not None else base[1])
+    budgets = dict(DEFAULT_TASK_BUDGETS)
+    budgets.update(cfg.task_budgets)
+    w = cfg.weights
+    return Settings(
+        daily_budget=cfg.daily_budget,
+        alert_threshold=cfg.alert_threshold,
+        timezone=cfg.timezone,
+        cost_ceiling_per_1k=cfg.cost_ceiling_per_1k,
+        cost_scale=cfg.cost_scale,
+        unrated_quality=cfg.unrated_quality,
+        store_descriptions=cfg.store_descriptions,
+        weights=Weights(w.capability, w.performance, w.availability, w.cost),
+        tiers=tiers,
+        task_budgets=budgets,
+        tokens=tokens,
+        learning_enabled=cfg.learning.enabled,
+        prior_strength=cfg.learning.prior_strength,
+        theme=cfg.theme,
+        keymap=dict(cfg.keymap),
+        synchronous=cfg.synchronous,
+    ), {"registry": cfg.registry, "ledger": cfg.ledger}
+

@@ -1,0 +1,289 @@
+"""Routing (SPEC 4): the winner, degradation under the budget, refusal, the margin and the flip point.
+
+`decide` is the hot path: it walks a cached `Ranking` from the top and stops at the first models that
+fit, so a decision costs a few comparisons whatever the registry's size."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from modelwise.core.scoring import Ranking, Scored, fmt_q
+from modelwise.core.settings import WEIGHT_NAMES
+
+ROUTED = "routed"
+DEGRADED = "degraded"
+REFUSED = "refused"
+DRY_RUN = "dry-run"
+
+
+@dataclass(slots=True)
+class Choice:
+    """What the router chose for one task, before anything is recorded."""
+
+    status: str
+    winner: Scored | None
+    runner_up: Scored | None
+    estimated_cost: float
+    reason: str
+    warnings: list[str] = field(default_factory=list)
+    floor_dropped: bool = False
+    refusal_kind: str | None = None  # "budget" or "no-model"
+
+    @property
+    def margin(self) -> float | None:
+        if self.winner is None or self.runner_up is None:
+            return None
+        return self.winner.total - self.runner_up.total
+
+
+def _fits(e: Scored, tin: int, tout: int, cap: float, tokens: int) -> bool:
+    return (tin * e.pin + tout * e.pout) / 1_000_000.0 <= cap and (e.ctx is None or e.ctx >= tokens)
+
+
+def best_fit(
+    entries: Sequence[Scored],
+    min_in: Sequence[float],
+    min_out: Sequence[float],
+    tin: int,
+    tout: int,
+    cap: float,
+    exclude: Scored | None = None,
+) -> Scored | None:
+    """The best entry whose estimated cost is at most `cap` and whose context window fits; ties on the
+    total go to the lower estimated cost, then the smaller id. Stops once nothing below can be afforded."""
+    tokens = tin + tout
+    n = len(entries)
+    i = 0
+    while i < n:
+        if (tin * min_in[i] + tout * min_out[i]) / 1_000_000.0 > cap:
+            return None
+        e = entries[i]
+        if e is not exclude and _fits(e, tin, tout, cap, tokens):
+            best = e
+            best_cost = e.estimated_cost(tin, tout)
+            j = i + 1
+            while j < n and entries[j].total == e.total:
+                o = entries[j]
+                if o is not exclude and _fits(o, tin, tout, cap, tokens):
+                    oc = o.estimated_cost(tin, tout)
+                    if (oc, o.model.id) < (best_cost, best.model.id):
+                        best, best_cost = o, oc
+                j += 1
+            return best
+        i += 1
+    return None
+
+
+def money(x: float) -> str:
+    if x == 0:
+        return "$0"
+    if abs(x) >= 1:
+        return f"${x:,.2f}"
+    if abs(x) >= 0.01:
+        return f"${x:.4f}"
+    return f"${x:.6f}"
+
+
+def decide(ranking: Ranking, tin: int, tout: int, task_budget: float, limit: float | None) -> Choice:
+    """Pick the winner for a task of `tin` input and `tout` output tokens.
+
+    `limit` is what is left of the day and of the tier (None: no budget check, as in a dry run without a
+    ledger). Order: the best eligible model; if it does not fit the limit, the best eligible one that does
+    (degraded); if none does with the tier floor, the same without the floor (degraded, with a warning);
+    else refused."""
+    fl, nf = ranking.floor_list, ranking.nofloor_list
+    cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
+    top = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, task_budget)
+    if top is not None and cap >= task_budget:
+        winner = top
+    else:
+        winner = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, cap) if cap >= 0 else None
+    if winner is not None:
+        runner = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, cap, exclude=winner)
+        cost = winner.estimated_cost(tin, tout)
+        if winner is top:
+            reason = _why(winner, runner)
+            return Choice(ROUTED, winner, runner, cost, reason)
+        reason = (
+            f"{top.model.name} ({money(top.estimated_cost(tin, tout))}) does not fit the remaining budget "
+            f"{money(limit or 0.0)}; degraded to {winner.model.name}"
+        )
+        return Choice(DEGRADED, winner, runner, cost, reason, [reason])
+
+    winner = best_fit(nf, ranking.nofloor_min_in, ranking.nofloor_min_out, tin, tout, cap)
+    floor_txt = "none" if ranking.floor is None else fmt_q(ranking.floor)
+    if winner is not None:
+        runner = best_fit(nf, ranking.nofloor_min_in, ranking.nofloor_min_out, tin, tout, cap, exclude=winner)
+        cost = winner.estimated_cost(tin, tout)
+        warn = (
+            f"no model above the {ranking.tier.name} tier's quality floor {floor_txt} fits "
+            f"{'the task budget' if cap >= task_budget else 'the remaining budget'} "
+            f"({money(cap)}); floor dropped, degraded to {winner.model.name}"
+        )
+        return Choice(DEGRADED, winner, runner, cost, warn, [warn], floor_dropped=True)
+
+    # Refused: say whether money or the models are the reason.
+    if not nf:
+        capable = [e for e in ranking.entries if e.capability]
+        if not capable:
+            reason = f"no model in the registry is capable of {ranking.task_type}"
+        else:
+            reason = f"no model meets the constraints ({capable[0].static_reason} for the best capable)"
+        return Choice(REFUSED, None, None, 0.0, reason, refusal_kind="no-model")
+    affordable = best_fit(nf, ranking.nofloor_min_in, ranking.nofloor_min_out, tin, tout, task_budget)
+    if affordable is None:
+        cheapest = min(nf, key=lambda e: e.estimated_cost(tin, tout))
+        reason = (
+            f"no eligible model fits the task budget {money(task_budget)} "
+            f"(cheapest: {cheapest.model.name} at {money(cheapest.estimated_cost(tin, tout))})"
+        )
+        return Choice(REFUSED, None, None, 0.0, reason, refusal_kind="no-model")
+    reason = (
+        f"budget exhausted: {money(max(limit or 0.0, 0.0))} left today for the {ranking.tier.name} tier; "
+        f"the cheapest eligible model needs "
+        f"{money(min(e.estimated_cost(tin, tout) for e in nf))}"
+    )
+    return Choice(REFUSED, None, None, 0.0, reason, refusal_kind="budget")
+
+
+def _why(winner: Scored, runner: Scored | None) -> str:
+    if runner is None:
+        return f"{winner.model.name} is the only eligible model"
+    return f"{winner.model.name} scores {winner.total:.4f}, {winner.total - runner.total:.4f} ahead of {runner.model.name}"
+
+
+def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) -> dict | None:
+    """The smallest change of one raw weight at which the runner-up ties the winner.
+
+    With weight j set to v (the others unchanged, then all normalised), the totals tie when
+    Σ_{i≠j} w_i d_i + v d_j = 0, d = winner's components − runner-up's. Returns
+    {"model", "weight", "value"}, or None when no single non-negative weight can make them tie."""
+    if runner is None:
+        return None
+    a = winner.components()
+    b = runner.components()
+    d = [x - y for x, y in zip(a, b, strict=True)]
+    best: tuple[float, str, float] | None = None
+    for j, name in enumerate(WEIGHT_NAMES):
+        if d[j] == 0:
+            continue
+        rest = sum(weights[i] * d[i] for i in range(4) if i != j)
+        v = -rest / d[j]
+        if not math.isfinite(v) or v < 0:
+            continue
+        if sum(weights[i] for i in range(4) if i != j) + v <= 0:
+            continue
+        change = abs(v - weights[j])
+        if best is None or change < best[0]:
+            best = (change, name, v)
+    if best is None:
+        return None
+    return {"model": runner.model.id, "weight": best[1], "value": round(best[2], 6)}
+
+
+def weight_flips(weights: Sequence[float], winner: Scored, field: Sequence[Scored]) -> list[dict]:
+    """For every weight, the nearest value above and below its current one at which some other model of
+    `field` (the models the winner was chosen among) overtakes the winner, and which model that is.
+
+    Along weight j = v, model m beats the winner when A_m + v·B_m < 0 with A_m = Σ_{i≠j} w_i (c_W,i − c_m,i)
+    and B_m = c_W,j − c_m,j; the crossing is v* = −A_m / B_m."""
+    cw = winner.components()
+    flips: list[dict] = []
+    for j, name in enumerate(WEIGHT_NAMES):
+        wj = weights[j]
+        others = sum(weights[i] for i in range(4) if i != j)
+        up: tuple[float, Scored] | None = None
+        down: tuple[float, Scored] | None = None
+        for m in field:
+            if m is winner:
+                continue
+            cm = m.components()
+            bj = cw[j] - cm[j]
+            if bj == 0:
+                continue
+            a = sum(weights[i] * (cw[i] - cm[i]) for i in range(4) if i != j)
+            v = -a / bj
+            if not math.isfinite(v) or v < 0 or others + v <= 0:
+                continue
+            if bj < 0 and v >= wj:  # raising weight j helps m
+                if up is None or (v, m.model.id) < (up[0], up[1].model.id):
+                    up = (v, m)
+            elif bj > 0 and v <= wj:  # lowering weight j helps m
+                if down is None or (v, m.model.id) > (down[0], down[1].model.id):
+                    down = (v, m)
+        for found, direction in ((down, "down"), (up, "up")):
+            if found is not None:
+                flips.append(
+                    {
+                        "weight": name,
+                        "value": round(found[0], 6),
+                        "model": found[1].model.id,
+                        "modelName": found[1].model.name,
+                        "direction": direction,
+                        "current": wj,
+                    }
+                )
+    return flips
+
+
+def eligibility(
+    e: Scored, ranking: Ranking, tin: int, tout: int, task_budget: float, floor_dropped: bool
+) -> str | None:
+    """Why a model is not eligible for this task, or None when it is (SPEC 4, step 1)."""
+    if e.static_reason is not None:
+        return e.static_reason
+    if not e.floor_ok and not floor_dropped:
+        return (
+            f"quality {fmt_q(e.performance)} below the {ranking.tier.name} tier floor "
+            f"{fmt_q(ranking.floor or 0.0)} (p{ranking.tier.floor_percentile:g})"
+        )
+    cost = e.estimated_cost(tin, tout)
+    if cost > task_budget:
+        return f"estimated cost {money(cost)} over the task budget {money(task_budget)}"
+    if e.ctx is not None and e.ctx < tin + tout:
+        return f"context window {e.ctx:,} < {tin + tout:,} estimated tokens"
+    return None
+
+
+def candidate_rows(
+    ranking: Ranking,
+    choice: Choice,
+    tin: int,
+    tout: int,
+    task_budget: float,
+    limit: float | None,
+    top: int | None = 10,
+) -> list[dict]:
+    """The breakdown rows (SPEC 7 `candidates`): the top `top` models by total (all when None), plus the
+    winner and the runner-up wherever they rank, each with its components, cost and eligibility."""
+    entries = ranking.entries
+    chosen = entries if top is None else entries[:top]
+    extra = [e for e in (choice.winner, choice.runner_up) if e is not None and e.rank > len(chosen)]
+    rows = []
+    for e in list(chosen) + sorted(extra, key=lambda e: e.rank):
+        reason = eligibility(e, ranking, tin, tout, task_budget, choice.floor_dropped)
+        cost = e.estimated_cost(tin, tout)
+        if reason is None and e is not choice.winner and limit is not None and cost > limit:
+            note = f"eligible, but over the remaining budget {money(max(limit, 0.0))}"
+        else:
+            note = reason
+        rows.append(
+            {
+                "rank": e.rank,
+                "model": e.model.id,
+                "name": e.model.name,
+                "eligible": reason is None,
+                "reason": note,
+                "capability": e.capability,
+                "performance": round(e.performance, 6),
+                "availability": round(e.availability, 6),
+                "cost": round(e.cost, 6),
+                "total": round(e.total, 6),
+                "estimatedCost": round(cost, 10),
+                "rated": e.rated,
+                "winner": e is choice.winner,
+            }
+        )
+    return rows

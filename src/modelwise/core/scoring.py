@@ -1,0 +1,238 @@
+"""The brief's weighted score (SPEC 3): four components per model and their weighted total.
+
+`rank_models` does everything that depends only on the task type, the weights, the static constraints
+and the calibration, so the router can cache it and a decision only walks the top of a sorted list."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
+from modelwise.core.models import ModelSpec
+from modelwise.core.settings import Settings, Tier, Weights
+from modelwise.core.tiers import nearest_rank
+
+
+@dataclass(frozen=True, slots=True)
+class Constraints:
+    """A task's own limits (SPEC 2): minimum quality, maximum latency, extra required capabilities."""
+
+    min_quality: float | None = None
+    max_latency_ms: float | None = None
+    capabilities: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {
+            "minQuality": self.min_quality,
+            "maxLatencyMs": self.max_latency_ms,
+            "capabilities": list(self.capabilities),
+        }
+
+
+NO_CONSTRAINTS = Constraints()
+
+
+class Scored:
+    """One model's components and total for one task type; `static_reason` is why it is out regardless
+    of the task's size (None when it is in), `floor_ok` whether it clears the tier's quality floor."""
+
+    __slots__ = (
+        "model",
+        "capability",
+        "performance",
+        "availability",
+        "cost",
+        "total",
+        "rated",
+        "calibrated",
+        "latency",
+        "static_reason",
+        "floor_ok",
+        "pin",
+        "pout",
+        "ctx",
+        "rank",
+    )
+
+    def __init__(self, model: ModelSpec):
+        self.model = model
+        self.pin = model.input_per_1m
+        self.pout = model.output_per_1m
+        self.ctx = model.context_window
+
+    def components(self) -> tuple[float, float, float, float]:
+        return (self.capability, self.performance, self.availability, self.cost)
+
+    def estimated_cost(self, tin: int, tout: int) -> float:
+        return (tin * self.pin + tout * self.pout) / 1_000_000.0
+
+
+def linear_cost_component(blended_per_1k: float, ceiling: float) -> float:
+    """1 for a free model, 0 at or above the ceiling (SPEC 3)."""
+    return max(0.0, 1.0 - blended_per_1k / ceiling)
+
+
+def log_cost_components(prices: Sequence[float]) -> list[float]:
+    """Cheapest maps to 1, dearest to 0, on a log axis; free models count as the cheapest."""
+    positive = [p for p in prices if p > 0]
+    if not positive:
+        return [1.0 for _ in prices]
+    lo, hi = math.log(min(positive)), math.log(max(positive))
+    span = hi - lo
+    out = []
+    for p in prices:
+        if p <= 0 or span == 0:
+            out.append(1.0)
+        else:
+            out.append(min(1.0, max(0.0, (hi - math.log(p)) / span)))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Ranking:
+    """Every model scored for one task type under one set of weights, best first.
+
+    `floor_list`: eligible before the task's size is known (capable, constraints, tier floor);
+    `nofloor_list`: the same without the tier floor; each with suffix minima of the per-1M prices,
+    so a search for an affordable model can stop as soon as nothing below could fit."""
+
+    task_type: str
+    tier: Tier
+    weights: Weights
+    normalised: tuple[float, float, float, float]
+    floor: float | None
+    entries: tuple[Scored, ...]
+    floor_list: tuple[Scored, ...]
+    floor_min_in: tuple[float, ...]
+    floor_min_out: tuple[float, ...]
+    nofloor_list: tuple[Scored, ...]
+    nofloor_min_in: tuple[float, ...]
+    nofloor_min_out: tuple[float, ...]
+    constraints: Constraints
+
+
+def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    n = len(entries)
+    min_in = [0.0] * n
+    min_out = [0.0] * n
+    lo_in = lo_out = math.inf
+    for i in range(n - 1, -1, -1):
+        e = entries[i]
+        lo_in = min(lo_in, e.pin)
+        lo_out = min(lo_out, e.pout)
+        min_in[i] = lo_in
+        min_out[i] = lo_out
+    return tuple(min_in), tuple(min_out)
+
+
+def fmt_q(q: float) -> str:
+    return f"{q:.3f}"
+
+
+def rank_models(
+    models: Sequence[ModelSpec],
+    task_type: str,
+    tier: Tier,
+    weights: Weights,
+    settings: Settings,
+    constraints: Constraints = NO_CONSTRAINTS,
+    calibration: Calibration = EMPTY,
+) -> Ranking:
+    """Score every model for `task_type` and sort best first (ties by id; cost ties are settled per task)."""
+    nw = weights.normalised()
+    wc, wp, wa, wk = nw
+    learn = settings.learning_enabled and bool(calibration)
+    strength = settings.prior_strength
+    prior = settings.unrated_quality
+    required = constraints.capabilities
+    scored: list[Scored] = []
+    for m in models:
+        s = Scored(m)
+        caps = m.capabilities
+        capable = task_type in caps and all(c in caps for c in required)
+        q = m.quality_for(task_type)
+        s.rated = q is not None
+        perf = q if q is not None else prior
+        avail = m.availability
+        latency = m.latency_ms
+        s.calibrated = False
+        if learn:
+            obs = calibration.observed(m.id, task_type)
+            if obs is not None and obs.outcomes:
+                perf = calibrated_quality(perf, strength, obs)
+                avail = calibrated_availability(avail, strength, obs)
+                s.calibrated = True
+                if obs.median_latency_ms is not None:
+                    latency = obs.median_latency_ms
+        s.capability = 1.0 if capable else 0.0
+        s.performance = perf
+        s.availability = avail
+        s.latency = latency
+        reason = None
+        if not capable:
+            if task_type not in caps:
+                reason = f"not capable of {task_type}"
+            else:
+                missing = [c for c in required if c not in caps]
+                reason = "lacks " + ", ".join(missing)
+        elif constraints.min_quality is not None and perf < constraints.min_quality:
+            reason = f"quality {fmt_q(perf)} below minQuality {constraints.min_quality:g}"
+        elif constraints.max_latency_ms is not None:
+            if latency is None:
+                reason = f"latency unknown (maxLatencyMs {constraints.max_latency_ms:g})"
+            elif latency > constraints.max_latency_ms:
+                reason = f"latency {latency:.0f} ms above maxLatencyMs {constraints.max_latency_ms:g}"
+        s.static_reason = reason
+        scored.append(s)
+
+    if settings.cost_scale == "log":
+        capable_idx = [i for i, s in enumerate(scored) if s.capability]
+        comps = log_cost_components([scored[i].model.blended_per_1k for i in capable_idx])
+        for s in scored:
+            s.cost = 0.0
+        for i, c in zip(capable_idx, comps, strict=True):
+            scored[i].cost = c
+    else:
+        ceiling = settings.cost_ceiling_per_1k
+        for s in scored:
+            s.cost = linear_cost_component(s.model.blended_per_1k, ceiling)
+
+    for s in scored:
+        s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
+
+    capable = [s for s in scored if s.capability]
+    rated_q = [s.performance for s in capable if s.rated or s.calibrated]
+    floor = nearest_rank(rated_q or [s.performance for s in capable], tier.floor_percentile)
+    for s in scored:
+        s.floor_ok = floor is None or s.performance >= floor
+
+    scored.sort(key=lambda s: (-s.total, s.model.id))
+    for i, s in enumerate(scored):
+        s.rank = i + 1
+    nofloor = [s for s in scored if s.static_reason is None]
+    withfloor = [s for s in nofloor if s.floor_ok]
+    f_in, f_out = _suffix_minima(withfloor)
+    n_in, n_out = _suffix_minima(nofloor)
+    return Ranking(
+        task_type=task_type,
+        tier=tier,
+        weights=weights,
+        normalised=nw,
+        floor=floor,
+        entries=tuple(scored),
+        floor_list=tuple(withfloor),
+        floor_min_in=f_in,
+        floor_min_out=f_out,
+        nofloor_list=tuple(nofloor),
+        nofloor_min_in=n_in,
+        nofloor_min_out=n_out,
+        constraints=constraints,
+    )
+
+
+def total_under(components: Sequence[float], weights: Sequence[float]) -> float:
+    """Σ weight x component with the weights normalised (the definition, for checks and what-ifs)."""
+    s = sum(weights)
+    return sum(w * c for w, c in zip(weights, components, strict=True)) / s

@@ -1,0 +1,375 @@
+"""The SQLite ledger: WAL mode, admission inside BEGIN IMMEDIATE, settlement, roll-ups and queries.
+
+One connection per thread. Every write is one short IMMEDIATE transaction, so any number of processes
+can share the file and the budget check and the reservation can never interleave."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from modelwise.core.errors import BadInput, UnknownDecision
+from modelwise.ledger import NewDecision, Settlement
+from modelwise.ledger.migrations import LATEST, MIGRATIONS
+
+_SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+_DECISION_COLUMNS = (
+    "d.id, d.request_id, d.ts, d.ts_unix, d.day, d.task_type, d.tier, d.agent, d.model_id, d.model_name, "
+    "d.status, d.reserved, d.estimated_cost, d.input_tokens, d.output_tokens, d.desc_chars, d.budget, "
+    "d.score, d.description, d.detail, o.outcome, o.actual_cost, o.latency_ms, "
+    "o.input_tokens AS actual_input_tokens, o.output_tokens AS actual_output_tokens, o.ts AS outcome_ts"
+)
+
+
+class SqliteLedger:
+    """The default ledger backend."""
+
+    def __init__(self, path: str, synchronous: str = "full"):
+        self.path = path
+        self._sync = _SYNC.get(synchronous, "FULL")
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._migrate(self._conn())
+
+    # -- connections -------------------------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA busy_timeout = 60000")
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {self._sync}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except sqlite3.Error:
+                    pass
+            self._all.clear()
+        self._local = threading.local()
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= LATEST:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            current = conn.execute("PRAGMA user_version").fetchone()[0]
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            for version, description, statements in MIGRATIONS:
+                if version <= current:
+                    continue
+                for sql in statements:
+                    conn.execute(sql)
+                conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
+                    (version, description),
+                )
+                conn.execute(f"PRAGMA user_version = {int(version)}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def schema_version(self) -> int:
+        return self._conn().execute("PRAGMA user_version").fetchone()[0]
+
+    # -- writes ------------------------------------------------------------------------------------
+
+    def admit(
+        self,
+        day: str,
+        request_id: str | None,
+        make: Callable[[Mapping[str, float]], NewDecision],
+    ) -> tuple[dict[str, Any], bool]:
+        """Check the budget and reserve in one IMMEDIATE transaction. `make(spent_by_tier)` routes with
+        today's spend and returns the decision to write. Returns (response, replayed): a known
+        `request_id` returns the first decision's response and writes nothing."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if request_id is not None:
+                row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
+                if row is not None:
+                    conn.execute("ROLLBACK")
+                    return json.loads(row[0]), True
+            spent = self._spent(conn, day)
+            rec = make(spent)
+            conn.execute(
+                "INSERT INTO decisions (id, request_id, ts, ts_unix, day, task_type, tier, agent, model_id, "
+                "model_name, status, reserved, estimated_cost, input_tokens, output_tokens, desc_chars, budget, "
+                "score, description, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.id,
+                    rec.request_id,
+                    rec.ts,
+                    rec.ts_unix,
+                    rec.day,
+                    rec.task_type,
+                    rec.tier,
+                    rec.agent,
+                    rec.model_id,
+                    rec.model_name,
+                    rec.status,
+                    rec.reserved,
+                    rec.estimated_cost,
+                    rec.input_tokens,
+                    rec.output_tokens,
+                    rec.desc_chars,
+                    rec.budget,
+                    rec.score,
+                    rec.description,
+                    json.dumps(rec.response, separators=(",", ":")),
+                ),
+            )
+            conn.execute(
+                "INSERT INTO rollup (day, tier, agent, model_id, status, decisions, spent, reserved, estimated) "
+                "VALUES (?,?,?,?,?,1,?,?,?) ON CONFLICT (day, tier, agent, model_id, status) DO UPDATE SET "
+                "decisions = decisions + 1, spent = spent + excluded.spent, "
+                "reserved = reserved + excluded.reserved, estimated = estimated + excluded.estimated",
+                (
+                    rec.day,
+                    rec.tier,
+                    rec.agent or "",
+                    rec.model_id or "",
+                    rec.status,
+                    rec.reserved,
+                    rec.reserved,
+                    rec.estimated_cost,
+                ),
+            )
+            for threshold, spent_after, budget, message in rec.alerts:
+                conn.execute(
+                    "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
+                    "VALUES (?, ?, ?, ?, ?, ?)",
+                    (rec.day, threshold, rec.ts, spent_after, budget, message),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return rec.response, False
+
+    def settle(
+        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]:
+        """Record the outcome of a decision: the actual cost replaces the reservation. `make(decision)`
+        computes the settlement from the stored decision. Returns the decision with its outcome."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+                "WHERE d.id = ?",
+                (decision_id,),
+            ).fetchone()
+            if row is None:
+                raise UnknownDecision(f"unknown decision id {decision_id!r}")
+            dec = dict(row)
+            if dec["outcome"] is not None:
+                raise BadInput(f"decision {decision_id} already has an outcome ({dec['outcome']})")
+            if dec["status"] == "refused":
+                raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
+            s = make(dec)
+            conn.execute(
+                "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+                "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    decision_id,
+                    ts,
+                    ts_unix,
+                    s.outcome,
+                    s.latency_ms,
+                    s.input_tokens,
+                    s.output_tokens,
+                    s.actual_cost,
+                    dec["model_id"],
+                    dec["task_type"],
+                    dec["day"],
+                ),
+            )
+            conn.execute(
+                "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ?, "
+                "outcomes = outcomes + 1, successes = successes + ?, failures = failures + ?, "
+                "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
+                "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
+                (
+                    s.actual_cost,
+                    dec["reserved"],
+                    dec["reserved"],
+                    s.actual_cost,
+                    int(s.outcome == "success"),
+                    int(s.outcome == "failure"),
+                    int(s.outcome == "error"),
+                    s.latency_ms or 0.0,
+                    int(s.latency_ms is not None),
+                    dec["day"],
+                    dec["tier"],
+                    dec["agent"] or "",
+                    dec["model_id"] or "",
+                    dec["status"],
+                ),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        dec.update(
+            outcome=s.outcome,
+            actual_cost=s.actual_cost,
+            latency_ms=s.latency_ms,
+            actual_input_tokens=s.input_tokens,
+            actual_output_tokens=s.output_tokens,
+            outcome_ts=ts,
+        )
+        return dec
+
+    # -- reads -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _spent(conn: sqlite3.Connection, day: str) -> dict[str, float]:
+        rows = conn.execute("SELECT tier, SUM(spent) FROM rollup WHERE day = ? GROUP BY tier", (day,))
+        return {tier: total for tier, total in rows}
+
+    def spent_by_tier(self, day: str) -> dict[str, float]:
+        return self._spent(self._conn(), day)
+
+    def rollup(self, day_from: str | None, day_to: str | None, by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+        """Sums of the roll-up over days [day_from, day_to], grouped by any of day, tier, agent, model_id,
+        status."""
+        allowed = {"day", "tier", "agent", "model_id", "status"}
+        if not set(by) <= allowed:
+            raise ValueError(f"cannot group by {by}")
+        cols = ", ".join(by)
+        where, params = self._day_range(day_from, day_to)
+        sql = (
+            f"SELECT {cols + ',' if cols else ''} SUM(decisions) AS decisions, SUM(spent) AS spent, "
+            "SUM(reserved) AS reserved, SUM(settled) AS settled, SUM(estimated) AS estimated, "
+            "SUM(outcomes) AS outcomes, SUM(successes) AS successes, SUM(failures) AS failures, "
+            "SUM(errors) AS errors, SUM(latency_sum) AS latency_sum, SUM(latency_n) AS latency_n "
+            f"FROM rollup {where} {'GROUP BY ' + cols if cols else ''}"
+        )
+        return [dict(r) for r in self._conn().execute(sql, params)]
+
+    @staticmethod
+    def _day_range(day_from: str | None, day_to: str | None) -> tuple[str, list[str]]:
+        clauses, params = [], []
+        if day_from is not None:
+            clauses.append("day >= ?")
+            params.append(day_from)
+        if day_to is not None:
+            clauses.append("day <= ?")
+            params.append(day_to)
+        return ("WHERE " + " AND ".join(clauses) if clauses else ""), params
+
+    def decision(self, decision_id: str) -> dict[str, Any] | None:
+        row = (
+            self._conn()
+            .execute(
+                f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+                "WHERE d.id = ?",
+                (decision_id,),
+            )
+            .fetchone()
+        )
+        return None if row is None else dict(row)
+
+    def decisions(
+        self,
+        since: float | None = None,
+        until: float | None = None,
+        agent: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        day: str | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Decisions with their outcomes, in time order (or newest first); `since`/`until` are Unix times,
+        `until` exclusive."""
+        clauses, params = [], []
+        if since is not None:
+            clauses.append("d.ts_unix >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("d.ts_unix < ?")
+            params.append(until)
+        if agent is not None:
+            clauses.append("d.agent = ?")
+            params.append(agent)
+        if day is not None:
+            clauses.append("d.day = ?")
+            params.append(day)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        order = "DESC" if newest_first else "ASC"
+        lim = f"LIMIT {int(limit)}" if limit is not None else ""
+        cur = self._conn().execute(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            f"{where} ORDER BY d.seq {order} {lim}",
+            params,
+        )
+        for row in cur:
+            yield dict(row)
+
+    def alerts(self, day_from: str | None = None, day_to: str | None = None) -> list[dict[str, Any]]:
+        where, params = self._day_range(day_from, day_to)
+        rows = self._conn().execute(f"SELECT * FROM alerts {where} ORDER BY day, threshold", params)
+        return [dict(r) for r in rows]
+
+    def observations(self) -> list[tuple[str, str, int, int, int, list[float]]]:
+        """Per (model, task type): successes, failures, errors and the recorded latencies (sorted)."""
+        conn = self._conn()
+        counts: dict[tuple[str, str], list[int]] = {}
+        for model_id, task_type, outcome, n in conn.execute(
+            "SELECT model_id, task_type, outcome, COUNT(*) FROM outcomes GROUP BY model_id, task_type, outcome"
+        ):
+            c = counts.setdefault((model_id, task_type), [0, 0, 0])
+            c[("success", "failure", "error").index(outcome)] = n
+        lat: dict[tuple[str, str], list[float]] = {}
+        for model_id, task_type, ms in conn.execute(
+            "SELECT model_id, task_type, latency_ms FROM outcomes WHERE latency_ms IS NOT NULL "
+            "ORDER BY model_id, task_type, latency_ms"
+        ):
+            lat.setdefault((model_id, task_type), []).append(ms)
+        return [(m, t, c[0], c[1], c[2], lat.get((m, t), [])) for (m, t), c in counts.items()]
+
+    def outcomes_version(self) -> int:
+        """Changes whenever an outcome is recorded (the outcomes table is append-only)."""
+        row = self._conn().execute("SELECT MAX(rowid) FROM outcomes").fetchone()
+        return row[0] or 0
+
+    def data_version(self) -> int:
+        """SQLite's PRAGMA data_version for this thread's connection: changes when another connection
+        commits."""
+        return self._conn().execute("PRAGMA data_version").fetchone()[0]
+
+    def last_seq(self) -> int:
+        row = self._conn().execute("SELECT MAX(seq) FROM decisions").fetchone()
+        return row[0] or 0
+
+    def integrity_check(self) -> str:
+        return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
+
+    def count_decisions(self) -> int:
+        return self._conn().execute("SELECT COUNT(*) FROM decisions").fetchone()[0]

@@ -1,0 +1,86 @@
+"""Reading the config and the registry from disk.
+
+A registry is validated with pydantic once; the validated records are then kept in the user cache dir,
+keyed by the file's path, size and modification time, so a cold `modelwise route` skips both the JSON
+schema work and the pydantic import."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import marshal
+import os
+import tempfile
+from pathlib import Path
+
+from modelwise.core.errors import ConfigError, RegistryError
+from modelwise.core.models import ModelSpec, Registry
+from modelwise.core.settings import Settings
+
+_CACHE_FORMAT = 3
+
+
+def load_settings(path: Path, explicit: bool) -> tuple[Settings, dict[str, str | None]]:
+    """The settings from a TOML file. A missing default file means the defaults; a missing file the
+    user named is a bad input."""
+    if not path.exists():
+        if explicit:
+            raise ConfigError(f"{path}: config file not found")
+        return Settings(), {}
+    import tomllib
+
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+    from modelwise.core.config import settings_from_dict
+
+    return settings_from_dict(data, str(path))
+
+
+def _cache_file(cache_dir: Path, path: Path) -> Path:
+    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    return cache_dir / f"registry-{key}.marshal"
+
+
+def load_registry(path: Path, cache_dir: Path | None = None) -> Registry:
+    """Load and validate a registry file (SPEC 1), using the validated cache when the file is unchanged."""
+    try:
+        st = path.stat()
+    except OSError as exc:
+        raise RegistryError([f"{path}: cannot read the registry: {exc.strerror or exc}"]) from None
+    stamp = (_CACHE_FORMAT, st.st_size, st.st_mtime_ns, st.st_ino)
+    cache = _cache_file(cache_dir, path) if cache_dir is not None else None
+    if cache is not None:
+        try:
+            with open(cache, "rb") as fh:
+                cached = marshal.load(fh)
+            if cached[0] == stamp:
+                models = tuple(ModelSpec.from_tuple(t) for t in cached[1])
+                return Registry(models=models, path=str(path), meta=cached[2])
+        except (OSError, EOFError, ValueError, TypeError, IndexError):
+            pass
+    try:
+        with open(path, "rb") as fh:
+            data = json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise RegistryError([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError([f"{path}: cannot read the registry: {exc}"]) from None
+    from modelwise.core.registry import parse_registry
+
+    registry = parse_registry(data, str(path))
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            payload = marshal.dumps((stamp, [m.to_tuple() for m in registry.models], registry.meta or {}))
+            fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".registry-")
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(payload)
+            os.replace(tmp, cache)
+        except (OSError, ValueError):
+            pass  # a cache that cannot be written only costs time
+    return registry

@@ -1,0 +1,106 @@
+"""Every path modelwise uses, in one place: flags beat environment variables beat the config file beat
+platformdirs' defaults. `modelwise locate` prints them."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+APP = "modelwise"
+_PACKAGE_DIR = Path(__file__).resolve().parent
+_BUNDLED = _PACKAGE_DIR / "_bundled"
+_REPO_ROOT = _PACKAGE_DIR.parent.parent  # src/modelwise -> the checkout, in a development install
+
+
+def user_config_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+
+
+def user_data_dir() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+
+
+def user_cache_dir() -> Path:
+    env = os.environ.get("MODELWISE_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+
+
+def shipped_registry() -> Path:
+    """The registry bundled in the wheel, or the checkout's `model_registry.json` in a development install."""
+    bundled = _BUNDLED / "model_registry.json"
+    return bundled if bundled.exists() else _REPO_ROOT / "model_registry.json"
+
+
+def shipped_themes_dir() -> Path:
+    bundled = _BUNDLED / "themes"
+    return bundled if bundled.is_dir() else _REPO_ROOT / "themes"
+
+
+@dataclass(frozen=True, slots=True)
+class Paths:
+    config: Path
+    config_explicit: bool
+    registry: Path
+    ledger: Path
+    themes: tuple[Path, ...]
+    cache: Path
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "config": str(self.config),
+            "configExists": self.config.exists(),
+            "registry": str(self.registry),
+            "ledger": str(self.ledger),
+            "themes": [str(p) for p in self.themes],
+            "cache": str(self.cache),
+        }
+
+
+def config_path(explicit: str | os.PathLike | None) -> tuple[Path, bool]:
+    if explicit:
+        return Path(explicit).expanduser(), True
+    env = os.environ.get("MODELWISE_CONFIG")
+    if env:
+        return Path(env).expanduser(), True
+    return user_config_dir() / "config.toml", False
+
+
+def resolve(
+    config: Path,
+    config_explicit: bool,
+    registry: str | os.PathLike | None = None,
+    ledger: str | os.PathLike | None = None,
+    from_config: dict[str, str | None] | None = None,
+) -> Paths:
+    from_config = from_config or {}
+    base = config.parent
+
+    def pick(flag, env_name: str, key: str, default: Path) -> Path:
+        if flag:
+            return Path(flag).expanduser()
+        env = os.environ.get(env_name)
+        if env:
+            return Path(env).expanduser()
+        value = from_config.get(key)
+        if value:
+            p = Path(value).expanduser()
+            return p if p.is_absolute() else base / p
+        return default
+
+    return Paths(
+        config=config,
+        config_explicit=config_explicit,
+        registry=pick(registry, "MODELWISE_REGISTRY", "registry", shipped_registry()),
+        ledger=pick(ledger, "MODELWISE_LEDGER", "ledger", user_data_dir() / "ledger.sqlite3"),
+        themes=(shipped_themes_dir(), config.parent / "themes"),
+        cache=user_cache_dir(),
+    )
