@@ -1,0 +1,101 @@
+"""Shared fixtures: every test runs with its own config, data and cache folders, never the user's."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+FIXTURES = HERE / "fixtures"
+BRIEF_REGISTRY = FIXTURES / "brief_registry.json"
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point platformdirs at temporary folders and forget any MODELWISE_* variable of the machine."""
+    home = tmp_path_factory.mktemp("home")
+    for var in list(os.environ):
+        if var.startswith("MODELWISE_"):
+            monkeypatch.delenv(var)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(home / "cache"))
+    return home
+
+
+class FixedClock:
+    """A controllable clock: `clock()` returns the current instant, `advance(seconds)` moves it."""
+
+    def __init__(self, start: datetime):
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.now = self.now + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    return FixedClock(datetime(2026, 11, 26, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_service(tmp_path: Path, clock: FixedClock) -> Callable[..., object]:
+    """Build a TokenOptimizationService over a temporary ledger; `config` is TOML text."""
+    from modelwise.service import TokenOptimizationService
+
+    made = []
+
+    def make(registry: Path | str = BRIEF_REGISTRY, config: str | None = None, ledger: Path | None = None, **kw):
+        cfg = tmp_path / f"config-{len(made)}.toml"
+        cfg.write_text(config or "")
+        svc = TokenOptimizationService(
+            registry=registry, ledger=ledger or tmp_path / "ledger.sqlite3", config=cfg, clock=kw.pop("clock", clock), **kw
+        )
+        made.append(svc)
+        return svc
+
+    yield make
+    for svc in made:
+        svc.close()
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, input: str | None = None, timeout: float = 60):
+    """Run `python -m modelwise ARGS` as a subprocess; returns CompletedProcess (text)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-m", "modelwise", *args],
+        capture_output=True,
+        text=True,
+        env=full_env,
+        input=input,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: the brief's registry, a temporary ledger and an empty config."""
+    cfg = tmp_path / "cli-config.toml"
+    cfg.write_text("")
+    return {
+        "MODELWISE_REGISTRY": str(BRIEF_REGISTRY),
+        "MODELWISE_LEDGER": str(tmp_path / "cli-ledger.sqlite3"),
+        "MODELWISE_CONFIG": str(cfg),
+    }
+
+
+def load_json(text: str):
+    return json.loads(text)
