@@ -254,8 +254,9 @@ def _pos_int(v: Any) -> int | None:
 
 
 def per_million(cost_per_token: float) -> float:
-    """USD per token -> USD per million tokens, rounded to remove binary float noise."""
-    return round(cost_per_token * 1e6, 6)
+    """USD per token -> USD per million tokens, rounded to 12 significant digits: that removes binary float
+    noise (2.5e-06 * 1e6 = 2.4999999999999996 -> 2.5) yet keeps prices such as 2/7 exact to 1e-12."""
+    return float(f"{cost_per_token * 1e6:.12g}")
 
 
 def arena_as_of(ratings: dict[str, Any], path: Path) -> str:
