@@ -333,7 +333,7 @@ def select_listings(prices: dict[str, Any], as_of: str, dropped: dict[str, list[
             dropped["no input and output price"].append(key)
             continue
         if NOT_CHAT.search(key):
-            dropped["not a chat model (guard, router, research agent, price tier)"].append(key)
+            dropped["not a chat model (guard, router, agent, fine-tune, image/audio/OCR)"].append(key)
             continue
         provider = str(entry.get("litellm_provider") or key.split("/", 1)[0])
         base = strip_listing(key)
