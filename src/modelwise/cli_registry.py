@@ -1,7 +1,147 @@
-"""`modelwise registry build|validate` (filled in by the registry importer)."""
+"""`modelwise registry build|validate`: argparse glue around `modelwise.importers.registry_build`."""
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
-def add_parser(subparsers) -> None:
-    """Add the `registry` command to the top-level subparsers."""
+from modelwise.core.errors import BadInput
+from modelwise.importers.registry_build import (
+    Progress,
+    Sources,
+    build_registry,
+    dump_registry,
+    validate_registry_file,
+    write_atomic,
+)
+
+MAX_PROBLEMS_SHOWN = 20
+
+
+def add_parser(subparsers: Any) -> None:
+    """Add `registry` with subcommands `build` and `validate` to an argparse subparsers object."""
+    reg = subparsers.add_parser("registry", help="build or validate the model registry")
+    sub = reg.add_subparsers(dest="registry_command", required=True)
+
+    b = sub.add_parser("build", help="build model_registry.json from public price and rating snapshots")
+    b.add_argument("--data", metavar="DIR", help="folder with prices/ and scores/ (like data/ in the repo)")
+    b.add_argument("--out", metavar="FILE", default="model_registry.json", help="output file")
+    b.add_argument("--prices", metavar="FILE", help="LiteLLM model_prices_and_context_window json")
+    b.add_argument("--models-dev", metavar="FILE", help="models.dev catalogue (json.gz), optional")
+    b.add_argument("--ratings", metavar="FILE", help="LMArena categories json")
+    b.add_argument("--aider", metavar="FILE", help="Aider polyglot leaderboard yml (recorded, not used)")
+    b.add_argument("--llmstats", metavar="FILE", help="LLMStats models/providers json, optional")
+    b.add_argument("--report", metavar="FILE", help="also write the match report (json) here")
+    b.add_argument("--json", action="store_true", help="print a summary object on stdout")
+    b.set_defaults(func=cmd_build)
+
+    v = sub.add_parser("validate", help="check a registry file; exit 2 with the problems if invalid")
+    v.add_argument("file", metavar="FILE")
+    v.add_argument("--json", action="store_true", help="print {valid, problems} on stdout")
+    v.set_defaults(func=cmd_validate)
+
+
+@contextmanager
+def _progress_bar() -> Iterator[Progress | None]:
+    """A rich progress bar on stderr when stderr is a terminal; otherwise no progress output."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn
+    from rich.progress import Progress as RichProgress
+
+    columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
+    with RichProgress(*columns, console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=max(total, 1))
+            bar.update(tasks[stage], completed=done, total=max(total, 1))
+
+        yield update
+
+
+def _err(lines: list[str]) -> None:
+    for line in lines[:MAX_PROBLEMS_SHOWN]:
+        print(line, file=sys.stderr)
+    if len(lines) > MAX_PROBLEMS_SHOWN:
+        print(f"... and {len(lines) - MAX_PROBLEMS_SHOWN} more problems", file=sys.stderr)
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    """Build the registry; 0 on success, 2 on bad input (nothing written)."""
+    try:
+        sources = Sources.from_dir(
+            args.data, prices=args.prices, models_dev=args.models_dev, ratings=args.ratings,
+            aider=args.aider, llmstats=args.llmstats,
+        )
+        if args.data is not None and not Path(args.data).is_dir():
+            raise BadInput(f"{args.data}: data folder not found")
+        with _progress_bar() as progress:
+            result = build_registry(sources, progress=progress)
+        text = dump_registry(result.doc)
+        problems = _check_text(text, args.out)
+        if problems:  # never write a registry the loader would reject
+            _err([f"{args.out}: the built registry is invalid (not written)", *problems])
+            return 2
+        write_atomic(args.out, text)
+        if args.report:
+            write_atomic(args.report, json.dumps(result.report, indent=2, ensure_ascii=False) + "\n")
+    except BadInput as exc:
+        _err([f"registry build: {exc}"])
+        return 2
+    except OSError as exc:
+        _err([f"registry build: cannot write: {exc}"])
+        return 2
+    counts = result.report["counts"]
+    summary = {"out": str(args.out), "report": args.report, **counts}
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print(f"wrote {args.out}: {counts['models']} models, {counts['rated']} rated, "
+              f"{counts['ratedCoding']} rated for coding", file=sys.stderr)
+    return 0
+
+
+def _check_text(text: str, name: str) -> list[str]:
+    from modelwise.core.errors import RegistryError
+    from modelwise.core.registry import parse_registry
+
+    try:
+        parse_registry(json.loads(text), name)
+    except RegistryError as exc:
+        return list(exc.problems)
+    return []
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Validate a registry file: 0 valid, 2 invalid (problems on stderr, the first names what is wrong)."""
+    problems = validate_registry_file(args.file)
+    if args.json:
+        print(json.dumps({"file": args.file, "valid": not problems, "problems": problems}, indent=2))
+    if problems:
+        _err(problems)
+        return 2
+    if not args.json:
+        print(f"{args.file}: valid", file=sys.stderr)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Standalone entry for testing: `python -m modelwise.cli_registry registry build ...`."""
+    parser = argparse.ArgumentParser(prog="modelwise")
+    add_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
