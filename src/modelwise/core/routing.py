@@ -180,7 +180,7 @@ def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) 
             best = (change, name, v)
     if best is None:
         return None
-    return {"model": runner.model.id, "weight": best[1], "value": round(best[2], 6)}
+    return {"model": runner.model.id, "weight": best[1], "value": round(best[2], 6) + 0.0}
 
 
 def weight_flips(weights: Sequence[float], winner: Scored, field: Sequence[Scored]) -> list[dict]:
@@ -218,7 +218,7 @@ def weight_flips(weights: Sequence[float], winner: Scored, field: Sequence[Score
                 flips.append(
                     {
                         "weight": name,
-                        "value": round(found[0], 6),
+                        "value": round(found[0], 6) + 0.0,
                         "model": found[1].model.id,
                         "modelName": found[1].model.name,
                         "direction": direction,
