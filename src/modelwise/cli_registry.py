@@ -11,14 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from modelwise.core.errors import BadInput
-from modelwise.importers.registry_build import (
-    Progress,
-    Sources,
-    build_registry,
-    dump_registry,
-    validate_registry_file,
-    write_atomic,
-)
+
+# The importer (and pydantic) load only when a registry command runs: the parser is built on every
+# `modelwise` call and must stay cheap for `route`'s cold start.
+Progress = Callable[[str, int, int], None]
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -78,6 +74,8 @@ def _err(lines: list[str]) -> None:
 def cmd_build(args: argparse.Namespace) -> int:
     """Build the registry; 0 on success, 2 on bad input (nothing written)."""
     try:
+        from modelwise.importers.registry_build import Sources, build_registry, dump_registry, write_atomic
+
         sources = Sources.from_dir(
             args.data, prices=args.prices, models_dev=args.models_dev, ratings=args.ratings,
             aider=args.aider, llmstats=args.llmstats,
@@ -123,6 +121,8 @@ def _check_text(text: str, name: str) -> list[str]:
 
 def cmd_validate(args: argparse.Namespace) -> int:
     """Validate a registry file: 0 valid, 2 invalid (problems on stderr, the first names what is wrong)."""
+    from modelwise.importers.registry_build import validate_registry_file
+
     problems = validate_registry_file(args.file)
     if args.json:
         print(json.dumps({"file": args.file, "valid": not problems, "problems": problems}, indent=2))

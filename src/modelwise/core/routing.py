@@ -162,25 +162,30 @@ def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) 
     {"model", "weight", "value"}, or None when no single non-negative weight can make them tie."""
     if runner is None:
         return None
-    a = winner.components()
-    b = runner.components()
-    d = [x - y for x, y in zip(a, b, strict=True)]
-    best: tuple[float, str, float] | None = None
-    for j, name in enumerate(WEIGHT_NAMES):
-        if d[j] == 0:
+    d = (
+        winner.capability - runner.capability,
+        winner.performance - runner.performance,
+        winner.availability - runner.availability,
+        winner.cost - runner.cost,
+    )
+    dot = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
+    wsum = weights[0] + weights[1] + weights[2] + weights[3]
+    best_change = math.inf
+    best_j = -1
+    best_v = 0.0
+    for j in range(4):
+        dj = d[j]
+        if dj == 0:
             continue
-        rest = sum(weights[i] * d[i] for i in range(4) if i != j)
-        v = -rest / d[j]
-        if not math.isfinite(v) or v < 0:
-            continue
-        if sum(weights[i] for i in range(4) if i != j) + v <= 0:
+        v = -(dot - weights[j] * dj) / dj
+        if v < 0 or v != v or v == math.inf or wsum - weights[j] + v <= 0:
             continue
         change = abs(v - weights[j])
-        if best is None or change < best[0]:
-            best = (change, name, v)
-    if best is None:
+        if change < best_change:
+            best_change, best_j, best_v = change, j, v
+    if best_j < 0:
         return None
-    return {"model": runner.model.id, "weight": best[1], "value": round(best[2], 6) + 0.0}
+    return {"model": runner.model.id, "weight": WEIGHT_NAMES[best_j], "value": round(best_v, 6) + 0.0}
 
 
 def weight_flips(weights: Sequence[float], winner: Scored, field: Sequence[Scored]) -> list[dict]:
@@ -260,30 +265,24 @@ def candidate_rows(
     winner and the runner-up wherever they rank, each with its components, cost and eligibility."""
     entries = ranking.entries
     chosen = entries if top is None else entries[:top]
-    extra = [e for e in (choice.winner, choice.runner_up) if e is not None and e.rank > len(chosen)]
+    n = len(chosen)
+    winner = choice.winner
+    listed = list(chosen)
+    for e in (winner, choice.runner_up):
+        if e is not None and e.rank > n and e not in listed:
+            listed.append(e)
     rows = []
-    for e in list(chosen) + sorted(extra, key=lambda e: e.rank):
+    for e in listed:
         reason = eligibility(e, ranking, tin, tout, task_budget, choice.floor_dropped)
-        cost = e.estimated_cost(tin, tout)
-        if reason is None and e is not choice.winner and limit is not None and cost > limit:
+        cost = (tin * e.pin + tout * e.pout) / 1_000_000.0
+        if reason is None and e is not winner and limit is not None and cost > limit:
             note = f"eligible, but over the remaining budget {money(max(limit, 0.0))}"
         else:
             note = reason
-        rows.append(
-            {
-                "rank": e.rank,
-                "model": e.model.id,
-                "name": e.model.name,
-                "eligible": reason is None,
-                "reason": note,
-                "capability": e.capability,
-                "performance": round(e.performance, 6),
-                "availability": round(e.availability, 6),
-                "cost": round(e.cost, 6),
-                "total": round(e.total, 6),
-                "estimatedCost": round(cost, 10),
-                "rated": e.rated,
-                "winner": e is choice.winner,
-            }
-        )
+        row = dict(e.static_row())
+        row["eligible"] = reason is None
+        row["reason"] = note
+        row["estimatedCost"] = round(cost, 10)
+        row["winner"] = e is winner
+        rows.append(row)
     return rows

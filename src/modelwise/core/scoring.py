@@ -54,6 +54,7 @@ class Scored:
         "pout",
         "ctx",
         "rank",
+        "_row",
     )
 
     def __init__(self, model: ModelSpec):
@@ -61,6 +62,24 @@ class Scored:
         self.pin = model.input_per_1m
         self.pout = model.output_per_1m
         self.ctx = model.context_window
+        self._row = None
+
+    def static_row(self) -> dict:
+        """The part of a breakdown row that does not depend on the task's size (built once)."""
+        row = self._row
+        if row is None:
+            row = self._row = {
+                "rank": self.rank,
+                "model": self.model.id,
+                "name": self.model.name,
+                "capability": self.capability,
+                "performance": round(self.performance, 6),
+                "availability": round(self.availability, 6),
+                "cost": round(self.cost, 6),
+                "total": round(self.total, 6),
+                "rated": self.rated,
+            }
+        return row
 
     def components(self) -> tuple[float, float, float, float]:
         return (self.capability, self.performance, self.availability, self.cost)
