@@ -295,13 +295,12 @@ class TokenOptimizationService:
             reserved = choice.estimated_cost if choice.status != REFUSED else 0.0
             day_spent_after = sum(spent.values()) + reserved
             warnings = list(choice.warnings)
-            if choice.status != REFUSED:
-                share = day_spent_after / self.settings.daily_budget if self.settings.daily_budget else 1.0
-                if share >= self.settings.alert_threshold:
-                    warnings.append(
-                        f"today's spend {money(day_spent_after)} is {share:.0%} of the "
-                        f"{money(self.settings.daily_budget)} daily budget"
-                    )
+            share = day_spent_after / self.settings.daily_budget if self.settings.daily_budget else 1.0
+            if share >= self.settings.alert_threshold:
+                warnings.append(
+                    f"today's spend {money(day_spent_after)} is {share:.0%} of the "
+                    f"{money(self.settings.daily_budget)} daily budget"
+                )
             response = self._response(
                 decision_id, request_id, task_type, tier.name, agent, choice, ranking, tin, tout,
                 task_budget, room, reserved, warnings, top, now, cons,
