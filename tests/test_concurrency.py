@@ -1,0 +1,97 @@
+"""Several processes share one ledger and one small budget: what is admitted never exceeds the budget,
+in total or per tier, and every acknowledged decision is in the ledger exactly once."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import BRIEF_REGISTRY, run_cli
+
+WORKER = Path(__file__).parent / "workers" / "route_worker.py"
+
+
+def _ledger_rows(path: Path) -> list[dict]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    return [dict(r) for r in conn.execute("SELECT id, status, reserved, tier, day FROM decisions")]
+
+
+def _check_budget(rows: list[dict], budget: float, shares: dict[str, float]) -> None:
+    assert sum(r["reserved"] for r in rows) <= budget + 1e-9
+    for tier, share in shares.items():
+        assert sum(r["reserved"] for r in rows if r["tier"] == tier) <= budget * share + 1e-9
+
+
+def test_six_api_processes_never_overspend(tmp_path):
+    cfg = tmp_path / "config.toml"
+    cfg.write_text("daily_budget = 0.5\n")
+    ledger = tmp_path / "ledger.sqlite3"
+    start_at = time.time() + 1.5
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(BRIEF_REGISTRY), str(ledger), str(cfg), str(start_at), "40",
+             "debugging,architecture,documentation,refactoring"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).parent.parent,
+        )
+        for _ in range(6)
+    ]
+    acked = []
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        acked += [json.loads(line) for line in out.splitlines()]
+    assert len(acked) == 240
+    rows = _ledger_rows(ledger)
+    ids = [r["id"] for r in rows]
+    assert len(ids) == len(set(ids)) == 240
+    assert {a["id"] for a in acked} == set(ids)
+    statuses = {r["status"] for r in rows}
+    assert "refused" in statuses and "routed" in statuses  # the budget really was contended
+    _check_budget(rows, 0.5, {"simple": 0.2, "medium": 0.5, "complex": 0.3})
+
+
+def test_six_cli_processes_at_once(tmp_path, cli_env):
+    cfg = Path(cli_env["MODELWISE_CONFIG"])
+    cfg.write_text("daily_budget = 0.2\n")
+    ledger = Path(cli_env["MODELWISE_LEDGER"])
+    acked, refused = [], 0
+    import os
+
+    env = {**os.environ, **cli_env}
+    for _round in range(4):
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "modelwise", "route", "architecture", f"design {i}", "--json"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )
+            for i in range(6)
+        ]
+        for p in procs:
+            out, err = p.communicate(timeout=60)
+            assert p.returncode in (0, 3), err
+            r = json.loads(out)
+            if p.returncode == 0:
+                assert r["status"] in ("routed", "degraded")
+                acked.append(r["decisionId"])
+            else:
+                assert r["status"] == "refused"
+                refused += 1
+    rows = _ledger_rows(ledger)
+    assert refused > 0
+    admitted = [r["id"] for r in rows if r["status"] != "refused"]
+    assert sorted(admitted) == sorted(acked)
+    _check_budget(rows, 0.2, {"complex": 0.3})
+    # and a stats call from yet another process sees them all
+    s = json.loads(run_cli("stats", "--json", env=cli_env).stdout)
+    assert s["costStatistics"]["totalTasks"] == len(acked)
