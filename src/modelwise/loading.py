@@ -1,8 +1,8 @@
 """Reading the config and the registry from disk.
 
-A registry is validated with pydantic once; the validated records are then kept in the user cache dir,
-keyed by the file's path, size and modification time, so a cold `modelwise route` skips both the JSON
-schema work and the pydantic import."""
+A registry or config is validated with pydantic once; the validated records are then kept in the user
+cache dir, keyed by the file's path, size, inode and modification time, so a cold `modelwise route`
+skips both the schema work and the pydantic import."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import hashlib
 import json
 import marshal
 import os
+import pickle
 import tempfile
 from pathlib import Path
 
@@ -20,13 +21,30 @@ from modelwise.core.settings import Settings
 _CACHE_FORMAT = 3
 
 
-def load_settings(path: Path, explicit: bool) -> tuple[Settings, dict[str, str | None]]:
+def load_settings(
+    path: Path, explicit: bool, cache_dir: Path | None = None
+) -> tuple[Settings, dict[str, str | None]]:
     """The settings from a TOML file. A missing default file means the defaults; a missing file the
-    user named is a bad input."""
-    if not path.exists():
+    user named is a bad input. Validated settings are cached like the registry (keyed by the file's
+    size and modification time), so only a changed config pays for pydantic."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
         if explicit:
-            raise ConfigError(f"{path}: config file not found")
+            raise ConfigError(f"{path}: config file not found") from None
         return Settings(), {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+    stamp = (_CACHE_FORMAT, st.st_size, st.st_mtime_ns, st.st_ino)
+    cache = _cache_file(cache_dir, path, "config") if cache_dir is not None else None
+    if cache is not None:
+        try:
+            with open(cache, "rb") as fh:
+                cached = pickle.load(fh)
+            if cached[0] == stamp and isinstance(cached[1], Settings):
+                return cached[1], cached[2]
+        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError):
+            pass
     import tomllib
 
     try:
@@ -34,16 +52,30 @@ def load_settings(path: Path, explicit: bool) -> tuple[Settings, dict[str, str |
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the config: {exc}") from None
     from modelwise.core.config import settings_from_dict
 
-    return settings_from_dict(data, str(path))
+    settings, from_config = settings_from_dict(data, str(path))
+    if cache is not None:
+        _write_cache(cache, pickle.dumps((stamp, settings, from_config), protocol=pickle.HIGHEST_PROTOCOL))
+    return settings, from_config
 
 
-def _cache_file(cache_dir: Path, path: Path) -> Path:
+def _write_cache(cache: Path, payload: bytes) -> None:
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # a cache that cannot be written only costs time
+
+
+def _cache_file(cache_dir: Path, path: Path, kind: str = "registry") -> Path:
     key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
-    return cache_dir / f"registry-{key}.marshal"
+    return cache_dir / f"{kind}-{key}.cache"
 
 
 def load_registry(path: Path, cache_dir: Path | None = None) -> Registry:
@@ -75,12 +107,8 @@ def load_registry(path: Path, cache_dir: Path | None = None) -> Registry:
     registry = parse_registry(data, str(path))
     if cache is not None:
         try:
-            cache.parent.mkdir(parents=True, exist_ok=True)
             payload = marshal.dumps((stamp, [m.to_tuple() for m in registry.models], registry.meta or {}))
-            fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=".registry-")
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(payload)
-            os.replace(tmp, cache)
-        except (OSError, ValueError):
-            pass  # a cache that cannot be written only costs time
+        except ValueError:
+            return registry
+        _write_cache(cache, payload)
     return registry

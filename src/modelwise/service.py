@@ -111,8 +111,9 @@ class TokenOptimizationService:
         cfg_path, explicit = config_path(config)
         if settings is None:
             from modelwise.loading import load_settings
+            from modelwise.paths import user_cache_dir
 
-            settings, from_config = load_settings(cfg_path, explicit)
+            settings, from_config = load_settings(cfg_path, explicit, user_cache_dir())
         else:
             from_config = {}
         self.settings = settings
