@@ -393,14 +393,34 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Commands that live long enough for cyclic garbage to matter keep the garbage collector on.
+LONG_RUNNING = {None, "console", "serve", "batch", "evaluate", "registry", "whatif", "audit", "savings"}
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    import gc
+
+    gc_enabled = gc.isenabled()
+    gc.disable()  # a one-shot command exits long before cycles could pile up
+    try:
+        return _main(argv, gc_enabled)
+    finally:
+        if gc_enabled:
+            gc.enable()
+
+
+def _main(argv: list[str], gc_enabled: bool) -> int:
+    import gc
+
     try:
         parser = build_parser()
         if not argv:
             parser.print_help()
             return EXIT_OK
         args = parser.parse_args(argv)
+        if gc_enabled and getattr(args, "command", None) in LONG_RUNNING:
+            gc.enable()
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_OK
