@@ -65,3 +65,24 @@ class Calibration:
 
 
 EMPTY = Calibration()
+
+
+def wilson_interval(successes: float, n: float, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval of a success rate (95% for z = 1.96); None without data.
+
+    Unlike p ± z·SE it stays inside 0..1 and is not empty at p = 0 or 1, so three failures out of three
+    are evidence of a low rate, not of certainty."""
+    if n <= 0:
+        return None
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * ((p * (1 - p) / n + z2 / (4 * n * n)) ** 0.5) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def underperforms(obs: Observed, registry_quality: float, z: float = 1.96) -> bool:
+    """The brief's "remove underperforming models": the observed success rate falls short of the registry
+    quality by more than its uncertainty, i.e. the whole Wilson interval lies below the registry value."""
+    interval = wilson_interval(obs.successes, obs.successes + obs.failures, z)
+    return interval is not None and interval[1] < registry_quality
