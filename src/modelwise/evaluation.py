@@ -336,8 +336,9 @@ def plot_frontier(result: dict[str, Any], path: str) -> None:
         [r["cost"]], [r["quality"]], "D", color="tab:blue", ms=9, mfc="none", mew=2,
         label=f"router at weights {w['capability']:g},{w['performance']:g},{w['availability']:g},{w['cost']:g}",
     )
-    for model_id, m in result["models"].items():
-        ax.plot([m["cost"]], [m["quality"]], "s", ms=8, label=f"{model_id} alone")
+    colours = ["tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:gray"]
+    for i, (model_id, m) in enumerate(result["models"].items()):
+        ax.plot([m["cost"]], [m["quality"]], "s", color=colours[i % len(colours)], ms=8, label=f"{model_id} alone")
     o = result["oracle"]
     ax.plot([o["cost"]], [o["quality"]], "*", color="gold", mec="black", ms=14, label="oracle")
     ax.set_xlabel("total cost over all prompts (USD)")
