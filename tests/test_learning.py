@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 from conftest import BRIEF_REGISTRY, run_cli
 
-from modelwise.core.calibration import Observed, calibrated_availability, calibrated_quality, wilson_interval
+from modelwise.core.calibration import (
+    Observed,
+    binomial_cdf,
+    calibrated_availability,
+    calibrated_quality,
+    clopper_pearson,
+    underperforms,
+)
 from modelwise.core.errors import BadInput
 
 DOC = "documentation"
@@ -40,12 +47,21 @@ def test_posterior_is_beta_mean_centred_on_registry_value():
     assert calibrated_quality(0.85, 20, Observed(errors=50)) == 0.85
 
 
-def test_wilson_interval_contains_rate_and_is_not_empty_at_the_edges():
-    lo, hi = wilson_interval(0, 10)
-    assert lo == 0.0 and 0.2 < hi < 0.35
-    lo, hi = wilson_interval(9, 10)
-    assert lo < 0.9 < hi
-    assert wilson_interval(0, 0) is None
+def test_exact_interval_by_definition():
+    # 0 of 10: upper end u solves (1 - u)^10 = 0.025; 10 of 10: lower end l solves l^10 = 0.025
+    lo, hi = clopper_pearson(0, 10)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** 0.1, abs=1e-9)
+    lo, hi = clopper_pearson(10, 10)
+    assert hi == 1.0 and lo == pytest.approx(0.025 ** 0.1, abs=1e-9)
+    lo, hi = clopper_pearson(9, 10)
+    assert binomial_cdf(9, 10, hi) == pytest.approx(0.025, abs=1e-9)
+    assert 1 - binomial_cdf(8, 10, lo) == pytest.approx(0.025, abs=1e-9)
+    assert clopper_pearson(0, 0) is None
+    assert binomial_cdf(1, 3, 0.5) == pytest.approx(0.5)
+    # one failure of a 0.85 model is no evidence; ten are
+    assert not underperforms(Observed(failures=1), 0.85)
+    assert underperforms(Observed(failures=10), 0.85)
+    assert not underperforms(Observed(successes=9, failures=1), 0.93)
 
 
 # -- settlement --------------------------------------------------------------------------------------

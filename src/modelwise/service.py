@@ -22,8 +22,8 @@ from modelwise.core.calibration import (
     Observed,
     calibrated_availability,
     calibrated_quality,
+    clopper_pearson,
     underperforms,
-    wilson_interval,
 )
 from modelwise.core.errors import BadInput
 from modelwise.core.models import ModelSpec, Registry
@@ -927,8 +927,10 @@ class TokenOptimizationService:
     def audit(self, since: str | None = "7d", until: str | None = None, limit: int = 50) -> dict[str, Any]:
         """The brief's regular audit: spend by day, tier, model and agent; alerts; refused and degraded
         decisions (the newest `limit` of each, with why); and underperforming models: those whose observed
-        success rate's 95% Wilson interval lies wholly below their registry quality for a task type (all
+        success rate's exact 95% interval lies wholly below their registry quality for a task type (all
         outcomes in the ledger count, as they are what the router learns from)."""
+        if limit < 0:
+            raise BadInput("limit must be zero or more")
         day_from, day_to = self.day_range(since or "7d", until)
         exists = self.ledger_exists()
         rows = self.ledger.rollup(day_from, day_to, ("day", "tier", "model_id", "agent", "status")) if exists else []
@@ -985,7 +987,7 @@ class TokenOptimizationService:
             if m is None or q is None or n == 0 or not underperforms(obs, q):
                 continue
             p = obs.successes / n
-            lo, hi = wilson_interval(obs.successes, n)  # type: ignore[misc]
+            lo, hi = clopper_pearson(obs.successes, n)  # type: ignore[misc]
             under.append(
                 {
                     "model": model_id,
