@@ -1,7 +1,8 @@
 """`modelwise evaluate`: reading outcome files, k-fold calibration, routing held-out prompts, the oracle,
 the cost-weight sweep and the plot.
 
-`tests/fixtures/outcomes_small.jsonl` is derived from the vendored `data/outcomes/routellm_mmlu_gsm8k.jsonl.gz`:
+`tests/fixtures/outcomes_small.jsonl` is derived from the vendored
+`data/outcomes/routellm_mmlu_gsm8k.jsonl.gz`:
 every 100th MMLU prompt and every 10th GSM8K prompt in file order (141 + 132 prompts, both models each, 546
 rows), with the optional `prompt` text dropped. `test_small_fixture_is_a_faithful_subset` checks that."""
 
@@ -67,7 +68,9 @@ def test_evaluate_small_by_definition(make_service, routellm_registry):
     n = len(prompts)
     assert r["prompts"] == n == 273 and r["taskTypes"] == ["knowledge", "math"]
     for m in (GPT4, MIXTRAL):
-        assert r["models"][m]["quality"] == pytest.approx(sum(p[m][0] for p in prompts.values()) / n, abs=1e-6)
+        assert r["models"][m]["quality"] == pytest.approx(
+            sum(p[m][0] for p in prompts.values()) / n, abs=1e-6
+        )
         assert r["models"][m]["cost"] == pytest.approx(sum(p[m][1] for p in prompts.values()), abs=1e-8)
     # the oracle: the cheapest model with the prompt's best score
     oq = oc = 0.0
@@ -86,7 +89,10 @@ def test_evaluate_small_by_definition(make_service, routellm_registry):
     # the sweep: cost weight 0 routes every prompt to the better model (GPT-4), weight 1 to the cheaper
     k0, k_half, k1 = r["sweep"]
     assert [p["costWeight"] for p in r["sweep"]] == [0.0, 0.5, 1.0]
-    assert k0["picks"] == {GPT4: n} and (k0["quality"], k0["cost"]) == (r["models"][GPT4]["quality"], r["models"][GPT4]["cost"])
+    assert k0["picks"] == {GPT4: n} and (k0["quality"], k0["cost"]) == (
+        r["models"][GPT4]["quality"],
+        r["models"][GPT4]["cost"],
+    )
     assert k1["picks"] == {MIXTRAL: n} and k1["cost"] == r["models"][MIXTRAL]["cost"]
     assert k_half["cost"] <= k0["cost"]
     # the router's numbers are its picks' recorded numbers
@@ -132,8 +138,19 @@ def test_new_task_types_get_no_floor_and_registry_models_become_capable(make_ser
     lines = []
     for i in range(6):
         for model, score, cost in (("gpt-4o", 1.0, 0.01), ("cheap-model", float(i % 2), 0.0001)):
-            lines.append(json.dumps({"prompt_id": f"q{i}", "task_type": "trivia", "model": model, "score": score,
-                                     "input_tokens": 10, "output_tokens": 10, "cost_usd": cost}))
+            lines.append(
+                json.dumps(
+                    {
+                        "prompt_id": f"q{i}",
+                        "task_type": "trivia",
+                        "model": model,
+                        "score": score,
+                        "input_tokens": 10,
+                        "output_tokens": 10,
+                        "cost_usd": cost,
+                    }
+                )
+            )
     f.write_text("\n".join(lines) + "\n")
     svc = make_service()
     r = svc.evaluate(f, folds=2, sweep=2)
@@ -150,19 +167,33 @@ def test_new_task_types_get_no_floor_and_registry_models_become_capable(make_ser
     [
         ("not json", "not valid JSON"),
         ('{"prompt_id": "a"}', "missing task_type"),
-        ('{"prompt_id": "a", "task_type": "t", "model": "m", "score": 2, "input_tokens": 1, '
-         '"output_tokens": 1, "cost_usd": 0}', "score must be between 0 and 1"),
-        ('{"prompt_id": "a", "task_type": "t", "model": "m", "score": 1, "input_tokens": -1, '
-         '"output_tokens": 1, "cost_usd": 0}', "input_tokens must be a whole number zero or more"),
-        ('{"prompt_id": "p1", "task_type": "other", "model": "x", "score": 1, "input_tokens": 1, '
-         '"output_tokens": 1, "cost_usd": 0}', "has task_type 'other' here but 't' on line 1"),
-        ('{"prompt_id": "p1", "task_type": "t", "model": "m", "score": 1, "input_tokens": 1, '
-         '"output_tokens": 1, "cost_usd": 0}', "a second row for prompt 'p1' and model 'm'"),
+        (
+            '{"prompt_id": "a", "task_type": "t", "model": "m", "score": 2, "input_tokens": 1, '
+            '"output_tokens": 1, "cost_usd": 0}',
+            "score must be between 0 and 1",
+        ),
+        (
+            '{"prompt_id": "a", "task_type": "t", "model": "m", "score": 1, "input_tokens": -1, '
+            '"output_tokens": 1, "cost_usd": 0}',
+            "input_tokens must be a whole number zero or more",
+        ),
+        (
+            '{"prompt_id": "p1", "task_type": "other", "model": "x", "score": 1, "input_tokens": 1, '
+            '"output_tokens": 1, "cost_usd": 0}',
+            "has task_type 'other' here but 't' on line 1",
+        ),
+        (
+            '{"prompt_id": "p1", "task_type": "t", "model": "m", "score": 1, "input_tokens": 1, '
+            '"output_tokens": 1, "cost_usd": 0}',
+            "a second row for prompt 'p1' and model 'm'",
+        ),
     ],
 )
 def test_bad_lines_name_the_line(tmp_path, line, message):
-    good = ('{"prompt_id": "p1", "task_type": "t", "model": "m", "score": 1, "input_tokens": 1, '
-            '"output_tokens": 1, "cost_usd": 0}')
+    good = (
+        '{"prompt_id": "p1", "task_type": "t", "model": "m", "score": 1, "input_tokens": 1, '
+        '"output_tokens": 1, "cost_usd": 0}'
+    )
     f = tmp_path / "bad.jsonl"
     f.write_text(good + "\n\n" + line + "\n")
     with pytest.raises(BadInput, match=":3: ") as exc:
@@ -172,8 +203,20 @@ def test_bad_lines_name_the_line(tmp_path, line, message):
 
 def test_cli_evaluate_json_plot_and_bad_file(cli_env, routellm_registry, tmp_path):
     png = tmp_path / "frontier.png"
-    out = run_cli("evaluate", str(SMALL), "--sweep", "5", "--json", "--plot", str(png), "--folds", "3",
-                  "--registry", str(routellm_registry), env=cli_env)
+    out = run_cli(
+        "evaluate",
+        str(SMALL),
+        "--sweep",
+        "5",
+        "--json",
+        "--plot",
+        str(png),
+        "--folds",
+        "3",
+        "--registry",
+        str(routellm_registry),
+        env=cli_env,
+    )
     assert out.returncode == 0, out.stderr
     r = json.loads(out.stdout)
     assert set(r) >= {"router", "oracle", "models", "sweep"}
@@ -202,8 +245,12 @@ def test_full_routellm_file(make_service):
     r = svc.evaluate(FULL, folds=5, sweep=3)
     assert r["prompts"] == 15361 and r["rows"] == 30722
     gpt, mix = r["models"][GPT4], r["models"][MIXTRAL]
-    assert gpt["quality"] == pytest.approx(0.810169, abs=1e-6) and gpt["cost"] == pytest.approx(22.20932, abs=1e-4)
-    assert mix["quality"] == pytest.approx(0.677169, abs=1e-6) and mix["cost"] == pytest.approx(0.924535, abs=1e-4)
+    assert gpt["quality"] == pytest.approx(0.810169, abs=1e-6) and gpt["cost"] == pytest.approx(
+        22.20932, abs=1e-4
+    )
+    assert mix["quality"] == pytest.approx(0.677169, abs=1e-6) and mix["cost"] == pytest.approx(
+        0.924535, abs=1e-4
+    )
     assert r["sweep"][0]["picks"] == {GPT4: 15361}
     assert r["router"]["picks"] == {MIXTRAL: 15361}
     assert r["oracle"]["quality"] > gpt["quality"] and r["oracle"]["cost"] < gpt["cost"]

@@ -50,9 +50,9 @@ def test_posterior_is_beta_mean_centred_on_registry_value():
 def test_exact_interval_by_definition():
     # 0 of 10: upper end u solves (1 - u)^10 = 0.025; 10 of 10: lower end l solves l^10 = 0.025
     lo, hi = clopper_pearson(0, 10)
-    assert lo == 0.0 and hi == pytest.approx(1 - 0.025 ** 0.1, abs=1e-9)
+    assert lo == 0.0 and hi == pytest.approx(1 - 0.025**0.1, abs=1e-9)
     lo, hi = clopper_pearson(10, 10)
-    assert hi == 1.0 and lo == pytest.approx(0.025 ** 0.1, abs=1e-9)
+    assert hi == 1.0 and lo == pytest.approx(0.025**0.1, abs=1e-9)
     lo, hi = clopper_pearson(9, 10)
     assert binomial_cdf(9, 10, hi) == pytest.approx(0.025, abs=1e-9)
     assert 1 - binomial_cdf(8, 10, lo) == pytest.approx(0.025, abs=1e-9)
@@ -114,8 +114,12 @@ def test_record_cli_unknown_price_exit_2_and_tokens_cost(cli_env, tmp_path):
     other = tmp_path / "other.json"
     other.write_text(json.dumps(doc))
     bad = run_cli("record", dec, "--success", "--input-tokens", "10", "--registry", str(other), env=cli_env)
-    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "price is unknown" in bad.stderr
-    ok = run_cli("record", dec, "--success", "--input-tokens", "4000", "--output-tokens", "0", "--json", env=cli_env)
+    assert (
+        bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "price is unknown" in bad.stderr
+    )
+    ok = run_cli(
+        "record", dec, "--success", "--input-tokens", "4000", "--output-tokens", "0", "--json", env=cli_env
+    )
     assert ok.returncode == 0, ok.stderr
     assert json.loads(ok.stdout)["actualCost"] == pytest.approx(4000 * 0.00015 / 1000)
 
@@ -191,7 +195,10 @@ def test_prior_strength_is_configurable(make_service):
 
 
 def test_models_cli_shows_registry_and_observed_side_by_side(cli_env):
-    decs = [json.loads(run_cli("route", DOC, "docs", "--json", env=cli_env).stdout)["decisionId"] for _ in range(2)]
+    decs = [
+        json.loads(run_cli("route", DOC, "docs", "--json", env=cli_env).stdout)["decisionId"]
+        for _ in range(2)
+    ]
     for dec in decs:  # both routed to GPT-4o Mini before any outcome was known
         assert run_cli("record", dec, "--failure", "--latency-ms", "800", env=cli_env).returncode == 0
     out = run_cli("models", "--task", DOC, "--json", env=cli_env)
@@ -229,5 +236,7 @@ def test_cli_learning_commands_do_not_import_matplotlib():
         "import sys; from modelwise import cli; cli.build_parser(); import modelwise.cli_learning; "
         "print('matplotlib' in sys.modules)"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parent
+    )
     assert out.stdout.strip() == "False", out.stderr

@@ -83,8 +83,21 @@ def test_days_are_calendar_days_with_decisions_and_unsettled_use_estimates(make_
 
 def test_savings_cli_json_and_unknown_baseline(cli_env):
     r = json.loads(run_cli("route", "documentation", "docs", "--json", env=cli_env).stdout)
-    assert run_cli("record", r["decisionId"], "--success", "--cost", "0.0015", "--input-tokens", "3000",
-                   "--output-tokens", "2000", env=cli_env).returncode == 0
+    assert (
+        run_cli(
+            "record",
+            r["decisionId"],
+            "--success",
+            "--cost",
+            "0.0015",
+            "--input-tokens",
+            "3000",
+            "--output-tokens",
+            "2000",
+            env=cli_env,
+        ).returncode
+        == 0
+    )
     out = run_cli("savings", "--baseline", "gpt-4o", "--json", env=cli_env)
     assert out.returncode == 0, out.stderr
     s = json.loads(out.stdout)
@@ -126,7 +139,12 @@ def test_audit_reports_spend_refusals_degradations_alerts_and_underperformers(ma
     assert [d["decisionId"] for d in a["degraded"]] == [deg["decisionId"]]
     assert [al["threshold"] for al in a["alerts"]] == [0.8, 1.0]
     (u,) = a["underperforming"]
-    assert (u["model"], u["taskType"], u["successes"], u["failures"]) == ("gpt-4o-mini", "documentation", 0, 10)
+    assert (u["model"], u["taskType"], u["successes"], u["failures"]) == (
+        "gpt-4o-mini",
+        "documentation",
+        0,
+        10,
+    )
     assert u["observedRate"] == 0 and u["registryQuality"] == 0.85
     assert u["interval"][1] < 0.85 and u["calibratedQuality"] == pytest.approx(17 / 30, abs=1e-6)
 

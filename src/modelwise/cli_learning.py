@@ -60,7 +60,10 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 0
     period = a["period"]
     st = a["byStatus"]
-    print(f"audit {period['from']} .. {period['to'] or 'today'}: {a['decisions']} decisions, spent {money(a['spent'])}")
+    print(
+        f"audit {period['from']} .. {period['to'] or 'today'}: {a['decisions']} decisions, "
+        f"spent {money(a['spent'])}"
+    )
     print(f"  routed {st.get('routed', 0)}, degraded {st.get('degraded', 0)}, refused {st.get('refused', 0)}")
     for title, key, label in (
         ("by day", "byDay", "day"),
@@ -87,7 +90,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
         lo, hi = u["interval"]
         print(
             f"  {u['name']} on {u['taskType']}: {u['successes']} successes, {u['failures']} failures, "
-            f"observed {u['observedRate']:.3f} (95% interval {lo:.3f}..{hi:.3f}, SE {u['standardError']:.3f}) "
+            f"observed {u['observedRate']:.3f} (95% interval {lo:.3f}..{hi:.3f}, "
+            f"SE {u['standardError']:.3f}) "
             f"< registry {u['registryQuality']:.3f}; calibrated {u['calibratedQuality']:.3f}"
         )
     return 0
@@ -167,7 +171,10 @@ def _print_evaluation(r: dict[str, Any]) -> None:
             f"{1 - vb['costSaved']:.1%} of its cost (saves {vb['costSaved']:.1%})"
         )
     if r["sweep"]:
-        print(f"\ncost-weight sweep (other weights {w['capability']:g},{w['performance']:g},{w['availability']:g}):")
+        print(
+            f"\ncost-weight sweep (other weights "
+            f"{w['capability']:g},{w['performance']:g},{w['availability']:g}):"
+        )
         print(f"  {'cost weight':>11} {'quality':>8} {'cost':>12}  picks")
         for p in r["sweep"]:
             picks = ", ".join(f"{m} {n:,}" for m, n in p["picks"].items())
@@ -176,23 +183,33 @@ def _print_evaluation(r: dict[str, Any]) -> None:
 
 def register(command) -> None:
     """`command(name, help, func)` returns a subparser with the global options; add this area's commands."""
-    p = command("savings", "spend against sending every task to a baseline model, per day and annualised", cmd_savings)
-    p.add_argument("--baseline", metavar="MODEL", help="baseline model id (default: the dearest capable model)")
+    p = command(
+        "savings", "spend against sending every task to a baseline model, per day and annualised", cmd_savings
+    )
+    p.add_argument(
+        "--baseline", metavar="MODEL", help="baseline model id (default: the dearest capable model)"
+    )
     p.add_argument("--since", help="7d, 24h, today, 2026-11-01 or an ISO time (default: the whole ledger)")
     p.add_argument("--until", help="end of the period (a date counts whole)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("audit", "spend by day, tier, model and agent; alerts; refusals; underperforming models", cmd_audit)
+    p = command(
+        "audit", "spend by day, tier, model and agent; alerts; refusals; underperforming models", cmd_audit
+    )
     p.add_argument("--since", default="7d", help="start of the period (default 7d)")
     p.add_argument("--until", help="end of the period")
     p.add_argument("--limit", type=int, default=50, help="refused and degraded decisions to list (newest)")
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    p = command("evaluate", "replay per-prompt outcome data (JSONL[.gz]) with k-fold cross-validation", cmd_evaluate)
+    p = command(
+        "evaluate", "replay per-prompt outcome data (JSONL[.gz]) with k-fold cross-validation", cmd_evaluate
+    )
     p.add_argument("file", metavar="FILE", help="prompt_id, task_type, model, score, input_tokens, ...")
     p.add_argument("--folds", type=int, default=5, help="k of the k-fold cross-validation (default 5)")
     p.add_argument("--weights", metavar="C,P,A,K", help="capability,performance,availability,cost")
-    p.add_argument("--sweep", type=int, default=21, metavar="N", help="cost-weight points from 0 to 1 (default 21)")
+    p.add_argument(
+        "--sweep", type=int, default=21, metavar="N", help="cost-weight points from 0 to 1 (default 21)"
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the fold assignment (default 0)")
     p.add_argument("--plot", metavar="FILE.png", help="draw the frontier beside single models and the oracle")
     p.add_argument("--json", action="store_true", help="print JSON")

@@ -58,7 +58,10 @@ def evaluation_settings(base: Settings, task_types: Iterable[str], configured: s
     Learning is on: calibrating is what evaluate measures."""
     types = set(task_types)
     moved = tuple(sorted(t for t in types if t not in configured))
-    tiers = [Tier(t.name, t.share, t.floor_percentile, tuple(x for x in t.tasks if x not in moved)) for t in base.tiers]
+    tiers = [
+        Tier(t.name, t.share, t.floor_percentile, tuple(x for x in t.tasks if x not in moved))
+        for t in base.tiers
+    ]
     tiers.append(Tier(EVALUATE_TIER, 0.0, 0.0, moved))
     return dataclasses.replace(base, tiers=tuple(tiers), learning_enabled=True)
 
@@ -173,11 +176,15 @@ def route_all(
                 tier = settings.tier_for(p.task_type)
                 assert tier is not None
                 models = [specs[m] for m in present]
-                ranking = rank_models(models, p.task_type, tier, weights, settings, calibration=calibrations[k])
+                ranking = rank_models(
+                    models, p.task_type, tier, weights, settings, calibration=calibrations[k]
+                )
                 rankings[key] = ranking
             tout = settings.tokens_for(p.task_type)[1]
             choice = decide(ranking, p.input_tokens, tout, settings.budget_for(p.task_type), None)
-            chosen[p.id] = None if choice.status == REFUSED or choice.winner is None else choice.winner.model.id
+            chosen[p.id] = (
+                None if choice.status == REFUSED or choice.winner is None else choice.winner.model.id
+            )
     return chosen, calibrations
 
 
@@ -264,7 +271,9 @@ def evaluate(
         w = Weights(base[0], base[1], base[2], k)
         picked, _ = route_all(prompts, fold_of, folds, specs, settings, w, calibrations)
         r = score_router(prompts, picked)
-        points.append({"costWeight": round(k, 6), "quality": r["quality"], "cost": r["cost"], "picks": r["picks"]})
+        points.append(
+            {"costWeight": round(k, 6), "quality": r["quality"], "cost": r["cost"], "picks": r["picks"]}
+        )
 
     full = calibrate(prompts)
     calibration: dict[str, dict[str, Any]] = {}
@@ -329,16 +338,27 @@ def plot_frontier(result: dict[str, Any], path: str) -> None:
             key = (p["cost"], p["quality"])
             if key not in seen:
                 seen.add(key)
-                ax.annotate(f"k={p['costWeight']:g}", key, textcoords="offset points", xytext=(6, -10), fontsize=7)
+                ax.annotate(
+                    f"k={p['costWeight']:g}", key, textcoords="offset points", xytext=(6, -10), fontsize=7
+                )
     r = result["router"]
     w = result["weights"]
     ax.plot(
-        [r["cost"]], [r["quality"]], "D", color="tab:blue", ms=9, mfc="none", mew=2,
-        label=f"router at weights {w['capability']:g},{w['performance']:g},{w['availability']:g},{w['cost']:g}",
+        [r["cost"]],
+        [r["quality"]],
+        "D",
+        color="tab:blue",
+        ms=9,
+        mfc="none",
+        mew=2,
+        label="router at weights "
+        + ",".join(f"{w[k]:g}" for k in ("capability", "performance", "availability", "cost")),
     )
     colours = ["tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:gray"]
     for i, (model_id, m) in enumerate(result["models"].items()):
-        ax.plot([m["cost"]], [m["quality"]], "s", color=colours[i % len(colours)], ms=8, label=f"{model_id} alone")
+        ax.plot(
+            [m["cost"]], [m["quality"]], "s", color=colours[i % len(colours)], ms=8, label=f"{model_id} alone"
+        )
     o = result["oracle"]
     ax.plot([o["cost"]], [o["quality"]], "*", color="gold", mec="black", ms=14, label="oracle")
     ax.set_xlabel("total cost over all prompts (USD)")

@@ -773,7 +773,9 @@ class TokenOptimizationService:
             return EMPTY
         return Calibration(_observed_by_key(self.ledger.observations()), self.ledger.outcomes_version())
 
-    def observed_values(self, model: ModelSpec, task_type: str, observed: Calibration | None = None) -> dict[str, Any]:
+    def observed_values(
+        self, model: ModelSpec, task_type: str, observed: Calibration | None = None
+    ) -> dict[str, Any]:
         """Registry and observed values of one model for one task type, side by side, with the number of
         outcomes behind them. `calibratedQuality` is the Beta posterior mean (SPEC 6) that scoring uses
         when learning is on (`learning`); with no outcomes it equals the prior."""
@@ -843,7 +845,9 @@ class TokenOptimizationService:
             if m is not None:
                 row["observed"] = self.observed_values(m, task_type, calib)
 
-    def savings(self, baseline: str | None = None, since: str | None = None, until: str | None = None) -> dict[str, Any]:
+    def savings(
+        self, baseline: str | None = None, since: str | None = None, until: str | None = None
+    ) -> dict[str, Any]:
         """What the period's decisions cost against sending each of them to a baseline model.
 
         Actual cost: settled actual, else the estimate (as spend is counted). Baseline cost of a decision:
@@ -855,7 +859,9 @@ class TokenOptimizationService:
         if baseline is not None:
             fixed = self.registry.get(baseline)
             if fixed is None:
-                raise BadInput(f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})")
+                raise BadInput(
+                    f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
+                )
         now = self.clock()
         s = parse_when(since, now, self.tz).timestamp() if since else None
         u = parse_when(until, now, self.tz, end=True).timestamp() if until else None
@@ -882,7 +888,10 @@ class TokenOptimizationService:
                 continue
             used[r["task_type"]] = model.id
             base = model.cost_of(r["input_tokens"], r["output_tokens"])
-            d = days.setdefault(r["day"], {"day": r["day"], "decisions": 0, "settled": 0, "baselineCost": 0.0, "actualCost": 0.0})
+            d = days.get(r["day"])
+            if d is None:
+                d = days[r["day"]] = {"day": r["day"], "decisions": 0, "settled": 0}
+                d.update(baselineCost=0.0, actualCost=0.0)
             d["decisions"] += r["decisions"]
             d["settled"] += r["settled"]
             d["baselineCost"] += base
@@ -933,13 +942,17 @@ class TokenOptimizationService:
             raise BadInput("limit must be zero or more")
         day_from, day_to = self.day_range(since or "7d", until)
         exists = self.ledger_exists()
-        rows = self.ledger.rollup(day_from, day_to, ("day", "tier", "model_id", "agent", "status")) if exists else []
+        by = ("day", "tier", "model_id", "agent", "status")
+        rows = self.ledger.rollup(day_from, day_to, by) if exists else []
 
         def group(key: str) -> list[dict[str, Any]]:
             out: dict[str, dict[str, Any]] = {}
             for r in rows:
                 name = r[key] or "(none)"
-                g = out.setdefault(name, {key: name, "decisions": 0, "spent": 0.0, "refused": 0, "degraded": 0, "outcomes": 0, "successes": 0, "failures": 0, "errors": 0})
+                g = out.get(name)
+                if g is None:
+                    g = out[name] = {key: name, "decisions": 0, "spent": 0.0, "refused": 0, "degraded": 0}
+                    g.update(outcomes=0, successes=0, failures=0, errors=0)
                 if r["status"] == REFUSED:
                     g["refused"] += r["decisions"]
                     continue
@@ -955,7 +968,9 @@ class TokenOptimizationService:
                     m = self.registry.get(g[key])
                     g["name"] = m.name if m else g[key]
                 result.append(g)
-            return sorted(result, key=lambda g: g[key]) if key == "day" else sorted(result, key=lambda g: (-g["spent"], g[key]))
+            if key == "day":
+                return sorted(result, key=lambda g: g[key])
+            return sorted(result, key=lambda g: (-g["spent"], g[key]))
 
         def flagged(status: str) -> list[dict[str, Any]]:
             import json
@@ -1098,7 +1113,9 @@ def monotonic_ms() -> float:
     return time.perf_counter() * 1000.0
 
 
-def _observed_by_key(rows: Iterable[tuple[str, str, int, int, int, list[float]]]) -> dict[tuple[str, str], Observed]:
+def _observed_by_key(
+    rows: Iterable[tuple[str, str, int, int, int, list[float]]],
+) -> dict[tuple[str, str], Observed]:
     """Ledger observations (sorted latencies) as Observed records with the median latency."""
     by_key = {}
     for model_id, task_type, s, f, e, lat in rows:

@@ -79,7 +79,9 @@ class Ledger(Protocol):
 
     def close(self) -> None: ...
 
-    def savings_rollup(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]: ...
+    def savings_rollup(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[dict[str, Any]]: ...
 
     def decisions_with_status(
         self, statuses: tuple[str, ...], day_from: str | None, day_to: str | None, limit: int | None = None

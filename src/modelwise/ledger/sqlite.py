@@ -401,7 +401,8 @@ class SqliteLedger:
     def decisions_with_status(
         self, statuses: tuple[str, ...], day_from: str | None, day_to: str | None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Decisions of the given statuses (e.g. refused, degraded) on days [day_from, day_to], newest first."""
+        """Decisions of the given statuses (e.g. refused, degraded) on days [day_from, day_to], newest
+        first."""
         if not statuses:
             return []
         clauses = [f"d.status IN ({', '.join('?' for _ in statuses)})"]
