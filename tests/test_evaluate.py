@@ -254,3 +254,18 @@ def test_full_routellm_file(make_service):
     assert r["sweep"][0]["picks"] == {GPT4: 15361}
     assert r["router"]["picks"] == {MIXTRAL: 15361}
     assert r["oracle"]["quality"] > gpt["quality"] and r["oracle"]["cost"] < gpt["cost"]
+
+
+def test_switch_points_are_where_totals_tie(make_service, routellm_registry):
+    """With equal availabilities, GPT-4 (cost component 0: $0.015 per 1k blended, above the $0.01
+    ceiling) and Mixtral tie where 0.3 x (quality gap) = k x Mixtral's cost component."""
+    svc = make_service(registry=routellm_registry)
+    r = svc.evaluate(SMALL, folds=5, sweep=0)
+    assert r["sweep"] == []
+    mix_cost = 1 - (r["models"][MIXTRAL]["inputPer1M"] / 1000) / 0.01
+    for t in ("knowledge", "math"):
+        cal = r["calibration"][t]
+        gap = cal[GPT4]["calibratedQuality"] - cal[MIXTRAL]["calibratedQuality"]
+        (point,) = r["switchPoints"][t]
+        assert (point["from"], point["to"]) == (GPT4, MIXTRAL)
+        assert point["costWeight"] == pytest.approx(0.3 * gap / mix_cost, abs=1e-5)

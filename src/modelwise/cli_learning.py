@@ -179,6 +179,12 @@ def _print_evaluation(r: dict[str, Any]) -> None:
         for p in r["sweep"]:
             picks = ", ".join(f"{m} {n:,}" for m, n in p["picks"].items())
             print(f"  {p['costWeight']:>11.3f} {p['quality']:>8.4f} {money(p['cost']):>12}  {picks}")
+    switches = r.get("switchPoints") or {}
+    if any(switches.values()):
+        print("\nswitch points (cost weight at which the choice changes, calibrated on the whole file):")
+        for t, pts in switches.items():
+            for s in pts:
+                print(f"  {t:<16} {s['costWeight']:.4f}: {s['from']} -> {s['to']}")
 
 
 def register(command) -> None:

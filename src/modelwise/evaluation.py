@@ -34,7 +34,7 @@ from typing import Any
 from modelwise.core.calibration import Calibration, Observed, calibrated_quality
 from modelwise.core.errors import BadInput
 from modelwise.core.models import ModelSpec, Registry
-from modelwise.core.routing import REFUSED, decide
+from modelwise.core.routing import REFUSED, decide, weight_flips
 from modelwise.core.scoring import Ranking, rank_models
 from modelwise.core.settings import Settings, Tier, Weights
 from modelwise.importers.outcomes import OutcomeData
@@ -230,6 +230,45 @@ def sweep_points(n: int) -> list[float]:
     return [i / (n - 1) for i in range(n)]
 
 
+def switch_points(
+    prompts: Sequence[Prompt],
+    specs: dict[str, ModelSpec],
+    settings: Settings,
+    weights: Weights,
+    calibration: Calibration,
+) -> dict[str, list[dict[str, Any]]]:
+    """Per task type, the exact cost weights (the other weights as given) at which the router's choice
+    changes as the cost weight rises from 0, with the whole file's calibration: the crossings that the
+    sweep's grid can only bracket. Each crossing is where the next model's total ties the winner's."""
+    c, p, a, _k = weights.as_tuple()
+    out: dict[str, list[dict[str, Any]]] = {}
+    types = sorted({q.task_type for q in prompts})
+    for t in types:
+        present = sorted({m for q in prompts if q.task_type == t for m in q.results})
+        models = [specs[m] for m in present]
+        tier = settings.tier_for(t)
+        assert tier is not None
+        points: list[dict[str, Any]] = []
+        k = 0.0
+        while c + p + a + k > 0 and len(points) <= len(models):
+            ranking = rank_models(models, t, tier, Weights(c, p, a, k), settings, calibration=calibration)
+            if not ranking.floor_list:
+                break
+            winner = ranking.floor_list[0]
+            ups = [
+                f
+                for f in weight_flips(ranking.weights.as_tuple(), winner, ranking.floor_list)
+                if f["weight"] == "cost" and f["direction"] == "up" and f["value"] > k
+            ]
+            if not ups:
+                break
+            f = ups[0]
+            points.append({"costWeight": f["value"], "from": winner.model.id, "to": f["model"]})
+            k = f["value"] * (1 + 1e-9) + 1e-12
+        out[t] = points
+    return out
+
+
 def evaluate(
     data: OutcomeData,
     registry: Registry,
@@ -315,6 +354,7 @@ def evaluate(
             "costSaved": round(1 - router["cost"] / best["cost"], 6) if best["cost"] else None,
         },
         "sweep": points,
+        "switchPoints": switch_points(prompts, specs, settings, weights, full),
         "calibration": calibration,
     }
 
