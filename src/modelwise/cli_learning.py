@@ -140,6 +140,9 @@ def _write_plot(result: dict[str, Any], path: str) -> None:
     os.close(fd)
     try:
         plot_frontier(result, tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the plot is an ordinary file
         os.replace(tmp, target)
     except BaseException:
         try:
