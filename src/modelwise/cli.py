@@ -271,7 +271,14 @@ def cmd_models(args: argparse.Namespace) -> int:
         q = "unrated" if r["quality"] is None else f"{r['quality']:.3f}"
         lat = "-" if r["latencyMs"] is None else f"{r['latencyMs']:.0f}"
         obs = r.get("observed")
-        extra = f"  observed {obs['successes']}/{obs['outcomes']} ok" if obs else ""
+        extra = ""
+        if obs:  # registry -> observed, with the outcomes behind the observed value
+            cq = obs.get("calibratedQuality")
+            cal = f" q {q}->{cq:.3f}" if cq is not None else ""
+            med = obs.get("medianLatencyMs")
+            extra = f"  observed{cal} {obs['successes']}/{obs['outcomes']} ok n={obs['outcomes']}" + (
+                f" median {med:.0f} ms" if med is not None else ""
+            )
         print(
             f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {r['inputPer1M']:>9.3f} {r['outputPer1M']:>9.3f} "
             f"{r['blendedPer1k']:>9.6f} {q:>10} {lat:>8}  {r['source'] or '-'}{extra}"

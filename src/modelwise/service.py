@@ -16,9 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from modelwise.core import budget as budget_policy
-from modelwise.core.calibration import EMPTY, Calibration, Observed
+from modelwise.core.calibration import (
+    EMPTY,
+    Calibration,
+    Observed,
+    calibrated_availability,
+    calibrated_quality,
+    clopper_pearson,
+    underperforms,
+)
 from modelwise.core.errors import BadInput
-from modelwise.core.models import Registry
+from modelwise.core.models import ModelSpec, Registry
 from modelwise.core.redaction import for_storage
 from modelwise.core.routing import (
     DRY_RUN,
@@ -440,6 +448,7 @@ class TokenOptimizationService:
             field = [by_id[i] for i in field_ids if by_id[i].estimated_cost(tin, tout) <= cap]
             flips = weight_flips(w.as_tuple(), by_id[winner_id], field)
         response["flips"] = flips
+        self._add_observed_to_candidates(response, task_type)
         return response
 
     def route_tasks(self, tasks: Iterable[Mapping[str, Any]], concurrency: int = 8) -> list[dict[str, Any]]:
@@ -730,6 +739,7 @@ class TokenOptimizationService:
             )
         if task:
             rows = [r for r in rows if r["capable"]]
+        self._add_observed_to_models(rows, task)
         keys: dict[str, Callable[[dict], Any]] = {
             "id": lambda r: r["id"],
             "name": lambda r: r["name"].lower(),
@@ -751,6 +761,325 @@ class TokenOptimizationService:
                 raise BadInput("limit must be zero or more")
             rows = rows[:limit]
         return rows
+
+    # -- learning area (issue 6): observed versus registry values, savings, audits, evaluation -----
+
+    def observations(self) -> Calibration:
+        """What the ledger saw per (model, task type), whether or not learning is on (what `models`,
+        `explain` and `audit` show next to the registry values)."""
+        if self.settings.learning_enabled:
+            return self.calibration()
+        if not self.ledger_exists():
+            return EMPTY
+        return Calibration(_observed_by_key(self.ledger.observations()), self.ledger.outcomes_version())
+
+    def observed_values(
+        self, model: ModelSpec, task_type: str, observed: Calibration | None = None
+    ) -> dict[str, Any]:
+        """Registry and observed values of one model for one task type, side by side, with the number of
+        outcomes behind them. `calibratedQuality` is the Beta posterior mean (SPEC 6) that scoring uses
+        when learning is on (`learning`); with no outcomes it equals the prior."""
+        calib = self.observations() if observed is None else observed
+        obs = calib.observed(model.id, task_type) or Observed()
+        reg_q = model.quality_for(task_type)
+        prior = reg_q if reg_q is not None else self.settings.unrated_quality
+        strength = self.settings.prior_strength
+        judged = obs.successes + obs.failures
+        return {
+            "registryQuality": reg_q,
+            "calibratedQuality": round(calibrated_quality(prior, strength, obs), 6),
+            "registryAvailability": model.availability,
+            "calibratedAvailability": round(calibrated_availability(model.availability, strength, obs), 6),
+            "registryLatencyMs": model.latency_ms,
+            "medianLatencyMs": obs.median_latency_ms,
+            "latencies": obs.latency_count,
+            "outcomes": obs.outcomes,
+            "successes": obs.successes,
+            "failures": obs.failures,
+            "errors": obs.errors,
+            "successRate": round(obs.successes / judged, 6) if judged else None,
+            "learning": self.settings.learning_enabled,
+        }
+
+    def _add_observed_to_models(self, rows: list[dict[str, Any]], task: str | None) -> None:
+        """`models`: registry versus observed values per row. With a task type, the calibrated values for
+        it; without, the outcome counts summed over task types (calibration is per task type)."""
+        calib = self.observations()
+        if not calib:
+            return
+        totals: dict[str, list[int]] = {}
+        if task is None:
+            for (model_id, _task), o in calib.by_key.items():
+                t = totals.setdefault(model_id, [0, 0, 0])
+                t[0] += o.successes
+                t[1] += o.failures
+                t[2] += o.errors
+        for r in rows:
+            m = self.registry.get(r["id"])
+            if m is None:
+                continue
+            if task is not None:
+                if calib.observed(m.id, task) is not None:
+                    r["observed"] = self.observed_values(m, task, calib)
+            elif m.id in totals:
+                s, f, e = totals[m.id]
+                r["observed"] = {
+                    "registryQuality": m.quality,
+                    "calibratedQuality": None,
+                    "registryAvailability": m.availability,
+                    "calibratedAvailability": None,
+                    "medianLatencyMs": None,
+                    "outcomes": s + f + e,
+                    "successes": s,
+                    "failures": f,
+                    "errors": e,
+                    "successRate": round(s / (s + f), 6) if s + f else None,
+                    "learning": self.settings.learning_enabled,
+                }
+
+    def _add_observed_to_candidates(self, response: dict[str, Any], task_type: str) -> None:
+        """`explain`: each candidate row gets its registry and calibrated values and their outcomes."""
+        calib = self.observations()
+        for row in response.get("candidates", []):
+            m = self.registry.get(row["model"])
+            if m is not None:
+                row["observed"] = self.observed_values(m, task_type, calib)
+
+    def savings(
+        self, baseline: str | None = None, since: str | None = None, until: str | None = None
+    ) -> dict[str, Any]:
+        """What the period's decisions cost against sending each of them to a baseline model.
+
+        Actual cost: settled actual, else the estimate (as spend is counted). Baseline cost of a decision:
+        its tokens (the outcome's when it recorded them, else the estimate) × the baseline's prices. The
+        baseline is `baseline`, or for each task type the dearest capable model (by blended price, ties by
+        id). `days` = calendar days of the period that have decisions; annual = savings / days × 365, as the
+        brief's tables annualise one typical day. Refused decisions cost nothing and are left out."""
+        fixed = None
+        if baseline is not None:
+            fixed = self.registry.get(baseline)
+            if fixed is None:
+                raise BadInput(
+                    f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
+                )
+        now = self.clock()
+        s = parse_when(since, now, self.tz).timestamp() if since else None
+        u = parse_when(until, now, self.tz, end=True).timestamp() if until else None
+        if s is not None and u is not None and u <= s:
+            raise BadInput("--until must be after --since")
+        rows = self.ledger.savings_rollup(s, u) if self.ledger_exists() else []
+        dearest: dict[str, ModelSpec | None] = {}
+
+        def baseline_for(task_type: str) -> ModelSpec | None:
+            if fixed is not None:
+                return fixed
+            if task_type not in dearest:
+                capable = [m for m in self.registry.models if task_type in m.capabilities]
+                dearest[task_type] = max(capable, key=lambda m: (m.blended_per_1k, m.id)) if capable else None
+            return dearest[task_type]
+
+        days: dict[str, dict[str, Any]] = {}
+        used: dict[str, str] = {}
+        unpriced = 0
+        for r in rows:
+            model = baseline_for(r["task_type"])
+            if model is None:
+                unpriced += r["decisions"]  # no capable model to compare with: left out, never priced at $0
+                continue
+            used[r["task_type"]] = model.id
+            base = model.cost_of(r["input_tokens"], r["output_tokens"])
+            d = days.get(r["day"])
+            if d is None:
+                d = days[r["day"]] = {"day": r["day"], "decisions": 0, "settled": 0}
+                d.update(baselineCost=0.0, actualCost=0.0)
+            d["decisions"] += r["decisions"]
+            d["settled"] += r["settled"]
+            d["baselineCost"] += base
+            d["actualCost"] += r["actual_cost"]
+        by_day = []
+        for d in days.values():
+            d["savings"] = d["baselineCost"] - d["actualCost"]
+            d["savingsPercent"] = _percent(d["savings"], d["baselineCost"])
+            by_day.append({k: round(v, 10) if isinstance(v, float) else v for k, v in d.items()})
+        baseline_cost = sum(d["baselineCost"] for d in days.values())
+        actual_cost = sum(d["actualCost"] for d in days.values())
+        saved = baseline_cost - actual_cost
+        n_days = len(days)
+        per_day = saved / n_days if n_days else 0.0
+        return {
+            "baseline": {
+                "model": fixed.id if fixed else None,
+                "rule": "given" if fixed else "dearest capable model per task type (by blended price)",
+                "byTaskType": dict(sorted(used.items())),
+            },
+            "period": {
+                "since": None if s is None else datetime.fromtimestamp(s, UTC).isoformat(),
+                "until": None if u is None else datetime.fromtimestamp(u, UTC).isoformat(),
+            },
+            "decisions": sum(d["decisions"] for d in days.values()),
+            "settled": sum(d["settled"] for d in days.values()),
+            "unpriced": unpriced,
+            "baselineCost": round(baseline_cost, 10),
+            "actualCost": round(actual_cost, 10),
+            "savings": round(saved, 10),
+            "savingsPercent": _percent(saved, baseline_cost),
+            "days": n_days,
+            "dailyBaselineCost": round(baseline_cost / n_days, 10) if n_days else 0.0,
+            "dailyActualCost": round(actual_cost / n_days, 10) if n_days else 0.0,
+            "dailySavings": round(per_day, 10),
+            "annualBaselineCost": round(baseline_cost / n_days * 365, 10) if n_days else 0.0,
+            "annualActualCost": round(actual_cost / n_days * 365, 10) if n_days else 0.0,
+            "annualSavings": round(per_day * 365, 10),
+            "byDay": by_day,
+        }
+
+    def audit(self, since: str | None = "7d", until: str | None = None, limit: int = 50) -> dict[str, Any]:
+        """The brief's regular audit: spend by day, tier, model and agent; alerts; refused and degraded
+        decisions (the newest `limit` of each, with why); and underperforming models: those whose observed
+        success rate's exact 95% interval lies wholly below their registry quality for a task type (all
+        outcomes in the ledger count, as they are what the router learns from)."""
+        if limit < 0:
+            raise BadInput("limit must be zero or more")
+        day_from, day_to = self.day_range(since or "7d", until)
+        exists = self.ledger_exists()
+        by = ("day", "tier", "model_id", "agent", "status")
+        rows = self.ledger.rollup(day_from, day_to, by) if exists else []
+
+        def group(key: str) -> list[dict[str, Any]]:
+            out: dict[str, dict[str, Any]] = {}
+            for r in rows:
+                name = r[key] or "(none)"
+                g = out.get(name)
+                if g is None:
+                    g = out[name] = {key: name, "decisions": 0, "spent": 0.0, "refused": 0, "degraded": 0}
+                    g.update(outcomes=0, successes=0, failures=0, errors=0)
+                if r["status"] == REFUSED:
+                    g["refused"] += r["decisions"]
+                    continue
+                g["decisions"] += r["decisions"]
+                g["degraded"] += r["decisions"] if r["status"] == "degraded" else 0
+                g["spent"] += r["spent"]
+                for k in ("outcomes", "successes", "failures", "errors"):
+                    g[k] += r[k]
+            result = []
+            for g in out.values():
+                g["spent"] = round(g["spent"], 10)
+                if key == "model_id":
+                    m = self.registry.get(g[key])
+                    g["name"] = m.name if m else g[key]
+                result.append(g)
+            if key == "day":
+                return sorted(result, key=lambda g: g[key])
+            return sorted(result, key=lambda g: (-g["spent"], g[key]))
+
+        def flagged(status: str) -> list[dict[str, Any]]:
+            import json
+
+            found = self.ledger.decisions_with_status((status,), day_from, day_to, limit) if exists else []
+            out = []
+            for d in found:
+                detail = json.loads(d["detail"])
+                out.append(
+                    {
+                        "decisionId": d["id"],
+                        "timestamp": d["ts"],
+                        "taskType": d["task_type"],
+                        "tier": d["tier"],
+                        "agent": d["agent"],
+                        "selectedModel": d["model_id"],
+                        "estimatedCost": 0.0 if status == REFUSED else d["estimated_cost"],
+                        "reason": detail.get("reason"),
+                    }
+                )
+            return out
+
+        calib = self.observations()
+        under = []
+        for (model_id, task_type), obs in sorted(calib.by_key.items()):
+            m = self.registry.get(model_id)
+            q = m.quality_for(task_type) if m else None
+            n = obs.successes + obs.failures
+            if m is None or q is None or n == 0 or not underperforms(obs, q):
+                continue
+            p = obs.successes / n
+            lo, hi = clopper_pearson(obs.successes, n)  # type: ignore[misc]
+            under.append(
+                {
+                    "model": model_id,
+                    "name": m.name,
+                    "taskType": task_type,
+                    "successes": obs.successes,
+                    "failures": obs.failures,
+                    "errors": obs.errors,
+                    "observedRate": round(p, 6),
+                    "standardError": round((p * (1 - p) / n) ** 0.5, 6),
+                    "interval": [round(lo, 6), round(hi, 6)],
+                    "registryQuality": q,
+                    "calibratedQuality": round(calibrated_quality(q, self.settings.prior_strength, obs), 6),
+                    "shortfall": round(q - p, 6),
+                }
+            )
+        under.sort(key=lambda u: (-u["shortfall"], u["model"], u["taskType"]))
+        by_status = {"refused": 0, "degraded": 0, "routed": 0}
+        for r in rows:
+            by_status[r["status"]] = by_status.get(r["status"], 0) + r["decisions"]
+        return {
+            "period": {"from": day_from, "to": day_to},
+            "decisions": sum(by_status.values()),
+            "spent": round(sum(r["spent"] for r in rows if r["status"] != REFUSED), 10),
+            "byStatus": by_status,
+            "byDay": group("day"),
+            "byTier": group("tier"),
+            "byModel": group("model_id"),
+            "byAgent": group("agent"),
+            "alerts": self.ledger.alerts(day_from, day_to) if exists else [],
+            "refused": flagged(REFUSED),
+            "degraded": flagged("degraded"),
+            "underperforming": under,
+        }
+
+    def evaluate(
+        self,
+        path: str | Path,
+        folds: int = 5,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+        sweep: int = 21,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """`modelwise evaluate FILE`: replay per-prompt outcome data with k-fold cross-validation (SPEC 6).
+        Reads nothing from, and writes nothing to, the ledger."""
+        from modelwise.evaluation import evaluate, evaluation_settings
+        from modelwise.importers.outcomes import read_outcomes
+
+        w = self.parse_weights(weights)
+        data = read_outcomes(path)
+        settings = evaluation_settings(self.settings, data.task_types, self._configured_tier_tasks())
+        result = evaluate(
+            data, self.registry, settings, w, folds=folds, sweep=sweep, seed=seed,
+            vocabulary=self.settings.task_types,
+        )
+        result["file"] = str(path)
+        return result
+
+    def _configured_tier_tasks(self) -> set[str]:
+        """Task types in the tiers that the config file names (evaluate keeps their floors; every other
+        task type of an outcome file gets no tier floor)."""
+        cfg = self.paths.config
+        if not cfg.exists():
+            return set()
+        import tomllib
+
+        try:
+            with open(cfg, "rb") as fh:
+                data = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError):
+            return set()
+        named: set[str] = set()
+        for name in (data.get("tiers") or {}):
+            tier = self.settings.tier_named(name)
+            if tier is not None:
+                named.update(tier.tasks)
+        return named
 
 
 def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = False) -> datetime:
@@ -782,3 +1111,22 @@ def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = F
 
 def monotonic_ms() -> float:
     return time.perf_counter() * 1000.0
+
+
+def _observed_by_key(
+    rows: Iterable[tuple[str, str, int, int, int, list[float]]],
+) -> dict[tuple[str, str], Observed]:
+    """Ledger observations (sorted latencies) as Observed records with the median latency."""
+    by_key = {}
+    for model_id, task_type, s, f, e, lat in rows:
+        median = None
+        if lat:
+            n = len(lat)
+            median = lat[n // 2] if n % 2 else (lat[n // 2 - 1] + lat[n // 2]) / 2
+        by_key[(model_id, task_type)] = Observed(s, f, e, median, len(lat))
+    return by_key
+
+
+def _percent(part: float, whole: float) -> float:
+    """part / whole as a percentage (0 when whole is 0)."""
+    return round(100.0 * part / whole, 6) if whole else 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 
@@ -65,3 +66,63 @@ class Calibration:
 
 
 EMPTY = Calibration()
+
+
+def binomial_cdf(k: int, n: int, p: float) -> float:
+    """P(X <= k) for X ~ Binomial(n, p), exact in log space. Sums outward from k over the side of the
+    mean it lies on and stops once terms no longer matter, so large n costs about sqrt(n) terms."""
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    lp, lq = math.log(p), math.log1p(-p)
+    base = math.lgamma(n + 1)
+
+    def term(i: int) -> float:
+        return math.exp(base - math.lgamma(i + 1) - math.lgamma(n - i + 1) + i * lp + (n - i) * lq)
+
+    def tail(indices: range) -> float:
+        total = 0.0
+        for i in indices:
+            t = term(i)
+            total += t
+            if t < 1e-18 * total:
+                break
+        return total
+
+    if k < n * p:  # below the mean: terms shrink going down from k
+        return min(1.0, tail(range(k, -1, -1)))
+    return max(0.0, 1.0 - tail(range(k + 1, n + 1)))  # above it: the upper tail shrinks going up
+
+def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
+    """The exact (Clopper-Pearson) interval of a success rate; None without data. Its upper end is the
+    rate q at which seeing `successes` or fewer has probability (1 - confidence) / 2, found by bisection."""
+    if n <= 0:
+        return None
+    tail = (1.0 - confidence) / 2.0
+
+    def solve(f, target: float) -> float:  # f decreasing in q on [0, 1]
+        lo, hi = 0.0, 1.0
+        for _ in range(60):
+            mid = (lo + hi) / 2
+            if f(mid) > target:
+                lo = mid
+            else:
+                hi = mid
+        return (lo + hi) / 2
+
+    upper = 1.0 if successes >= n else solve(lambda q: binomial_cdf(successes, n, q), tail)
+    # P(X >= s) = 1 - P(X <= s - 1) increases with q; the lower end is where it reaches `tail`.
+    lower = 0.0 if successes <= 0 else solve(lambda q: binomial_cdf(successes - 1, n, q), 1.0 - tail)
+    return lower, upper
+
+
+def underperforms(obs: Observed, registry_quality: float, confidence: float = 0.95) -> bool:
+    """The brief's "remove underperforming models": the observed success rate falls short of the registry
+    quality by more than its uncertainty, i.e. the whole exact 95% interval lies below the registry value
+    (equivalently: if the model were as good as the registry says, results this poor would happen less
+    than 2.5% of the time). One failure of a 0.85 model is not enough; ten out of ten are."""
+    interval = clopper_pearson(obs.successes, obs.successes + obs.failures, confidence)
+    return interval is not None and interval[1] < registry_quality

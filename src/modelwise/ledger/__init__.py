@@ -79,6 +79,14 @@ class Ledger(Protocol):
 
     def close(self) -> None: ...
 
+    def savings_rollup(
+        self, since: float | None = None, until: float | None = None
+    ) -> list[dict[str, Any]]: ...
+
+    def decisions_with_status(
+        self, statuses: tuple[str, ...], day_from: str | None, day_to: str | None, limit: int | None = None
+    ) -> list[dict[str, Any]]: ...
+
 
 def open_ledger(path: str | Path, synchronous: str = "full") -> Ledger:
     from modelwise.ledger.sqlite import SqliteLedger

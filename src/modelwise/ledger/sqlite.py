@@ -373,3 +373,50 @@ class SqliteLedger:
 
     def count_decisions(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+    # -- learning area: savings and audits (issue 6) -------------------------------------------------
+
+    def savings_rollup(self, since: float | None = None, until: float | None = None) -> list[dict[str, Any]]:
+        """Per (day, task type) of the routed and degraded decisions made in [since, until) (Unix times):
+        how many, what they cost (settled actual, else the estimate), how many were settled, and their
+        tokens (the outcome's when it recorded them, else the estimate), for pricing them on a baseline."""
+        clauses, params = ["d.status != 'refused'"], []
+        if since is not None:
+            clauses.append("d.ts_unix >= ?")
+            params.append(since)
+        if until is not None:
+            clauses.append("d.ts_unix < ?")
+            params.append(until)
+        sql = (
+            "SELECT d.day AS day, d.task_type AS task_type, COUNT(*) AS decisions, "
+            "SUM(COALESCE(o.actual_cost, d.estimated_cost)) AS actual_cost, "
+            "SUM(o.decision_id IS NOT NULL) AS settled, "
+            "SUM(COALESCE(o.input_tokens, d.input_tokens)) AS input_tokens, "
+            "SUM(COALESCE(o.output_tokens, d.output_tokens)) AS output_tokens "
+            "FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            f"WHERE {' AND '.join(clauses)} GROUP BY d.day, d.task_type ORDER BY d.day, d.task_type"
+        )
+        return [dict(r) for r in self._conn().execute(sql, params)]
+
+    def decisions_with_status(
+        self, statuses: tuple[str, ...], day_from: str | None, day_to: str | None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Decisions of the given statuses (e.g. refused, degraded) on days [day_from, day_to], newest
+        first."""
+        if not statuses:
+            return []
+        clauses = [f"d.status IN ({', '.join('?' for _ in statuses)})"]
+        params: list[Any] = list(statuses)
+        if day_from is not None:
+            clauses.append("d.day >= ?")
+            params.append(day_from)
+        if day_to is not None:
+            clauses.append("d.day <= ?")
+            params.append(day_to)
+        lim = f"LIMIT {int(limit)}" if limit is not None else ""
+        cur = self._conn().execute(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            f"WHERE {' AND '.join(clauses)} ORDER BY d.seq DESC {lim}",
+            params,
+        )
+        return [dict(r) for r in cur]
