@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from conftest import FIXTURES, run_cli
+from tests.conftest import FIXTURES, run_cli
 
 from modelwise.core.calibration import calibrated_quality
 from modelwise.core.errors import BadInput

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import BRIEF_REGISTRY, run_cli
+from tests.conftest import BRIEF_REGISTRY, run_cli
 
 from modelwise.core.calibration import (
     Observed,
