@@ -127,17 +127,16 @@ def cmd_explain(args: argparse.Namespace) -> int:
         constraints["minQuality"] = args.min_quality
     if args.max_latency is not None:
         constraints["maxLatencyMs"] = args.max_latency
-    r = svc.explain(args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights)
+    r = svc.explain(
+        args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights,
+        leads=args.leads,
+    )
     if args.json:
         emit(r)
         return EXIT_OK
-    _print_route(r)
-    print()
-    _print_candidates(r["candidates"][: args.limit] if args.limit else r["candidates"])
-    if r.get("flips"):
-        print("\n  flip points (one weight changed, the others kept):")
-        for f in r["flips"]:
-            print(f"    {f['weight']:<12} {f['current']:g} -> {f['value']:.4g}: {f['modelName']} would win")
+    from modelwise.cli_whatif import print_explain
+
+    print_explain(r, limit=args.limit, grid=args.grid)
     return EXIT_OK
 
 
@@ -348,6 +347,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("explain", "the whole breakdown, margin and flip points; records nothing", cmd_explain)
     task_args(p)
     p.add_argument("--limit", type=int, default=20, help="rows of the breakdown to print (0 = all)")
+    p.add_argument("--leads", type=int, default=5, help="how many next models to compare the winner with")
+    p.add_argument("--grid", action="store_true", help="print which model wins for cost x performance weights")
 
     p = command("record", "record the outcome of a decision", cmd_record)
     p.add_argument("decision_id", metavar="DECISION_ID")

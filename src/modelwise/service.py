@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelwise.core import budget as budget_policy
+from modelwise.core import explain as explain_core
 from modelwise.core.calibration import EMPTY, Calibration, Observed
 from modelwise.core.errors import BadInput
 from modelwise.core.models import Registry
@@ -420,27 +421,89 @@ class TokenOptimizationService:
         constraints: Constraints | Mapping[str, Any] | None = None,
         weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
         agent: str | None = None,
+        leads: int = 5,
+        grid_values: Sequence[float] | None = None,
     ) -> dict[str, Any]:
-        """The whole breakdown of a dry run, with the flip point of every weight; records nothing."""
+        """The whole breakdown of a dry run, recording nothing (issue 7): the `route --json` object plus
+        `flips` (the nearest flip of every weight, each direction), `leads` (the winner's lead over the
+        next `leads` models by component), `exclusions` (why the others are out, grouped), `grid` (the
+        winner for cost x performance weights over `grid_values`, default 0, 0.2, ..., 1) and `summary`."""
         response = self.route_task(
             task_type, description, budget, constraints=constraints, weights=weights, agent=agent,
             dry_run=True, all_candidates=True,
         )
+        ctx = self._decision_context(task_type, description, response, constraints, weights)
+        ranking, choice, tin, tout, task_budget, limit = ctx
+        w = ranking.weights
+        winner = choice.winner
+        field = explain_core.field_of(ranking, tin, tout, task_budget, limit, choice.floor_dropped)
+        flips: list[dict] = []
+        lead_rows: list[dict] = []
+        if winner is not None:
+            flips = weight_flips(w.as_tuple(), winner, field, tin, tout)
+            nxt = [e for e in field if e is not winner][:leads]
+            lead_rows = explain_core.leads(winner, nxt, ranking.normalised)
+        groups = explain_core.exclusions(ranking, tin, tout, task_budget, limit, choice.floor_dropped, winner)
+        values = tuple(grid_values) if grid_values is not None else tuple(i / 5 for i in range(6))
+        response["flips"] = flips
+        response["leads"] = lead_rows
+        response["exclusions"] = groups
+        axes = explain_core.GridAxis("cost", values), explain_core.GridAxis("performance", values)
+        response["grid"] = explain_core.sensitivity_grid(field, w, *axes, tin, tout)
+        status = response.get("wouldBe", response["status"])
+        response["summary"] = explain_core.summary(ranking, winner, lead_rows, flips, groups, status, choice.reason)
+        return response
+
+    def _decision_context(
+        self,
+        task_type: str,
+        description: str,
+        response: Mapping[str, Any],
+        constraints: Constraints | Mapping[str, Any] | None,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None,
+    ) -> tuple[Ranking, Choice, int, int, float, float | None]:
+        """Re-derive what a dry run decided (ranking, choice, tokens, task budget, limit) for `explain`."""
         w = self.parse_weights(weights)
         ranking = self.ranking(task_type, w, _parse_constraints(constraints))
-        winner_id = response["selectedModel"]
-        flips: list[dict] = []
-        if winner_id is not None:
-            by_id = {e.model.id: e for e in ranking.entries}
-            field_ids = {c["model"] for c in response["candidates"] if c["eligible"]}
-            limit = response["budget"]["dailyRemaining"] + response["estimatedCost"]
-            tier_limit = response["budget"]["tierRemaining"] + response["estimatedCost"]
-            cap = min(response["budget"]["task"], limit, tier_limit)
-            tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
-            field = [by_id[i] for i in field_ids if by_id[i].estimated_cost(tin, tout) <= cap]
-            flips = weight_flips(w.as_tuple(), by_id[winner_id], field)
-        response["flips"] = flips
-        return response
+        tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
+        task_budget = response["budget"]["task"]
+        day = self.today().isoformat()
+        spent = self.ledger.spent_by_tier(day) if self.ledger_exists() else {}
+        room = budget_policy.headroom(self.settings, ranking.tier, spent)
+        choice = decide(ranking, tin, tout, task_budget, room.limit)
+        return ranking, choice, tin, tout, task_budget, room.limit
+
+    def sensitivity_grid(
+        self,
+        task_type: str,
+        description: str = "",
+        budget: float | None = None,
+        *,
+        rows: str = "cost",
+        cols: str = "performance",
+        values: Sequence[float] | None = None,
+        constraints: Constraints | Mapping[str, Any] | None = None,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """Which model wins for each pair of values of two weights (default cost x performance, 0..1 in
+        six steps), the other weights kept; for the console's sensitivity view. Records nothing."""
+        from modelwise.core.settings import WEIGHT_NAMES
+
+        for name in (rows, cols):
+            if name not in WEIGHT_NAMES:
+                raise BadInput(f"unknown weight {name!r} (known: {', '.join(WEIGHT_NAMES)})")
+        vals = tuple(values) if values is not None else tuple(i / 5 for i in range(6))
+        for v in vals:
+            _finite_number(v, "grid value")
+        response = self.route_task(
+            task_type, description, budget, constraints=constraints, weights=weights, dry_run=True
+        )
+        ranking, choice, tin, tout, task_budget, limit = self._decision_context(
+            task_type, description, response, constraints, weights
+        )
+        field = explain_core.field_of(ranking, tin, tout, task_budget, limit, choice.floor_dropped)
+        axes = explain_core.GridAxis(rows, vals), explain_core.GridAxis(cols, vals)
+        return explain_core.sensitivity_grid(field, ranking.weights, *axes, tin, tout)
 
     def route_tasks(self, tasks: Iterable[Mapping[str, Any]], concurrency: int = 8) -> list[dict[str, Any]]:
         """Route many tasks concurrently (the brief's batch pattern); answers in input order. A task that
