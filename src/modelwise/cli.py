@@ -348,7 +348,7 @@ def build_parser() -> argparse.ArgumentParser:
     task_args(p)
     p.add_argument("--limit", type=int, default=20, help="rows of the breakdown to print (0 = all)")
     p.add_argument("--leads", type=int, default=5, help="how many next models to compare the winner with")
-    p.add_argument("--grid", action="store_true", help="print which model wins for cost x performance weights")
+    p.add_argument("--grid", action="store_true", help="which model wins for cost x performance weights")
 
     p = command("record", "record the outcome of a decision", cmd_record)
     p.add_argument("decision_id", metavar="DECISION_ID")

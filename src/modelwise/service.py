@@ -451,7 +451,9 @@ class TokenOptimizationService:
         axes = explain_core.GridAxis("cost", values), explain_core.GridAxis("performance", values)
         response["grid"] = explain_core.sensitivity_grid(field, w, *axes, tin, tout)
         status = response.get("wouldBe", response["status"])
-        response["summary"] = explain_core.summary(ranking, winner, lead_rows, flips, groups, status, choice.reason)
+        response["summary"] = explain_core.summary(
+            ranking, winner, lead_rows, flips, groups, status, choice.reason
+        )
         return response
 
     def _decision_context(
