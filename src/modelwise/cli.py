@@ -260,6 +260,17 @@ def write_atomic(path: str, text: str) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
+    if args.pareto:
+        from modelwise.cli_whatif import print_pareto
+
+        if not args.task:
+            raise BadInput("--pareto needs --task TYPE (the frontier is per task type)")
+        front = svc.pareto(args.task)
+        if args.json:
+            emit(front)
+        else:
+            print_pareto(front, args.task)
+        return EXIT_OK
     rows = svc.models_table(task=args.task, sort=args.sort, limit=args.limit)
     if args.json:
         emit(rows)
@@ -380,6 +391,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="quality for this task type; only capable models")
     p.add_argument("--sort", help="id, name, provider, quality, cost, input, output, latency, context")
     p.add_argument("--limit", type=int)
+    p.add_argument("--pareto", action="store_true", help="only the cost/quality frontier for --task")
     p.add_argument("--json", action="store_true")
 
     p = command("locate", "print the paths of the config, ledger, registry and themes", cmd_locate)

@@ -507,6 +507,24 @@ class TokenOptimizationService:
         axes = explain_core.GridAxis(rows, vals), explain_core.GridAxis(cols, vals)
         return explain_core.sensitivity_grid(field, ranking.weights, *axes, tin, tout)
 
+    def pareto(self, task_type: str) -> list[dict[str, Any]]:
+        """The cost/quality frontier for a task type (issue 7): the rated capable models that no other
+        rated capable model beats on both quality (for this type, calibrated when learning is on) and
+        blended price, cheapest first. "Rated" includes a model whose quality outcomes calibrated, as
+        the tier floor counts it. Prices are compared as shown, rounded to 12 decimals."""
+        from modelwise.core.frontier import Point, pareto_front
+
+        ranking = self.ranking(task_type)
+        points = [
+            Point(e.model.id, e.model.name, e.performance, round(e.model.blended_per_1k, 12))
+            for e in ranking.entries
+            if e.capability and (e.rated or e.calibrated)
+        ]
+        return [
+            {"id": p.id, "name": p.name, "quality": p.quality, "blendedPer1k": p.price}
+            for p in pareto_front(points)
+        ]
+
     def route_tasks(self, tasks: Iterable[Mapping[str, Any]], concurrency: int = 8) -> list[dict[str, Any]]:
         """Route many tasks concurrently (the brief's batch pattern); answers in input order. A task that
         is a bad input gives {"error": message} in its place; the others are still routed."""
