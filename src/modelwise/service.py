@@ -525,6 +525,149 @@ class TokenOptimizationService:
             for p in pareto_front(points)
         ]
 
+    # -- what-if (issue 7) ----------------------------------------------------------------------------
+
+    def whatif_settings(
+        self,
+        cost_scale: str | None = None,
+        daily_budget: float | None = None,
+        learning: bool | None = None,
+    ) -> Settings:
+        """The settings with a what-if's changes applied (None keeps the configured value)."""
+        import dataclasses
+
+        changes: dict[str, Any] = {}
+        if cost_scale is not None:
+            if cost_scale not in ("linear", "log"):
+                raise BadInput(f"cost scale must be linear or log, not {cost_scale!r}")
+            changes["cost_scale"] = cost_scale
+        if daily_budget is not None:
+            changes["daily_budget"] = _finite_number(daily_budget, "daily budget")
+        if learning is not None:
+            changes["learning_enabled"] = bool(learning)
+        return dataclasses.replace(self.settings, **changes) if changes else self.settings
+
+    def _replay_records(
+        self, since_ts: float, until_ts: float | None
+    ) -> tuple[list[Any], list[Any]]:
+        """Decisions from the start of `since_ts`'s day to `until_ts` and the outcomes known by then, as
+        the replay engine's records; those before `since_ts` only count towards their day's spend."""
+        import json
+
+        from modelwise.core.replay import OutcomeEvent, Recorded
+
+        if not self.ledger_exists():
+            return [], []
+        day_from = budget_policy.budget_day(datetime.fromtimestamp(since_ts, UTC), self.tz).isoformat()
+        weights_of: dict[str | None, Weights] = {}
+        cons_of: dict[str | None, Constraints] = {}
+        records = []
+        for row in self.ledger.replay_rows(day_from, until_ts):
+            (seq, ts, day, task_type, model_id, status, reserved, _est, tin, tout, task_budget, w_json,
+             c_json, outcome, actual, a_in, a_out, o_ts) = row
+            w = weights_of.get(w_json)
+            if w is None:
+                w = Weights(**json.loads(w_json)) if w_json else self.settings.weights
+                weights_of[w_json] = w
+            c = cons_of.get(c_json)
+            if c is None:
+                c = _parse_constraints(json.loads(c_json)) if c_json else NO_CONSTRAINTS
+                cons_of[c_json] = c
+            records.append(
+                Recorded(
+                    seq, ts, day, task_type, model_id, status, reserved,
+                    actual if outcome is not None else reserved, tin, tout, task_budget, w, c,
+                    o_ts, a_in, a_out, ts >= since_ts,
+                )
+            )
+        events = [OutcomeEvent(*e) for e in self.ledger.outcome_events(until_ts)]
+        return records, events
+
+    def _replayer(self, settings: Settings) -> Any:
+        from modelwise.core.replay import Replayer
+
+        cache = self.__dict__.setdefault("_replayers", {})
+        # Only what a what-if can change differs from self.settings (Settings holds dicts: not hashable).
+        key = (id(self.registry), settings.cost_scale, settings.daily_budget, settings.learning_enabled)
+        r = cache.get(key)
+        if r is None:
+            if len(cache) > 8:
+                cache.clear()
+            r = cache[key] = Replayer(self.registry.models, settings)
+        return r
+
+    def whatif(
+        self,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        *,
+        cost_scale: str | None = None,
+        daily_budget: float | None = None,
+        learning: bool | None = None,
+    ) -> dict[str, Any]:
+        """Re-route the period's recorded decisions (default: today) under `weights` (None: each one's own)
+        and the given setting changes, in time order with the day's budget simulated, and compare with what
+        was recorded: `{decisions, changed, recorded: {cost, models, quality}, replayed: {...}}`."""
+        w = None if weights is None else self.parse_weights(weights)
+        settings = self.whatif_settings(cost_scale, daily_budget, learning)
+        now = self.clock()
+        since_dt = parse_when(since or "today", now, self.tz)
+        until_dt = parse_when(until, now, self.tz, end=True) if until else None
+        if until_dt is not None and until_dt <= since_dt:
+            raise BadInput("--until must be after --since")
+        t0 = time.perf_counter()
+        records, events = self._replay_records(since_dt.timestamp(), until_dt.timestamp() if until_dt else None)
+        t1 = time.perf_counter()
+        result = self._replayer(settings).run(records, events, w)
+        t2 = time.perf_counter()
+        out = result.to_json()
+        out.update(
+            period={"since": since_dt.isoformat(), "until": until_dt.isoformat() if until_dt else None},
+            weights=None if w is None else w.to_json(),
+            settings={
+                "costScale": settings.cost_scale,
+                "dailyBudget": settings.daily_budget,
+                "learning": settings.learning_enabled,
+            },
+            timing={"readMs": round((t1 - t0) * 1000, 3), "replayMs": round((t2 - t1) * 1000, 3),
+                    "rankingsBuilt": result.rankings_built},
+        )
+        return out
+
+    def whatif_today(
+        self,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+        **changes: Any,
+    ) -> dict[str, Any]:
+        """Today's decisions replayed under `weights`, for the console's live line. The day's decisions
+        are read once and re-read only when the ledger changes (a new decision or outcome), and rankings
+        are kept between calls, so a call per keystroke costs one `decide` per decision of the day."""
+        w = None if weights is None else self.parse_weights(weights)
+        settings = self.whatif_settings(**changes)
+        if not self.ledger_exists():
+            records, events = [], []
+        else:
+            now = self.clock()
+            start = parse_when("today", now, self.tz)
+            stamp = (start, self.ledger.last_seq(), self.ledger.outcomes_version())
+            # Kept on the instance without touching __init__ (shared code): the day's records and events.
+            cached = self.__dict__.get("_today_cache")
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, *self._replay_records(start.timestamp(), None))
+                self.__dict__["_today_cache"] = cached
+                for replayer in self.__dict__.get("_replayers", {}).values():
+                    replayer.clear()  # the outcomes known at each point may differ now
+            _, records, events = cached
+        result = self._replayer(settings).run(records, events, w)
+        out = result.to_json()
+        rec, rep = out["recorded"], out["replayed"]
+        out["line"] = (
+            f"today under these weights: {money(rep['cost'])} instead of {money(rec['cost'])}, "
+            f"{out['changed']} of {out['decisions']} decisions change model"
+        )
+        return out
+
     def route_tasks(self, tasks: Iterable[Mapping[str, Any]], concurrency: int = 8) -> list[dict[str, Any]]:
         """Route many tasks concurrently (the brief's batch pattern); answers in input order. A task that
         is a bad input gives {"error": message} in its place; the others are still routed."""
