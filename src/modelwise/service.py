@@ -617,7 +617,8 @@ class TokenOptimizationService:
         if until_dt is not None and until_dt <= since_dt:
             raise BadInput("--until must be after --since")
         t0 = time.perf_counter()
-        records, events = self._replay_records(since_dt.timestamp(), until_dt.timestamp() if until_dt else None)
+        until_ts = until_dt.timestamp() if until_dt else None
+        records, events = self._replay_records(since_dt.timestamp(), until_ts)
         t1 = time.perf_counter()
         result = self._replayer(settings).run(records, events, w)
         t2 = time.perf_counter()

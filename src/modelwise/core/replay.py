@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from itertools import accumulate
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from modelwise.core import budget as budget_policy
 from modelwise.core.calibration import EMPTY, Calibration, Observed
@@ -218,13 +218,17 @@ class Replayer:
             base_key = (task_type, weights, constraints)
             prev_n = self._latest.get(base_key)
             prev = self._rankings.get((*base_key, prev_n)) if prev_n is not None else None
-            changed = set(changed_models[prev_n:calib_key]) if prev is not None and prev_n < calib_key else None
+            changed = None
+            if prev is not None and prev_n is not None and prev_n < calib_key:
+                changed = set(changed_models[prev_n:calib_key])
             if prev is not None and changed is not None and len(changed) <= 32:
                 r = rescore(prev[0], prev[1], changed, self._by_id, self.settings, calibration)
                 self.derived += 1
             else:
                 tier = tier_of(self.settings, task_type)
-                r = rank_models(self.models, task_type, tier, weights, self.settings, constraints, calibration)
+                r = rank_models(
+                    self.models, task_type, tier, weights, self.settings, constraints, calibration
+                )
             hit = (r, {e.model.id: e for e in r.entries})
             self._rankings[key] = hit
             if prev_n is None or calib_key > prev_n:
