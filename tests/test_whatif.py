@@ -209,35 +209,43 @@ def test_cli_whatif(cli_env, clock):
 
 
 @pytest.mark.parametrize("scale", ["linear", "log"])
-def test_incremental_rescore_equals_a_fresh_ranking(make_service, scale):
-    """The replay's shortcut (re-score only recalibrated models) gives exactly what rank_models gives."""
+def test_in_place_rescoring_equals_a_fresh_ranking(make_service, scale):
+    """The replay's shortcut (move only the recalibrated models, fix the minima in place) gives exactly
+    what rank_models gives at every calibration state."""
     from modelwise.core.calibration import Calibration, Observed
-    from modelwise.core.replay import rescore
+    from modelwise.core.replay import Replayer, _Live
     from modelwise.core.scoring import Constraints, rank_models
 
     svc = make_service(registry=SHIPPED, config=f'cost_scale = "{scale}"\n')
     models = svc.registry.models
-    by_id = {m.id: m for m in models}
     tier = svc.settings.tier_for("code_generation")
     w = Weights(0.4, 0.3, 0.2, 0.1)
     cons = Constraints(max_latency_ms=4000.0)
     rng = random.Random(5)
     obs: dict = {}
-    prev = rank_models(models, "code_generation", tier, w, svc.settings, cons, Calibration({}, 0))
-    for step in range(1, 40):
-        changed = {rng.choice(prev.entries[:60]).model.id for _ in range(rng.randint(1, 3))}
-        for mid in changed:
+    replayer = Replayer(models, svc.settings)
+    live = _Live(rank_models(models, "code_generation", tier, w, svc.settings, cons, Calibration({}, 0)), 0)
+    floors = set()
+    for step in range(1, 60):
+        pool = live.entries[:40] if step % 3 else live.entries
+        changed = {rng.choice(pool).model.id for _ in range(rng.randint(1, 3))}
+        for mid in sorted(changed):
             s = obs.get((mid, "code_generation"), Observed()).successes
             obs[(mid, "code_generation")] = Observed(
-                s + rng.randint(0, 3), rng.randint(0, 30), 0, rng.choice([None, 900.0, 8000.0]), 1
+                s + rng.randint(0, 30), rng.randint(0, 30), 0, rng.choice([None, 900.0, 8000.0]), 1
             )
+            live.replace(replayer._rescored(live, mid, obs[(mid, "code_generation")]))
         calib = Calibration(dict(obs), step)
         fresh = rank_models(models, "code_generation", tier, w, svc.settings, cons, calib)
-        derived = rescore(prev, {x.model.id: x for x in prev.entries}, changed, by_id, svc.settings, calib)
+        derived = live.ranking()
+        floors.add(derived.floor)
         assert derived.floor == fresh.floor
         assert [x.model.id for x in derived.entries] == [x.model.id for x in fresh.entries]
         assert [x.total for x in derived.entries] == [x.total for x in fresh.entries]
         assert [x.model.id for x in derived.floor_list] == [x.model.id for x in fresh.floor_list]
         assert [x.model.id for x in derived.nofloor_list] == [x.model.id for x in fresh.nofloor_list]
-        assert derived.floor_min_in == fresh.floor_min_in and derived.nofloor_min_out == fresh.nofloor_min_out
-        prev = derived
+        assert list(derived.floor_min_in) == list(fresh.floor_min_in)
+        assert list(derived.floor_min_out) == list(fresh.floor_min_out)
+        assert list(derived.nofloor_min_in) == list(fresh.nofloor_min_in)
+        assert list(derived.nofloor_min_out) == list(fresh.nofloor_min_out)
+    assert len(floors) > 1  # the floor moved, so the rebuild path ran too

@@ -12,6 +12,7 @@ constraints, calibration state); a replay costs one `decide` per decision."""
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
@@ -22,7 +23,7 @@ from modelwise.core.models import ModelSpec
 from modelwise.core.routing import REFUSED, decide
 from modelwise.core.scoring import Constraints, Ranking, Scored, rank_models
 from modelwise.core.settings import Settings, Weights
-from modelwise.core.tiers import nearest_rank, tier_of
+from modelwise.core.tiers import tier_of
 
 OUTCOME_INDEX = {"success": 0, "failure": 1, "error": 2}
 
@@ -99,6 +100,7 @@ class ReplayResult:
     recorded: Side = field(default_factory=Side)
     replayed: Side = field(default_factory=Side)
     rankings_built: int = 0
+    rankings_updated: int = 0
     changes: list[tuple[int, str | None, str | None]] = field(default_factory=list)  # (seq, was, now)
 
     def to_json(self) -> dict:
@@ -155,6 +157,18 @@ class _Timeline:
         self.changed_models.setdefault(e.task_type, []).append(e.model_id)
         on_known(e)
 
+    def observed(self, model_id: str, task_type: str) -> Observed | None:
+        """What is known now of one model on one task type."""
+        c = self.counts.get((model_id, task_type))
+        if c is None:
+            return None
+        lat = self.latencies.get((model_id, task_type), [])
+        median = None
+        if lat:
+            k = len(lat)
+            median = lat[k // 2] if k % 2 else (lat[k // 2 - 1] + lat[k // 2]) / 2
+        return Observed(c[0], c[1], c[2], median, len(lat))
+
     def calibration(self, task_type: str) -> tuple[int, Calibration]:
         """(a key of the state, the calibration) for scoring `task_type` now; always empty with
         learning off, so outcomes then only settle costs and never cause a re-ranking."""
@@ -165,76 +179,186 @@ class _Timeline:
         snap = self.snapshots.get(key)
         if snap is None:
             by_key = {}
-            for (model_id, t), (s, f, err) in self.counts.items():
-                if t != task_type:
-                    continue
-                lat = self.latencies.get((model_id, t), [])
-                median = None
-                if lat:
-                    k = len(lat)
-                    median = lat[k // 2] if k % 2 else (lat[k // 2 - 1] + lat[k // 2]) / 2
-                by_key[(model_id, t)] = Observed(s, f, err, median, len(lat))
+            for model_id, t in self.counts:
+                if t == task_type:
+                    by_key[(model_id, t)] = self.observed(model_id, t)
             snap = Calibration(by_key, n)
             self.snapshots[key] = snap
         return n, snap
 
 
-class Replayer:
-    """Replays decisions over one registry and one set of settings, keeping rankings between runs (the
-    console calls it per keystroke with new weights)."""
+class _Sorted:
+    """A best-first list of scored models with their per-1M prices and the suffix minima `best_fit` reads,
+    kept up to date in place as single models move."""
 
-    def __init__(self, models: Sequence[ModelSpec], settings: Settings, max_rankings: int = 4096):
+    __slots__ = ("items", "pin", "pout", "min_in", "min_out")
+
+    def __init__(self, items: Sequence[Scored], min_in: Sequence[float], min_out: Sequence[float]):
+        self.items = list(items)
+        self.pin = [e.pin for e in items]
+        self.pout = [e.pout for e in items]
+        self.min_in = list(min_in)
+        self.min_out = list(min_out)
+
+    def remove(self, e: Scored) -> None:
+        i = bisect.bisect_left(self.items, _order(e), key=_order)
+        assert self.items[i] is e
+        for lst in (self.items, self.pin, self.pout, self.min_in, self.min_out):
+            del lst[i]
+        self._fix(i - 1)
+
+    def insert(self, e: Scored) -> None:
+        i = bisect.bisect_left(self.items, _order(e), key=_order)
+        self.items.insert(i, e)
+        self.pin.insert(i, e.pin)
+        self.pout.insert(i, e.pout)
+        self.min_in.insert(i, 0.0)
+        self.min_out.insert(i, 0.0)
+        self._fix(i)
+
+    def _fix(self, upto: int) -> None:
+        """Recompute the suffix minima of positions 0..upto (those after it did not change)."""
+        if upto < 0:
+            return
+        nxt = upto + 1 < len(self.items)
+        for prices, mins in ((self.pin, self.min_in), (self.pout, self.min_out)):
+            start = mins[upto + 1] if nxt else math.inf
+            head = list(accumulate(reversed(prices[: upto + 1]), min, initial=start))[1:]
+            head.reverse()
+            mins[: upto + 1] = head
+
+
+def _nearest(ordered: Sequence[float], percentile: float) -> float | None:
+    """`tiers.nearest_rank` over values already sorted."""
+    if not ordered:
+        return None
+    if percentile <= 0:
+        return ordered[0]
+    rank = math.ceil(percentile / 100.0 * len(ordered))
+    return ordered[min(max(rank, 1), len(ordered)) - 1]
+
+
+def _drop(ordered: list[float], value: float) -> None:
+    del ordered[bisect.bisect_left(ordered, value)]
+
+
+class _Live:
+    """One (task type, weights, constraints) ranking during a replay, updated in place as outcomes
+    recalibrate single models: what `rank_models` would give at each calibration state, for `decide`."""
+
+    def __init__(self, r: Ranking, state: int):
+        self.r = r
+        self.state = state
+        self.entries = list(r.entries)
+        self.by_id = {e.model.id: e for e in r.entries}
+        self.nf = _Sorted(r.nofloor_list, r.nofloor_min_in, r.nofloor_min_out)
+        self.fl = _Sorted(r.floor_list, r.floor_min_in, r.floor_min_out)
+        capable = [e for e in r.entries if e.capability]
+        self.rated_q = sorted(e.performance for e in capable if e.rated or e.calibrated)
+        self.capable_q = sorted(e.performance for e in capable)
+        self.floor = r.floor
+        self._ranking: Ranking | None = r
+
+    def _in_floor(self, e: Scored, floor: float | None) -> bool:
+        return e.static_reason is None and (floor is None or e.performance >= floor)
+
+    def replace(self, new: Scored) -> None:
+        """Put `new` (the same model scored again) in place of its old entry."""
+        old = self.by_id[new.model.id]
+        i = bisect.bisect_left(self.entries, _order(old), key=_order)
+        del self.entries[i]
+        bisect.insort(self.entries, new, key=_order)
+        self.by_id[new.model.id] = new
+        if old.capability:
+            _drop(self.capable_q, old.performance)
+            if old.rated or old.calibrated:
+                _drop(self.rated_q, old.performance)
+        if new.capability:
+            bisect.insort(self.capable_q, new.performance)
+            if new.rated or new.calibrated:
+                bisect.insort(self.rated_q, new.performance)
+        floor = _nearest(self.rated_q or self.capable_q, self.r.tier.floor_percentile)
+        was_in_floor = self._in_floor(old, self.floor)
+        if old.static_reason is None:
+            self.nf.remove(old)
+        if new.static_reason is None:
+            self.nf.insert(new)
+        if floor != self.floor:
+            self.floor = floor
+            items = [e for e in self.nf.items if floor is None or e.performance >= floor]
+            self.fl = _Sorted(items, *_suffix_minima(items))
+        else:
+            if was_in_floor:
+                self.fl.remove(old)
+            if self._in_floor(new, floor):
+                self.fl.insert(new)
+        self._ranking = None
+
+    def ranking(self) -> Ranking:
+        if self._ranking is None:
+            r = self.r
+            self._ranking = Ranking(
+                task_type=r.task_type,
+                tier=r.tier,
+                weights=r.weights,
+                normalised=r.normalised,
+                floor=self.floor,
+                entries=self.entries,  # type: ignore[arg-type]  # lists: read-only for `decide`
+                floor_list=self.fl.items,  # type: ignore[arg-type]
+                floor_min_in=self.fl.min_in,  # type: ignore[arg-type]
+                floor_min_out=self.fl.min_out,  # type: ignore[arg-type]
+                nofloor_list=self.nf.items,  # type: ignore[arg-type]
+                nofloor_min_in=self.nf.min_in,  # type: ignore[arg-type]
+                nofloor_min_out=self.nf.min_out,  # type: ignore[arg-type]
+                constraints=r.constraints,
+            )
+        return self._ranking
+
+
+class Replayer:
+    """Replays decisions over one registry and one set of settings. Fresh rankings (`rank_models`) are
+    kept between runs for the calibration state at which a run first needs them; within a run each is
+    then updated in place as outcomes recalibrate single models (the console calls this per keystroke)."""
+
+    def __init__(self, models: Sequence[ModelSpec], settings: Settings, max_rankings: int = 512):
         self.models = models
         self.settings = settings
         self.max_rankings = max_rankings
-        self._rankings: dict[tuple, tuple[Ranking, dict[str, Scored]]] = {}
-        self._latest: dict[tuple, int] = {}  # (task type, weights, constraints) -> newest state built
+        self._fresh: dict[tuple, Ranking] = {}
         self._by_id = {m.id: m for m in models}
         self.built = 0
-        self.derived = 0
+        self.updated = 0
 
     def clear(self) -> None:
         """Forget every ranking (call when the outcomes a replay sees may have changed)."""
-        self._rankings.clear()
-        self._latest.clear()
+        self._fresh.clear()
 
-    def ranking(
-        self,
-        task_type: str,
-        weights: Weights,
-        constraints: Constraints,
-        calib_key: int,
-        calibration: Calibration,
-        changed_models: Sequence[str] = (),
-    ) -> tuple[Ranking, dict[str, Scored]]:
-        """The ranking for a task type, weights, constraints and calibration state `calib_key` (the number
-        of outcomes known for the type; `changed_models[i]` is the model of outcome i). Built from the
-        last state's ranking when only a few models were recalibrated since, else from scratch."""
-        key = (task_type, weights, constraints, calib_key)
-        hit = self._rankings.get(key)
-        if hit is None:
-            if len(self._rankings) >= self.max_rankings:
-                self.clear()
-            base_key = (task_type, weights, constraints)
-            prev_n = self._latest.get(base_key)
-            prev = self._rankings.get((*base_key, prev_n)) if prev_n is not None else None
-            changed = None
-            if prev is not None and prev_n is not None and prev_n < calib_key:
-                changed = set(changed_models[prev_n:calib_key])
-            if prev is not None and changed is not None and len(changed) <= 32:
-                r = rescore(prev[0], prev[1], changed, self._by_id, self.settings, calibration)
-                self.derived += 1
-            else:
-                tier = tier_of(self.settings, task_type)
-                r = rank_models(
-                    self.models, task_type, tier, weights, self.settings, constraints, calibration
-                )
-            hit = (r, {e.model.id: e for e in r.entries})
-            self._rankings[key] = hit
-            if prev_n is None or calib_key > prev_n:
-                self._latest[base_key] = calib_key
+    def _fresh_ranking(self, task_type: str, weights: Weights, constraints: Constraints, state: int,
+                       calibration: Calibration) -> Ranking:
+        key = (task_type, weights, constraints, state)
+        r = self._fresh.get(key)
+        if r is None:
+            if len(self._fresh) >= self.max_rankings:
+                self._fresh.clear()
+            tier = tier_of(self.settings, task_type)
+            r = rank_models(self.models, task_type, tier, weights, self.settings, constraints, calibration)
+            self._fresh[key] = r
             self.built += 1
-        return hit
+        return r
+
+    def _rescored(self, live: _Live, model_id: str, obs: Observed | None) -> Scored | None:
+        spec = self._by_id.get(model_id)
+        if spec is None or model_id not in live.by_id:
+            return None
+        r = live.r
+        calib = Calibration({(model_id, r.task_type): obs} if obs is not None else {}, 1)
+        one = rank_models([spec], r.task_type, r.tier, r.weights, self.settings, r.constraints, calib)
+        s = one.entries[0]
+        if self.settings.cost_scale == "log":  # the log scale depends on every capable price: keep it
+            wc, wp, wa, wk = r.normalised
+            s.cost = live.by_id[model_id].cost
+            s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
+        return s
 
     def run(
         self,
@@ -246,8 +370,9 @@ class Replayer:
         """Replay `records` (in admission order) with `weights` (None: each decision's own)."""
         settings = self.settings
         result = ReplayResult()
-        before = self.built
+        before, updated_before = self.built, self.updated
         timeline = _Timeline(events, settings.learning_enabled)
+        lives: dict[tuple, _Live] = {}
         spent: dict[str, dict[str, float]] = {}  # day -> tier -> spend
         # What each replayed decision reserved and will cost once settled: seq -> (day, tier, reserved, cost)
         booked: dict[int, tuple[str, str, float, float]] = {}
@@ -273,11 +398,21 @@ class Replayer:
                     booked[rec.seq] = (rec.day, name, rec.reserved, rec.spend)
                 continue
             w = weights or rec.weights
-            calib_key, calib = timeline.calibration(rec.task_type)
-            ranking, by_id = self.ranking(
-                rec.task_type, w, rec.constraints, calib_key, calib,
-                timeline.changed_models.get(rec.task_type, ()),
-            )
+            base = (rec.task_type, w, rec.constraints)
+            live = lives.get(base)
+            state = timeline.state.get(rec.task_type, 0) if timeline.learning else 0
+            if live is None:
+                _, calib = timeline.calibration(rec.task_type)
+                fresh = self._fresh_ranking(rec.task_type, w, rec.constraints, state, calib)
+                live = lives[base] = _Live(fresh, state)
+            elif live.state < state:
+                for model_id in sorted(set(timeline.changed_models[rec.task_type][live.state : state])):
+                    s = self._rescored(live, model_id, timeline.observed(model_id, rec.task_type))
+                    if s is not None:
+                        live.replace(s)
+                        self.updated += 1
+                live.state = state
+            ranking, by_id = live.ranking(), live.by_id
             room = budget_policy.headroom(settings, tier, by_tier)
             choice = decide(ranking, rec.tin, rec.tout, rec.budget, room.limit)
             result.decisions += 1
@@ -314,6 +449,7 @@ class Replayer:
             if choice.status != rec.status:
                 result.status_changed += 1
         result.rankings_built = self.built - before
+        result.rankings_updated = self.updated - updated_before
         return result
 
 
@@ -326,52 +462,3 @@ def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[
 
 def _order(s: Scored) -> tuple[float, str]:
     return (-s.total, s.model.id)
-
-
-def rescore(
-    prev: Ranking,
-    prev_by_id: dict[str, Scored],
-    changed: set[str],
-    models_by_id: dict[str, ModelSpec],
-    settings: Settings,
-    calibration: Calibration,
-) -> Ranking:
-    """`prev` with the models in `changed` scored again under `calibration` (everything else is as in
-    `prev`: only calibration changed). Gives what `rank_models` would for `decide`: the same totals,
-    order, floor and eligible lists. The unchanged entries are shared with `prev`, so their `floor_ok`
-    and `rank` describe `prev`; use the result for routing, not for a breakdown."""
-    specs = [models_by_id[i] for i in sorted(changed) if i in models_by_id and i in prev_by_id]
-    fresh = rank_models(
-        specs, prev.task_type, prev.tier, prev.weights, settings, prev.constraints, calibration
-    ).entries
-    wc, wp, wa, wk = prev.normalised
-    entries = list(prev.entries)
-    for s in fresh:
-        old = prev_by_id[s.model.id]
-        if settings.cost_scale == "log":  # the log scale depends on every capable price: keep it
-            s.cost = old.cost
-            s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
-        entries.remove(old)
-        bisect.insort(entries, s, key=_order)
-    capable = [s for s in entries if s.capability]
-    rated_q = [s.performance for s in capable if s.rated or s.calibrated]
-    floor = nearest_rank(rated_q or [s.performance for s in capable], prev.tier.floor_percentile)
-    nofloor = [s for s in entries if s.static_reason is None]
-    withfloor = nofloor if floor is None else [s for s in nofloor if s.performance >= floor]
-    f_in, f_out = _suffix_minima(withfloor)
-    n_in, n_out = _suffix_minima(nofloor)
-    return Ranking(
-        task_type=prev.task_type,
-        tier=prev.tier,
-        weights=prev.weights,
-        normalised=prev.normalised,
-        floor=floor,
-        entries=tuple(entries),
-        floor_list=tuple(withfloor),
-        floor_min_in=f_in,
-        floor_min_out=f_out,
-        nofloor_list=tuple(nofloor),
-        nofloor_min_in=n_in,
-        nofloor_min_out=n_out,
-        constraints=prev.constraints,
-    )
