@@ -70,6 +70,7 @@ def main() -> None:
     ap.add_argument("--decisions", type=int, default=10_000)
     ap.add_argument("--outcomes", type=float, default=0.3, help="share of decisions given an outcome")
     ap.add_argument("--ledger", type=Path, help="reuse (or create) this ledger")
+    ap.add_argument("--typical", type=int, default=100, help="decisions of the typical day (live line)")
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="modelwise-bench-"))
@@ -77,7 +78,8 @@ def main() -> None:
     cfg = tmp / "config.toml"
     cfg.write_text('store_descriptions = "none"\nsynchronous = "normal"\n')
     clock = Clock(datetime(2026, 11, 26, 0, 30, tzinfo=UTC))
-    svc = TokenOptimizationService(registry=ROOT / "model_registry.json", ledger=ledger, config=cfg, clock=clock)
+    registry = ROOT / "model_registry.json"
+    svc = TokenOptimizationService(registry=registry, ledger=ledger, config=cfg, clock=clock)
     existing = svc.ledger.count_decisions() if ledger.exists() else 0
     if existing == 0:
         print(f"building {args.decisions:,} decisions ({args.outcomes:.0%} with outcomes) in {ledger} ...")
@@ -87,7 +89,8 @@ def main() -> None:
     else:
         print(f"reusing {ledger} ({existing:,} decisions)")
         clock.now = datetime(2026, 11, 26, 23, 59, tzinfo=UTC)
-    print(f"registry: {len(svc.registry):,} models; learning {'on' if svc.settings.learning_enabled else 'off'}")
+    learning = "on" if svc.settings.learning_enabled else "off"
+    print(f"registry: {len(svc.registry):,} models; learning {learning}")
 
     # 1. Replay with what was used: reproduces the day.
     svc._replayers = {}  # cold: no rankings cached
@@ -126,8 +129,27 @@ def main() -> None:
         line = svc.whatif_today(f"0.4,0.3,0.2,{0.1 + i * 0.01:.2f}")["line"]
         keys.append((time.perf_counter() - t) * 1000)
     same, _ = timed(lambda: svc.whatif_today("0.4,0.3,0.2,0.19"))
-    print(f"whatif_today per keystroke (new weights): median {statistics.median(keys):.1f} ms, max {max(keys):.1f} ms")
+    med = statistics.median(keys)
+    print(f"whatif_today per keystroke (new weights): median {med:.1f} ms, max {max(keys):.1f} ms")
     print(f"whatif_today, same weights again:         median {same:.1f} ms")
+    print(f"  {line}")
+    svc.close()
+
+    # 4. A typical day (the console's case): a hundred decisions, a keystroke each time.
+    small = tmp / "typical.sqlite3"
+    clock = Clock(datetime(2026, 11, 26, 0, 30, tzinfo=UTC))
+    svc = TokenOptimizationService(registry=registry, ledger=small, config=cfg, clock=clock)
+    build(svc, clock, args.typical, args.outcomes, seed=2)
+    svc.whatif_today()
+    keys = []
+    for i in range(20):
+        t = time.perf_counter()
+        line = svc.whatif_today(f"0.4,{0.3 + i * 0.01:.2f},0.2,0.1")["line"]
+        keys.append((time.perf_counter() - t) * 1000)
+    print(
+        f"typical day of {args.typical} decisions, whatif_today per keystroke: median "
+        f"{statistics.median(keys):.1f} ms, max {max(keys):.1f} ms"
+    )
     print(f"  {line}")
     svc.close()
 
