@@ -207,3 +207,39 @@ def test_cli_explain_prints_observed_when_present(capsys):
     print_explain(svc_like)
     out = capsys.readouterr().out
     assert "observed: successes 7, outcomes 9, quality 0.81" in out
+
+
+def test_flips_and_grid_when_degraded_by_the_budget(make_service, clock):
+    """Under a nearly spent budget the field is what still fits; flips and the grid are over that field."""
+    svc = make_service(registry=SHIPPED, config="daily_budget = 0.02\n")
+    while svc.route_task("code_generation", "x" * 8000, dry_run=True)["wouldBe"] == "routed":
+        svc.route_task("code_generation", "x" * 8000)
+        clock.advance(1)
+    r = svc.explain("code_generation", "x" * 8000)
+    assert r["wouldBe"] == "degraded", r["reason"]
+    base = Weights(**r["weights"])
+    limit = min(r["budget"]["dailyRemaining"], r["budget"]["tierRemaining"]) + r["estimatedCost"]
+    assert r["flips"]
+    for f in r["flips"]:
+        beyond = f["value"] + (STEP if f["direction"] == "up" else -STEP)
+        got = winner_with(svc, "code_generation", "x" * 8000, base.replace(f["weight"], beyond))
+        assert got == f["model"], f
+    for lead in r["leads"]:
+        assert [c for c in r["candidates"] if c["model"] == lead["model"]][0]["estimatedCost"] <= limit + 1e-9
+    kinds = {g["kind"] for g in r["exclusions"]}
+    assert "remaining-budget" in kinds
+    g = r["grid"]
+    for i, rv in enumerate(g["rows"]["values"][::2]):
+        for j, cv in enumerate(g["cols"]["values"][::2]):
+            w = base.replace("cost", rv).replace("performance", cv)
+            assert g["winners"][2 * i][2 * j] == winner_with(svc, "code_generation", "x" * 8000, w)
+
+
+def test_explain_of_a_refusal(make_service):
+    svc = make_service()
+    r = svc.explain("architecture", "design", constraints={"minQuality": 0.99})
+    assert r["selectedModel"] is None and r["flips"] == [] and r["leads"] == []
+    assert r["exclusions"][0]["kind"] in ("not-capable", "min-quality")
+    assert sum(g["count"] for g in r["exclusions"]) == 3
+    assert r["summary"].startswith("No model is chosen for architecture")
+    assert all(cell is None for line in r["grid"]["winners"] for cell in line)
