@@ -129,7 +129,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         constraints["maxLatencyMs"] = args.max_latency
     r = svc.explain(
         args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights,
-        leads=args.leads,
+        leads=args.leads, grid_values=_grid_values(args.grid_values),
     )
     if args.json:
         emit(r)
@@ -138,6 +138,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
     print_explain(r, limit=args.limit, grid=args.grid)
     return EXIT_OK
+
+
+def _grid_values(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise BadInput(f"--grid-values {text!r} must be numbers separated by commas") from None
+    if not values or len(values) > 12 or any(not (v >= 0 and v < float("inf")) for v in values):
+        raise BadInput("--grid-values takes 1 to 12 finite weights, zero or more")
+    return values
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -360,6 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=20, help="rows of the breakdown to print (0 = all)")
     p.add_argument("--leads", type=int, default=5, help="how many next models to compare the winner with")
     p.add_argument("--grid", action="store_true", help="which model wins for cost x performance weights")
+    p.add_argument("--grid-values", metavar="V,V,...", help="the grid's weight values (default 0,0.2,...,1)")
 
     p = command("record", "record the outcome of a decision", cmd_record)
     p.add_argument("decision_id", metavar="DECISION_ID")
