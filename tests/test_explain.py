@@ -250,8 +250,8 @@ def test_cli_grid_values(cli_env):
     assert p.returncode == 0, p.stderr
     g = json.loads(p.stdout)["grid"]
     assert g["rows"]["values"] == [0.05, 0.5] and len(g["winners"]) == 2
-    # By hand, 0.4 + p·q + 0.2·a + k·c: at cost 0.05 and performance 0.5, GPT-4o 0.6980 > Sonnet 0.6960
-    # > Mini 0.6723; at cost 0.5 and performance 0.05, Mini 0.9150 leads.
+    # By hand, p·q + 0.2·a + k·c (capability is 1 for all): at cost 0.05 and performance 0.5, GPT-4o
+    # 0.6980 > Sonnet 0.6960 > Mini 0.6722; at cost 0.5 and performance 0.05, Mini 0.7330 > Sonnet 0.5925.
     assert g["winners"][0][1] == "gpt-4o" and g["winners"][1][0] == "gpt-4o-mini"
     p = run_cli("explain", "documentation", "docs", "--grid-values", "-1", env=cli_env)
     assert p.returncode == 2
