@@ -249,3 +249,31 @@ def test_in_place_rescoring_equals_a_fresh_ranking(make_service, scale):
         assert list(derived.nofloor_min_in) == list(fresh.nofloor_min_in)
         assert list(derived.nofloor_min_out) == list(fresh.nofloor_min_out)
     assert len(floors) > 1  # the floor moved, so the rebuild path ran too
+
+
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_reweighting_equals_a_fresh_ranking(make_service, scale):
+    """The replay's other shortcut (new weights over the same components) gives what rank_models gives."""
+    from modelwise.core.calibration import Calibration, Observed
+    from modelwise.core.replay import reweight
+    from modelwise.core.scoring import Constraints, rank_models
+
+    svc = make_service(registry=SHIPPED, config=f'cost_scale = "{scale}"\n')
+    models = svc.registry.models
+    rng = random.Random(9)
+    for task in ("documentation", "math", "architecture"):
+        tier = svc.settings.tier_for(task)
+        cons = rng.choice([Constraints(), Constraints(min_quality=0.6), Constraints(max_latency_ms=3000.0)])
+        calib = Calibration({(m.id, task): Observed(rng.randint(0, 9), rng.randint(0, 9), 1, 2000.0, 1)
+                             for m in rng.sample(list(models), 30)}, 1)
+        base = rank_models(models, task, tier, Weights(), svc.settings, cons, calib)
+        for _ in range(5):
+            w = Weights(*(rng.choice([0.0, 0.1, 0.33, 1.0, 2.5]) for _ in range(3)), rng.random())
+            fresh = rank_models(models, task, tier, w, svc.settings, cons, calib)
+            got = reweight(base, w)
+            assert got.floor == fresh.floor and got.normalised == fresh.normalised
+            pairs = [(x.model.id, x.total) for x in fresh.entries]
+            assert [(x.model.id, x.total) for x in got.entries] == pairs
+            assert [x.model.id for x in got.floor_list] == [x.model.id for x in fresh.floor_list]
+            assert [x.model.id for x in got.nofloor_list] == [x.model.id for x in fresh.nofloor_list]
+            assert got.floor_min_in == fresh.floor_min_in and got.nofloor_min_out == fresh.nofloor_min_out

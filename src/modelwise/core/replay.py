@@ -325,6 +325,7 @@ class Replayer:
         self.settings = settings
         self.max_rankings = max_rankings
         self._fresh: dict[tuple, Ranking] = {}
+        self._components: dict[tuple, Ranking] = {}  # (type, constraints, state) -> a ranking of them
         self._by_id = {m.id: m for m in models}
         self.built = 0
         self.updated = 0
@@ -332,6 +333,7 @@ class Replayer:
     def clear(self) -> None:
         """Forget every ranking (call when the outcomes a replay sees may have changed)."""
         self._fresh.clear()
+        self._components.clear()
 
     def _fresh_ranking(self, task_type: str, weights: Weights, constraints: Constraints, state: int,
                        calibration: Calibration) -> Ranking:
@@ -340,8 +342,16 @@ class Replayer:
         if r is None:
             if len(self._fresh) >= self.max_rankings:
                 self._fresh.clear()
-            tier = tier_of(self.settings, task_type)
-            r = rank_models(self.models, task_type, tier, weights, self.settings, constraints, calibration)
+                self._components.clear()
+            same = self._components.get((task_type, constraints, state))
+            if same is not None:  # the components do not depend on the weights: only re-total
+                r = reweight(same, weights)
+            else:
+                tier = tier_of(self.settings, task_type)
+                r = rank_models(
+                    self.models, task_type, tier, weights, self.settings, constraints, calibration
+                )
+                self._components[(task_type, constraints, state)] = r
             self._fresh[key] = r
             self.built += 1
         return r
@@ -462,3 +472,46 @@ def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[
 
 def _order(s: Scored) -> tuple[float, str]:
     return (-s.total, s.model.id)
+
+
+def reweight(base: Ranking, weights: Weights) -> Ranking:
+    """`base` under other weights: what `rank_models` gives for them (components, reasons, the floor and
+    who clears it do not depend on the weights; the totals are computed by the same expression)."""
+    nw = weights.normalised()
+    wc, wp, wa, wk = nw
+    scored = []
+    for e in base.entries:
+        s = Scored(e.model)
+        s.capability = e.capability
+        s.performance = e.performance
+        s.availability = e.availability
+        s.cost = e.cost
+        s.rated = e.rated
+        s.calibrated = e.calibrated
+        s.latency = e.latency
+        s.static_reason = e.static_reason
+        s.floor_ok = e.floor_ok
+        s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
+        scored.append(s)
+    scored.sort(key=_order)
+    for i, s in enumerate(scored):
+        s.rank = i + 1
+    nofloor = [s for s in scored if s.static_reason is None]
+    withfloor = [s for s in nofloor if s.floor_ok]
+    f_in, f_out = _suffix_minima(withfloor)
+    n_in, n_out = _suffix_minima(nofloor)
+    return Ranking(
+        task_type=base.task_type,
+        tier=base.tier,
+        weights=weights,
+        normalised=nw,
+        floor=base.floor,
+        entries=tuple(scored),
+        floor_list=tuple(withfloor),
+        floor_min_in=f_in,
+        floor_min_out=f_out,
+        nofloor_list=tuple(nofloor),
+        nofloor_min_in=n_in,
+        nofloor_min_out=n_out,
+        constraints=base.constraints,
+    )
