@@ -224,7 +224,9 @@ def test_in_place_rescoring_equals_a_fresh_ranking(make_service, scale):
     rng = random.Random(5)
     obs: dict = {}
     replayer = Replayer(models, svc.settings)
-    live = _Live(rank_models(models, "code_generation", tier, w, svc.settings, cons, Calibration({}, 0)), 0)
+    first = rank_models(models, "code_generation", tier, w, svc.settings, cons, Calibration({}, 0))
+    live = _Live(first, 0, {e.model.id: e for e in first.entries})
+    live._materialise()
     floors = set()
     for step in range(1, 60):
         pool = live.entries[:40] if step % 3 else live.entries

@@ -246,24 +246,33 @@ class _Live:
     """One (task type, weights, constraints) ranking during a replay, updated in place as outcomes
     recalibrate single models: what `rank_models` would give at each calibration state, for `decide`."""
 
-    def __init__(self, r: Ranking, state: int):
+    def __init__(self, r: Ranking, state: int, by_id: dict[str, Scored]):
         self.r = r
         self.state = state
+        self.by_id = by_id  # shared with the fresh ranking until the first change (then copied)
+        self.floor = r.floor
+        self._ranking: Ranking | None = r
+        self._mutable = False
+
+    def _materialise(self) -> None:
+        """The mutable copies, made on the first change only (most rankings of a run never change)."""
+        r = self.r
         self.entries = list(r.entries)
-        self.by_id = {e.model.id: e for e in r.entries}
+        self.by_id = dict(self.by_id)
         self.nf = _Sorted(r.nofloor_list, r.nofloor_min_in, r.nofloor_min_out)
         self.fl = _Sorted(r.floor_list, r.floor_min_in, r.floor_min_out)
         capable = [e for e in r.entries if e.capability]
         self.rated_q = sorted(e.performance for e in capable if e.rated or e.calibrated)
         self.capable_q = sorted(e.performance for e in capable)
-        self.floor = r.floor
-        self._ranking: Ranking | None = r
+        self._mutable = True
 
     def _in_floor(self, e: Scored, floor: float | None) -> bool:
         return e.static_reason is None and (floor is None or e.performance >= floor)
 
     def replace(self, new: Scored) -> None:
         """Put `new` (the same model scored again) in place of its old entry."""
+        if not self._mutable:
+            self._materialise()
         old = self.by_id[new.model.id]
         i = bisect.bisect_left(self.entries, _order(old), key=_order)
         del self.entries[i]
@@ -324,7 +333,7 @@ class Replayer:
         self.models = models
         self.settings = settings
         self.max_rankings = max_rankings
-        self._fresh: dict[tuple, Ranking] = {}
+        self._fresh: dict[tuple, tuple[Ranking, dict[str, Scored]]] = {}
         self._components: dict[tuple, Ranking] = {}  # (type, constraints, state) -> a ranking of them
         self._by_id = {m.id: m for m in models}
         self.built = 0
@@ -336,10 +345,10 @@ class Replayer:
         self._components.clear()
 
     def _fresh_ranking(self, task_type: str, weights: Weights, constraints: Constraints, state: int,
-                       calibration: Calibration) -> Ranking:
+                       calibration: Calibration) -> tuple[Ranking, dict[str, Scored]]:
         key = (task_type, weights, constraints, state)
-        r = self._fresh.get(key)
-        if r is None:
+        hit = self._fresh.get(key)
+        if hit is None:
             if len(self._fresh) >= self.max_rankings:
                 self._fresh.clear()
                 self._components.clear()
@@ -352,9 +361,9 @@ class Replayer:
                     self.models, task_type, tier, weights, self.settings, constraints, calibration
                 )
                 self._components[(task_type, constraints, state)] = r
-            self._fresh[key] = r
+            hit = self._fresh[key] = (r, {e.model.id: e for e in r.entries})
             self.built += 1
-        return r
+        return hit
 
     def _rescored(self, live: _Live, model_id: str, obs: Observed | None) -> Scored | None:
         spec = self._by_id.get(model_id)
@@ -413,8 +422,8 @@ class Replayer:
             state = timeline.state.get(rec.task_type, 0) if timeline.learning else 0
             if live is None:
                 _, calib = timeline.calibration(rec.task_type)
-                fresh = self._fresh_ranking(rec.task_type, w, rec.constraints, state, calib)
-                live = lives[base] = _Live(fresh, state)
+                fresh, fresh_by_id = self._fresh_ranking(rec.task_type, w, rec.constraints, state, calib)
+                live = lives[base] = _Live(fresh, state, fresh_by_id)
             elif live.state < state:
                 for model_id in sorted(set(timeline.changed_models[rec.task_type][live.state : state])):
                     s = self._rescored(live, model_id, timeline.observed(model_id, rec.task_type))
