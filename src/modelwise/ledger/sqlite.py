@@ -349,7 +349,8 @@ class SqliteLedger:
         sql = (
             "SELECT d.seq, d.ts_unix, d.day, d.task_type, d.model_id, d.status, d.reserved, "
             "d.estimated_cost, d.input_tokens, d.output_tokens, d.budget, "
-            "json_extract(d.detail, '$.weights'), json_extract(d.detail, '$.constraints'), o.outcome, o.actual_cost, o.input_tokens, "
+            "json_extract(d.detail, '$.weights'), json_extract(d.detail, '$.constraints'), o.outcome, "
+            "o.actual_cost, o.input_tokens, "
             "o.output_tokens, o.ts_unix FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
             f"{where} ORDER BY d.seq"
         )
