@@ -127,18 +127,29 @@ def cmd_explain(args: argparse.Namespace) -> int:
         constraints["minQuality"] = args.min_quality
     if args.max_latency is not None:
         constraints["maxLatencyMs"] = args.max_latency
-    r = svc.explain(args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights)
+    r = svc.explain(
+        args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights,
+        leads=args.leads, grid_values=_grid_values(args.grid_values),
+    )
     if args.json:
         emit(r)
         return EXIT_OK
-    _print_route(r)
-    print()
-    _print_candidates(r["candidates"][: args.limit] if args.limit else r["candidates"])
-    if r.get("flips"):
-        print("\n  flip points (one weight changed, the others kept):")
-        for f in r["flips"]:
-            print(f"    {f['weight']:<12} {f['current']:g} -> {f['value']:.4g}: {f['modelName']} would win")
+    from modelwise.cli_whatif import print_explain
+
+    print_explain(r, limit=args.limit, grid=args.grid)
     return EXIT_OK
+
+
+def _grid_values(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        values = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise BadInput(f"--grid-values {text!r} must be numbers separated by commas") from None
+    if not values or len(values) > 12 or any(not (v >= 0 and v < float("inf")) for v in values):
+        raise BadInput("--grid-values takes 1 to 12 finite weights, zero or more")
+    return values
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -261,6 +272,17 @@ def write_atomic(path: str, text: str) -> None:
 
 def cmd_models(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
+    if args.pareto:
+        from modelwise.cli_whatif import print_pareto
+
+        if not args.task:
+            raise BadInput("--pareto needs --task TYPE (the frontier is per task type)")
+        front = svc.pareto(args.task)
+        if args.json:
+            emit(front)
+        else:
+            print_pareto(front, args.task)
+        return EXIT_OK
     rows = svc.models_table(task=args.task, sort=args.sort, limit=args.limit)
     if args.json:
         emit(rows)
@@ -355,6 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("explain", "the whole breakdown, margin and flip points; records nothing", cmd_explain)
     task_args(p)
     p.add_argument("--limit", type=int, default=20, help="rows of the breakdown to print (0 = all)")
+    p.add_argument("--leads", type=int, default=5, help="how many next models to compare the winner with")
+    p.add_argument("--grid", action="store_true", help="which model wins for cost x performance weights")
+    p.add_argument("--grid-values", metavar="V,V,...", help="the grid's weight values (default 0,0.2,...,1)")
 
     p = command("record", "record the outcome of a decision", cmd_record)
     p.add_argument("decision_id", metavar="DECISION_ID")
@@ -386,6 +411,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", help="quality for this task type; only capable models")
     p.add_argument("--sort", help="id, name, provider, quality, cost, input, output, latency, context")
     p.add_argument("--limit", type=int)
+    p.add_argument("--pareto", action="store_true", help="only the cost/quality frontier for --task")
     p.add_argument("--json", action="store_true")
 
     p = command("locate", "print the paths of the config, ledger, registry and themes", cmd_locate)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelwise.core import budget as budget_policy
+from modelwise.core import explain as explain_core
 from modelwise.core.calibration import (
     EMPTY,
     Calibration,
@@ -428,28 +429,254 @@ class TokenOptimizationService:
         constraints: Constraints | Mapping[str, Any] | None = None,
         weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
         agent: str | None = None,
+        leads: int = 5,
+        grid_values: Sequence[float] | None = None,
     ) -> dict[str, Any]:
-        """The whole breakdown of a dry run, with the flip point of every weight; records nothing."""
+        """The whole breakdown of a dry run, recording nothing (issue 7): the `route --json` object plus
+        `flips` (the nearest flip of every weight, each direction), `leads` (the winner's lead over the
+        next `leads` models by component), `exclusions` (why the others are out, grouped), `grid` (the
+        winner for cost x performance weights over `grid_values`, default 0, 0.2, ..., 1) and `summary`."""
         response = self.route_task(
             task_type, description, budget, constraints=constraints, weights=weights, agent=agent,
             dry_run=True, all_candidates=True,
         )
-        w = self.parse_weights(weights)
-        ranking = self.ranking(task_type, w, _parse_constraints(constraints))
-        winner_id = response["selectedModel"]
+        ctx = self._decision_context(task_type, description, response, constraints, weights)
+        ranking, choice, tin, tout, task_budget, limit = ctx
+        w = ranking.weights
+        winner = choice.winner
+        field = explain_core.field_of(ranking, tin, tout, task_budget, limit, choice.floor_dropped)
         flips: list[dict] = []
-        if winner_id is not None:
-            by_id = {e.model.id: e for e in ranking.entries}
-            field_ids = {c["model"] for c in response["candidates"] if c["eligible"]}
-            limit = response["budget"]["dailyRemaining"] + response["estimatedCost"]
-            tier_limit = response["budget"]["tierRemaining"] + response["estimatedCost"]
-            cap = min(response["budget"]["task"], limit, tier_limit)
-            tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
-            field = [by_id[i] for i in field_ids if by_id[i].estimated_cost(tin, tout) <= cap]
-            flips = weight_flips(w.as_tuple(), by_id[winner_id], field)
+        lead_rows: list[dict] = []
+        if winner is not None:
+            flips = weight_flips(w.as_tuple(), winner, field, tin, tout)
+            nxt = [e for e in field if e is not winner][:leads]
+            lead_rows = explain_core.leads(winner, nxt, ranking.normalised)
+        groups = explain_core.exclusions(ranking, tin, tout, task_budget, limit, choice.floor_dropped, winner)
+        values = tuple(grid_values) if grid_values is not None else tuple(i / 5 for i in range(6))
         response["flips"] = flips
+        response["leads"] = lead_rows
+        response["exclusions"] = groups
+        axes = explain_core.GridAxis("cost", values), explain_core.GridAxis("performance", values)
+        response["grid"] = explain_core.sensitivity_grid(field, w, *axes, tin, tout)
+        status = response.get("wouldBe", response["status"])
+        response["summary"] = explain_core.summary(
+            ranking, winner, lead_rows, flips, groups, status, choice.reason
+        )
         self._add_observed_to_candidates(response, task_type)
         return response
+
+    def _decision_context(
+        self,
+        task_type: str,
+        description: str,
+        response: Mapping[str, Any],
+        constraints: Constraints | Mapping[str, Any] | None,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None,
+    ) -> tuple[Ranking, Choice, int, int, float, float | None]:
+        """Re-derive what a dry run decided (ranking, choice, tokens, task budget, limit) for `explain`."""
+        w = self.parse_weights(weights)
+        ranking = self.ranking(task_type, w, _parse_constraints(constraints))
+        tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
+        task_budget = response["budget"]["task"]
+        day = self.today().isoformat()
+        spent = self.ledger.spent_by_tier(day) if self.ledger_exists() else {}
+        room = budget_policy.headroom(self.settings, ranking.tier, spent)
+        choice = decide(ranking, tin, tout, task_budget, room.limit)
+        return ranking, choice, tin, tout, task_budget, room.limit
+
+    def sensitivity_grid(
+        self,
+        task_type: str,
+        description: str = "",
+        budget: float | None = None,
+        *,
+        rows: str = "cost",
+        cols: str = "performance",
+        values: Sequence[float] | None = None,
+        constraints: Constraints | Mapping[str, Any] | None = None,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+    ) -> dict[str, Any]:
+        """Which model wins for each pair of values of two weights (default cost x performance, 0..1 in
+        six steps), the other weights kept; for the console's sensitivity view. Records nothing."""
+        from modelwise.core.settings import WEIGHT_NAMES
+
+        for name in (rows, cols):
+            if name not in WEIGHT_NAMES:
+                raise BadInput(f"unknown weight {name!r} (known: {', '.join(WEIGHT_NAMES)})")
+        vals = tuple(values) if values is not None else tuple(i / 5 for i in range(6))
+        for v in vals:
+            _finite_number(v, "grid value")
+        response = self.route_task(
+            task_type, description, budget, constraints=constraints, weights=weights, dry_run=True
+        )
+        ranking, choice, tin, tout, task_budget, limit = self._decision_context(
+            task_type, description, response, constraints, weights
+        )
+        field = explain_core.field_of(ranking, tin, tout, task_budget, limit, choice.floor_dropped)
+        axes = explain_core.GridAxis(rows, vals), explain_core.GridAxis(cols, vals)
+        return explain_core.sensitivity_grid(field, ranking.weights, *axes, tin, tout)
+
+    def pareto(self, task_type: str) -> list[dict[str, Any]]:
+        """The cost/quality frontier for a task type (issue 7): the rated capable models that no other
+        rated capable model beats on both quality (for this type, calibrated when learning is on) and
+        blended price, cheapest first. "Rated" includes a model whose quality outcomes calibrated, as
+        the tier floor counts it. Prices are compared as shown, rounded to 12 decimals."""
+        from modelwise.core.frontier import Point, pareto_front
+
+        ranking = self.ranking(task_type)
+        points = [
+            Point(e.model.id, e.model.name, e.performance, round(e.model.blended_per_1k, 12))
+            for e in ranking.entries
+            if e.capability and (e.rated or e.calibrated)
+        ]
+        return [
+            {"id": p.id, "name": p.name, "quality": p.quality, "blendedPer1k": p.price}
+            for p in pareto_front(points)
+        ]
+
+    # -- what-if (issue 7) ----------------------------------------------------------------------------
+
+    def whatif_settings(
+        self,
+        cost_scale: str | None = None,
+        daily_budget: float | None = None,
+        learning: bool | None = None,
+    ) -> Settings:
+        """The settings with a what-if's changes applied (None keeps the configured value)."""
+        import dataclasses
+
+        changes: dict[str, Any] = {}
+        if cost_scale is not None:
+            if cost_scale not in ("linear", "log"):
+                raise BadInput(f"cost scale must be linear or log, not {cost_scale!r}")
+            changes["cost_scale"] = cost_scale
+        if daily_budget is not None:
+            changes["daily_budget"] = _finite_number(daily_budget, "daily budget")
+        if learning is not None:
+            changes["learning_enabled"] = bool(learning)
+        return dataclasses.replace(self.settings, **changes) if changes else self.settings
+
+    def _replay_records(
+        self, since_ts: float, until_ts: float | None
+    ) -> tuple[list[Any], list[Any]]:
+        """Decisions from the start of `since_ts`'s day to `until_ts` and the outcomes known by then, as
+        the replay engine's records; those before `since_ts` only count towards their day's spend."""
+        import json
+
+        from modelwise.core.replay import OutcomeEvent, Recorded
+
+        if not self.ledger_exists():
+            return [], []
+        day_from = budget_policy.budget_day(datetime.fromtimestamp(since_ts, UTC), self.tz).isoformat()
+        weights_of: dict[str | None, Weights] = {}
+        cons_of: dict[str | None, Constraints] = {}
+        records = []
+        for row in self.ledger.replay_rows(day_from, until_ts):
+            (seq, ts, day, task_type, model_id, status, reserved, _est, tin, tout, task_budget, w_json,
+             c_json, outcome, actual, a_in, a_out, o_ts) = row
+            w = weights_of.get(w_json)
+            if w is None:
+                w = Weights(**json.loads(w_json)) if w_json else self.settings.weights
+                weights_of[w_json] = w
+            c = cons_of.get(c_json)
+            if c is None:
+                c = _parse_constraints(json.loads(c_json)) if c_json else NO_CONSTRAINTS
+                cons_of[c_json] = c
+            records.append(
+                Recorded(
+                    seq, ts, day, task_type, model_id, status, reserved,
+                    actual if outcome is not None else reserved, tin, tout, task_budget, w, c,
+                    o_ts, a_in, a_out, ts >= since_ts,
+                )
+            )
+        events = [OutcomeEvent(*e) for e in self.ledger.outcome_events(until_ts)]
+        return records, events
+
+    def _replayer(self, settings: Settings) -> Any:
+        from modelwise.core.replay import Replayer
+
+        cache = self.__dict__.setdefault("_replayers", {})
+        # Only what a what-if can change differs from self.settings (Settings holds dicts: not hashable).
+        key = (id(self.registry), settings.cost_scale, settings.daily_budget, settings.learning_enabled)
+        r = cache.get(key)
+        if r is None:
+            if len(cache) > 8:
+                cache.clear()
+            r = cache[key] = Replayer(self.registry.models, settings)
+        return r
+
+    def whatif(
+        self,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        *,
+        cost_scale: str | None = None,
+        daily_budget: float | None = None,
+        learning: bool | None = None,
+    ) -> dict[str, Any]:
+        """Re-route the period's recorded decisions (default: today) under `weights` (None: each one's own)
+        and the given setting changes, in time order with the day's budget simulated, and compare with what
+        was recorded: `{decisions, changed, recorded: {cost, models, quality}, replayed: {...}}`."""
+        w = None if weights is None else self.parse_weights(weights)
+        settings = self.whatif_settings(cost_scale, daily_budget, learning)
+        now = self.clock()
+        since_dt = parse_when(since or "today", now, self.tz)
+        until_dt = parse_when(until, now, self.tz, end=True) if until else None
+        if until_dt is not None and until_dt <= since_dt:
+            raise BadInput("--until must be after --since")
+        t0 = time.perf_counter()
+        until_ts = until_dt.timestamp() if until_dt else None
+        records, events = self._replay_records(since_dt.timestamp(), until_ts)
+        t1 = time.perf_counter()
+        result = self._replayer(settings).run(records, events, w)
+        t2 = time.perf_counter()
+        out = result.to_json()
+        out.update(
+            period={"since": since_dt.isoformat(), "until": until_dt.isoformat() if until_dt else None},
+            weights=None if w is None else w.to_json(),
+            settings={
+                "costScale": settings.cost_scale,
+                "dailyBudget": settings.daily_budget,
+                "learning": settings.learning_enabled,
+            },
+            timing={"readMs": round((t1 - t0) * 1000, 3), "replayMs": round((t2 - t1) * 1000, 3),
+                    "rankingsBuilt": result.rankings_built},
+        )
+        return out
+
+    def whatif_today(
+        self,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+        **changes: Any,
+    ) -> dict[str, Any]:
+        """Today's decisions replayed under `weights`, for the console's live line. The day's decisions
+        are read once and re-read only when the ledger changes (a new decision or outcome), and rankings
+        are kept between calls, so a call per keystroke costs one `decide` per decision of the day."""
+        w = None if weights is None else self.parse_weights(weights)
+        settings = self.whatif_settings(**changes)
+        if not self.ledger_exists():
+            records, events = [], []
+        else:
+            now = self.clock()
+            start = parse_when("today", now, self.tz)
+            stamp = (start, self.ledger.last_seq(), self.ledger.outcomes_version())
+            # Kept on the instance without touching __init__ (shared code): the day's records and events.
+            cached = self.__dict__.get("_today_cache")
+            if cached is None or cached[0] != stamp:
+                cached = (stamp, *self._replay_records(start.timestamp(), None))
+                self.__dict__["_today_cache"] = cached
+                for replayer in self.__dict__.get("_replayers", {}).values():
+                    replayer.clear()  # the outcomes known at each point may differ now
+            _, records, events = cached
+        result = self._replayer(settings).run(records, events, w)
+        out = result.to_json()
+        rec, rep = out["recorded"], out["replayed"]
+        out["line"] = (
+            f"today under these weights: {money(rep['cost'])} instead of {money(rec['cost'])}, "
+            f"{out['changed']} of {out['decisions']} decisions change model"
+        )
+        return out
 
     def route_tasks(self, tasks: Iterable[Mapping[str, Any]], concurrency: int = 8) -> list[dict[str, Any]]:
         """Route many tasks concurrently (the brief's batch pattern); answers in input order. A task that

@@ -188,19 +188,30 @@ def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) 
     return {"model": runner.model.id, "weight": WEIGHT_NAMES[best_j], "value": round(best_v, 6) + 0.0}
 
 
-def weight_flips(weights: Sequence[float], winner: Scored, field: Sequence[Scored]) -> list[dict]:
+def weight_flips(
+    weights: Sequence[float],
+    winner: Scored,
+    field: Sequence[Scored],
+    tin: int = 0,
+    tout: int = 0,
+) -> list[dict]:
     """For every weight, the nearest value above and below its current one at which some other model of
     `field` (the models the winner was chosen among) overtakes the winner, and which model that is.
 
     Along weight j = v, model m beats the winner when A_m + v·B_m < 0 with A_m = Σ_{i≠j} w_i (c_W,i − c_m,i)
-    and B_m = c_W,j − c_m,j; the crossing is v* = −A_m / B_m."""
+    and B_m = c_W,j − c_m,j; the crossing is v* = −A_m / B_m. When several models cross at the same v*,
+    the one that wins just beyond it is reported: the steepest (largest |B_m|), then the router's own
+    tie-break (lower estimated cost for `tin`/`tout` tokens, then the smaller id). Values are exact
+    (not rounded), so the winner at v* ± a small step is and is not the reported model."""
     cw = winner.components()
     flips: list[dict] = []
     for j, name in enumerate(WEIGHT_NAMES):
         wj = weights[j]
         others = sum(weights[i] for i in range(4) if i != j)
-        up: tuple[float, Scored] | None = None
-        down: tuple[float, Scored] | None = None
+        # (crossing, -|slope|, estimated cost, id, model): the smallest key wins in each direction,
+        # with the crossing negated for "down" so that the nearest one sorts first there too.
+        up: tuple | None = None
+        down: tuple | None = None
         for m in field:
             if m is winner:
                 continue
@@ -213,19 +224,22 @@ def weight_flips(weights: Sequence[float], winner: Scored, field: Sequence[Score
             if not math.isfinite(v) or v < 0 or others + v <= 0:
                 continue
             if bj < 0 and v >= wj:  # raising weight j helps m
-                if up is None or (v, m.model.id) < (up[0], up[1].model.id):
-                    up = (v, m)
-            elif bj > 0 and v <= wj:  # lowering weight j helps m
-                if down is None or (v, m.model.id) > (down[0], down[1].model.id):
-                    down = (v, m)
+                key = (v, bj, m.estimated_cost(tin, tout), m.model.id, m)
+                if up is None or key[:4] < up[:4]:
+                    up = key
+            elif bj > 0 and 0 < v <= wj:  # lowering weight j helps m (a tie at 0 is no flip)
+                key = (-v, -bj, m.estimated_cost(tin, tout), m.model.id, m)
+                if down is None or key[:4] < down[:4]:
+                    down = key
         for found, direction in ((down, "down"), (up, "up")):
             if found is not None:
+                m = found[4]
                 flips.append(
                     {
                         "weight": name,
-                        "value": round(found[0], 6) + 0.0,
-                        "model": found[1].model.id,
-                        "modelName": found[1].model.name,
+                        "value": abs(found[0]) + 0.0,
+                        "model": m.model.id,
+                        "modelName": m.model.name,
                         "direction": direction,
                         "current": wj,
                     }
