@@ -18,19 +18,15 @@ def _money(x: float | None) -> str:
     return money(x)
 
 
-def _observed_words(obs: Any) -> str:
-    """The `observed` object the learning area adds to a candidate row, in a few words."""
-    if not isinstance(obs, dict):
-        return f"observed {obs}"
-    bits = []
-    for key, value in obs.items():
-        if value is None or isinstance(value, dict | list):
-            continue
-        if isinstance(value, float):
-            bits.append(f"{key} {value:.3g}")
-        else:
-            bits.append(f"{key} {value}")
-    return "observed: " + (", ".join(bits) if bits else "none")
+def _observed_words(obs: dict[str, Any]) -> str:
+    """Registry against calibrated values of a candidate, with the outcomes behind them."""
+    parts = [f"quality {obs['registryQuality']:.3f} -> {obs['calibratedQuality']:.3f}"
+             if obs.get("registryQuality") is not None
+             else f"quality (unrated) -> {obs['calibratedQuality']:.3f}"]
+    parts.append(f"availability {obs['registryAvailability']:.3f} -> {obs['calibratedAvailability']:.3f}")
+    if obs.get("medianLatencyMs") is not None:
+        parts.append(f"median latency {obs['medianLatencyMs']:.0f} ms")
+    return f"observed over {obs['outcomes']} outcomes: " + ", ".join(parts)
 
 
 def print_explain(r: dict[str, Any], limit: int | None = 20, grid: bool = False) -> None:
@@ -43,8 +39,9 @@ def print_explain(r: dict[str, Any], limit: int | None = 20, grid: bool = False)
     rows = r["candidates"][:limit] if limit else r["candidates"]
     _print_candidates(rows)
     for c in rows:
-        if c.get("observed"):
-            print(f"        {c['name'][:34]}: {_observed_words(c['observed'])}")
+        obs = c.get("observed")
+        if isinstance(obs, dict) and obs.get("outcomes"):
+            print(f"        {c['name'][:34]}: {_observed_words(obs)}")
 
     norm = r.get("weightsNormalised") or {}
     if norm:

@@ -180,6 +180,8 @@ def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) 
         v = -(dot - weights[j] * dj) / dj
         if v < 0 or v != v or v == math.inf or wsum - weights[j] + v <= 0:
             continue
+        if v == 0 and weights[j] > 0:  # a tie at zero cannot be passed: the runner-up never wins there
+            continue
         change = abs(v - weights[j])
         if change < best_change:
             best_change, best_j, best_v = change, j, v
