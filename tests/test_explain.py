@@ -178,35 +178,20 @@ def test_cli_explain_json_and_grid(cli_env):
     assert "GPT-4o Mini wins documentation" in p.stdout
 
 
-def test_cli_explain_prints_observed_when_present(capsys):
-    """The learning area adds `observed` to candidate rows; the text shows it."""
-    from modelwise.cli_whatif import print_explain
+def test_cli_explain_prints_observed_values_after_outcomes(cli_env):
+    """Registry against calibrated values, with the outcomes behind them, once outcomes exist."""
+    from tests.conftest import run_cli
 
-    svc_like = {
-        "selectedModel": "m",
-        "selectedModelName": "M",
-        "status": "dry-run",
-        "wouldBe": "routed",
-        "score": 0.9,
-        "margin": None,
-        "estimatedTokens": {"input": 1, "output": 1},
-        "estimatedCost": 0.0,
-        "budget": {"task": 1.0, "dailyRemaining": 1.0, "tierRemaining": 1.0},
-        "reason": "M is the only eligible model",
-        "tier": "simple",
-        "weights": {"capability": 0.4, "performance": 0.3, "availability": 0.2, "cost": 0.1},
-        "candidates": [
-            {
-                "rank": 1, "model": "m", "name": "M", "eligible": True, "reason": None, "capability": 1.0,
-                "performance": 0.9, "availability": 0.99, "cost": 0.5, "total": 0.9, "estimatedCost": 0.0,
-                "winner": True, "observed": {"successes": 7, "outcomes": 9, "quality": 0.81},
-            }
-        ],
-        "flips": [],
-    }
-    print_explain(svc_like)
-    out = capsys.readouterr().out
-    assert "observed: successes 7, outcomes 9, quality 0.81" in out
+    before = run_cli("explain", "documentation", "Write the README", env=cli_env).stdout
+    assert "observed over" not in before  # no outcomes yet: nothing to compare
+    ids = [json.loads(run_cli("route", "documentation", "Write the README", "--json", env=cli_env).stdout)["decisionId"]
+           for _ in range(3)]
+    for did in ids:  # all three went to GPT-4o Mini before any outcome was known
+        assert run_cli("record", did, "--failure", "--latency-ms", "700", env=cli_env).returncode == 0
+    out = run_cli("explain", "documentation", "Write the README", env=cli_env).stdout
+    line = next(x for x in out.splitlines() if "observed over" in x)
+    assert "GPT-4o Mini: observed over 3 outcomes: quality 0.850 -> 0.739" in line  # 0.85*20/23
+    assert "median latency 700 ms" in line
 
 
 def test_flips_and_grid_when_degraded_by_the_budget(make_service, clock):
