@@ -77,6 +77,10 @@ class Ledger(Protocol):
 
     def data_version(self) -> int: ...
 
+    def spend_by_bucket(
+        self, day: str, start_unix: float, bucket_seconds: float
+    ) -> list[tuple[int, float]]: ...
+
     def close(self) -> None: ...
 
 

@@ -373,3 +373,17 @@ class SqliteLedger:
 
     def count_decisions(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+    def spend_by_bucket(self, day: str, start_unix: float, bucket_seconds: float) -> list[tuple[int, float]]:
+        """The day's spend (settled actual, else the reservation) per time bucket of `bucket_seconds`
+        counted from `start_unix`, by decision time: [(bucket index, spend)], buckets with spend only."""
+        if bucket_seconds <= 0:
+            raise ValueError("bucket_seconds must be positive")
+        rows = self._conn().execute(
+            "SELECT CAST((d.ts_unix - ?) / ? AS INTEGER) AS bucket, "
+            "SUM(CASE WHEN o.actual_cost IS NOT NULL THEN o.actual_cost ELSE d.reserved END) "
+            "FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            "WHERE d.day = ? AND d.status != 'refused' GROUP BY bucket ORDER BY bucket",
+            (start_unix, bucket_seconds, day),
+        )
+        return [(int(b), float(s or 0.0)) for b, s in rows]
