@@ -300,6 +300,13 @@ def cmd_locate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)  # a bad registry or config is reported before the screen changes
+    from modelwise.tui.app import run
+
+    return run(svc)
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 
@@ -384,6 +391,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("locate", "print the paths of the config, ledger, registry and themes", cmd_locate)
     p.add_argument("--json", action="store_true")
 
+    command("console", "open the console (the default with no command)", cmd_console)
+
     # Each area adds its commands from its own module (kept light: heavy imports happen inside commands).
     from modelwise import cli_learning, cli_registry, cli_service, cli_whatif
 
@@ -398,12 +407,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parser = build_parser()
         if not argv:
-            parser.print_help()
-            return EXIT_OK
+            return cmd_console(parser.parse_args([]))
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
-            parser.print_help()
-            return EXIT_OK
+            return cmd_console(args)
         return int(args.func(args) or 0)
     except ModelwiseError as exc:
         print(f"modelwise: {exc}", file=sys.stderr)

@@ -387,3 +387,18 @@ class SqliteLedger:
             (start_unix, bucket_seconds, day),
         )
         return [(int(b), float(s or 0.0)) for b, s in rows]
+
+    def release(self) -> None:
+        """Close this thread's connection (a short-lived worker thread calls it when done, so finished
+        threads leave no connection open). The next use on this thread opens a new one."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass
