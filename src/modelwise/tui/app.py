@@ -9,7 +9,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
@@ -199,8 +199,8 @@ class ModelwiseApp(App[None]):
         self.watch_ledger()
         self.load_models(None)
 
-    def on_resize(self) -> None:
-        self._layout(self.size.width, self.size.height)
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout(event.size.width, event.size.height)
 
     def _layout(self, width: int, height: int) -> None:
         self.wide = width >= WIDE[0] and height >= WIDE[1]

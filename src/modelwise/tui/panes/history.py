@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from rich.console import Group
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -143,7 +142,7 @@ class HistoryPane(Vertical):
             f"  actual {money(decision['actualCost']) if decision['actualCost'] is not None else '-'}",
             ("  " + decision["decisionId"], "dim"),
         )
-        lines: list[Any] = [head]
+        lines: list[Text] = [head]
         if detail.get("reason"):
             lines.append(Text(detail["reason"], style="italic"))
         w = detail.get("weights")
@@ -151,7 +150,7 @@ class HistoryPane(Vertical):
             lines.append(Text("weights " + "  ".join(f"{k} {v:g}" for k, v in w.items()), style="dim"))
         if decision.get("description"):
             lines.append(Text("“" + decision["description"] + "”", style="dim"))
-        self.query_one("#history-detail", Static).update(Group(*lines))
+        self.query_one("#history-detail", Static).update(Text("\n").join(lines))
         candidates = self.query_one("#history-candidates", DataTable)
         with self.app.batch_update():
             candidates.clear()
