@@ -96,7 +96,9 @@ async def test_routing_records_and_dry_run_does_not(make_service) -> None:
 
 async def test_a_decision_from_another_process_appears_in_the_history(cli_env) -> None:
     svc = TokenOptimizationService(
-        registry=cli_env["MODELWISE_REGISTRY"], ledger=cli_env["MODELWISE_LEDGER"], config=cli_env["MODELWISE_CONFIG"]
+        registry=cli_env["MODELWISE_REGISTRY"],
+        ledger=cli_env["MODELWISE_LEDGER"],
+        config=cli_env["MODELWISE_CONFIG"],
     )
     app = ModelwiseApp(svc, cursor_blink=False)
     try:
@@ -105,7 +107,14 @@ async def test_a_decision_from_another_process_appears_in_the_history(cli_env) -
             history = app.query_one("#history-table", DataTable)
             assert history.row_count == 0
             done = await asyncio.to_thread(
-                run_cli, "route", "documentation", "Write the changelog", "--agent", "ci-bot", "--json", env=cli_env
+                run_cli,
+                "route",
+                "documentation",
+                "Write the changelog",
+                "--agent",
+                "ci-bot",
+                "--json",
+                env=cli_env,
             )
             assert done.returncode == 0, done.stderr
             waited = await wait_for(pilot, lambda: history.row_count == 1, timeout=3.0)
@@ -157,7 +166,10 @@ async def test_history_selection_shows_the_stored_breakdown(make_service, clock)
         await pilot.press("f5")
         history = app.query_one("#history-table", DataTable)
         assert [history.get_row_at(i)[2].plain for i in range(4)] == [
-            "debugging", "architecture", "code_generation", "documentation"
+            "debugging",
+            "architecture",
+            "code_generation",
+            "documentation",
         ]  # newest first
         await pilot.press("down")
         await settle(pilot)
@@ -229,7 +241,9 @@ async def test_observed_values_show_once_outcomes_exist(make_service, clock) -> 
         app.query_one("#registry-type", Select).value = "documentation"
         await settle(pilot)
         table = app.query_one("#registry-table", DataTable)
-        observed = {table.get_row_at(i)[0].plain: table.get_row_at(i)[9].plain for i in range(table.row_count)}
+        observed = {
+            table.get_row_at(i)[0].plain: table.get_row_at(i)[9].plain for i in range(table.row_count)
+        }
         assert observed["GPT-4o Mini"] == "1/1 ok, 900 ms"
         assert observed["GPT-4o"] == "-"
 
@@ -263,7 +277,7 @@ async def test_themes_bad_file_reported_once_choice_persists(make_service, tmp_p
 
 
 async def test_save_and_reset_weights(make_service) -> None:
-    svc = make_service(config='daily_budget = 5.0\n[weights]\ncost = 0.2\n')
+    svc = make_service(config="daily_budget = 5.0\n[weights]\ncost = 0.2\n")
     app = ModelwiseApp(svc, cursor_blink=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
@@ -275,8 +289,10 @@ async def test_save_and_reset_weights(make_service) -> None:
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: "0.36" in svc.paths.config.read_text())
         saved = tomllib.loads(svc.paths.config.read_text())
-        assert saved == {"daily_budget": 5.0, "weights": {"cost": 0.2, "capability": 0.4, "performance": 0.36,
-                                                           "availability": 0.2}}
+        assert saved == {
+            "daily_budget": 5.0,
+            "weights": {"cost": 0.2, "capability": 0.4, "performance": 0.36, "availability": 0.2},
+        }
         await pilot.press("minus", "minus")
         assert pane.weights.performance == pytest.approx(0.26)
         await pilot.press("ctrl+o")  # back to the config's (the saved) weights
@@ -309,7 +325,7 @@ async def test_keymap_from_the_config_remaps_a_binding(make_service) -> None:
 
 
 async def test_command_palette_has_the_apps_commands(make_service) -> None:
-    svc = make_service(config='[weights]\ncost = 0.3\n')
+    svc = make_service(config="[weights]\ncost = 0.3\n")
     app = ModelwiseApp(svc, cursor_blink=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)

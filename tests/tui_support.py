@@ -34,7 +34,9 @@ def seed(service, clock, tasks=TASKS, step_seconds: float = 1800.0) -> list[dict
         out.append(service.route_task(task_type, description, budget, agent=agent))
         clock.advance(step_seconds)
     clock.now = start
-    service.record_outcome(out[0]["decisionId"], "success", latency_ms=900, input_tokens=1200, output_tokens=700)
+    service.record_outcome(
+        out[0]["decisionId"], "success", latency_ms=900, input_tokens=1200, output_tokens=700
+    )
     service.close()  # the app opens its own connections
     return out
 
@@ -54,6 +56,7 @@ async def settle(pilot: Pilot) -> None:
     app = pilot.app
     await wait_for(pilot, lambda: app.ledger_state is not None)
     await wait_for(pilot, lambda: app.query_one("#registry").rows != [])
+    await wait_for(pilot, lambda: not app.query_one("#registry").filling)
     for _ in range(3):
         busy = [w for w in app.workers if w.group != "ledger-watch" and not w.is_finished]
         if busy:

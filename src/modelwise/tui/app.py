@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import events, on, work
@@ -79,7 +80,7 @@ class ConfigSaved(Message):
 class ModelwiseApp(App[None]):
     """The console. `service` carries the registry, ledger, config and clock (inject one to test)."""
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "modelwise"
     COMMANDS = App.COMMANDS | {ModelwiseCommands}
     PANE_LABELS: ClassVar[dict[str, str]] = {
@@ -151,7 +152,7 @@ class ModelwiseApp(App[None]):
         self.ledger_state: LedgerState | None = None
         self.default_weights = service.settings.weights
         self._watch_restarts = 0
-        themes, self.theme_problems = load_themes(service.paths.themes)
+        themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
         for theme in themes:
             self.register_theme(theme)
         wanted = service.settings.theme
@@ -196,8 +197,9 @@ class ModelwiseApp(App[None]):
                 timeout=10,
             )
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        self.watch_ledger()
-        self.load_models(None)
+        # The ledger and the registry table come right after the first frame, not before it.
+        self.call_after_refresh(self.watch_ledger)
+        self.call_after_refresh(self.load_models, None)
 
     def on_resize(self, event: events.Resize) -> None:
         self._layout(event.size.width, event.size.height)

@@ -16,7 +16,9 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select
 
-from modelwise.tui.format import num
+from modelwise.tui.format import Ordered, num
+
+CHUNK = 100
 
 # (key, label, sort key on a models_table row, default order reversed?)
 _INF = math.inf
@@ -58,7 +60,7 @@ def _cells(r: dict[str, Any]) -> tuple[Text, ...]:
     right = "right"
     lat = r["latencyMs"]
     return (
-        Text(r["name"]),
+        Ordered(r["name"], r["id"]),
         Text(r["provider"] or "-"),
         Text(f"{r['inputPer1M']:.3f}", justify=right),
         Text(f"{r['outputPer1M']:.3f}", justify=right),
@@ -111,6 +113,8 @@ class RegistryPane(Vertical):
         self.sort_key: str = "quality"
         self.sort_reverse = False
         self.shown: list[str] | None = None
+        self._pending: list[dict[str, Any]] = []
+        self._order: dict[str, int] = {}
         self.total = 0
 
     def compose(self) -> ComposeResult:
@@ -186,14 +190,23 @@ class RegistryPane(Vertical):
         return sorted(rows, key=lambda r: (key(r), r["id"]), reverse=desc != self.sort_reverse)
 
     def refresh_table(self) -> None:
+        """Bring the table in line with the filter and the sort: remove rows that no longer match, add
+        missing ones in chunks of `CHUNK` (a cell is measured as it is added, so 1,000 rows at once
+        would stall a frame), then reorder with `DataTable.sort` (no re-measuring)."""
         table = self.query_one("#registry-table", DataTable)
         rows = self.visible_rows()
-        ids = [r["id"] for r in rows]
+        self._order = {r["id"]: i for i, r in enumerate(rows)}
+        by_id = {r["id"]: r for r in rows}
         with self.app.batch_update():
-            if ids != self.shown:
+            if self.shown is None:  # new data: every row is rebuilt
                 table.clear()
-                table.add_rows(_cells(r) for r in rows)
-                self.shown = ids
+                self.shown = []
+            present = set(self.shown)
+            for key in present - by_id.keys():
+                table.remove_row(key)
+            self.shown = [k for k in self.shown if k in by_id]
+            self._pending = [r for r in rows if r["id"] not in present]
+            self._add_pending()
             for key, label, _, default_desc in COLUMNS:
                 desc = default_desc != self.sort_reverse
                 mark = (" ▼" if desc else " ▲") if key == self.sort_key else "  "
@@ -203,3 +216,19 @@ class RegistryPane(Vertical):
         n, total = len(rows), len(self.rows)
         count = f"{n:,} models {what}" if n == total else f"{n:,} of {total:,} models {what}"
         self.query_one("#registry-count", Label).update(count)
+
+    def _add_pending(self) -> None:
+        table = self.query_one("#registry-table", DataTable)
+        chunk, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
+        for r in chunk:
+            table.add_row(*_cells(r), key=r["id"])
+            self.shown.append(r["id"])
+        order = self._order
+        table.sort("name", key=lambda cell: order.get(cell.order, len(order)))
+        if self._pending:
+            self.call_after_refresh(self._add_pending)
+
+    @property
+    def filling(self) -> bool:
+        """True while rows are still being added."""
+        return bool(self._pending)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,8 @@ class RoutePane(Vertical):
         self.problem: str | None = None
         self.last_result: dict[str, Any] | None = None
         self.recomputes = 0
+        self.last_recompute_ms = 0.0
+        self.recomputed_at = 0.0
         self._cells: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
@@ -158,7 +161,15 @@ class RoutePane(Vertical):
 
     def recompute(self) -> None:
         """Ask the service for the breakdown (cached ranking, no ledger access) and show it."""
+        started = time.perf_counter()
         self.recomputes += 1
+        try:
+            self._recompute()
+        finally:
+            self.recomputed_at = time.perf_counter()
+            self.last_recompute_ms = (self.recomputed_at - started) * 1000.0
+
+    def _recompute(self) -> None:
         state = self.ledger_state
         try:
             task = self.task()
@@ -229,7 +240,8 @@ class RoutePane(Vertical):
             model = r.get("selectedModelName") or "no model"
             lines.append(
                 Text(
-                    f"last: {what} → {model} ({r.get('wouldBe') or r['status']}, {money(r['estimatedCost'])})",
+                    f"last: {what} → {model} ({r.get('wouldBe') or r['status']}, "
+                    f"{money(r['estimatedCost'])})",
                     style="italic",
                 )
             )
