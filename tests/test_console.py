@@ -57,6 +57,9 @@ async def test_typing_and_weights_rerank_the_breakdown(make_service) -> None:
         assert pane.breakdown["winner"]["name"] == "Claude Sonnet 4"
         assert "over the task budget $0.0100" in breakdown_cell(app, 0, "eligibility")
         assert breakdown_cell(app, 1, "eligibility") == "winner"
+        # The highlighted row's reason in full, under the table.
+        note = str(app.query_one("#breakdown-note").render())
+        assert note.startswith("#1 GPT-4o: estimated cost $0.0103 over the task budget $0.0100")
 
 
 async def test_flip_point_in_words(make_service) -> None:

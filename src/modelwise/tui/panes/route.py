@@ -105,6 +105,7 @@ class RoutePane(Vertical):
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
+        yield Static(id="breakdown-note")
 
     def on_mount(self) -> None:
         self.query_one(
@@ -193,6 +194,7 @@ class RoutePane(Vertical):
         self._show_verdict()
         if self.breakdown is not None:
             self._show_rows(self.breakdown["candidates"])
+            self._show_note()
 
     def show_result(self, result: dict[str, Any]) -> None:
         self.last_result = result
@@ -246,6 +248,26 @@ class RoutePane(Vertical):
                 )
             )
         self.query_one("#verdict", Static).update(Text("\n").join(lines))
+
+    @on(DataTable.RowHighlighted, "#breakdown")
+    def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        event.stop()
+        self._show_note()
+
+    def _show_note(self) -> None:
+        """The highlighted model's eligibility in full (the column is cut on a narrow terminal)."""
+        table = self.query_one("#breakdown", DataTable)
+        rows = self.breakdown["candidates"] if self.breakdown else []
+        row = table.cursor_row
+        note = Text()
+        if 0 <= row < len(rows):
+            c = rows[row]
+            why = "winner" if c["winner"] else (c["reason"] or "eligible")
+            note = Text.assemble((f"#{c['rank']} {c['name']}: ", "bold"), why)
+            extra = self.breakdown["models"] - len(rows)
+            if extra > 0:
+                note.append(f"  (top {len(rows)} of {self.breakdown['models']:,} shown)", style="dim")
+        self.query_one("#breakdown-note", Static).update(note)
 
     def _show_rows(self, rows: list[dict[str, Any]]) -> None:
         """Rows keyed by position: only cells that changed are updated; rows added or removed at the end."""
