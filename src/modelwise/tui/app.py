@@ -6,6 +6,7 @@ worker that only posts messages; handlers on the main thread own every state cha
 from __future__ import annotations
 
 import time
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,6 +15,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Footer, Input, Tab, Tabs
@@ -285,7 +287,8 @@ class ModelwiseApp(App[None]):
     @on(Routed)
     def _routed(self, message: Routed) -> None:
         r = message.result
-        self.route_pane.show_result(r)
+        with suppress(NoMatches):  # the app is closing
+            self.route_pane.show_result(r)
         model = r.get("selectedModelName") or "no model"
         if r["status"] == "dry-run":
             self.notify(
@@ -351,11 +354,12 @@ class ModelwiseApp(App[None]):
         previous = self.ledger_state
         self.ledger_state = state
         self._watch_restarts = 0
-        self.route_pane.ledger_state = state
-        self.query_one(BudgetPane).show(state)
-        self.query_one(HistoryPane).show(state)
-        if previous is not None and previous.calibration.version != state.calibration.version:
-            self.load_models(self.query_one(RegistryPane).task_type)
+        with suppress(NoMatches):  # a snapshot that arrives while the app closes
+            self.route_pane.ledger_state = state
+            self.query_one(BudgetPane).show(state)
+            self.query_one(HistoryPane).show(state)
+            if previous is not None and previous.calibration.version != state.calibration.version:
+                self.load_models(self.query_one(RegistryPane).task_type)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="models", name="load models")
     def load_models(self, task_type: str | None) -> None:
@@ -369,7 +373,8 @@ class ModelwiseApp(App[None]):
 
     @on(ModelsLoaded)
     def _models_loaded(self, message: ModelsLoaded) -> None:
-        self.query_one(RegistryPane).set_rows(message.task_type, message.rows)
+        with suppress(NoMatches):
+            self.query_one(RegistryPane).set_rows(message.task_type, message.rows)
 
     @on(RegistryPane.TaskTypeChanged)
     def _registry_type(self, message: RegistryPane.TaskTypeChanged) -> None:
@@ -391,7 +396,8 @@ class ModelwiseApp(App[None]):
 
     @on(DecisionLoaded)
     def _decision_loaded(self, message: DecisionLoaded) -> None:
-        self.query_one(HistoryPane).show_detail(message.decision)
+        with suppress(NoMatches):
+            self.query_one(HistoryPane).show_detail(message.decision)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures are handled: say what failed; restart the ledger watcher."""

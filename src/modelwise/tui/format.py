@@ -9,7 +9,12 @@ from rich.text import Text
 
 from modelwise.core.routing import money
 
-__all__ = ["money", "num", "clock_time", "flip_words", "Ordered"]
+__all__ = ["money", "num", "clip", "clock_time", "flip_words", "Ordered"]
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` cells with an ellipsis (long model names would widen a column)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def num(x: float | None, digits: int = 3) -> str:

@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from modelwise.tui.format import Ordered, clock_time, money, num
+from modelwise.tui.format import Ordered, clip, clock_time, money, num
 from modelwise.tui.state import LedgerState
 
 COLUMNS = (
@@ -85,7 +85,7 @@ class HistoryPane(Vertical):
             Text(d["agent"] or "-"),
             Text(d["taskType"]),
             Text(d["tier"]),
-            Text(d["selectedModelName"] or "-", style=style),
+            Text(clip(d["selectedModelName"] or "-", 24), style=style),
             Text(money(d["estimatedCost"]), justify="right"),
             Text(actual, justify="right"),
             Text(status, style=style),
@@ -158,7 +158,7 @@ class HistoryPane(Vertical):
                 style = "bold" if c.get("winner") else ("" if c["eligible"] else "dim")
                 cells = (
                     ("★" if c.get("winner") else "") + str(c["rank"]),
-                    c["name"],
+                    clip(c["name"], 28),
                     f"{c['capability']:.0f}",
                     num(c["performance"]),
                     num(c["availability"]),

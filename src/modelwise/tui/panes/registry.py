@@ -16,7 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select
 
-from modelwise.tui.format import Ordered, num
+from modelwise.tui.format import Ordered, clip, num
 
 CHUNK = 100
 
@@ -60,7 +60,7 @@ def _cells(r: dict[str, Any]) -> tuple[Text, ...]:
     right = "right"
     lat = r["latencyMs"]
     return (
-        Ordered(r["name"], r["id"]),
+        Ordered(clip(r["name"], 32), r["id"]),
         Text(r["provider"] or "-"),
         Text(f"{r['inputPer1M']:.3f}", justify=right),
         Text(f"{r['outputPer1M']:.3f}", justify=right),

@@ -18,7 +18,7 @@ from modelwise.core.calibration import EMPTY
 from modelwise.core.errors import BadInput
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 from modelwise.service import TokenOptimizationService
-from modelwise.tui.format import flip_words, money, num
+from modelwise.tui.format import clip, flip_words, money, num
 from modelwise.tui.state import LedgerState
 from modelwise.tui.widgets.validators import BudgetValidator
 from modelwise.tui.widgets.weights import WeightControl
@@ -294,7 +294,7 @@ class RoutePane(Vertical):
         style = "bold" if row["winner"] else ("" if row["eligible"] else "dim")
         eligibility = "winner" if row["winner"] else (row["reason"] or "eligible")
         rank = ("★" if row["winner"] else "") + str(row["rank"])
-        name = row["name"] + ("" if row["rated"] else " (unrated)")
+        name = clip(row["name"], 24) + ("" if row["rated"] else " (unrated)")
         return (
             Text(rank, style=style, justify="right"),
             Text(name, style=style),
