@@ -135,8 +135,8 @@ class ModelwiseApp(App[None]):
         ),
     ]
 
-    pane: reactive[str] = reactive("route")
-    wide: reactive[bool] = reactive(False)
+    pane: reactive[str] = reactive("route", init=False)
+    wide: reactive[bool] = reactive(False, init=False)
 
     def __init__(
         self,
@@ -169,19 +169,27 @@ class ModelwiseApp(App[None]):
     # -- layout ------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        # Classes for the size and the current pane are set here, so the first frame is styled once.
         settings = self.service.settings
-        yield Tabs(
+        self.set_reactive(ModelwiseApp.wide, self._is_wide(self.size.width, self.size.height))
+
+        def pane(name: str) -> str:
+            return "pane -current" if name == self.pane else "pane"
+
+        tabs = Tabs(
             *(Tab(f"{label} [dim]{PANE_KEYS[p]}[/]", id=f"tab-{p}") for p, label in self.PANE_LABELS.items()),
-            active="tab-route",
+            active=f"tab-{self.pane}",
             id="pane-tabs",
         )
-        with Container(id="panes"):
-            yield RoutePane(self.service, id="route", classes="pane")
-            yield RegistryPane(settings.task_types, id="registry", classes="pane")
+        tabs.display = not self.wide
+        yield tabs
+        with Container(id="panes", classes="-wide" if self.wide else ""):
+            yield RoutePane(self.service, id="route", classes=pane("route"))
+            yield RegistryPane(settings.task_types, id="registry", classes=pane("registry"))
             yield BudgetPane(
-                tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes="pane"
+                tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes=pane("budget")
             )
-            yield HistoryPane(self.service.tz, id="history", classes="pane")
+            yield HistoryPane(self.service.tz, id="history", classes=pane("history"))
         yield Footer()
 
     def on_mount(self) -> None:
@@ -189,8 +197,6 @@ class ModelwiseApp(App[None]):
             inp.cursor_blink = self.cursor_blink
         for pane_id, label in self.PANE_LABELS.items():
             self.query_one(f"#{pane_id}").border_title = f"{label} [dim]{PANE_KEYS[pane_id]}[/]"
-        self._layout(self.size.width, self.size.height)
-        self.watch_pane(self.pane)
         if self.theme_problems:
             self.notify(
                 "\n".join(self.theme_problems),
@@ -206,8 +212,12 @@ class ModelwiseApp(App[None]):
     def on_resize(self, event: events.Resize) -> None:
         self._layout(event.size.width, event.size.height)
 
+    @staticmethod
+    def _is_wide(width: int, height: int) -> bool:
+        return width >= WIDE[0] and height >= WIDE[1]
+
     def _layout(self, width: int, height: int) -> None:
-        self.wide = width >= WIDE[0] and height >= WIDE[1]
+        self.wide = self._is_wide(width, height)
 
     def watch_wide(self, wide: bool) -> None:
         if not self.is_mounted:

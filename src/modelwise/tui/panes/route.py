@@ -76,6 +76,7 @@ class RoutePane(Vertical):
         self.recomputes = 0
         self.last_recompute_ms = 0.0
         self.recomputed_at = 0.0
+        self._computed: tuple | None = None
         self._cells: dict[str, tuple] = {}
 
     def compose(self) -> ComposeResult:
@@ -176,8 +177,13 @@ class RoutePane(Vertical):
             task = self.task()
         except BadInput as exc:
             self.problem = str(exc)
+            self._computed = None
             self._show_verdict()
             return
+        key = (task, None if state is None else (state.version, state.day, state.calibration.version))
+        if key == self._computed:  # e.g. the Changed a widget posts when it mounts
+            return
+        self._computed = key
         try:
             self.breakdown = self.service.breakdown(
                 task.task_type,
