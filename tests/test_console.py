@@ -24,7 +24,7 @@ def breakdown_cell(app: ModelwiseApp, row: int, column: str) -> str:
 
 async def test_typing_and_weights_rerank_the_breakdown(make_service) -> None:
     app = ModelwiseApp(make_service(config='timezone = "UTC"'), cursor_blink=False)
-    async with app.run_test(size=(100, 30)) as pilot:
+    async with app.run_test(size=(120, 30)) as pilot:
         await settle(pilot)
         pane = app.query_one(RoutePane)
         app.query_one("#task-type", Select).value = "documentation"
@@ -201,9 +201,16 @@ async def test_layout_all_panes_when_wide_one_at_a_time_when_small(make_service)
         assert [p for p in panes if app.query_one(f"#{p}").region.area > 0] == ["budget"]
         # Nothing of the budget pane falls off the 80x24 screen.
         assert app.query_one("#alerts").region.bottom <= 23
-        await pilot.click("#tab-history")
+        assert app.focused is app.query_one("#pane-tabs")  # not the hidden description
+        await pilot.press("right")  # the tabs switch panes from the keyboard too
         await pilot.pause()
         assert app.pane == "history"
+        await pilot.press("f3")
+        assert app.focused is app.query_one("#description")
+        await pilot.click("#tab-registry")
+        await pilot.pause()
+        assert app.pane == "registry"
+        assert app.focused is app.query_one("#pane-tabs")  # the clicked tabs, shown, not a hidden input
 
 
 async def test_registry_sort_filter_and_task_type(make_service) -> None:

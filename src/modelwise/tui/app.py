@@ -37,6 +37,12 @@ from modelwise.tui.widgets.weights import WeightControl
 
 DEFAULT_THEME = "modelwise-dark"
 WIDE = (150, 40)
+PANE_FOCUS = {
+    "registry": "#registry-table",
+    "route": "#description",
+    "budget": None,
+    "history": "#history-table",
+}
 PANE_KEYS = {
     "registry": "f2",
     "route": "f3",
@@ -84,6 +90,7 @@ class ModelwiseApp(App[None]):
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "modelwise"
+    AUTO_FOCUS = "#description"
     COMMANDS = App.COMMANDS | {ModelwiseCommands}
     PANE_LABELS: ClassVar[dict[str, str]] = {
         "registry": "Models",
@@ -237,18 +244,25 @@ class ModelwiseApp(App[None]):
     @on(Tabs.TabActivated, "#pane-tabs")
     def _tab(self, event: Tabs.TabActivated) -> None:
         if event.tab.id:
-            self.pane = event.tab.id.removeprefix("tab-")
+            pane = event.tab.id.removeprefix("tab-")
+            changed = pane != self.pane
+            self.pane = pane
+            focused = self.focused
+            if changed and focused is not None and focused is not event.tabs and not self.wide:
+                self._focus_pane(pane)  # a click on a tab: the old pane's widget is hidden now
 
     def action_show_pane(self, pane: str) -> None:
         self.pane = pane
-        target = {
-            "registry": "#registry-table",
-            "route": "#description",
-            "budget": None,
-            "history": "#history-table",
-        }[pane]
+        self._focus_pane(pane)
+
+    def _focus_pane(self, pane: str) -> None:
+        """Focus the pane's main widget; a pane with none (budget) gives focus to the tabs on a small
+        terminal, so keys never go to a widget that is not shown."""
+        target = PANE_FOCUS[pane]
         if target:
             self.query_one(target).focus()
+        elif not self.wide:
+            self.query_one("#pane-tabs").focus()
 
     def action_help(self) -> None:
         rows: list[tuple[str, str, str]] = []

@@ -12,6 +12,7 @@ from textual.widget import Widget
 
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 
+FULL_WIDTH = len("availability 0.00 (100%)") + 1
 SHORT = {"capability": "cap", "performance": "perf", "availability": "avail", "cost": "cost"}
 
 
@@ -77,11 +78,8 @@ class WeightControl(Widget, can_focus=True):
         raw = getattr(self.weights, self.weight_name)
         norm = self.weights.normalised()[WEIGHT_NAMES.index(self.weight_name)]
         value = f" {raw:.2f} ({norm:.0%})"
-        label = (
-            self.weight_name
-            if self.size.width >= len(self.weight_name) + len(value)
-            else SHORT[self.weight_name]
-        )
+        # Full names only when the longest one fits, so the four controls (equal widths) read alike.
+        label = self.weight_name if self.size.width >= FULL_WIDTH else SHORT[self.weight_name]
         return Text.assemble((label, "bold"), value)
 
     def action_nudge(self, delta: float) -> None:
