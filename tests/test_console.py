@@ -355,6 +355,14 @@ async def test_command_palette_has_the_apps_commands(make_service) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.pane == "budget"
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"theme: ledger-green")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "ledger-green"
+        await wait_for(pilot, lambda: "ledger-green" in svc.paths.config.read_text())
 
 
 async def test_help_screen_opens_and_closes(make_service) -> None:
@@ -366,6 +374,8 @@ async def test_help_screen_opens_and_closes(make_service) -> None:
         assert app.screen.__class__.__name__ == "HelpScreen"
         rows = app.screen.rows
         assert ("f9", "Route the task and record it", "route.record") in rows
+        assert ("/", "Filter the models by text", "registry.filter") in rows
+        assert "[keymap]" in str(app.screen.query_one("#help-about").render())
         await pilot.press("escape")
         await pilot.pause()
         assert app.screen.__class__.__name__ != "HelpScreen"

@@ -164,6 +164,7 @@ class ModelwiseApp(App[None]):
         themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
         for theme in themes:
             self.register_theme(theme)
+        self.file_themes = tuple(sorted(t.name for t in themes))
         wanted = service.settings.theme
         if wanted and wanted not in self.available_themes:
             self.theme_problems.append(f"theme {wanted!r} from the config is not installed")
@@ -269,9 +270,11 @@ class ModelwiseApp(App[None]):
         keymap = self.service.settings.keymap
         for b in [*self.BINDINGS, *RegistryPane.BINDINGS, *WeightControl.BINDINGS]:
             assert isinstance(b, Binding)
-            rows.append((keymap.get(b.id or "", b.key), b.tooltip or b.description, b.id or ""))
-        rows.append(("ctrl+p", "command palette", ""))
-        rows.append(("ctrl+q", "quit", ""))
+            keys = keymap.get(b.id or "", b.key)
+            shown = " ".join(self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(","))
+            rows.append((shown, b.tooltip or b.description, b.id or ""))
+        rows.append(("^p", "command palette", ""))
+        rows.append(("^q", "quit", ""))
         self.push_screen(HelpScreen(rows))
 
     # -- routing -------------------------------------------------------------------------------------

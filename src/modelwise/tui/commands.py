@@ -37,7 +37,7 @@ class ModelwiseCommands(Provider):
                         partial(app.action_show_pane, pane),
                     )
                 )
-        for name in sorted(app.available_themes):
+        for name in app.file_themes:  # Textual's own themes are in its "Theme" command
             if name != app.theme:
                 out.append(
                     (

@@ -35,5 +35,5 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(key, description, binding_id)
         with VerticalScroll(id="help-box"):
             yield Static(Text("modelwise console", style="bold"))
-            yield Static(ABOUT, id="help-about")
+            yield Static(Text(ABOUT), id="help-about")
             yield Static(table)
