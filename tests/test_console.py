@@ -398,3 +398,16 @@ def test_route_never_imports_textual(cli_env) -> None:
 
 def test_brief_registry_fixture_is_the_one_in_use() -> None:
     assert BRIEF_REGISTRY.name == "brief_registry.json"
+
+
+async def test_history_keeps_the_latest_decisions_and_says_so(make_service, clock, monkeypatch) -> None:
+    monkeypatch.setattr("modelwise.tui.state.HISTORY_LIMIT", 2)
+    seed(make_service(config=SNAPSHOT_CONFIG), clock)
+    app = ModelwiseApp(make_service(config=SNAPSHOT_CONFIG), cursor_blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        history = app.query_one("#history-table", DataTable)
+        types = [history.get_row_at(i)[2].plain for i in range(history.row_count)]
+        assert types == ["debugging", "architecture"]
+        count = str(app.query_one("#history-count").render())
+        assert count.startswith("4 decisions today") and "the latest 2 shown" in count

@@ -18,7 +18,7 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Footer, Input, Tab, Tabs
+from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from modelwise.core.errors import ModelwiseError
@@ -443,10 +443,6 @@ class ModelwiseApp(App[None]):
         if worker.group == "ledger-watch":
             self._watch_restarts += 1
             self.set_timer(min(30.0, 2.0**self._watch_restarts), self.watch_ledger)
-
-
-def focus_table(app: ModelwiseApp, selector: str) -> None:
-    app.query_one(selector, DataTable).focus()
 
 
 def run(service: TokenOptimizationService | None = None) -> int:

@@ -3,9 +3,12 @@ and today's alerts."""
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.widgets import ProgressBar, Sparkline, Static
 
 from modelwise.tui.format import clock_time, money
@@ -52,10 +55,8 @@ class BudgetPane(Vertical):
         )
         self.query_one("#budget-headline", Static).update(headline)
         for tier in b["tiers"]:
-            try:
+            with suppress(NoMatches):  # a tier the config gained after start shows on the next start
                 self.query_one(f"#tier-{tier['tier']}", TierBar).data = tier
-            except Exception:  # noqa: BLE001 - a tier added to the config after start: shown on restart
-                continue
         sp = state.spend
         self.query_one("#spend-line", Sparkline).data = sp["cumulative"] or [0.0]
         self.query_one("#spend-title", Static).update(

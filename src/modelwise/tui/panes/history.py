@@ -117,11 +117,12 @@ class HistoryPane(Vertical):
                 del self._cells[key]
             if added:
                 table.sort("time", key=lambda cell: cell.order, reverse=True)
-        spent = sum(d["actualCost"] if d["actualCost"] is not None else d["estimatedCost"] for d in decisions)
-        n = len(decisions)
+        total = sum(t["decisions"] for t in state.budget["tiers"])
+        shown = "" if total <= len(decisions) else f" · the latest {len(decisions):,} shown"
         self.query_one("#history-count", Static).update(
             Text.assemble(
-                (f"{n} decision{'s' if n != 1 else ''} today", "bold"), f" · {money(spent)} · newest first"
+                (f"{total:,} decision{'s' if total != 1 else ''} today", "bold"),
+                f" · {money(state.budget['spent'])} · newest first{shown}",
             )
         )
 
