@@ -411,3 +411,29 @@ async def test_history_keeps_the_latest_decisions_and_says_so(make_service, cloc
         assert types == ["debugging", "architecture"]
         count = str(app.query_one("#history-count").render())
         assert count.startswith("4 decisions today") and "the latest 2 shown" in count
+
+
+async def test_an_outcome_recorded_elsewhere_updates_the_row_in_place(make_service, clock) -> None:
+    decisions = seed(make_service(config=SNAPSHOT_CONFIG), clock)
+    app = ModelwiseApp(make_service(config=SNAPSHOT_CONFIG), cursor_blink=False)
+    other = make_service(config=SNAPSHOT_CONFIG)  # its own connections, as another process would have
+    target = decisions[1]["decisionId"]  # code_generation on Claude Sonnet 4
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        app.query_one("#registry-type", Select).value = "code_generation"
+        await settle(pilot)
+        table = app.query_one("#registry-table", DataTable)
+
+        def observed(name: str) -> str:
+            rows = [table.get_row_at(i) for i in range(table.row_count)]
+            return {row[0].plain: row[9].plain for row in rows}[name]
+
+        assert observed("Claude Sonnet 4") == "-"
+        history = app.query_one("#history-table", DataTable)
+        assert history.get_cell(target, "actual").plain == "-"
+        await asyncio.to_thread(other.record_outcome, target, "failure", cost=0.02, latency_ms=1500)
+        await wait_for(pilot, lambda: history.get_cell(target, "actual").plain == "$0.0200")
+        assert history.get_cell(target, "status").plain == "routed · failure"
+        assert history.row_count == 4
+        # The calibration changed, so the registry reloads by itself with what was observed.
+        await wait_for(pilot, lambda: observed("Claude Sonnet 4") == "0/1 ok, 1500 ms")
