@@ -437,3 +437,16 @@ async def test_an_outcome_recorded_elsewhere_updates_the_row_in_place(make_servi
         assert history.row_count == 4
         # The calibration changed, so the registry reloads by itself with what was observed.
         await wait_for(pilot, lambda: observed("Claude Sonnet 4") == "0/1 ok, 1500 ms")
+
+
+async def test_a_ledger_that_cannot_open_is_reported_not_fatal(make_service, tmp_path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    app = ModelwiseApp(make_service(ledger=blocker / "ledger.sqlite3"), cursor_blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_for(pilot, lambda: any(n.title == "Ledger watcher failed" for n in app._notifications))
+        # The form still works on the registry alone.
+        app.query_one("#description").focus()
+        await pilot.press(*"still here")
+        assert app.query_one(RoutePane).breakdown["winner"]["name"] == "Claude Sonnet 4"
+        assert app.is_running
