@@ -20,7 +20,7 @@ ABOUT = (
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close")]
+    BINDINGS = [Binding("escape,f1,q", "dismiss", "Close", id="help.close", tooltip="Close the help")]
 
     def __init__(self, bindings: list[tuple[str, str, str]]):
         super().__init__()
