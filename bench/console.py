@@ -88,8 +88,9 @@ async def rerank(registry: str, keys: int) -> dict[str, list[float]]:
         app = ModelwiseApp(svc, cursor_blink=False)
         typed, nudged, round_trip = [], [], []
         async with app.run_test(size=(160, 48)) as pilot:
-            while app.ledger_state is None:
-                await pilot.pause(0.02)
+            registry = app.query_one("#registry")
+            while app.ledger_state is None or not registry.rows or registry.filling:
+                await pilot.pause(0.02)  # steady state: the registry table is filled
             pane = app.query_one(RoutePane)
             app.query_one("#description").focus()
             text = "refactor the billing module so invoices are generated from the ledger "

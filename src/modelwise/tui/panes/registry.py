@@ -18,7 +18,7 @@ from textual.widgets import DataTable, Input, Label, Select
 
 from modelwise.tui.format import Ordered, clip, num
 
-CHUNK = 100
+CHUNK = 50
 
 # (key, label, sort key on a models_table row, default order reversed?)
 _INF = math.inf
