@@ -329,6 +329,13 @@ def cmd_locate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_console(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)  # a bad registry or config is reported before the screen changes
+    from modelwise.tui.app import run
+
+    return run(svc)
+
+
 # -- parser --------------------------------------------------------------------------------------
 
 
@@ -417,6 +424,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("locate", "print the paths of the config, ledger, registry and themes", cmd_locate)
     p.add_argument("--json", action="store_true")
 
+    command("console", "open the console (the default with no command)", cmd_console)
+
     # Each area adds its commands from its own module (kept light: heavy imports happen inside commands).
     from modelwise import cli_learning, cli_registry, cli_service, cli_whatif
 
@@ -448,15 +457,11 @@ def _main(argv: list[str], gc_enabled: bool) -> int:
 
     try:
         parser = build_parser()
-        if not argv:
-            parser.print_help()
-            return EXIT_OK
         args = parser.parse_args(argv)
         if gc_enabled and getattr(args, "command", None) in LONG_RUNNING:
             gc.enable()
         if not getattr(args, "func", None):
-            parser.print_help()
-            return EXIT_OK
+            return cmd_console(args)
         return int(args.func(args) or 0)
     except ModelwiseError as exc:
         print(f"modelwise: {exc}", file=sys.stderr)

@@ -133,3 +133,108 @@ def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
             return registry
         _write_cache(cache, payload)
     return registry
+
+
+# -- writing the config ------------------------------------------------------------------------------
+
+
+def _toml_key(key: str) -> str:
+    import re
+
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+
+def _toml_value(value: object) -> str:
+    import datetime as _dt
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value:
+            return "nan"
+        if value in (float("inf"), float("-inf")):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, _dt.date | _dt.time):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dump_toml(data: dict, _prefix: tuple[str, ...] = ()) -> str:
+    """A TOML document for a parsed one (what tomllib returns): scalars first, then one [table] per
+    nested dict. Comments of the original are not kept."""
+    lines: list[str] = []
+    tables = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
+    out = "\n".join(lines)
+    for key, value in tables:
+        path = (*_prefix, key)
+        header = "[" + ".".join(_toml_key(k) for k in path) + "]"
+        body = dump_toml(value, path)
+        scalar_part = any(not isinstance(v, dict) for v in value.values()) or not value
+        section = (header + "\n" + body) if scalar_part else body
+        out = (out + "\n\n" + section) if out else section
+    return out + ("\n" if out and not _prefix else "")
+
+
+def _merge(into: dict, updates: dict) -> None:
+    for key, value in updates.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def update_config(path: Path, updates: dict) -> dict:
+    """Set keys in the TOML config at `path` (nested dicts merge: {"weights": {"cost": 0.2}}), keeping
+    every other key; the result is validated before it is written, then written atomically. A config
+    that cannot be read is left alone (ConfigError). Returns the new document."""
+    import tomllib
+
+    data: dict = {}
+    if path.exists():
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: not valid TOML, so it was not changed: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+    _merge(data, updates)
+    from modelwise.core.config import settings_from_dict
+
+    settings_from_dict(data, str(path))  # raises ConfigError naming the key
+    text = dump_toml(data)
+    if tomllib.loads(text) != data:
+        raise ConfigError(f"{path}: the updated config would not read back the same; not written")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        mode = path.stat().st_mode & 0o777 if path.exists() else None
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            if mode is not None:
+                os.chmod(tmp, mode)
+            os.replace(tmp, path)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the config: {exc.strerror or exc}") from None
+    return data

@@ -1309,6 +1309,111 @@ class TokenOptimizationService:
         return named
 
 
+    # -- console support ---------------------------------------------------------------------------
+
+    def breakdown(
+        self,
+        task_type: str,
+        description: str = "",
+        budget: float | str | None = None,
+        weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
+        *,
+        spent_by_tier: Mapping[str, float] | None = None,
+        calibration: Calibration | None = None,
+        top: int | None = 50,
+    ) -> dict[str, Any]:
+        """The live breakdown of a task without touching the ledger (the console's route form): the
+        winner, margin, flip point and the top `top` candidate rows. `spent_by_tier` is today's spend
+        (None: no budget check); `calibration` what outcomes taught (None: the registry values).
+        Raises BadInput for a bad type, budget or weights."""
+        task_type, description, task_budget, _, _, w = self._validate(
+            task_type, description, budget, None, None, weights
+        )
+        tier = tier_of(self.settings, task_type)
+        ranking = self.ranking(task_type, w, NO_CONSTRAINTS, EMPTY if calibration is None else calibration)
+        tin, tout = self.estimate_tokens(task_type, description)
+        room = None if spent_by_tier is None else budget_policy.headroom(self.settings, tier, spent_by_tier)
+        limit = None if room is None else room.limit
+        choice = decide(ranking, tin, tout, task_budget, limit)
+        pool = ranking.nofloor_list if choice.floor_dropped else ranking.floor_list
+        tokens = tin + tout
+        eligible = sum(
+            1
+            for e in pool
+            if e.estimated_cost(tin, tout) <= task_budget and (e.ctx is None or e.ctx >= tokens)
+        )
+        win, run = choice.winner, choice.runner_up
+
+        def brief(e: Any) -> dict[str, Any] | None:
+            return None if e is None else {"model": e.model.id, "name": e.model.name, "total": e.total}
+
+        return {
+            "taskType": task_type,
+            "tier": tier.name,
+            "status": choice.status,
+            "reason": choice.reason,
+            "warnings": list(choice.warnings),
+            "winner": brief(win),
+            "runnerUp": brief(run),
+            "margin": choice.margin,
+            "estimatedCost": choice.estimated_cost,
+            "estimatedTokens": {"input": tin, "output": tout},
+            "taskBudget": task_budget,
+            "limit": limit,
+            "weights": w.to_json(),
+            "weightsNormalised": dict(zip(w.to_json(), ranking.normalised, strict=True)),
+            "floor": ranking.floor,
+            "flip": flip_point(w.as_tuple(), win, run) if win else None,
+            "models": len(ranking.entries),
+            "eligible": eligible,
+            "candidates": candidate_rows(ranking, choice, tin, tout, task_budget, limit, top),
+        }
+
+    def day_start(self, day: date | None = None) -> datetime:
+        """Midnight starting `day` (default today) in the configured time zone."""
+        local = self.clock().astimezone(self.tz)
+        d = day or local.date()
+        return datetime.combine(d, datetime.min.time(), tzinfo=local.tzinfo)
+
+    def spend_over_time(self, bucket_minutes: int = 15, day: str | None = None) -> dict[str, Any]:
+        """The day's spend per time bucket since midnight and its running total (up to now for today,
+        the whole day otherwise): {"day", "bucketMinutes", "start", "spent": [...], "cumulative": [...]}."""
+        if bucket_minutes <= 0:
+            raise BadInput("bucket minutes must be positive")
+        today = self.today()
+        d = date.fromisoformat(day) if day else today
+        start = self.day_start(d)
+        bucket = bucket_minutes * 60.0
+        if d == today:
+            n = int((self.clock() - start).total_seconds() // bucket) + 1
+        else:
+            n = math.ceil(86400 / bucket)
+        n = max(n, 1)
+        spent = [0.0] * n
+        if self.ledger_exists():
+            for i, s in self.ledger.spend_by_bucket(d.isoformat(), start.timestamp(), bucket):
+                spent[min(max(i, 0), n - 1)] += s
+        cumulative, run = [], 0.0
+        for s in spent:
+            run += s
+            cumulative.append(run)
+        return {
+            "day": d.isoformat(),
+            "bucketMinutes": bucket_minutes,
+            "start": start.isoformat(),
+            "spent": spent,
+            "cumulative": cumulative,
+        }
+
+    def save_config(self, updates: dict[str, Any]) -> Path:
+        """Set keys in the config file (e.g. {"weights": {...}} or {"theme": "..."}), keeping the others;
+        validated before it is written. Raises ConfigError."""
+        from modelwise.loading import update_config
+
+        update_config(self.paths.config, updates)
+        return self.paths.config
+
+
 def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = False) -> datetime:
     """`7d`, `24h`, `30m` (ago), `today`, `yesterday`, a date `2026-11-26` (its start, or with `end` the
     start of the next day) or an ISO 8601 time. Raises BadInput."""

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from modelwise.core.errors import ConfigError
+from modelwise.core.errors import ConfigError, printable
 from modelwise.core.settings import DEFAULT_TIERS, DEFAULT_TASK_BUDGETS, DEFAULT_TOKENS, Settings, Tier, Weights
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
@@ -87,7 +87,7 @@ def _merge_tiers(given: dict[str, TierIn]) -> tuple[Tier, ...]:
     for name, t in given.items():
         base = by_name.get(name)
         if base is None and (t.share is None or t.floor_percentile is None or t.tasks is None):
-            raise ValueError(f"tiers.{name}: a new tier needs share, floor_percentile and tasks")
+            raise ValueError(f"tiers.{printable(name)}: a new tier needs share, floor_percentile and tasks")
         out[name] = Tier(
             name=name,
             share=t.share if t.share is not None else base.share,  # type: ignore[union-attr]
@@ -104,7 +104,7 @@ def _merge_tiers(given: dict[str, TierIn]) -> tuple[Tier, ...]:
     for tier in tiers:
         for task in tier.tasks:
             if task in seen:
-                raise ValueError(f"tiers: task type {task!r} is in both {seen[task]} and {tier.name}")
+                raise ValueError(f"tiers: task type {task!r} is in both {printable(seen[task])} and {printable(tier.name)}")
             seen[task] = tier.name
     total = sum(t.share for t in tiers)
     if total > 1 + 1e-9:
@@ -122,11 +122,11 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
         for section in ("task_budgets", "tokens"):
             for key in getattr(cfg, section):
                 if key not in known:
-                    raise ValueError(f"{section}.{key}: unknown task type (known: {', '.join(sorted(known))})")
+                    raise ValueError(f"{section}.{printable(key)}: unknown task type (known: {', '.join(sorted(known))})")
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top level)"
-        msg = err["msg"].removeprefix("Value error, ")
+        loc = ".".join(printable(p) for p in err["loc"]) or "(top level)"
+        msg = " ".join(err["msg"].removeprefix("Value error, ").split())
         raise ConfigError(f"{source}: {loc}: {msg}") from None
     except ValueError as exc:
         raise ConfigError(f"{source}: {exc}") from None

@@ -40,3 +40,9 @@ class Refused(ModelwiseError):
 
     exit_code = 3
     status = 402
+
+
+def printable(part: object) -> str:
+    """A key or value as it may appear in a one-line message: quoted when it holds control characters."""
+    text = str(part)
+    return text if text.isprintable() else repr(text)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from modelwise.core.errors import RegistryError
+from modelwise.core.errors import RegistryError, printable
 from modelwise.core.models import ModelSpec, Registry
 
 # Range checks that catch a price in the wrong unit (SPEC 1 wants USD per million tokens, or per 1k).
@@ -164,7 +164,7 @@ def parse_registry(data: Any, source: str) -> Registry:
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
         ident = item.get("id") if isinstance(item, dict) else None
-        where = f"{source}: model #{index}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
+        where = f"{source}: model #{index}" + (f" (id {ident!r})" if isinstance(ident, str) else "")  # repr: one line
         if not isinstance(item, dict):
             problems.append(f"{where}: expected an object, got {type(item).__name__}")
             continue
@@ -172,7 +172,7 @@ def parse_registry(data: Any, source: str) -> Registry:
             m = ModelIn.model_validate(item)
         except ValidationError as exc:
             for err in exc.errors(include_url=False):
-                field = ".".join(_ALIASES.get(str(p), str(p)) for p in err["loc"]) or "(model)"
+                field = ".".join(printable(_ALIASES.get(str(p), str(p))) for p in err["loc"]) or "(model)"
                 msg = err["msg"]
                 if msg.startswith("Value error, "):
                     msg = msg[len("Value error, ") :]

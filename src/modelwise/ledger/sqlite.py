@@ -458,3 +458,32 @@ class SqliteLedger:
             params,
         )
         return [dict(r) for r in cur]
+
+    def spend_by_bucket(self, day: str, start_unix: float, bucket_seconds: float) -> list[tuple[int, float]]:
+        """The day's spend (settled actual, else the reservation) per time bucket of `bucket_seconds`
+        counted from `start_unix`, by decision time: [(bucket index, spend)], buckets with spend only."""
+        if bucket_seconds <= 0:
+            raise ValueError("bucket_seconds must be positive")
+        rows = self._conn().execute(
+            "SELECT CAST((d.ts_unix - ?) / ? AS INTEGER) AS bucket, "
+            "SUM(CASE WHEN o.actual_cost IS NOT NULL THEN o.actual_cost ELSE d.reserved END) "
+            "FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            "WHERE d.day = ? AND d.status != 'refused' GROUP BY bucket ORDER BY bucket",
+            (start_unix, bucket_seconds, day),
+        )
+        return [(int(b), float(s or 0.0)) for b, s in rows]
+
+    def release(self) -> None:
+        """Close this thread's connection (a short-lived worker thread calls it when done, so finished
+        threads leave no connection open). The next use on this thread opens a new one."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            return
+        self._local.conn = None
+        with self._lock:
+            if conn in self._all:
+                self._all.remove(conn)
+        try:
+            conn.close()
+        except sqlite3.Error:
+            pass

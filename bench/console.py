@@ -1,0 +1,162 @@
+"""Console performance (SPEC 9): time to the first frame with the shipped registry (budget 500 ms) and
+the time of one re-rank after a keystroke (budget 16 ms, one frame). Prints figures and their ratios.
+
+Usage: python bench/console.py [--registry PATH] [--keys 40]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FIRST_FRAME_BUDGET_MS = 500.0
+RERANK_BUDGET_MS = 16.0
+
+CHILD = r"""
+import time
+t0 = time.perf_counter()
+import json, sys
+from modelwise.service import TokenOptimizationService
+from modelwise.tui.app import ModelwiseApp
+
+marks = {}
+
+class Timed(ModelwiseApp):
+    def on_mount(self) -> None:
+        super().on_mount()
+        marks["mounted"] = (time.perf_counter() - t0) * 1000
+        self.call_after_refresh(self._first_frame)
+
+    def _first_frame(self) -> None:
+        marks["first_frame"] = (time.perf_counter() - t0) * 1000
+        self.set_interval(0.005, self._check)
+
+    def _check(self) -> None:
+        pane = self.query_one("#registry")
+        if pane.rows and not pane.filling and "models" not in marks:
+            marks["models"] = (time.perf_counter() - t0) * 1000
+            self.exit()
+
+svc = TokenOptimizationService(registry=sys.argv[1] if sys.argv[1] != "-" else None, ledger=sys.argv[2])
+marks["service"] = (time.perf_counter() - t0) * 1000
+marks["models_in_registry"] = len(svc.registry)
+Timed(svc).run(headless=True, size=(int(sys.argv[3]), int(sys.argv[4])))
+svc.close()
+print(json.dumps(marks))
+"""
+
+
+def first_frame(registry: str, runs: int, size: tuple[int, int]) -> list[dict]:
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        env = dict(os.environ, XDG_CONFIG_HOME=f"{tmp}/config", XDG_CACHE_HOME=f"{tmp}/cache")
+        for i in range(runs + 1):  # the first run fills the validated-registry cache, as a first start does
+            started = time.perf_counter()
+            done = subprocess.run(
+                [sys.executable, "-c", CHILD, registry, f"{tmp}/ledger.sqlite3", *map(str, size)],
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=120,
+            )
+            wall = (time.perf_counter() - started) * 1000
+            if done.returncode != 0:
+                raise SystemExit(f"console child failed:\n{done.stderr}")
+            marks = json.loads(done.stdout.strip().splitlines()[-1])
+            marks["wall_to_exit"] = wall
+            if i:
+                out.append(marks)
+    return out
+
+
+async def rerank(registry: str, keys: int) -> dict[str, list[float]]:
+    from modelwise.service import TokenOptimizationService
+    from modelwise.tui.app import ModelwiseApp
+    from modelwise.tui.panes.route import RoutePane
+
+    with tempfile.TemporaryDirectory() as tmp:
+        svc = TokenOptimizationService(
+            registry=None if registry == "-" else registry, ledger=f"{tmp}/l.sqlite3"
+        )
+        app = ModelwiseApp(svc, cursor_blink=False)
+        typed, nudged, round_trip = [], [], []
+        async with app.run_test(size=(160, 48)) as pilot:
+            registry = app.query_one("#registry")
+            while app.ledger_state is None or not registry.rows or registry.filling:
+                await pilot.pause(0.02)  # steady state: the registry table is filled
+            pane = app.query_one(RoutePane)
+            app.query_one("#description").focus()
+            text = "refactor the billing module so invoices are generated from the ledger "
+            for ch in (text * 4)[:keys]:
+                before = pane.recomputes
+                t = time.perf_counter()
+                await pilot.press(ch if ch != " " else "space")
+                round_trip.append((pane.recomputed_at - t) * 1000)
+                assert pane.recomputes > before
+                typed.append(pane.last_recompute_ms)
+            app.query_one("#w-cost").focus()
+            for i in range(keys):
+                await pilot.press("plus" if i % 2 == 0 or pane.weights.cost < 0.05 else "minus")
+                await pilot.pause()
+                nudged.append(pane.last_recompute_ms)
+            rows = app.query_one("#breakdown").row_count
+        svc.close()
+    return {"typed": typed, "nudged": nudged, "round_trip": round_trip, "rows": [rows]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--registry", default="-", help="registry file (default: the shipped one)")
+    ap.add_argument("--keys", type=int, default=40)
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+
+    for size in ((160, 48), (80, 24)):
+        frames = first_frame(args.registry, args.runs, size)
+        n_models = frames[0]["models_in_registry"]
+        ff = statistics.median(m["first_frame"] for m in frames)
+        ff_max = max(m["first_frame"] for m in frames)
+        svc_ms = statistics.median(m["service"] for m in frames)
+        models_ms = statistics.median(m["models"] for m in frames)
+        print(
+            f"{size[0]}x{size[1]}, registry of {n_models:,} models; {args.runs} cold starts "
+            "(after one that fills the registry and theme caches)"
+        )
+        print(f"  imports + service ready (registry, config)    median {svc_ms:7.1f} ms")
+        print(
+            f"  first frame (process start -> painted)        median {ff:7.1f} ms  max {ff_max:7.1f} ms"
+            f"  budget {FIRST_FRAME_BUDGET_MS:.0f} ms  ratio {ff / FIRST_FRAME_BUDGET_MS:.2f}"
+        )
+        print(f"  registry table filled ({n_models:,} rows, in chunks) median {models_ms:7.1f} ms")
+
+    print("re-rank (160x48, the shipped registry)")
+    r = asyncio.run(rerank(args.registry, args.keys))
+    for label, key in (
+        ("re-rank after a keystroke (description)", "typed"),
+        ("re-rank after a weight change (uncached)", "nudged"),
+    ):
+        xs = r[key]
+        med, p95, worst = statistics.median(xs), sorted(xs)[int(len(xs) * 0.95) - 1], max(xs)
+        print(
+            f"  {label:<44} median {med:6.2f} ms  p95 {p95:6.2f} ms  max {worst:6.2f} ms"
+            f"  budget {RERANK_BUDGET_MS:.0f} ms  ratio {med / RERANK_BUDGET_MS:.2f}"
+            f" (p95 {p95 / RERANK_BUDGET_MS:.2f})"
+        )
+    rt = r["round_trip"]
+    print(
+        f"  key event posted -> breakdown re-ranked          median {statistics.median(rt):6.2f} ms"
+        f"  max {max(rt):6.2f} ms  ratio {statistics.median(rt) / RERANK_BUDGET_MS:.2f}"
+    )
+    print(f"  breakdown rows kept in the table: {r['rows'][0]} (top rows by total, keyed by position)")
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+    main()

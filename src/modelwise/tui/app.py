@@ -1,0 +1,455 @@
+"""The console app: four panes over one service, a ledger watcher thread and the app's commands.
+
+`run()` is what `modelwise` with no arguments calls. Every ledger read or write happens in a thread
+worker that only posts messages; handlers on the main thread own every state change."""
+
+from __future__ import annotations
+
+import time
+from contextlib import suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import events, on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.containers import Container
+from textual.css.query import NoMatches
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Footer, Input, Tab, Tabs
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from modelwise.core.errors import ModelwiseError
+from modelwise.core.settings import Weights
+from modelwise.service import TokenOptimizationService
+from modelwise.tui.commands import ModelwiseCommands
+from modelwise.tui.format import money
+from modelwise.tui.panes.budget import BudgetPane
+from modelwise.tui.panes.history import HistoryPane
+from modelwise.tui.panes.registry import RegistryPane
+from modelwise.tui.panes.route import RoutePane
+from modelwise.tui.state import LedgerState, read_state
+from modelwise.tui.themes import load_themes
+from modelwise.tui.widgets.help import HelpScreen
+from modelwise.tui.widgets.weights import WeightControl
+
+DEFAULT_THEME = "modelwise-dark"
+WIDE = (150, 40)
+PANE_FOCUS = {
+    "registry": "#registry-table",
+    "route": "#description",
+    "budget": None,
+    "history": "#history-table",
+}
+PANE_KEYS = {
+    "registry": "f2",
+    "route": "f3",
+    "budget": "f4",
+    "history": "f5",
+}  # columns and rows from which all four panes show at once
+
+
+class LedgerChanged(Message):
+    """A fresh ledger snapshot; only the newest one waiting in the queue matters."""
+
+    def __init__(self, state: LedgerState):
+        super().__init__()
+        self.state = state
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, LedgerChanged)
+
+
+@dataclass
+class ModelsLoaded(Message):
+    task_type: str | None
+    rows: list[dict[str, Any]]
+
+
+@dataclass
+class DecisionLoaded(Message):
+    decision: dict[str, Any]
+
+
+@dataclass
+class Routed(Message):
+    result: dict[str, Any]
+
+
+@dataclass
+class ConfigSaved(Message):
+    what: str
+    path: str
+    weights: Weights | None = None
+
+
+class ModelwiseApp(App[None]):
+    """The console. `service` carries the registry, ledger, config and clock (inject one to test)."""
+
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    TITLE = "modelwise"
+    AUTO_FOCUS = "#description"
+    COMMANDS = App.COMMANDS | {ModelwiseCommands}
+    PANE_LABELS: ClassVar[dict[str, str]] = {
+        "registry": "Models",
+        "route": "Route",
+        "budget": "Budget",
+        "history": "History",
+    }
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="app.help", tooltip="Keys and panes"),
+        Binding(
+            "f2",
+            "show_pane('registry')",
+            "Models",
+            id="app.pane.registry",
+            show=False,
+            tooltip="The registry",
+        ),
+        Binding(
+            "f3", "show_pane('route')", "Route", id="app.pane.route", show=False, tooltip="The route form"
+        ),
+        Binding(
+            "f4", "show_pane('budget')", "Budget", id="app.pane.budget", show=False, tooltip="Today's budget"
+        ),
+        Binding(
+            "f5",
+            "show_pane('history')",
+            "History",
+            id="app.pane.history",
+            show=False,
+            tooltip="Today's decisions",
+        ),
+        Binding("ctrl+r", "route", "Route it", id="route.record", tooltip="Route the task and record it"),
+        Binding("ctrl+t", "dry_run", "Dry run", id="route.dry-run", tooltip="Route the task, record nothing"),
+        Binding(
+            "ctrl+o",
+            "reset_weights",
+            "Reset weights",
+            id="route.reset-weights",
+            show=False,
+            tooltip="Back to the config's weights",
+        ),
+        Binding(
+            "ctrl+s",
+            "save_weights",
+            "Save weights",
+            id="route.save-weights",
+            show=False,
+            tooltip="Write the weights into the config",
+        ),
+    ]
+
+    pane: reactive[str] = reactive("route", init=False)
+    wide: reactive[bool] = reactive(False, init=False)
+
+    def __init__(
+        self,
+        service: TokenOptimizationService,
+        *,
+        poll_interval: float = 0.2,
+        refresh_seconds: float = 30.0,
+        cursor_blink: bool = True,
+    ):
+        super().__init__()
+        self.service = service
+        self.poll_interval = poll_interval
+        self.refresh_seconds = refresh_seconds
+        self.cursor_blink = cursor_blink
+        self.ledger_state: LedgerState | None = None
+        self.default_weights = service.settings.weights
+        self._watch_restarts = 0
+        themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
+        for theme in themes:
+            self.register_theme(theme)
+        self.file_themes = tuple(sorted(t.name for t in themes))
+        wanted = service.settings.theme
+        if wanted and wanted not in self.available_themes:
+            self.theme_problems.append(f"theme {wanted!r} from the config is not installed")
+            wanted = None
+        fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
+        self.theme = wanted or fallback
+        if service.settings.keymap:
+            self.set_keymap(service.settings.keymap)
+
+    # -- layout ------------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        # Classes for the size and the current pane are set here, so the first frame is styled once.
+        settings = self.service.settings
+        self.set_reactive(ModelwiseApp.wide, self._is_wide(self.size.width, self.size.height))
+
+        def pane(name: str) -> str:
+            return "pane -current" if name == self.pane else "pane"
+
+        tabs = Tabs(
+            *(Tab(f"{label} [dim]{PANE_KEYS[p]}[/]", id=f"tab-{p}") for p, label in self.PANE_LABELS.items()),
+            active=f"tab-{self.pane}",
+            id="pane-tabs",
+        )
+        tabs.display = not self.wide
+        yield tabs
+        with Container(id="panes", classes="-wide" if self.wide else ""):
+            yield RoutePane(self.service, id="route", classes=pane("route"))
+            yield RegistryPane(settings.task_types, id="registry", classes=pane("registry"))
+            yield BudgetPane(
+                tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes=pane("budget")
+            )
+            yield HistoryPane(self.service.tz, id="history", classes=pane("history"))
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for inp in self.query(Input):
+            inp.cursor_blink = self.cursor_blink
+        for pane_id, label in self.PANE_LABELS.items():
+            self.query_one(f"#{pane_id}").border_title = f"{label} [dim]{PANE_KEYS[pane_id]}[/]"
+        if self.theme_problems:
+            self.notify(
+                "\n".join(self.theme_problems),
+                title="Some themes were skipped",
+                severity="warning",
+                timeout=10,
+            )
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        # The ledger and the registry table come right after the first frame, not before it.
+        self.call_after_refresh(self.watch_ledger)
+        self.call_after_refresh(self.load_models, None)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._layout(event.size.width, event.size.height)
+
+    @staticmethod
+    def _is_wide(width: int, height: int) -> bool:
+        return width >= WIDE[0] and height >= WIDE[1]
+
+    def _layout(self, width: int, height: int) -> None:
+        self.wide = self._is_wide(width, height)
+
+    def watch_wide(self, wide: bool) -> None:
+        if not self.is_mounted:
+            return
+        self.query_one("#panes").set_class(wide, "-wide")
+        self.query_one("#pane-tabs").display = not wide
+
+    def watch_pane(self, pane: str) -> None:
+        if not self.is_mounted:
+            return
+        for p in self.PANE_LABELS:
+            self.query_one(f"#{p}").set_class(p == pane, "-current")
+        tabs = self.query_one("#pane-tabs", Tabs)
+        if tabs.active != f"tab-{pane}":
+            tabs.active = f"tab-{pane}"
+
+    @on(Tabs.TabActivated, "#pane-tabs")
+    def _tab(self, event: Tabs.TabActivated) -> None:
+        if event.tab.id:
+            pane = event.tab.id.removeprefix("tab-")
+            changed = pane != self.pane
+            self.pane = pane
+            focused = self.focused
+            if changed and focused is not None and focused is not event.tabs and not self.wide:
+                self._focus_pane(pane)  # a click on a tab: the old pane's widget is hidden now
+
+    def action_show_pane(self, pane: str) -> None:
+        self.pane = pane
+        self._focus_pane(pane)
+
+    def _focus_pane(self, pane: str) -> None:
+        """Focus the pane's main widget; a pane with none (budget) gives focus to the tabs on a small
+        terminal, so keys never go to a widget that is not shown."""
+        target = PANE_FOCUS[pane]
+        if target:
+            self.query_one(target).focus()
+        elif not self.wide:
+            self.query_one("#pane-tabs").focus()
+
+    def action_help(self) -> None:
+        rows: list[tuple[str, str, str]] = []
+        keymap = self.service.settings.keymap
+        for b in [*self.BINDINGS, *RegistryPane.BINDINGS, *WeightControl.BINDINGS]:
+            assert isinstance(b, Binding)
+            keys = keymap.get(b.id or "", b.key)
+            shown = " ".join(self.get_key_display(Binding(k.strip(), b.action)) for k in keys.split(","))
+            rows.append((shown, b.tooltip or b.description, b.id or ""))
+        rows.append(("^p", "command palette", ""))
+        rows.append(("^q", "quit", ""))
+        self.push_screen(HelpScreen(rows))
+
+    # -- routing -------------------------------------------------------------------------------------
+
+    @property
+    def route_pane(self) -> RoutePane:
+        return self.query_one(RoutePane)
+
+    def action_route(self) -> None:
+        self._route(dry_run=False)
+
+    def action_dry_run(self) -> None:
+        self._route(dry_run=True)
+
+    def _route(self, dry_run: bool) -> None:
+        try:
+            task = self.route_pane.task()
+        except ModelwiseError as exc:
+            self.notify(str(exc), title="Not routed", severity="error")
+            return
+        self.route_worker(task.task_type, task.description, task.budget, task.weights, dry_run)
+
+    @work(thread=True, exit_on_error=False, group="route", name="route")
+    def route_worker(
+        self, task_type: str, description: str, budget: str | None, weights: Weights, dry_run: bool
+    ) -> None:
+        svc = self.service
+        try:
+            result = svc.route_task(
+                task_type, description, budget, weights=weights, dry_run=dry_run, agent="console"
+            )
+        finally:
+            if svc.ledger_exists():
+                svc.ledger.release()
+        self.post_message(Routed(result))
+
+    @on(Routed)
+    def _routed(self, message: Routed) -> None:
+        r = message.result
+        with suppress(NoMatches):  # the app is closing
+            self.route_pane.show_result(r)
+        model = r.get("selectedModelName") or "no model"
+        if r["status"] == "dry-run":
+            self.notify(
+                f"{model}: {r['wouldBe']}, {money(r['estimatedCost'])} (nothing recorded)", title="Dry run"
+            )
+        elif r["status"] == "refused":
+            self.notify(r["reason"], title="Refused (recorded)", severity="warning")
+        else:
+            self.notify(f"{model}, {money(r['estimatedCost'])} ({r['status']})", title="Routed and recorded")
+
+    def action_reset_weights(self) -> None:
+        self.route_pane.reset_weights(self.default_weights)
+
+    def action_save_weights(self) -> None:
+        self.save_config_worker(
+            "weights", {"weights": self.route_pane.weights.to_json()}, self.route_pane.weights
+        )
+
+    def action_set_theme(self, name: str) -> None:
+        self.theme = name
+
+    def _theme_changed(self, theme: Any) -> None:
+        self.save_config_worker("theme", {"theme": theme.name})
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="config", name="save config")
+    def save_config_worker(self, what: str, updates: dict[str, Any], weights: Weights | None = None) -> None:
+        path = self.service.save_config(updates)
+        self.post_message(ConfigSaved(what, str(path), weights))
+
+    @on(ConfigSaved)
+    def _saved(self, message: ConfigSaved) -> None:
+        if message.weights is not None:
+            self.default_weights = message.weights
+        self.notify(f"{message.what} saved to {message.path}", timeout=4)
+
+    # -- the ledger ----------------------------------------------------------------------------------
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="ledger-watch", name="ledger watcher")
+    def watch_ledger(self) -> None:
+        """Poll PRAGMA data_version on this thread's own connection; post a snapshot when another
+        connection committed, the day turned, or `refresh_seconds` passed (the spend line moves on)."""
+        worker = get_current_worker()
+        svc = self.service
+        ledger = svc.ledger
+        last: tuple[int, str] | None = None
+        read_at = 0.0
+        try:
+            while not worker.is_cancelled:
+                version = ledger.data_version()
+                day = svc.today().isoformat()
+                now = time.monotonic()
+                if (version, day) != last or now - read_at >= self.refresh_seconds:
+                    state = read_state(svc, version)
+                    last, read_at = (version, day), now
+                    self.post_message(LedgerChanged(state))
+                time.sleep(self.poll_interval)
+        finally:
+            ledger.release()
+
+    @on(LedgerChanged)
+    def _ledger_changed(self, message: LedgerChanged) -> None:
+        state = message.state
+        previous = self.ledger_state
+        self.ledger_state = state
+        self._watch_restarts = 0
+        with suppress(NoMatches):  # a snapshot that arrives while the app closes
+            self.route_pane.ledger_state = state
+            self.query_one(BudgetPane).show(state)
+            self.query_one(HistoryPane).show(state)
+            if previous is not None and previous.calibration.version != state.calibration.version:
+                self.load_models(self.query_one(RegistryPane).task_type)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="models", name="load models")
+    def load_models(self, task_type: str | None) -> None:
+        svc = self.service
+        try:
+            rows = svc.models_table(task_type)
+        finally:
+            if svc.ledger_exists():
+                svc.ledger.release()
+        self.post_message(ModelsLoaded(task_type, rows))
+
+    @on(ModelsLoaded)
+    def _models_loaded(self, message: ModelsLoaded) -> None:
+        with suppress(NoMatches):
+            self.query_one(RegistryPane).set_rows(message.task_type, message.rows)
+
+    @on(RegistryPane.TaskTypeChanged)
+    def _registry_type(self, message: RegistryPane.TaskTypeChanged) -> None:
+        self.load_models(message.task_type)
+
+    @on(HistoryPane.Selected)
+    def _history_selected(self, message: HistoryPane.Selected) -> None:
+        self.load_decision(message.decision_id)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="decision", name="load decision")
+    def load_decision(self, decision_id: str) -> None:
+        svc = self.service
+        try:
+            decision = svc.decision(decision_id)
+        finally:
+            if svc.ledger_exists():
+                svc.ledger.release()
+        self.post_message(DecisionLoaded(decision))
+
+    @on(DecisionLoaded)
+    def _decision_loaded(self, message: DecisionLoaded) -> None:
+        with suppress(NoMatches):
+            self.query_one(HistoryPane).show_detail(message.decision)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """The one place worker failures are handled: say what failed; restart the ledger watcher."""
+        if event.state != WorkerState.ERROR:
+            return
+        worker = event.worker
+        error = worker.error
+        if isinstance(error, ModelwiseError):
+            self.notify(str(error), title=f"{worker.name.capitalize()} failed", severity="error")
+        else:
+            self.notify(
+                f"{type(error).__name__}: {error}",
+                title=f"{worker.name.capitalize()} failed",
+                severity="error",
+            )
+        if worker.group == "ledger-watch":
+            self._watch_restarts += 1
+            self.set_timer(min(30.0, 2.0**self._watch_restarts), self.watch_ledger)
+
+
+def run(service: TokenOptimizationService | None = None) -> int:
+    """Open the console on the configured registry, ledger and config."""
+    app = ModelwiseApp(service or TokenOptimizationService())
+    try:
+        app.run()
+    finally:
+        app.service.close()
+    return app.return_code or 0

@@ -1,0 +1,48 @@
+"""How the console writes money, times and flip points (presentation only)."""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from rich.text import Text
+
+from modelwise.core.routing import money
+
+__all__ = ["money", "num", "clip", "clock_time", "flip_words", "Ordered"]
+
+
+def clip(text: str, width: int) -> str:
+    """`text` cut to `width` cells with an ellipsis (long model names would widen a column)."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def num(x: float | None, digits: int = 3) -> str:
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def clock_time(iso: str, tz: tzinfo | None) -> str:
+    """`2026-11-26T12:00:01.000Z` as `12:00:01` in the configured zone."""
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(tz).strftime("%H:%M:%S")
+    except ValueError:
+        return iso
+
+
+def flip_words(breakdown: dict[str, Any]) -> str | None:
+    """ "Claude Sonnet 4 would win if cost weighed 0.04 instead of 0.1" (SPEC 4's flip point)."""
+    flip = breakdown.get("flip")
+    runner = breakdown.get("runnerUp")
+    if not flip:
+        return None
+    name = runner["name"] if runner and runner["model"] == flip["model"] else flip["model"]
+    current = breakdown["weights"][flip["weight"]]
+    return f"{name} would win if {flip['weight']} weighed {flip['value']:.4g} instead of {current:g}"
+
+
+class Ordered(Text):
+    """A table cell that sorts by `order` rather than by its text (newest-first history)."""
+
+    def __init__(self, text: str, order: Any, style: str = ""):
+        super().__init__(text, style=style)
+        self.order = order

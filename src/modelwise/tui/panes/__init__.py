@@ -1,0 +1,1 @@
+"""The console's four panes, one module each."""

@@ -1,0 +1,65 @@
+"""Helpers for the console tests: a seeded ledger with deterministic ids and waiting for the app."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Callable
+
+from textual.pilot import Pilot
+
+SNAPSHOT_CONFIG = 'timezone = "UTC"\ntheme = "modelwise-dark"\ndaily_budget = 0.1\nalert_threshold = 0.4\n'
+
+TASKS = (
+    ("documentation", "Write the README for the billing module", None, "ci"),
+    ("code_generation", "Parser for invoices sent by ops@example.com", None, "alice"),
+    ("architecture", "Design the ledger replication", "2.0", "bob"),
+    ("debugging", "Fix the flaky retry test", None, "alice"),
+)
+
+
+def deterministic_ids(monkeypatch) -> None:
+    """Decision ids end in random hex; make them a counter so snapshots are stable."""
+    counter = itertools.count(1)
+    monkeypatch.setattr("modelwise.service.secrets.token_hex", lambda n: f"{next(counter):0{2 * n}x}")
+
+
+def seed(service, clock, tasks=TASKS, step_seconds: float = 1800.0) -> list[dict]:
+    """Route a few tasks at fixed times before the clock's now; settle the first one."""
+    start = clock.now
+    clock.advance(-step_seconds * len(tasks))
+    out = []
+    for task_type, description, budget, agent in tasks:
+        out.append(service.route_task(task_type, description, budget, agent=agent))
+        clock.advance(step_seconds)
+    clock.now = start
+    service.record_outcome(
+        out[0]["decisionId"], "success", latency_ms=900, input_tokens=1200, output_tokens=700
+    )
+    service.close()  # the app opens its own connections
+    return out
+
+
+async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float = 5.0) -> float:
+    """Pause until `condition()` holds; returns the seconds it took. Fails after `timeout`."""
+    start = time.monotonic()
+    while not condition():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await pilot.pause(0.02)
+    return time.monotonic() - start
+
+
+async def settle(pilot: Pilot) -> None:
+    """Wait for the first ledger snapshot, the registry rows and any one-shot worker."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.ledger_state is not None)
+    await wait_for(pilot, lambda: app.query_one("#registry").rows != [])
+    await wait_for(pilot, lambda: not app.query_one("#registry").filling)
+    for _ in range(3):
+        busy = [w for w in app.workers if w.group != "ledger-watch" and not w.is_finished]
+        if busy:
+            await app.workers.wait_for_complete(busy)
+        await pilot.pause()
+    await asyncio.sleep(0)
