@@ -461,6 +461,10 @@ def _main(argv: list[str], gc_enabled: bool) -> int:
         if gc_enabled and getattr(args, "command", None) in LONG_RUNNING:
             gc.enable()
         if not getattr(args, "func", None):
+            if not (sys.stdin.isatty() and sys.stdout.isatty()):
+                # Not on a terminal (a pipe, CI, a test): a full-screen app would hang; say what to run.
+                parser.print_help()
+                return EXIT_OK
             return cmd_console(args)
         return int(args.func(args) or 0)
     except ModelwiseError as exc:
