@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -373,3 +373,74 @@ class SqliteLedger:
 
     def count_decisions(self) -> int:
         return self._conn().execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+
+    # -- group commit (added for the HTTP service; `admit` above is unchanged) ----------------------
+
+    @staticmethod
+    def _insert_decision(conn: sqlite3.Connection, rec: NewDecision) -> None:
+        """The writes of one admission (the same statements as `admit`)."""
+        conn.execute(
+            "INSERT INTO decisions (id, request_id, ts, ts_unix, day, task_type, tier, agent, model_id, "
+            "model_name, status, reserved, estimated_cost, input_tokens, output_tokens, desc_chars, budget, "
+            "score, description, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                rec.id, rec.request_id, rec.ts, rec.ts_unix, rec.day, rec.task_type, rec.tier, rec.agent,
+                rec.model_id, rec.model_name, rec.status, rec.reserved, rec.estimated_cost, rec.input_tokens,
+                rec.output_tokens, rec.desc_chars, rec.budget, rec.score, rec.description,
+                json.dumps(rec.response, separators=(",", ":")),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO rollup (day, tier, agent, model_id, status, decisions, spent, reserved, estimated) "
+            "VALUES (?,?,?,?,?,1,?,?,?) ON CONFLICT (day, tier, agent, model_id, status) DO UPDATE SET "
+            "decisions = decisions + 1, spent = spent + excluded.spent, "
+            "reserved = reserved + excluded.reserved, estimated = estimated + excluded.estimated",
+            (rec.day, rec.tier, rec.agent or "", rec.model_id or "", rec.status, rec.reserved, rec.reserved,
+             rec.estimated_cost),
+        )
+        for threshold, spent_after, budget, message in rec.alerts:
+            conn.execute(
+                "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rec.day, threshold, rec.ts, spent_after, budget, message),
+            )
+
+    def admit_many(
+        self, items: Sequence[tuple[str, str | None, Callable[[Mapping[str, float]], NewDecision]]]
+    ) -> list[tuple[dict[str, Any], bool] | Exception]:
+        """Group commit: many admissions in one BEGIN IMMEDIATE transaction, in order. Each one is exactly
+        `admit`: its budget check reads the spend including the admissions before it in the batch, and a
+        known `request_id` (also one earlier in the batch) replays. An admission whose `make` or writes
+        fail is rolled back alone (a savepoint) and its exception returned in its place; the others
+        commit. Nothing is returned before the COMMIT, so no caller answers before its decision is durable."""
+        conn = self._conn()
+        results: list[tuple[dict[str, Any], bool] | Exception] = []
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for day, request_id, make in items:
+                try:
+                    if request_id is not None:
+                        row = conn.execute(
+                            "SELECT detail FROM decisions WHERE request_id = ?", (request_id,)
+                        ).fetchone()
+                        if row is not None:
+                            results.append((json.loads(row[0]), True))
+                            continue
+                    rec = make(self._spent(conn, day))
+                    conn.execute("SAVEPOINT admit_one")
+                    try:
+                        self._insert_decision(conn, rec)
+                    except BaseException:
+                        conn.execute("ROLLBACK TO admit_one")
+                        conn.execute("RELEASE admit_one")
+                        raise
+                    conn.execute("RELEASE admit_one")
+                    results.append((rec.response, False))
+                except Exception as exc:  # noqa: BLE001 - handed back to that admission's caller
+                    results.append(exc)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        return results
