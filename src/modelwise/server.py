@@ -6,12 +6,15 @@ Never imports Textual."""
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
+
+import orjson
 
 from fastapi import Body, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -449,11 +452,8 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _json(obj: Any, status: int = 200) -> Response:
-    return Response(
-        json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode(),
-        status_code=status,
-        media_type="application/json",
-    )
+    # orjson: a route answer holds ~150 numbers; the stdlib encoder spends ~50 us on it, orjson ~4 us
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
 
 
 def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY) -> Any:
@@ -499,7 +499,11 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
         },
     )
     async def route(task: TaskIn) -> Response:
-        result = await run_in_threadpool(service.route_mapping, task.as_task())
+        if service.group_commit_enabled:
+            # straight to the group-commit writer thread (no SQLite on the event loop, one thread hop)
+            result = await asyncio.wrap_future(service.submit_task(task.as_task()))
+        else:
+            result = await run_in_threadpool(service.route_mapping, task.as_task())
         return _json(result, route_status(result))
 
     @app.post(

@@ -10,7 +10,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -803,6 +803,10 @@ class TokenOptimizationService:
 
             self._group_commit = GroupCommitter(self.ledger, max_batch=max_batch)
 
+    @property
+    def group_commit_enabled(self) -> bool:
+        return self._group_commit is not None
+
     def disable_group_commit(self) -> None:
         group, self._group_commit = self._group_commit, None
         if group is not None:
@@ -815,6 +819,21 @@ class TokenOptimizationService:
         if group is not None:
             return group.admit(day, request_id, make)
         return self.ledger.admit(day, request_id, make)
+
+    def submit_task(self, task: Mapping[str, Any]) -> Future:
+        """Route a task (SPEC 2 mapping) on the group-commit writer thread: validation, routing and the
+        reservation happen there, inside a batch transaction; the Future resolves with the answer of
+        `route_mapping` (or its BadInput) only after that transaction commits. Without group commit it
+        resolves at once from the calling thread."""
+        group = self._group_commit
+        if group is None:
+            fut: Future = Future()
+            try:
+                fut.set_result(self.route_mapping(task))
+            except Exception as exc:  # noqa: BLE001 - delivered through the future
+                fut.set_exception(exc)
+            return fut
+        return group.submit(self.route_mapping, task)
 
 
 def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = False) -> datetime:

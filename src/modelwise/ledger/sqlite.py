@@ -5,6 +5,7 @@ can share the file and the budget check and the reservation can never interleave
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
@@ -17,6 +18,15 @@ from modelwise.ledger import NewDecision, Settlement
 from modelwise.ledger.migrations import LATEST, MIGRATIONS
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+
+def _dumps(obj: Any) -> str:
+    """Compact JSON; orjson when installed (a route answer encodes in ~4 us instead of ~50 us)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a pinned dependency
+        return json.dumps(obj, separators=(",", ":"))
+    return orjson.dumps(obj).decode()
 
 _DECISION_COLUMNS = (
     "d.id, d.request_id, d.ts, d.ts_unix, d.day, d.task_type, d.tier, d.agent, d.model_id, d.model_name, "
@@ -387,7 +397,7 @@ class SqliteLedger:
                 rec.id, rec.request_id, rec.ts, rec.ts_unix, rec.day, rec.task_type, rec.tier, rec.agent,
                 rec.model_id, rec.model_name, rec.status, rec.reserved, rec.estimated_cost, rec.input_tokens,
                 rec.output_tokens, rec.desc_chars, rec.budget, rec.score, rec.description,
-                json.dumps(rec.response, separators=(",", ":")),
+                _dumps(rec.response),
             ),
         )
         conn.execute(
@@ -405,42 +415,60 @@ class SqliteLedger:
                 (rec.day, threshold, rec.ts, spent_after, budget, message),
             )
 
-    def admit_many(
-        self, items: Sequence[tuple[str, str | None, Callable[[Mapping[str, float]], NewDecision]]]
-    ) -> list[tuple[dict[str, Any], bool] | Exception]:
-        """Group commit: many admissions in one BEGIN IMMEDIATE transaction, in order. Each one is exactly
-        `admit`: its budget check reads the spend including the admissions before it in the batch, and a
-        known `request_id` (also one earlier in the batch) replays. An admission whose `make` or writes
-        fail is rolled back alone (a savepoint) and its exception returned in its place; the others
-        commit. Nothing is returned before the COMMIT, so no caller answers before its decision is durable."""
+    def run_batch(self, jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Group commit: run `jobs` in order inside one BEGIN IMMEDIATE transaction on this thread's
+        connection, each under its own savepoint, then COMMIT once. A job that raises is rolled back
+        alone and its exception is returned in its place. Jobs admit with `admit_in_batch`; nothing is
+        returned before the COMMIT, so no caller can answer before its decision is durable."""
         conn = self._conn()
-        results: list[tuple[dict[str, Any], bool] | Exception] = []
+        results: list[Any] = []
         conn.execute("BEGIN IMMEDIATE")
+        self._local.batch = True
         try:
-            for day, request_id, make in items:
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
                 try:
-                    if request_id is not None:
-                        row = conn.execute(
-                            "SELECT detail FROM decisions WHERE request_id = ?", (request_id,)
-                        ).fetchone()
-                        if row is not None:
-                            results.append((json.loads(row[0]), True))
-                            continue
-                    rec = make(self._spent(conn, day))
-                    conn.execute("SAVEPOINT admit_one")
-                    try:
-                        self._insert_decision(conn, rec)
-                    except BaseException:
-                        conn.execute("ROLLBACK TO admit_one")
-                        conn.execute("RELEASE admit_one")
-                        raise
-                    conn.execute("RELEASE admit_one")
-                    results.append((rec.response, False))
-                except Exception as exc:  # noqa: BLE001 - handed back to that admission's caller
+                    result = job()
+                except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
                     results.append(exc)
+                    continue
+                conn.execute("RELEASE job")
+                results.append(result)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        finally:
+            self._local.batch = False
         return results
+
+    def in_batch(self) -> bool:
+        """True on a thread that is inside `run_batch`."""
+        return getattr(self._local, "batch", False)
+
+    def admit_in_batch(
+        self, day: str, request_id: str | None, make: Callable[[Mapping[str, float]], NewDecision]
+    ) -> tuple[dict[str, Any], bool]:
+        """`admit` inside the open transaction of `run_batch` (same thread): the same replay check,
+        budget check against the spend so far (including the batch's earlier admissions) and writes."""
+        if not self.in_batch():
+            raise RuntimeError("admit_in_batch outside run_batch")
+        conn = self._conn()
+        if request_id is not None:
+            row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
+            if row is not None:
+                return json.loads(row[0]), True
+        rec = make(self._spent(conn, day))
+        self._insert_decision(conn, rec)
+        return rec.response, False
+
+    def admit_many(
+        self, items: Sequence[tuple[str, str | None, Callable[[Mapping[str, float]], NewDecision]]]
+    ) -> list[tuple[dict[str, Any], bool] | Exception]:
+        """Many admissions in one transaction (`run_batch` of `admit_in_batch`), each exactly `admit`:
+        its budget check reads the spend including the admissions before it, and a known `request_id`
+        (also one earlier in the batch) replays. Results (or exceptions) in order."""
+        return self.run_batch([functools.partial(self.admit_in_batch, d, r, m) for d, r, m in items])
