@@ -65,7 +65,12 @@ def test_health_and_route_answer_the_route_json(client, svc):
 
     r = client.post(
         "/route",
-        json={"type": "documentation", "description": "Generate README", "agent": "Planner", "requestId": "r-1"},
+        json={
+            "type": "documentation",
+            "description": "Generate README",
+            "agent": "Planner",
+            "requestId": "r-1",
+        },
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -94,7 +99,15 @@ def test_route_json_matches_the_cli(client, cli_env):
     assert http.status_code == 200
     a, b = json.loads(cli.stdout), http.json()
     assert set(a) == set(b)
-    for key in ("selectedModel", "estimatedCost", "estimatedTokens", "score", "status", "wouldBe", "candidates"):
+    for key in (
+        "selectedModel",
+        "estimatedCost",
+        "estimatedTokens",
+        "score",
+        "status",
+        "wouldBe",
+        "candidates",
+    ):
         assert a[key] == b[key], key
 
 
@@ -129,16 +142,24 @@ def test_batch_answers_in_order_and_validates_first(client, svc):
 
 def test_outcomes_settle_and_stats_by_agent(client, svc):
     ids = {}
-    for agent, task in (("Planner", "architecture"), ("Executor", "code_generation"), ("Critic", "code_review")):
+    for agent, task in (
+        ("Planner", "architecture"),
+        ("Executor", "code_generation"),
+        ("Critic", "code_review"),
+    ):
         r = client.post("/route", json={"type": task, "description": f"{agent} task", "agent": agent})
         assert r.status_code == 200
         ids[agent] = r.json()["decisionId"]
-    o = client.post("/outcomes", json={"decisionId": ids["Executor"], "outcome": "success", "latencyMs": 900, "cost": 0.01})
+    o = client.post(
+        "/outcomes",
+        json={"decisionId": ids["Executor"], "outcome": "success", "latencyMs": 900, "cost": 0.01},
+    )
     assert o.status_code == 200, o.text
     strict(DecisionOut, o.json())
     assert o.json()["outcome"] == "success" and o.json()["actualCost"] == 0.01
     o = client.post(
-        "/outcomes", json={"decisionId": ids["Planner"], "outcome": "failure", "inputTokens": 1000, "outputTokens": 500}
+        "/outcomes",
+        json={"decisionId": ids["Planner"], "outcome": "failure", "inputTokens": 1000, "outputTokens": 500},
     )
     assert o.status_code == 200
     assert o.json()["actualCost"] == pytest.approx(1500 * 0.005 / 1000)
@@ -175,9 +196,17 @@ def test_models_and_decisions(client, svc):
 
     made = []
     for i, agent in enumerate(["a", "b", "a", "c", "a"]):
-        made.append(client.post("/route", json={"type": "documentation", "description": f"t{i}", "agent": agent}).json())
+        made.append(
+            client.post(
+                "/route", json={"type": "documentation", "description": f"t{i}", "agent": agent}
+            ).json()
+        )
     got = client.get("/decisions", params={"agent": "a"}).json()
-    assert [d["decisionId"] for d in got] == [made[4]["decisionId"], made[2]["decisionId"], made[0]["decisionId"]]
+    assert [d["decisionId"] for d in got] == [
+        made[4]["decisionId"],
+        made[2]["decisionId"],
+        made[0]["decisionId"],
+    ]
     for d in got:
         strict(DecisionOut, d)
     assert len(client.get("/decisions", params={"limit": 2}).json()) == 2
@@ -206,7 +235,13 @@ def test_unknown_decision_is_404(client):
         ({"type": "documentation", "budget": -1}, "budget"),
         ({"type": "documentation", "budget": 0}, "budget"),
         ({"type": "documentation", "constraints": {"minQuality": 2}}, "minQuality"),
-        ({"type": "documentation", "weights": {"capability": 0, "performance": 0, "availability": 0, "cost": 0}}, "zero"),
+        (
+            {
+                "type": "documentation",
+                "weights": {"capability": 0, "performance": 0, "availability": 0, "cost": 0},
+            },
+            "zero",
+        ),
         ({"type": "documentation", "agent": ""}, "agent"),
         ({"type": 7}, "type"),
         ([1, 2], "body"),
@@ -222,7 +257,9 @@ def test_malformed_json_and_form_content_type(client):
     assert "not valid JSON" in one_line_error(client.post("/route", content=b'{"type": '), 422)
     # `curl -d` sends a form content type: the body is still read as JSON
     r = client.post(
-        "/route", content=b'{"type": "documentation"}', headers={"content-type": "application/x-www-form-urlencoded"}
+        "/route",
+        content=b'{"type": "documentation"}',
+        headers={"content-type": "application/x-www-form-urlencoded"},
     )
     assert r.status_code == 200, r.text
 
@@ -268,8 +305,12 @@ def test_token_rules(make_service):
             one_line_error(r, 401)
             assert r.headers["www-authenticate"] == "Bearer"
         one_line_error(c.post("/route", json={"type": "documentation"}), 401)
-        one_line_error(c.post("/route", json={"type": "documentation"}, headers={"Authorization": "Bearer wrong"}), 401)
-        one_line_error(c.post("/route", json={"type": "documentation"}, headers={"Authorization": TOKEN}), 401)
+        one_line_error(
+            c.post("/route", json={"type": "documentation"}, headers={"Authorization": "Bearer wrong"}), 401
+        )
+        one_line_error(
+            c.post("/route", json={"type": "documentation"}, headers={"Authorization": TOKEN}), 401
+        )
         one_line_error(c.get("/stats", headers={"Authorization": f"Basic {TOKEN}"}), 401)
         one_line_error(c.get("/stats", headers={"Authorization": f"Bearer {TOKEN}x"}), 401)
         good = {"Authorization": f"Bearer {TOKEN}"}
@@ -299,9 +340,24 @@ def test_openapi_documents_every_endpoint_and_model(client):
         assert set(paths[path]) == methods, path
     schemas = doc["components"]["schemas"]
     for name in (
-        "TaskIn", "ConstraintsIn", "WeightsIn", "OutcomeIn", "RouteOut", "Candidate", "BudgetOut", "Tokens",
-        "Flip", "DecisionOut", "StatsOut", "CostStatistics", "PerformanceStatistics", "AgentStatistics",
-        "ModelRow", "Observed", "Health", "Error",
+        "TaskIn",
+        "ConstraintsIn",
+        "WeightsIn",
+        "OutcomeIn",
+        "RouteOut",
+        "Candidate",
+        "BudgetOut",
+        "Tokens",
+        "Flip",
+        "DecisionOut",
+        "StatsOut",
+        "CostStatistics",
+        "PerformanceStatistics",
+        "AgentStatistics",
+        "ModelRow",
+        "Observed",
+        "Health",
+        "Error",
     ):
         assert name in schemas, name
     route = paths["/route"]["post"]
@@ -312,10 +368,19 @@ def test_openapi_documents_every_endpoint_and_model(client):
         assert route["responses"][status]["content"]["application/json"]["schema"]["$ref"].endswith("/Error")
     assert "404" in paths["/outcomes"]["post"]["responses"]
     assert set(schemas["TaskIn"]["properties"]) == {
-        "type", "description", "budget", "agent", "constraints", "requestId", "dryRun", "weights"
+        "type",
+        "description",
+        "budget",
+        "agent",
+        "constraints",
+        "requestId",
+        "dryRun",
+        "weights",
     }
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    assert "security" not in paths["/health"]["get"] and paths["/stats"]["get"]["security"] == [{"bearer": []}]
+    assert "security" not in paths["/health"]["get"] and paths["/stats"]["get"]["security"] == [
+        {"bearer": []}
+    ]
 
 
 @pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-transaction-each"])
@@ -341,8 +406,21 @@ def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_
 
         clis = [
             subprocess.Popen(
-                [sys.executable, "-m", "modelwise", "route", "code_generation", f"cli task {i}", "--json", "--agent", "cli"],
-                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                [
+                    sys.executable,
+                    "-m",
+                    "modelwise",
+                    "route",
+                    "code_generation",
+                    f"cli task {i}",
+                    "--json",
+                    "--agent",
+                    "cli",
+                ],
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for i in range(4)
         ]
@@ -351,7 +429,12 @@ def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_
             with httpx.Client(base_url=base, timeout=60) as c:
                 start.wait()
                 answers[i] = c.post(
-                    "/route", json={"type": types[i % len(types)], "description": f"task {i}", "agent": f"agent-{i % 3}"}
+                    "/route",
+                    json={
+                        "type": types[i % len(types)],
+                        "description": f"task {i}",
+                        "agent": f"agent-{i % 3}",
+                    },
                 )
 
         with ThreadPoolExecutor(max_workers=n) as pool:
@@ -362,7 +445,9 @@ def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_
         cli_out = [p.communicate(timeout=60) for p in clis]
         assert all(p.returncode in (0, 3) for p in clis), cli_out
 
-    assert all(a is not None and a.status_code in (200, 402) for a in answers), {a.status_code for a in answers if a}
+    assert all(a is not None and a.status_code in (200, 402) for a in answers), {
+        a.status_code for a in answers if a
+    }
     acknowledged = [a.json()["decisionId"] for a in answers if a.status_code == 200]
     refused = [a.json()["decisionId"] for a in answers if a.status_code == 402]
     assert acknowledged and refused, "the day's budget should both admit and refuse some of 200 tasks"
