@@ -66,8 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     host, port = sock.getsockname()[:2]
     shown = f"[{host}]" if ":" in host else host
     print(
-        f"modelwise: serving on http://{shown}:{port} ({len(svc.registry.models)} models, ledger {svc.paths.ledger}"
-        f"{', bearer token required' if token else ''}); ctrl+c stops",
+        f"modelwise: serving on http://{shown}:{port} ({len(svc.registry.models)} models, "
+        f"ledger {svc.paths.ledger}{', bearer token required' if token else ''}); ctrl+c stops",
         file=sys.stderr,
         flush=True,
     )
@@ -157,9 +157,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 continue
             model = r["selectedModelName"] or "-"
             agent = f"  [{r['agent']}]" if r.get("agent") else ""
-            print(
-                f"{i:>5}  {r['status']:<8} {model:<32} {money(r['estimatedCost']):>10}  {r['taskType']}{agent}"
-            )
+            cost = money(r["estimatedCost"])
+            print(f"{i:>5}  {r['status']:<8} {model:<32} {cost:>10}  {r['taskType']}{agent}")
         total = sum(
             r.get("estimatedCost") or 0.0 for r in results if r.get("status") in ("routed", "degraded")
         )
