@@ -109,7 +109,10 @@ def _pct(values: list[float], p: float) -> float:
 def run(args: argparse.Namespace) -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="modelwise-bench-"))
     cfg = tmp / "config.toml"
-    cfg.write_text(f'daily_budget = 1000000000\nsynchronous = "{args.synchronous}"\n')
+    cfg.write_text(
+        f'daily_budget = 1000000000\nsynchronous = "{args.synchronous}"\n'
+        + ("[learning]\nenabled = false\n" if args.no_learning else "")
+    )
     ledger = tmp / "ledger.sqlite3"
     env = dict(os.environ, MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(ledger))
     env.pop("MODELWISE_REGISTRY", None)
@@ -150,6 +153,7 @@ def run(args: argparse.Namespace) -> dict:
         "synchronous": args.synchronous,
         "groupCommit": not args.no_group_commit,
         "mode": args.mode,
+        "learning": not args.no_learning,
         "requests": ok,
         "errors": errors,
         "recordedInLedger": recorded,
@@ -177,6 +181,9 @@ def main() -> None:
         default="route",
         help="route: POST /route (routed and recorded); outcomes: each route followed by POST /outcomes; "
         "dry-run: routes that record nothing (the HTTP and routing ceiling without the ledger)",
+    )
+    ap.add_argument(
+        "--no-learning", action="store_true", help="learning off: outcomes do not re-calibrate the ranking"
     )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()

@@ -176,3 +176,24 @@ def test_several_processes_with_group_commit_never_overspend(tmp_path: Path):
     assert sum(r["reserved"] for r in rows) > 0.15
     for tier, share in {"simple": 0.2, "medium": 0.5, "complex": 0.3}.items():
         assert sum(r["reserved"] for r in rows if r["tier"] == tier) <= 0.3 * share + 1e-9
+
+
+def test_service_with_group_commit_routes_and_settles_from_any_thread(make_service):
+    svc = make_service()
+    svc.enable_group_commit()
+    r = svc.route_task("documentation", "from the main thread", agent="main")
+    settled = svc.record_outcome(r["decisionId"], "success", cost=0.001)
+    assert settled["actualCost"] == 0.001
+    via_writer = svc.submit_outcome(svc.route_task("documentation", "again")["decisionId"], "error").result(
+        timeout=10
+    )
+    assert via_writer["outcome"] == "error"
+    from modelwise.core.errors import UnknownDecision
+
+    with pytest.raises(UnknownDecision):
+        svc.submit_outcome("dec_missing", "success").result(timeout=10)
+    assert svc.submit_task({"type": "documentation", "agent": "w"}).result(timeout=10)["agent"] == "w"
+    svc.close()
+    assert not svc.group_commit_enabled
+    stats = svc.statistics()
+    assert stats["outcomes"] == 2 and stats["costStatistics"]["totalTasks"] == 3

@@ -545,16 +545,18 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
         responses={404: {"model": Error, "description": "unknown decision"}},
     )
     async def outcomes(body: OutcomeIn) -> Response:
-        result = await run_in_threadpool(
-            lambda: service.record_outcome(
-                body.decisionId,
-                body.outcome,
-                latency_ms=body.latencyMs,
-                input_tokens=body.inputTokens,
-                output_tokens=body.outputTokens,
-                cost=body.cost,
+        kw = {
+            "latency_ms": body.latencyMs,
+            "input_tokens": body.inputTokens,
+            "output_tokens": body.outputTokens,
+            "cost": body.cost,
+        }
+        if service.group_commit_enabled:
+            result = await asyncio.wrap_future(service.submit_outcome(body.decisionId, body.outcome, **kw))
+        else:
+            result = await run_in_threadpool(
+                lambda: service.record_outcome(body.decisionId, body.outcome, **kw)
             )
-        )
         return _json(result)
 
     @app.get("/stats", response_model=StatsOut, summary="The brief's statistics (today by default)")

@@ -544,7 +544,7 @@ class TokenOptimizationService:
 
         now = self.clock()
         ts = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        dec = self.ledger.settle(decision_id, ts, now.timestamp(), make)
+        dec = self._settle(decision_id, ts, now.timestamp(), make)
         return self.decision_json(dec)
 
     # -- reports -----------------------------------------------------------------------------------
@@ -819,6 +819,29 @@ class TokenOptimizationService:
         if group is not None:
             return group.admit(day, request_id, make)
         return self.ledger.admit(day, request_id, make)
+
+    def _settle(
+        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]:
+        group = self._group_commit
+        if group is not None:
+            if group.on_writer_thread():
+                return self.ledger.settle_in_batch(decision_id, ts, ts_unix, make)
+            # through the writer, so the pool threads never wait on its write lock
+            return group.submit(self.ledger.settle_in_batch, decision_id, ts, ts_unix, make).result()
+        return self.ledger.settle(decision_id, ts, ts_unix, make)
+
+    def submit_outcome(self, decision_id: str, outcome: str, **kw: Any) -> Future:
+        """`record_outcome` on the group-commit writer thread (see `submit_task`)."""
+        group = self._group_commit
+        if group is None:
+            fut: Future = Future()
+            try:
+                fut.set_result(self.record_outcome(decision_id, outcome, **kw))
+            except Exception as exc:  # noqa: BLE001 - delivered through the future
+                fut.set_exception(exc)
+            return fut
+        return group.submit(self.record_outcome, decision_id, outcome, **kw)
 
     def submit_task(self, task: Mapping[str, Any]) -> Future:
         """Route a task (SPEC 2 mapping) on the group-commit writer thread: validation, routing and the

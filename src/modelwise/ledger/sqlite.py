@@ -472,3 +472,73 @@ class SqliteLedger:
         its budget check reads the spend including the admissions before it, and a known `request_id`
         (also one earlier in the batch) replays. Results (or exceptions) in order."""
         return self.run_batch([functools.partial(self.admit_in_batch, d, r, m) for d, r, m in items])
+
+    def settle_in_batch(
+        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]:
+        """`settle` inside the open transaction of `run_batch` (same thread): the same checks and writes,
+        committed with the batch. (The statements are `settle`'s, which is left as it was.)"""
+        if not self.in_batch():
+            raise RuntimeError("settle_in_batch outside run_batch")
+        conn = self._conn()
+        row = conn.execute(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            "WHERE d.id = ?",
+            (decision_id,),
+        ).fetchone()
+        if row is None:
+            raise UnknownDecision(f"unknown decision id {decision_id!r}")
+        dec = dict(row)
+        if dec["outcome"] is not None:
+            raise BadInput(f"decision {decision_id} already has an outcome ({dec['outcome']})")
+        if dec["status"] == "refused":
+            raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
+        s = make(dec)
+        conn.execute(
+            "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+            "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                decision_id,
+                ts,
+                ts_unix,
+                s.outcome,
+                s.latency_ms,
+                s.input_tokens,
+                s.output_tokens,
+                s.actual_cost,
+                dec["model_id"],
+                dec["task_type"],
+                dec["day"],
+            ),
+        )
+        conn.execute(
+            "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ?, "
+            "outcomes = outcomes + 1, successes = successes + ?, failures = failures + ?, "
+            "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
+            "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
+            (
+                s.actual_cost,
+                dec["reserved"],
+                dec["reserved"],
+                s.actual_cost,
+                int(s.outcome == "success"),
+                int(s.outcome == "failure"),
+                int(s.outcome == "error"),
+                s.latency_ms or 0.0,
+                int(s.latency_ms is not None),
+                dec["day"],
+                dec["tier"],
+                dec["agent"] or "",
+                dec["model_id"] or "",
+                dec["status"],
+            ),
+        )
+        dec.update(
+            outcome=s.outcome,
+            actual_cost=s.actual_cost,
+            latency_ms=s.latency_ms,
+            actual_input_tokens=s.input_tokens,
+            actual_output_tokens=s.output_tokens,
+            outcome_ts=ts,
+        )
+        return dec
