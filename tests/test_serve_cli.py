@@ -118,3 +118,18 @@ def test_serve_without_group_commit(cli_env):
         assert httpx.get(base + f"/decisions/{r.json()['decisionId']}").status_code == 200
     finally:
         stop(proc)
+
+
+def test_the_cli_path_never_imports_the_server(cli_env):
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "modelwise", "route", "documentation", "x", "--json"],
+        env={**os.environ, **cli_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "modelwise.cli_service" in imported  # the area module is loaded...
+    for heavy in ("modelwise.server", "fastapi", "uvicorn", "textual"):
+        assert heavy not in imported, heavy  # ...but not the server
