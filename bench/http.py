@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> dict:
     cmd = [sys.executable, "-m", "modelwise", "serve", "--port", "0"]
     if args.no_group_commit:
         cmd.append("--no-group-commit")
+    if args.server_workers > 1:
+        cmd += ["--workers", str(args.server_workers)]
     server = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     try:
         line = server.stderr.readline()
@@ -152,6 +154,7 @@ def run(args: argparse.Namespace) -> dict:
     return {
         "synchronous": args.synchronous,
         "groupCommit": not args.no_group_commit,
+        "serverWorkers": args.server_workers,
         "mode": args.mode,
         "learning": not args.no_learning,
         "requests": ok,
@@ -174,6 +177,7 @@ def main() -> None:
         "--connections", type=int, default=16, help="keep-alive connections per worker (default 16)"
     )
     ap.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    ap.add_argument("--server-workers", type=int, default=1, help="modelwise serve --workers (default 1)")
     ap.add_argument("--no-group-commit", action="store_true", help="one transaction per decision")
     ap.add_argument(
         "--mode",
@@ -198,7 +202,8 @@ def main() -> None:
         args.mode, "routed-and-recorded requests"
     )
     print(
-        f"synchronous={r['synchronous']} group-commit={'on' if r['groupCommit'] else 'off'}: "
+        f"synchronous={r['synchronous']} group-commit={'on' if r['groupCommit'] else 'off'} "
+        f"server-workers={r['serverWorkers']}: "
         f"{r['perSecond']:,.0f} {what}/s (ratio {r['ratioToBudget']:.2f} of the 2,000/s budget), "
         f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms; {r['requests']:,} answered 200, {r['errors']} errors, "
         f"{r['recordedInLedger']:,} decisions in the ledger (incl. warm-up)"

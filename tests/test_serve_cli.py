@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -133,3 +134,35 @@ def test_the_cli_path_never_imports_the_server(cli_env):
     assert "modelwise.cli_service" in imported  # the area module is loaded...
     for heavy in ("modelwise.server", "fastapi", "uvicorn", "textual"):
         assert heavy not in imported, heavy  # ...but not the server
+
+
+def test_several_worker_processes_share_the_port_and_the_budget(cli_env, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from modelwise.ledger.sqlite import SqliteLedger
+
+    Path(cli_env["MODELWISE_CONFIG"]).write_text("daily_budget = 0.1\n")
+    proc, base = start_serve(cli_env, "--workers", "2")
+    try:
+
+        def one(i: int) -> httpx.Response:
+            return httpx.post(
+                base + "/route", json={"type": "code_generation", "description": f"w{i}"}, timeout=30
+            )
+
+        with ThreadPoolExecutor(max_workers=16) as pool:
+            answers = list(pool.map(one, range(60)))
+    finally:
+        out, err = stop(proc)
+    assert proc.returncode == 0, err
+    assert {a.status_code for a in answers} == {200, 402}
+    ledger = SqliteLedger(cli_env["MODELWISE_LEDGER"])
+    try:
+        rows = list(ledger.decisions())
+    finally:
+        ledger.close()
+    assert len(rows) == 60
+    assert sorted(r["id"] for r in rows if r["status"] != "refused") == sorted(
+        a.json()["decisionId"] for a in answers if a.status_code == 200
+    )
+    assert sum(r["reserved"] for r in rows) <= 0.1 * 0.5 + 1e-9  # the medium tier's share of the day

@@ -26,6 +26,12 @@ def register(command) -> None:
     p.add_argument("--token", help="bearer token every route but /health requires (env MODELWISE_TOKEN)")
     p.add_argument("--access-log", action="store_true", help="log every request line (never headers)")
     p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes sharing the port and the ledger (default 1)",
+    )
+    p.add_argument(
         "--no-group-commit",
         action="store_true",
         help="one transaction per decision instead of committing concurrent decisions together",
@@ -47,6 +53,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     token = token or None
     if not 0 <= args.port <= 65535:
         raise BadInput(f"port must be between 0 and 65535, not {args.port}")
+    if not 1 <= args.workers <= 64:
+        raise BadInput(f"--workers must be between 1 and 64, not {args.workers}")
+    if args.workers > 1 and not hasattr(os, "fork"):
+        raise BadInput("--workers above 1 needs a system with fork()")
     from modelwise.server import bind, check_binding
 
     check_binding(args.host, token)
@@ -55,6 +65,61 @@ def cmd_serve(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
     _ = svc.ledger  # open (and migrate) before answering anything
     sock = bind(args.host, args.port)
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    workers = f", {args.workers} worker processes" if args.workers > 1 else ""
+    print(
+        f"modelwise: serving on http://{shown}:{port} ({len(svc.registry.models)} models, "
+        f"ledger {svc.paths.ledger}{workers}{', bearer token required' if token else ''}); ctrl+c stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    if args.workers == 1:
+        try:
+            _serve(svc, sock, args, token)
+        finally:
+            sock.close()
+        return EXIT_OK
+    # Several processes accept on the one socket; each has its own service, writer thread and SQLite
+    # connections (made after the fork), and the ledger's transactions keep the budget across them.
+    svc.close()
+    sys.stdout.flush()
+    children = []
+    for _ in range(args.workers):
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - runs in the child
+            code = 1
+            try:
+                _serve(service_from_args(args), sock, args, token)
+                code = 0
+            finally:
+                os._exit(code)
+        children.append(pid)
+    import signal
+
+    def forward(signum: int, _frame: object) -> None:
+        for pid in children:
+            try:
+                os.kill(pid, signum)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for pid in children:
+        while True:
+            try:
+                _, st = os.waitpid(pid, 0)
+                break
+            except InterruptedError:
+                continue
+        status = status or (os.waitstatus_to_exitcode(st) not in (0, -signal.SIGTERM, -signal.SIGINT))
+    sock.close()
+    return 1 if status else EXIT_OK
+
+
+def _serve(svc: Any, sock: Any, args: argparse.Namespace, token: str | None) -> None:
     import uvicorn
 
     from modelwise.server import create_app, uvicorn_config
@@ -63,20 +128,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         svc.enable_group_commit()
     app = create_app(svc, token=token)
     server = uvicorn.Server(uvicorn_config(app, access_log=args.access_log, log_level="info"))
-    host, port = sock.getsockname()[:2]
-    shown = f"[{host}]" if ":" in host else host
-    print(
-        f"modelwise: serving on http://{shown}:{port} ({len(svc.registry.models)} models, "
-        f"ledger {svc.paths.ledger}{', bearer token required' if token else ''}); ctrl+c stops",
-        file=sys.stderr,
-        flush=True,
-    )
     try:
         server.run(sockets=[sock])
     finally:
         svc.close()
-        sock.close()
-    return EXIT_OK
 
 
 # -- batch -------------------------------------------------------------------------------------------
