@@ -4,7 +4,7 @@ Nothing outside this package speaks SQL; a PostgreSQL backend would implement `L
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -61,6 +61,22 @@ class Ledger(Protocol):
     def settle(
         self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
     ) -> dict[str, Any]: ...
+
+    def run_batch(self, jobs: Sequence[Callable[[], Any]]) -> list[Any]: ...
+
+    def in_batch(self) -> bool: ...
+
+    def admit_in_batch(
+        self, day: str, request_id: str | None, make: Callable[[Mapping[str, float]], NewDecision]
+    ) -> tuple[dict[str, Any], bool]: ...
+
+    def settle_in_batch(
+        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]: ...
+
+    def admit_many(
+        self, items: Sequence[tuple[str, str | None, Callable[[Mapping[str, float]], NewDecision]]]
+    ) -> list[tuple[dict[str, Any], bool] | Exception]: ...
 
     def spent_by_tier(self, day: str) -> dict[str, float]: ...
 

@@ -5,10 +5,11 @@ can share the file and the budget check and the reservation can never interleave
 
 from __future__ import annotations
 
+import functools
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,15 @@ from modelwise.ledger import NewDecision, Settlement
 from modelwise.ledger.migrations import LATEST, MIGRATIONS
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+
+def _dumps(obj: Any) -> str:
+    """Compact JSON; orjson when installed (a route answer encodes in ~4 us instead of ~50 us)."""
+    try:
+        import orjson
+    except ImportError:  # pragma: no cover - orjson is a pinned dependency
+        return json.dumps(obj, separators=(",", ":"))
+    return orjson.dumps(obj).decode()
 
 _DECISION_COLUMNS = (
     "d.id, d.request_id, d.ts, d.ts_unix, d.day, d.task_type, d.tier, d.agent, d.model_id, d.model_name, "
@@ -487,3 +497,162 @@ class SqliteLedger:
             conn.close()
         except sqlite3.Error:
             pass
+
+    # -- group commit (added for the HTTP service; `admit` above is unchanged) ----------------------
+
+    @staticmethod
+    def _insert_decision(conn: sqlite3.Connection, rec: NewDecision) -> None:
+        """The writes of one admission (the same statements as `admit`)."""
+        conn.execute(
+            "INSERT INTO decisions (id, request_id, ts, ts_unix, day, task_type, tier, agent, model_id, "
+            "model_name, status, reserved, estimated_cost, input_tokens, output_tokens, desc_chars, budget, "
+            "score, description, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                rec.id, rec.request_id, rec.ts, rec.ts_unix, rec.day, rec.task_type, rec.tier, rec.agent,
+                rec.model_id, rec.model_name, rec.status, rec.reserved, rec.estimated_cost, rec.input_tokens,
+                rec.output_tokens, rec.desc_chars, rec.budget, rec.score, rec.description,
+                _dumps(rec.response),
+            ),
+        )
+        conn.execute(
+            "INSERT INTO rollup (day, tier, agent, model_id, status, decisions, spent, reserved, estimated) "
+            "VALUES (?,?,?,?,?,1,?,?,?) ON CONFLICT (day, tier, agent, model_id, status) DO UPDATE SET "
+            "decisions = decisions + 1, spent = spent + excluded.spent, "
+            "reserved = reserved + excluded.reserved, estimated = estimated + excluded.estimated",
+            (rec.day, rec.tier, rec.agent or "", rec.model_id or "", rec.status, rec.reserved, rec.reserved,
+             rec.estimated_cost),
+        )
+        for threshold, spent_after, budget, message in rec.alerts:
+            conn.execute(
+                "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (rec.day, threshold, rec.ts, spent_after, budget, message),
+            )
+
+    def run_batch(self, jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Group commit: run `jobs` in order inside one BEGIN IMMEDIATE transaction on this thread's
+        connection, each under its own savepoint, then COMMIT once. A job that raises is rolled back
+        alone and its exception is returned in its place. Jobs admit with `admit_in_batch`; nothing is
+        returned before the COMMIT, so no caller can answer before its decision is durable."""
+        conn = self._conn()
+        results: list[Any] = []
+        conn.execute("BEGIN IMMEDIATE")
+        self._local.batch = True
+        try:
+            for job in jobs:
+                conn.execute("SAVEPOINT job")
+                try:
+                    result = job()
+                except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append(exc)
+                    continue
+                conn.execute("RELEASE job")
+                results.append(result)
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            self._local.batch = False
+        return results
+
+    def in_batch(self) -> bool:
+        """True on a thread that is inside `run_batch`."""
+        return getattr(self._local, "batch", False)
+
+    def admit_in_batch(
+        self, day: str, request_id: str | None, make: Callable[[Mapping[str, float]], NewDecision]
+    ) -> tuple[dict[str, Any], bool]:
+        """`admit` inside the open transaction of `run_batch` (same thread): the same replay check,
+        budget check against the spend so far (including the batch's earlier admissions) and writes."""
+        if not self.in_batch():
+            raise RuntimeError("admit_in_batch outside run_batch")
+        conn = self._conn()
+        if request_id is not None:
+            row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
+            if row is not None:
+                return json.loads(row[0]), True
+        rec = make(self._spent(conn, day))
+        self._insert_decision(conn, rec)
+        return rec.response, False
+
+    def admit_many(
+        self, items: Sequence[tuple[str, str | None, Callable[[Mapping[str, float]], NewDecision]]]
+    ) -> list[tuple[dict[str, Any], bool] | Exception]:
+        """Many admissions in one transaction (`run_batch` of `admit_in_batch`), each exactly `admit`:
+        its budget check reads the spend including the admissions before it, and a known `request_id`
+        (also one earlier in the batch) replays. Results (or exceptions) in order."""
+        return self.run_batch([functools.partial(self.admit_in_batch, d, r, m) for d, r, m in items])
+
+    def settle_in_batch(
+        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]:
+        """`settle` inside the open transaction of `run_batch` (same thread): the same checks and writes,
+        committed with the batch. (The statements are `settle`'s, which is left as it was.)"""
+        if not self.in_batch():
+            raise RuntimeError("settle_in_batch outside run_batch")
+        conn = self._conn()
+        row = conn.execute(
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            "WHERE d.id = ?",
+            (decision_id,),
+        ).fetchone()
+        if row is None:
+            raise UnknownDecision(f"unknown decision id {decision_id!r}")
+        dec = dict(row)
+        if dec["outcome"] is not None:
+            raise BadInput(f"decision {decision_id} already has an outcome ({dec['outcome']})")
+        if dec["status"] == "refused":
+            raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
+        s = make(dec)
+        conn.execute(
+            "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+            "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                decision_id,
+                ts,
+                ts_unix,
+                s.outcome,
+                s.latency_ms,
+                s.input_tokens,
+                s.output_tokens,
+                s.actual_cost,
+                dec["model_id"],
+                dec["task_type"],
+                dec["day"],
+            ),
+        )
+        conn.execute(
+            "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ?, "
+            "outcomes = outcomes + 1, successes = successes + ?, failures = failures + ?, "
+            "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
+            "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
+            (
+                s.actual_cost,
+                dec["reserved"],
+                dec["reserved"],
+                s.actual_cost,
+                int(s.outcome == "success"),
+                int(s.outcome == "failure"),
+                int(s.outcome == "error"),
+                s.latency_ms or 0.0,
+                int(s.latency_ms is not None),
+                dec["day"],
+                dec["tier"],
+                dec["agent"] or "",
+                dec["model_id"] or "",
+                dec["status"],
+            ),
+        )
+        dec.update(
+            outcome=s.outcome,
+            actual_cost=s.actual_cost,
+            latency_ms=s.latency_ms,
+            actual_input_tokens=s.input_tokens,
+            actual_output_tokens=s.output_tokens,
+            outcome_ts=ts,
+        )
+        return dec

@@ -1,0 +1,214 @@
+"""Benchmark of the HTTP service (SPEC 9: >= 2,000 routed-and-recorded requests per second on loopback).
+
+Starts `modelwise serve` as a subprocess on a free loopback port over a temporary ledger and the shipped
+registry, then drives `POST /route` from separate worker processes, each with a few keep-alive
+connections (a minimal HTTP/1.1 client on asyncio, so the client costs little CPU). Every request routes
+a task and commits its decision before it is answered; at the end the ledger is counted to check that
+every 200 left exactly one decision. Prints requests per second, p50/p99 latency and the ratio to the
+budget. Run: python bench/http.py [--synchronous full|normal] [--no-group-commit] [--outcomes]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BUDGET_RPS = 2000.0
+TASKS = [
+    ("code_generation", "Create API endpoint for the orders service"),
+    ("documentation", "Generate README for the CLI"),
+    ("refactoring", "Optimize algorithm in the scheduler"),
+    ("architecture", "Design the event pipeline"),
+    ("debugging", "Fix the flaky login test"),
+]
+AGENTS = ("Planner", "Executor", "Critic")
+
+
+async def _request(reader, writer, path: bytes, body: bytes) -> tuple[int, bytes]:
+    writer.write(
+        b"POST " + path + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    m = re.search(rb"(?i)content-length: *(\d+)", head)
+    payload = await reader.readexactly(int(m.group(1))) if m else b""
+    return status, payload
+
+
+async def _connection(port: int, start: float, stop: float, mode: str, seed: int, out: dict) -> None:
+    outcomes = mode == "outcomes"
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    i = seed
+    try:
+        while True:
+            now = time.perf_counter()
+            if now >= stop:
+                break
+            task_type, desc = TASKS[i % len(TASKS)]
+            task = {"type": task_type, "description": f"{desc} #{i}", "agent": AGENTS[i % len(AGENTS)]}
+            if mode == "dry-run":
+                task["dryRun"] = True
+            body = json.dumps(task).encode()
+            i += 1
+            t0 = time.perf_counter()
+            status, payload = await _request(reader, writer, b"/route", body)
+            if outcomes and status == 200:
+                dec = json.loads(payload)["decisionId"]
+                o = json.dumps({"decisionId": dec, "outcome": "success", "latencyMs": 900}).encode()
+                status, _ = await _request(reader, writer, b"/outcomes", o)
+            t1 = time.perf_counter()
+            if t0 < start:  # warm-up: not counted
+                continue
+            if status == 200:
+                out["ok"] += 1
+                out["lat"].append(t1 - t0)
+            else:
+                out["errors"] += 1
+    finally:
+        writer.close()
+
+
+def _worker(port: int, start: float, stop: float, connections: int, mode: str, wid: int, q) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    out = {"ok": 0, "errors": 0, "lat": []}
+
+    async def main() -> None:
+        await asyncio.gather(
+            *(
+                _connection(port, start, stop, mode, wid * 1_000_000 + c * 10_000, out)
+                for c in range(connections)
+            )
+        )
+
+    asyncio.run(main())
+    q.put(out)
+
+
+def _pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, max(0, round(p / 100 * len(values)) - 1))]
+
+
+def run(args: argparse.Namespace) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="modelwise-bench-"))
+    cfg = tmp / "config.toml"
+    cfg.write_text(
+        f'daily_budget = 1000000000\nsynchronous = "{args.synchronous}"\n'
+        + ("[learning]\nenabled = false\n" if args.no_learning else "")
+    )
+    ledger = tmp / "ledger.sqlite3"
+    env = dict(os.environ, MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(ledger))
+    env.pop("MODELWISE_REGISTRY", None)
+    cmd = [sys.executable, "-m", "modelwise", "serve", "--port", "0"]
+    if args.no_group_commit:
+        cmd.append("--no-group-commit")
+    if args.server_workers > 1:
+        cmd += ["--workers", str(args.server_workers)]
+    server = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    try:
+        line = server.stderr.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        if not m:
+            raise SystemExit(f"the server did not start: {line}{server.stderr.read()}")
+        port = int(m.group(1))
+        start = time.perf_counter() + 1.0 + args.warmup
+        stop = start + args.seconds
+        ctx = mp.get_context("spawn")
+        q = ctx.Queue()
+        procs = [
+            ctx.Process(target=_worker, args=(port, start, stop, args.connections, args.mode, w, q))
+            for w in range(args.workers)
+        ]
+        for p in procs:
+            p.start()
+        results = [q.get(timeout=args.seconds + args.warmup + 60) for _ in procs]
+        for p in procs:
+            p.join(timeout=10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    ok = sum(r["ok"] for r in results)
+    errors = sum(r["errors"] for r in results)
+    lat = [x for r in results for x in r["lat"]]
+    with sqlite3.connect(ledger) as conn:
+        recorded = conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+        settled = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
+    rps = ok / args.seconds
+    return {
+        "synchronous": args.synchronous,
+        "groupCommit": not args.no_group_commit,
+        "serverWorkers": args.server_workers,
+        "mode": args.mode,
+        "learning": not args.no_learning,
+        "requests": ok,
+        "errors": errors,
+        "recordedInLedger": recorded,
+        "outcomesInLedger": settled,
+        "perSecond": round(rps, 1),
+        "p50ms": round(_pct(lat, 50) * 1000, 2),
+        "p99ms": round(_pct(lat, 99) * 1000, 2),
+        "ratioToBudget": round(rps / BUDGET_RPS, 3),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5.0, help="measured time (default 5)")
+    ap.add_argument("--warmup", type=float, default=1.0)
+    ap.add_argument("--workers", type=int, default=2, help="client processes (default 2)")
+    ap.add_argument(
+        "--connections", type=int, default=16, help="keep-alive connections per worker (default 16)"
+    )
+    ap.add_argument("--synchronous", choices=["full", "normal"], default="full")
+    ap.add_argument("--server-workers", type=int, default=1, help="modelwise serve --workers (default 1)")
+    ap.add_argument("--no-group-commit", action="store_true", help="one transaction per decision")
+    ap.add_argument(
+        "--mode",
+        choices=["route", "outcomes", "dry-run"],
+        default="route",
+        help="route: POST /route (routed and recorded); outcomes: each route followed by POST /outcomes; "
+        "dry-run: routes that record nothing (the HTTP and routing ceiling without the ledger)",
+    )
+    ap.add_argument(
+        "--no-learning", action="store_true", help="learning off: outcomes do not re-calibrate the ranking"
+    )
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    args.seconds = min(max(args.seconds, 0.5), 120.0)
+    args.workers = min(max(args.workers, 1), 16)
+    args.connections = min(max(args.connections, 1), 256)
+    r = run(args)
+    if args.json:
+        print(json.dumps(r))
+        return
+    what = {"outcomes": "route+outcome pairs", "dry-run": "dry-run routes"}.get(
+        args.mode, "routed-and-recorded requests"
+    )
+    print(
+        f"synchronous={r['synchronous']} group-commit={'on' if r['groupCommit'] else 'off'} "
+        f"server-workers={r['serverWorkers']}: "
+        f"{r['perSecond']:,.0f} {what}/s (ratio {r['ratioToBudget']:.2f} of the 2,000/s budget), "
+        f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms; {r['requests']:,} answered 200, {r['errors']} errors, "
+        f"{r['recordedInLedger']:,} decisions in the ledger (incl. warm-up)"
+    )
+
+
+if __name__ == "__main__":
+    main()

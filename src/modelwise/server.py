@@ -1,0 +1,695 @@
+"""The local HTTP service (SPEC 8): a thin FastAPI surface over TokenOptimizationService.
+
+Every service call runs in the thread pool (the ledger keeps one SQLite connection per thread), typed
+errors map to HTTP statuses here and only here, and error bodies are JSON with a one-line `detail`.
+Never imports Textual."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import ipaddress
+import json
+import socket
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import Body, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from modelwise import __version__
+from modelwise.core.errors import BadInput, ModelwiseError
+
+MAX_BODY = 1024 * 1024  # 1 MiB
+MAX_BATCH = 10_000
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+# -- request models ----------------------------------------------------------------------------------
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class ConstraintsIn(_In):
+    """A task's own limits (SPEC 2)."""
+
+    minQuality: Annotated[float | None, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
+        None, description="lowest acceptable quality, 0..1"
+    )
+    maxLatencyMs: Annotated[float | None, Field(gt=0, allow_inf_nan=False)] = Field(
+        None, description="highest acceptable typical latency, ms (an unknown latency fails it)"
+    )
+    capabilities: list[Annotated[str, Field(min_length=1)]] | None = Field(
+        None, description="capabilities the model must have besides the task type"
+    )
+
+
+class WeightsIn(_In):
+    """Scoring weights for this task; absent ones keep the configured values. Normalised to sum to 1."""
+
+    capability: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    performance: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    availability: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+    cost: Annotated[float, Field(ge=0, allow_inf_nan=False)] | None = None
+
+
+class TaskIn(_In):
+    """A task (SPEC 2), the brief's `{type, description, budget, constraints}` plus agent and idempotency."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "code_generation",
+                    "description": "Create API endpoint",
+                    "budget": 0.5,
+                    "agent": "Executor",
+                }
+            ]
+        },
+    )
+
+    type: str = Field(
+        min_length=1, description="task type from the configured vocabulary, e.g. code_generation"
+    )
+    description: str = Field(
+        "", max_length=1_000_000, description="what the task is; redacted before it is stored"
+    )
+    budget: Annotated[float | None, Field(gt=0, allow_inf_nan=False)] = Field(
+        None, description="most this one task may cost, USD; default: the configured budget of its type"
+    )
+    agent: str | None = Field(
+        None, min_length=1, max_length=200, description="who asked (per-agent statistics)"
+    )
+    constraints: ConstraintsIn | None = None
+    requestId: str | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="idempotency key: the same id returns the first decision",
+    )
+    dryRun: bool = Field(False, description="route without recording anything")
+    weights: WeightsIn | None = None
+
+    def as_task(self) -> dict[str, Any]:
+        """The SPEC 2 mapping the service takes."""
+        task: dict[str, Any] = {"type": self.type, "description": self.description}
+        if self.budget is not None:
+            task["budget"] = self.budget
+        if self.agent is not None:
+            task["agent"] = self.agent
+        if self.requestId is not None:
+            task["requestId"] = self.requestId
+        if self.dryRun:
+            task["dryRun"] = True
+        if self.constraints is not None:
+            task["constraints"] = self.constraints.model_dump(exclude_none=True)
+        if self.weights is not None:
+            task["weights"] = self.weights.model_dump(exclude_none=True)
+        return task
+
+
+class OutcomeIn(_In):
+    """The outcome of a routed decision (SPEC 6); the actual cost comes from `cost` or tokens x prices."""
+
+    decisionId: str = Field(min_length=1, max_length=200)
+    outcome: Literal["success", "failure", "error"]
+    latencyMs: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = None
+    inputTokens: Annotated[int | None, Field(ge=0)] = None
+    outputTokens: Annotated[int | None, Field(ge=0)] = None
+    cost: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = Field(
+        None, description="actual cost, USD"
+    )
+
+
+# -- response models (they document the JSON the service builds; see tests/test_server.py) -------------
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Error(_Out):
+    """Every error answer: one line saying what is wrong."""
+
+    detail: str
+
+
+class Tokens(_Out):
+    input: int
+    output: int
+
+
+class BudgetOut(_Out):
+    task: float = Field(description="the task's own budget, USD")
+    dailyRemaining: float = Field(description="left of today's budget after this decision")
+    tierRemaining: float = Field(description="left of the tier's allocation after this decision")
+
+
+class WeightsOut(_Out):
+    capability: float
+    performance: float
+    availability: float
+    cost: float
+
+
+class ConstraintsOut(_Out):
+    minQuality: float | None
+    maxLatencyMs: float | None
+    capabilities: list[str]
+
+
+class Flip(_Out):
+    """The smallest change of one weight that makes the runner-up tie the winner."""
+
+    model: str
+    weight: str
+    value: float
+
+
+class Candidate(_Out):
+    rank: int
+    model: str
+    name: str
+    eligible: bool
+    reason: str | None
+    capability: float
+    performance: float
+    availability: float
+    cost: float
+    total: float
+    estimatedCost: float
+    rated: bool
+    winner: bool
+
+
+class RouteOut(_Out):
+    """The answer of `route --json` (SPEC 7)."""
+
+    decisionId: str | None = Field(description="null for a dry run")
+    requestId: str | None
+    timestamp: str
+    taskType: str
+    tier: str
+    agent: str | None
+    selectedModel: str | None
+    selectedModelName: str | None
+    estimatedCost: float
+    estimatedTokens: Tokens
+    score: float | None
+    status: Literal["routed", "degraded", "refused", "dry-run"]
+    reason: str
+    warnings: list[str]
+    budget: BudgetOut
+    weights: WeightsOut
+    weightsNormalised: WeightsOut
+    constraints: ConstraintsOut
+    floor: float | None = Field(description="the tier's quality floor among capable models")
+    floorDropped: bool
+    margin: float | None
+    flip: Flip | None
+    candidates: list[Candidate]
+    wouldBe: Literal["routed", "degraded", "refused"] | None = Field(
+        None, description="dry runs only: the status a real route would have had"
+    )
+    replayed: bool | None = Field(None, description="true when a known requestId returned its first decision")
+
+
+class BatchItemError(_Out):
+    error: str
+    status: Literal["invalid"]
+
+
+class DecisionOut(_Out):
+    """A stored decision with its outcome."""
+
+    decisionId: str
+    requestId: str | None
+    timestamp: str
+    day: str
+    taskType: str
+    tier: str
+    agent: str | None
+    selectedModel: str | None
+    selectedModelName: str | None
+    estimatedCost: float
+    actualCost: float | None
+    status: Literal["routed", "degraded", "refused"]
+    score: float | None
+    outcome: Literal["success", "failure", "error"] | None
+    latencyMs: float | None
+    description: str | None
+
+
+class CostStatistics(_Out):
+    totalTasks: int
+    totalCost: float
+    averageCost: float
+    budgetRemaining: float
+
+
+class PerformanceStatistics(_Out):
+    totalTasks: int
+    averageLatency: float | None
+    successRate: float | None
+    modelUsage: dict[str, int] = Field(description="model name -> decisions")
+
+
+class Period(_Out):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: str | None = Field(alias="from")
+    to: str | None
+
+
+class AgentStatistics(_Out):
+    totalTasks: int
+    totalCost: float
+    refused: int
+    modelUsage: dict[str, int]
+
+
+class StatsOut(_Out):
+    """The brief's statistics (SPEC 7 `stats --json`); `byAgent` with `by=agent` ("(none)" = no agent)."""
+
+    costStatistics: CostStatistics
+    performanceStatistics: PerformanceStatistics
+    period: Period
+    refused: int
+    outcomes: int
+    byAgent: dict[str, AgentStatistics] | None = None
+
+
+class Observed(_Out):
+    outcomes: int
+    successes: int
+    failures: int
+    errors: int
+    medianLatencyMs: float | None
+
+
+class ModelRow(_Out):
+    id: str
+    name: str
+    provider: str | None
+    inputPer1M: float
+    outputPer1M: float
+    blendedPer1k: float
+    quality: float | None
+    rated: bool
+    availability: float
+    latencyMs: float | None
+    contextWindow: int | None
+    capable: bool | None
+    source: str | None
+    observed: Observed | None
+
+
+class Health(_Out):
+    status: Literal["ok"]
+    version: str
+    models: int
+
+
+# -- the ASGI guard: token and body size, before FastAPI sees anything -------------------------------
+
+
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()
+) -> None:  # type: ignore[assignment]
+    payload = json.dumps(body).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *headers,
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class Guard:
+    """Checks the bearer token (every path but /health) and caps the request body at `max_body` bytes,
+    by Content-Length and by the size actually streamed; the body is read whole before the app runs and
+    is taken as JSON whatever its Content-Type."""
+
+    def __init__(self, app: ASGIApp, token: str | None, max_body: int = MAX_BODY):
+        self.app = app
+        self.expected = None if not token else b"Bearer " + token.encode()
+        self.max_body = max_body
+
+    def _authorised(self, scope: Scope) -> bool:
+        if self.expected is None or scope["path"] == "/health":
+            return True
+        given = b""
+        for key, value in scope["headers"]:
+            if key == b"authorization":
+                given = value
+                break
+        # the scheme is case-insensitive; compare the rest in constant time
+        if given[:7].lower() == b"bearer ":
+            given = b"Bearer " + given[7:]
+        return hmac.compare_digest(given, self.expected)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if not self._authorised(scope):
+            await _send_json(
+                send, 401, {"detail": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")]
+            )
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+            await self.app(scope, receive, send)
+            return
+        too_big = {"detail": f"request body is larger than {self.max_body:,} bytes"}
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared > self.max_body:
+                    await _send_json(send, 413, too_big, [(b"connection", b"close")])
+                    return
+                break
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                await _send_json(send, 413, too_big, [(b"connection", b"close")])
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        # Every body here is JSON: read it as JSON whatever Content-Type says (`curl -d` sends form type).
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
+        scope["headers"].append((b"content-type", b"application/json"))
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
+
+
+# -- the application ---------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(str(text).split())
+    return line[:500] or "error"
+
+
+def _validation_detail(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    err = errors[0]
+    if err.get("type") == "json_invalid":
+        ctx = err.get("ctx") or {}
+        loc = [p for p in err.get("loc", ()) if p != "body"]
+        where = f" at character {loc[-1]}" if loc else ""
+        return _one_line(
+            f"the body is not valid JSON: {ctx.get('error') or err.get('msg', 'decode error')}{where}"
+        )
+    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+    msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return _one_line(f"{loc}: {msg}{more}")
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Error, "description": "missing or wrong bearer token (only when the server has a token)"},
+    413: {"model": Error, "description": "request body over 1 MiB"},
+    422: {"model": Error, "description": "invalid input: the detail names the field"},
+}
+
+
+def _json(obj: Any, status: int = 200) -> Response:
+    # orjson: a route answer holds ~150 numbers; the stdlib encoder spends ~50 us on it, orjson ~4 us
+    return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+
+
+def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY) -> Any:
+    """The FastAPI app over `service` (a TokenOptimizationService), wrapped in the token and size guard.
+    With `token`, every route but /health needs `Authorization: Bearer <token>`."""
+    app = FastAPI(
+        title="modelwise",
+        version=__version__,
+        description=(
+            "Route every LLM task to the best model for the money, inside a hard daily budget. "
+            'Errors are JSON `{"detail": "one line"}`. When the server was started with a token, every '
+            "route but `/health` needs `Authorization: Bearer <token>`."
+        ),
+        responses=ERRORS,
+    )
+    app.state.service = service
+
+    @app.exception_handler(ModelwiseError)
+    async def _typed(_: Request, exc: ModelwiseError) -> Response:
+        return _json({"detail": _one_line(str(exc))}, exc.status)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> Response:
+        return _json({"detail": _validation_detail(exc)}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        return _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        return _json({"detail": f"internal error: {type(exc).__name__}"}, 500)
+
+    def route_status(result: dict[str, Any]) -> int:
+        return 402 if result.get("status") == "refused" else 200
+
+    @app.post(
+        "/route",
+        response_model=RouteOut,
+        summary="Route one task and record the decision",
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskIn"}}},
+            }
+        },
+        responses={
+            402: {"model": RouteOut, "description": "refused (budget, or no eligible model); recorded"}
+        },
+    )
+    async def route(request: Request) -> Response:
+        # parsed and validated by pydantic-core straight from the bytes (the body is documented by
+        # openapi_extra): FastAPI's json.loads + dependency solving cost more than the routing itself
+        try:
+            task = TaskIn.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+            ) from None
+        if service.group_commit_enabled:
+            # straight to the group-commit writer thread (no SQLite on the event loop, one thread hop)
+            result = await asyncio.wrap_future(service.submit_task(task.as_task()))
+        else:
+            result = await run_in_threadpool(service.route_mapping, task.as_task())
+        return _json(result, route_status(result))
+
+    @app.post(
+        "/route/batch",
+        response_model=list[RouteOut],
+        summary="Route many tasks (8 at a time), answered in input order",
+        description="Every task is validated before any is routed: one invalid task answers 422 naming its "
+        "index and records nothing. Refused tasks are answered in place with status `refused` (200).",
+    )
+    async def route_batch(tasks: Annotated[list[TaskIn], Body(max_length=MAX_BATCH)]) -> Response:
+        items = [t.as_task() for t in tasks]
+
+        def run() -> list[dict[str, Any]]:
+            service.validate_tasks(items)
+            return service.route_tasks(items, concurrency=8)
+
+        return _json(await run_in_threadpool(run))
+
+    @app.post(
+        "/outcomes",
+        response_model=DecisionOut,
+        summary="Record the outcome of a decision",
+        responses={404: {"model": Error, "description": "unknown decision"}},
+    )
+    async def outcomes(body: OutcomeIn) -> Response:
+        kw = {
+            "latency_ms": body.latencyMs,
+            "input_tokens": body.inputTokens,
+            "output_tokens": body.outputTokens,
+            "cost": body.cost,
+        }
+        if service.group_commit_enabled:
+            result = await asyncio.wrap_future(service.submit_outcome(body.decisionId, body.outcome, **kw))
+        else:
+            result = await run_in_threadpool(
+                lambda: service.record_outcome(body.decisionId, body.outcome, **kw)
+            )
+        return _json(result)
+
+    @app.get("/stats", response_model=StatsOut, summary="The brief's statistics (today by default)")
+    async def stats(
+        since: Annotated[str | None, Query(description="7d, 24h, today, 2026-11-01 or an ISO time")] = None,
+        until: str | None = None,
+        by: Literal["agent"] | None = None,
+        all: Annotated[bool, Query(description="every day in the ledger")] = False,
+    ) -> Response:
+        return _json(await run_in_threadpool(lambda: service.statistics(since, until, all, by)))
+
+    @app.get("/models", response_model=list[ModelRow], summary="The registry as rows")
+    async def models(
+        task: Annotated[str | None, Query(description="only models capable of this task type")] = None,
+        sort: Annotated[
+            str | None,
+            Query(description="id, name, provider, quality, cost, input, output, latency, context"),
+        ] = None,
+        limit: Annotated[int | None, Query(ge=0)] = None,
+    ) -> Response:
+        return _json(await run_in_threadpool(lambda: service.models_table(task, sort, limit)))
+
+    @app.get("/decisions", response_model=list[DecisionOut], summary="Recorded decisions, newest first")
+    async def decisions(
+        since: Annotated[str | None, Query(description="7d, 24h, today, 2026-11-01 or an ISO time")] = None,
+        limit: Annotated[int, Query(ge=1, le=100_000)] = 100,
+        agent: str | None = None,
+    ) -> Response:
+        return _json(
+            await run_in_threadpool(
+                lambda: service.decisions(since=since, agent=agent, limit=limit, newest_first=True)
+            )
+        )
+
+    @app.get(
+        "/decisions/{decision_id}",
+        response_model=DecisionOut,
+        summary="One decision (with its stored breakdown under `detail`)",
+        responses={404: {"model": Error, "description": "unknown decision"}},
+    )
+    async def decision(decision_id: str) -> Response:
+        return _json(await run_in_threadpool(service.decision, decision_id))
+
+    @app.get("/health", response_model=Health, summary="Liveness; never needs the token")
+    async def health() -> Response:
+        return _json({"status": "ok", "version": __version__, "models": len(service.registry.models)})
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                "type": "http",
+                "scheme": "bearer",
+                "description": "needed on every route but /health when the server has a token",
+            }
+            for path, ops in schema["paths"].items():
+                if path != "/health":
+                    for op in ops.values():
+                        op["security"] = [{"bearer": []}]
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    guarded = Guard(app, token, max_body)
+    guarded.fastapi = app  # type: ignore[attr-defined]
+    return guarded
+
+
+# -- running it --------------------------------------------------------------------------------------
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_binding(host: str, token: str | None) -> None:
+    """SPEC 8: anything but loopback needs a token."""
+    if not is_loopback(host) and not token:
+        raise BadInput(
+            f"refusing to serve on {host} without a token: anyone who can reach it could spend the budget; "
+            "give --token or MODELWISE_TOKEN, or bind to 127.0.0.1"
+        )
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (port 0 = a free one)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as exc:
+        sock.close()
+        raise BadInput(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warning") -> Any:
+    """uvicorn with httptools and uvloop when installed (they are pinned dependencies)."""
+    import uvicorn
+
+    loop, http = "asyncio", "h11"
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:
+        pass
+    try:
+        import httptools  # noqa: F401
+
+        http = "httptools"
+    except ImportError:
+        pass
+    return uvicorn.Config(
+        app,
+        loop=loop,
+        http=http,
+        access_log=access_log,
+        log_level=log_level,
+        lifespan="off",
+        server_header=False,
+        timeout_keep_alive=30,
+        backlog=2048,
+    )

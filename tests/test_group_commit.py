@@ -1,0 +1,199 @@
+"""Group commit in the ledger: a batch keeps `admit`'s meaning (each admission sees the spend before it,
+request ids replay, one failure is rolled back alone), and several processes each batching their own
+admissions on one file still never overspend."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import threading
+from pathlib import Path
+
+import pytest
+
+from modelwise.ledger import NewDecision
+from modelwise.ledger.group import GroupCommitter
+from modelwise.ledger.sqlite import SqliteLedger
+
+DAY = "2026-11-26"
+BUDGET = 1.0
+
+
+def decision(
+    i: int, spent: dict[str, float], cost: float = 0.3, request_id: str | None = None
+) -> NewDecision:
+    """Admit `cost` if it fits BUDGET given `spent`, else refuse (reserve 0)."""
+    fits = sum(spent.values()) + cost <= BUDGET + 1e-12
+    return NewDecision(
+        id=f"dec_{i:06d}",
+        request_id=request_id,
+        ts="2026-11-26T12:00:00.000Z",
+        ts_unix=1.0,
+        day=DAY,
+        task_type="documentation",
+        tier="simple",
+        agent="t",
+        model_id="m" if fits else None,
+        model_name="M" if fits else None,
+        status="routed" if fits else "refused",
+        reserved=cost if fits else 0.0,
+        estimated_cost=cost,
+        input_tokens=1,
+        output_tokens=1,
+        desc_chars=0,
+        budget=1.0,
+        score=None,
+        description=None,
+        response={"decisionId": f"dec_{i:06d}", "fits": fits},
+    )
+
+
+def test_each_admission_in_a_batch_sees_the_ones_before_it(tmp_path: Path):
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    seen: list[float] = []
+
+    def make(i: int):
+        def f(spent):
+            seen.append(sum(spent.values()))
+            return decision(i, spent)
+
+        return f
+
+    results = ledger.admit_many([(DAY, None, make(i)) for i in range(5)])
+    assert [r[0]["fits"] for r in results] == [True, True, True, False, False]
+    assert seen == pytest.approx([0.0, 0.3, 0.6, 0.9, 0.9])
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.9)
+    ledger.close()
+
+
+def test_request_ids_replay_within_and_across_batches(tmp_path: Path):
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    a = ledger.admit_many(
+        [
+            (DAY, "same", lambda s: decision(1, s, request_id="same")),
+            (DAY, "same", lambda s: decision(2, s, request_id="same")),
+        ]
+    )
+    assert a[0] == ({"decisionId": "dec_000001", "fits": True}, False)
+    assert a[1] == ({"decisionId": "dec_000001", "fits": True}, True)
+    b = ledger.admit_many([(DAY, "same", lambda s: decision(3, s, request_id="same"))])
+    assert b[0][1] is True and ledger.count_decisions() == 1
+    ledger.close()
+
+
+def test_a_failing_admission_is_rolled_back_alone(tmp_path: Path):
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+
+    def boom(spent):
+        raise ValueError("no")
+
+    # the third writes a duplicate id: its insert fails inside its savepoint
+    results = ledger.admit_many(
+        [
+            (DAY, None, lambda s: decision(1, s)),
+            (DAY, None, boom),
+            (DAY, None, lambda s: decision(1, s)),
+            (DAY, None, lambda s: decision(4, s)),
+        ]
+    )
+    assert isinstance(results[1], ValueError) and isinstance(results[2], Exception)
+    assert results[0][0]["fits"] and results[3][0]["fits"]
+    assert ledger.count_decisions() == 2
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.6)  # the failed one reserved nothing
+    ledger.close()
+
+
+def test_committer_answers_only_after_commit_and_keeps_the_budget(tmp_path: Path):
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    group = GroupCommitter(ledger)
+    out: list[dict] = []
+    lock = threading.Lock()
+
+    def one(i: int) -> None:
+        response, _ = group.admit(DAY, None, lambda s: decision(i, s, cost=0.07))
+        # once answered, another connection sees the decision: it was committed
+        other = SqliteLedger(ledger.path)
+        try:
+            assert other.decision(response["decisionId"]) is not None
+        finally:
+            other.close()
+        with lock:
+            out.append(response)
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    group.close()
+    assert len(out) == 40 and sum(r["fits"] for r in out) == 14  # 14 x 0.07 = 0.98 <= 1.0 < 15 x 0.07
+    assert group.batches < 40  # they were grouped
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.98)
+    with pytest.raises(RuntimeError):
+        group.admit(DAY, None, lambda s: decision(99, s))
+    ledger.close()
+
+
+def _route_many(ledger_path: str, config: str, registry: str, n: int, worker: int, q) -> None:
+    from modelwise.service import TokenOptimizationService
+
+    svc = TokenOptimizationService(registry=registry, ledger=ledger_path, config=config)
+    svc.enable_group_commit()
+    tasks = [
+        {"type": t, "description": f"p{worker} {i}", "agent": f"proc-{worker}"}
+        for i, t in enumerate(["architecture", "code_generation", "documentation"] * (n // 3))
+    ]
+    results = svc.route_tasks(tasks, concurrency=8)
+    svc.close()
+    q.put([r["decisionId"] for r in results if r["status"] != "refused"])
+
+
+def test_several_processes_with_group_commit_never_overspend(tmp_path: Path):
+    from tests.conftest import BRIEF_REGISTRY
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("daily_budget = 0.3\n")
+    path = str(tmp_path / "shared.sqlite3")
+    SqliteLedger(path).close()  # created and migrated once, before the processes race
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    procs = [
+        ctx.Process(target=_route_many, args=(path, str(cfg), str(BRIEF_REGISTRY), 60, w, q))
+        for w in range(3)
+    ]
+    for p in procs:
+        p.start()
+    admitted = [i for _ in procs for i in q.get(timeout=120)]
+    for p in procs:
+        p.join(timeout=30)
+        assert p.exitcode == 0
+    ledger = SqliteLedger(path)
+    rows = list(ledger.decisions())
+    ledger.close()
+    assert len(rows) == 180
+    kept = [r for r in rows if r["status"] != "refused"]
+    assert sorted(r["id"] for r in kept) == sorted(admitted)
+    assert sum(r["reserved"] for r in rows) <= 0.3 + 1e-9
+    assert sum(r["reserved"] for r in rows) > 0.15
+    for tier, share in {"simple": 0.2, "medium": 0.5, "complex": 0.3}.items():
+        assert sum(r["reserved"] for r in rows if r["tier"] == tier) <= 0.3 * share + 1e-9
+
+
+def test_service_with_group_commit_routes_and_settles_from_any_thread(make_service):
+    svc = make_service()
+    svc.enable_group_commit()
+    r = svc.route_task("documentation", "from the main thread", agent="main")
+    settled = svc.record_outcome(r["decisionId"], "success", cost=0.001)
+    assert settled["actualCost"] == 0.001
+    via_writer = svc.submit_outcome(svc.route_task("documentation", "again")["decisionId"], "error").result(
+        timeout=10
+    )
+    assert via_writer["outcome"] == "error"
+    from modelwise.core.errors import UnknownDecision
+
+    with pytest.raises(UnknownDecision):
+        svc.submit_outcome("dec_missing", "success").result(timeout=10)
+    assert svc.submit_task({"type": "documentation", "agent": "w"}).result(timeout=10)["agent"] == "w"
+    svc.close()
+    assert not svc.group_commit_enabled
+    stats = svc.statistics()
+    assert stats["outcomes"] == 2 and stats["costStatistics"]["totalTasks"] == 3
