@@ -6,14 +6,16 @@ input writes nothing), records outcomes and reports statistics."""
 from __future__ import annotations
 
 import math
-import secrets
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 from modelwise.core import budget as budget_policy
 from modelwise.core import explain as explain_core
@@ -328,7 +330,7 @@ class TokenOptimizationService:
         stored = for_storage(description, self.settings.store_descriptions)
 
         def make(spent: Mapping[str, float]) -> NewDecision:
-            decision_id = "dec_" + f"{int(now.timestamp() * 1000):011x}" + secrets.token_hex(5)
+            decision_id = "dec_" + f"{int(now.timestamp() * 1000):011x}" + os.urandom(5).hex()
             response, choice, spent_after = build(spent, decision_id)
             alerts = []
             if choice.status == REFUSED and choice.refusal_kind == "budget":
@@ -703,6 +705,8 @@ class TokenOptimizationService:
 
         if concurrency == 1 or len(items) <= 1:
             return [one(t) for t in items]
+        from concurrent.futures import ThreadPoolExecutor
+
         with ThreadPoolExecutor(max_workers=concurrency) as pool:
             return list(pool.map(one, items))
 
@@ -1496,6 +1500,8 @@ class TokenOptimizationService:
         """`record_outcome` on the group-commit writer thread (see `submit_task`)."""
         group = self._group_commit
         if group is None:
+            from concurrent.futures import Future
+
             fut: Future = Future()
             try:
                 fut.set_result(self.record_outcome(decision_id, outcome, **kw))
@@ -1511,6 +1517,8 @@ class TokenOptimizationService:
         resolves at once from the calling thread."""
         group = self._group_commit
         if group is None:
+            from concurrent.futures import Future
+
             fut: Future = Future()
             try:
                 fut.set_result(self.route_mapping(task))
