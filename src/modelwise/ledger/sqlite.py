@@ -116,146 +116,27 @@ class SqliteLedger:
         """Check the budget and reserve in one IMMEDIATE transaction. `make(spent_by_tier)` routes with
         today's spend and returns the decision to write. Returns (response, replayed): a known
         `request_id` returns the first decision's response and writes nothing."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if request_id is not None:
-                row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
-                if row is not None:
-                    conn.execute("ROLLBACK")
-                    return json.loads(row[0]), True
-            spent = self._spent(conn, day)
-            rec = make(spent)
-            conn.execute(
-                "INSERT INTO decisions (id, request_id, ts, ts_unix, day, task_type, tier, agent, model_id, "
-                "model_name, status, reserved, estimated_cost, input_tokens, output_tokens, desc_chars, budget, "
-                "score, description, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    rec.id,
-                    rec.request_id,
-                    rec.ts,
-                    rec.ts_unix,
-                    rec.day,
-                    rec.task_type,
-                    rec.tier,
-                    rec.agent,
-                    rec.model_id,
-                    rec.model_name,
-                    rec.status,
-                    rec.reserved,
-                    rec.estimated_cost,
-                    rec.input_tokens,
-                    rec.output_tokens,
-                    rec.desc_chars,
-                    rec.budget,
-                    rec.score,
-                    rec.description,
-                    json.dumps(rec.response, separators=(",", ":")),
-                ),
-            )
-            conn.execute(
-                "INSERT INTO rollup (day, tier, agent, model_id, status, decisions, spent, reserved, estimated) "
-                "VALUES (?,?,?,?,?,1,?,?,?) ON CONFLICT (day, tier, agent, model_id, status) DO UPDATE SET "
-                "decisions = decisions + 1, spent = spent + excluded.spent, "
-                "reserved = reserved + excluded.reserved, estimated = estimated + excluded.estimated",
-                (
-                    rec.day,
-                    rec.tier,
-                    rec.agent or "",
-                    rec.model_id or "",
-                    rec.status,
-                    rec.reserved,
-                    rec.reserved,
-                    rec.estimated_cost,
-                ),
-            )
-            for threshold, spent_after, budget, message in rec.alerts:
-                conn.execute(
-                    "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
-                    "VALUES (?, ?, ?, ?, ?, ?)",
-                    (rec.day, threshold, rec.ts, spent_after, budget, message),
-                )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return rec.response, False
+        return self._in_transaction(lambda conn: self._admit_here(conn, day, request_id, make))
 
     def settle(
         self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
     ) -> dict[str, Any]:
         """Record the outcome of a decision: the actual cost replaces the reservation. `make(decision)`
         computes the settlement from the stored decision. Returns the decision with its outcome."""
+        return self._in_transaction(lambda conn: self._settle_here(conn, decision_id, ts, ts_unix, make))
+
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+        """Run `work` in one IMMEDIATE transaction on this thread's connection; commit, or roll back."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute(
-                f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
-                "WHERE d.id = ?",
-                (decision_id,),
-            ).fetchone()
-            if row is None:
-                raise UnknownDecision(f"unknown decision id {decision_id!r}")
-            dec = dict(row)
-            if dec["outcome"] is not None:
-                raise BadInput(f"decision {decision_id} already has an outcome ({dec['outcome']})")
-            if dec["status"] == "refused":
-                raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
-            s = make(dec)
-            conn.execute(
-                "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
-                "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    decision_id,
-                    ts,
-                    ts_unix,
-                    s.outcome,
-                    s.latency_ms,
-                    s.input_tokens,
-                    s.output_tokens,
-                    s.actual_cost,
-                    dec["model_id"],
-                    dec["task_type"],
-                    dec["day"],
-                ),
-            )
-            conn.execute(
-                "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ?, "
-                "outcomes = outcomes + 1, successes = successes + ?, failures = failures + ?, "
-                "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
-                "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
-                (
-                    s.actual_cost,
-                    dec["reserved"],
-                    dec["reserved"],
-                    s.actual_cost,
-                    int(s.outcome == "success"),
-                    int(s.outcome == "failure"),
-                    int(s.outcome == "error"),
-                    s.latency_ms or 0.0,
-                    int(s.latency_ms is not None),
-                    dec["day"],
-                    dec["tier"],
-                    dec["agent"] or "",
-                    dec["model_id"] or "",
-                    dec["status"],
-                ),
-            )
+            result = work(conn)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
-        dec.update(
-            outcome=s.outcome,
-            actual_cost=s.actual_cost,
-            latency_ms=s.latency_ms,
-            actual_input_tokens=s.input_tokens,
-            actual_output_tokens=s.output_tokens,
-            outcome_ts=ts,
-        )
-        return dec
+        return result
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -570,14 +451,7 @@ class SqliteLedger:
         budget check against the spend so far (including the batch's earlier admissions) and writes."""
         if not self.in_batch():
             raise RuntimeError("admit_in_batch outside run_batch")
-        conn = self._conn()
-        if request_id is not None:
-            row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
-            if row is not None:
-                return json.loads(row[0]), True
-        rec = make(self._spent(conn, day))
-        self._insert_decision(conn, rec)
-        return rec.response, False
+        return self._admit_here(self._conn(), day, request_id, make)
 
     def admit_many(
         self, items: Sequence[tuple[str, str | None, Callable[[Mapping[str, float]], NewDecision]]]
@@ -591,10 +465,16 @@ class SqliteLedger:
         self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
     ) -> dict[str, Any]:
         """`settle` inside the open transaction of `run_batch` (same thread): the same checks and writes,
-        committed with the batch. (The statements are `settle`'s, which is left as it was.)"""
+        committed with the batch."""
         if not self.in_batch():
             raise RuntimeError("settle_in_batch outside run_batch")
-        conn = self._conn()
+        return self._settle_here(self._conn(), decision_id, ts, ts_unix, make)
+
+    @staticmethod
+    def _settle_here(
+        conn: sqlite3.Connection, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+    ) -> dict[str, Any]:
+        """The checks and writes of a settlement, inside whatever transaction `conn` has open."""
         row = conn.execute(
             f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
             "WHERE d.id = ?",
@@ -656,3 +536,16 @@ class SqliteLedger:
             outcome_ts=ts,
         )
         return dec
+
+    def _admit_here(
+        self, conn: sqlite3.Connection, day: str, request_id: str | None,
+        make: Callable[[Mapping[str, float]], NewDecision],
+    ) -> tuple[dict[str, Any], bool]:
+        """Replay check, budget check and writes of an admission, inside the transaction `conn` has open."""
+        if request_id is not None:
+            row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
+            if row is not None:
+                return json.loads(row[0]), True
+        rec = make(self._spent(conn, day))
+        self._insert_decision(conn, rec)
+        return rec.response, False
