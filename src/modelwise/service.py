@@ -54,6 +54,11 @@ MAX_DESCRIPTION = 1_000_000
 MAX_NAME = 200
 
 
+def random_suffix(nbytes: int) -> str:
+    """The random part of a decision id (hex). os.urandom, as secrets uses, without importing secrets."""
+    return os.urandom(nbytes).hex()
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -330,7 +335,7 @@ class TokenOptimizationService:
         stored = for_storage(description, self.settings.store_descriptions)
 
         def make(spent: Mapping[str, float]) -> NewDecision:
-            decision_id = "dec_" + f"{int(now.timestamp() * 1000):011x}" + os.urandom(5).hex()
+            decision_id = "dec_" + f"{int(now.timestamp() * 1000):011x}" + random_suffix(5)
             response, choice, spent_after = build(spent, decision_id)
             alerts = []
             if choice.status == REFUSED and choice.refusal_kind == "budget":
