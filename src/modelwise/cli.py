@@ -92,15 +92,21 @@ def _print_candidates(rows: list[dict[str, Any]]) -> None:
 # -- commands ------------------------------------------------------------------------------------
 
 
-def cmd_route(args: argparse.Namespace) -> int:
-    svc = service_from_args(args)
-    constraints = {}
+def constraints_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """The task's constraints (SPEC 2) from `--min-quality`, `--max-latency` and `--capability`."""
+    constraints: dict[str, Any] = {}
     if args.min_quality is not None:
         constraints["minQuality"] = args.min_quality
     if args.max_latency is not None:
         constraints["maxLatencyMs"] = args.max_latency
-    if args.capability:
+    if getattr(args, "capability", None):
         constraints["capabilities"] = args.capability
+    return constraints
+
+
+def cmd_route(args: argparse.Namespace) -> int:
+    svc = service_from_args(args)
+    constraints = constraints_from_args(args)
     r = svc.route_task(
         args.type,
         args.description,
@@ -122,11 +128,7 @@ def cmd_route(args: argparse.Namespace) -> int:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
-    constraints = {}
-    if args.min_quality is not None:
-        constraints["minQuality"] = args.min_quality
-    if args.max_latency is not None:
-        constraints["maxLatencyMs"] = args.max_latency
+    constraints = constraints_from_args(args)
     r = svc.explain(
         args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights,
         leads=args.leads, grid_values=_grid_values(args.grid_values),
@@ -249,6 +251,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def write_atomic(path: str, text: str) -> None:
+    """Write `text` to `path` atomically (a reader sees the old file or the new one, never half)."""
+
+    def fill(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+    replace_atomically(path, fill)
+
+
+def replace_atomically(path: str, fill) -> None:
+    """Let `fill(tmp)` write a temporary file beside `path`, give it the mode an ordinary new file would
+    have (mkstemp makes 0600), then rename it over `path`; on any error nothing is left behind."""
     import tempfile
     from pathlib import Path
 
@@ -257,10 +271,13 @@ def write_atomic(path: str, text: str) -> None:
         raise BadInput(f"{path} is a folder; give a file name")
     if not target.parent.exists():
         raise BadInput(f"folder {target.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=target.suffix)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        fill(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, target)
     except BaseException:
         try:

@@ -129,27 +129,10 @@ def _check_plot_path(path: str) -> None:
 
 def _write_plot(result: dict[str, Any], path: str) -> None:
     """Draw into a temporary file beside the target, then rename (no half-written PNG)."""
-    import os
-    import tempfile
-    from pathlib import Path
-
+    from modelwise.cli import replace_atomically
     from modelwise.evaluation import plot_frontier
 
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".png")
-    os.close(fd)
-    try:
-        plot_frontier(result, tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the plot is an ordinary file
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    replace_atomically(path, lambda tmp: plot_frontier(result, tmp))
 
 
 def _print_evaluation(r: dict[str, Any]) -> None:
