@@ -36,6 +36,26 @@ _DECISION_COLUMNS = (
 )
 
 
+def _enable_wal(conn: sqlite3.Connection, deadline_s: float = 60.0) -> None:
+    """Switch a connection's database to WAL. Several processes opening a new ledger at once race for
+    the exclusive lock this needs, and SQLite answers SQLITE_BUSY at once (the busy handler is not
+    called on that path), so retry with a short backoff until one of them has switched it."""
+    import time
+
+    deadline = time.monotonic() + deadline_s
+    pause = 0.002
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
+
+
 class SqliteLedger:
     """The default ledger backend."""
 
@@ -57,9 +77,7 @@ class SqliteLedger:
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
             conn.row_factory = sqlite3.Row
             conn.execute("PRAGMA busy_timeout = 60000")
-            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal":
-                conn.execute("PRAGMA journal_mode = WAL")
+            _enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self._sync}")
             conn.execute("PRAGMA foreign_keys = ON")
             self._local.conn = conn
