@@ -377,10 +377,32 @@ def test_openapi_documents_every_endpoint_and_model(client):
         "dryRun",
         "weights",
     }
+    # what the service checks beyond pydantic is documented too (schemathesis generates from it)
+    assert "documentation" in schemas["TaskIn"]["properties"]["type"]["enum"]
+    models = {p["name"]: p["schema"] for p in paths["/models"]["get"]["parameters"]}
+    assert "cost" in models["sort"]["enum"]
+    assert models["task"]["enum"] == schemas["TaskIn"]["properties"]["type"]["enum"]
+    # a server without a token documents no security; one with a token documents it on every route
+    # but /health
+    assert "securitySchemes" not in doc["components"] and "security" not in paths["/stats"]["get"]
+
+
+def test_openapi_documents_the_token_when_there_is_one(make_service):
+    with serving(make_service(), token=TOKEN) as base:
+        doc = httpx.get(base + "/openapi.json", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert doc["components"]["securitySchemes"]["bearer"]["scheme"] == "bearer"
-    assert "security" not in paths["/health"]["get"] and paths["/stats"]["get"]["security"] == [
-        {"bearer": []}
-    ]
+    paths = doc["paths"]
+    assert "security" not in paths["/health"]["get"]
+    for path, ops in paths.items():
+        if path != "/health":
+            assert all(op["security"] == [{"bearer": []}] for op in ops.values()), path
+
+
+def test_unknown_query_parameter_is_named(client):
+    detail = one_line_error(client.get("/stats", params={"sinse": "7d"}), 422)
+    assert "sinse" in detail and "since" in detail
+    assert "limit" in one_line_error(client.get("/models", params={"limit": "1", "x": "1"}), 422)
+    one_line_error(client.get("/health", params={"x": "1"}), 422)
 
 
 @pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-transaction-each"])

@@ -15,18 +15,22 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import Body, FastAPI, Query, Request
+from fastapi import Body, Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelwise import __version__
-from modelwise.core.errors import BadInput, ModelwiseError
+from modelwise.core.errors import BadInput, ModelwiseError, printable
+from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_TOKENS
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 MAX_BATCH = 10_000
+MODEL_SORTS = ("id", "name", "provider", "quality", "cost", "price", "input", "output", "latency", "context")
+# The custom string format of `since`/`until` (OpenAPI allows formats of one's own; validators ignore them)
+TIME_FORMAT = "modelwise-time"
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,7 +43,8 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # strict: the JSON types are the documented ones (`false` is not a weight, `"0.5"` not a budget)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
 
 class ConstraintsIn(_In):
@@ -70,6 +75,7 @@ class TaskIn(_In):
 
     model_config = ConfigDict(
         extra="forbid",
+        strict=True,
         json_schema_extra={
             "examples": [
                 {
@@ -122,15 +128,25 @@ class TaskIn(_In):
         return task
 
 
+def _whole_number_only(value: Any) -> Any:
+    """Tokens are JSON integers, and `2.0` is one (JSON Schema); `true` and `"2"` are not."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("Input should be a valid integer")
+    return value
+
+
+TokenCount = Annotated[int, Field(strict=False, ge=0, le=MAX_TOKENS), BeforeValidator(_whole_number_only)]
+
+
 class OutcomeIn(_In):
     """The outcome of a routed decision (SPEC 6); the actual cost comes from `cost` or tokens x prices."""
 
     decisionId: str = Field(min_length=1, max_length=200)
     outcome: Literal["success", "failure", "error"]
-    latencyMs: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = None
-    inputTokens: Annotated[int | None, Field(ge=0)] = None
-    outputTokens: Annotated[int | None, Field(ge=0)] = None
-    cost: Annotated[float | None, Field(ge=0, allow_inf_nan=False)] = Field(
+    latencyMs: Annotated[float | None, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)] = None
+    inputTokens: TokenCount | None = None
+    outputTokens: TokenCount | None = None
+    cost: Annotated[float | None, Field(ge=0, le=MAX_COST, allow_inf_nan=False)] = Field(
         None, description="actual cost, USD"
     )
 
@@ -294,11 +310,22 @@ class StatsOut(_Out):
 
 
 class Observed(_Out):
+    """Registry and observed values side by side (SPEC 6). With `task`: the calibrated values for that
+    task type; without: the outcomes summed over task types (calibration is per type, so null)."""
+
+    registryQuality: float | None
+    calibratedQuality: float | None
+    registryAvailability: float
+    calibratedAvailability: float | None
+    registryLatencyMs: float | None = Field(None, description="with `task` only")
+    medianLatencyMs: float | None
+    latencies: int | None = Field(None, description="with `task` only: outcomes that gave a latency")
     outcomes: int
     successes: int
     failures: int
     errors: int
-    medianLatencyMs: float | None
+    successRate: float | None
+    learning: bool
 
 
 class ModelRow(_Out):
@@ -405,6 +432,13 @@ class Guard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
+        body = b"".join(chunks)
+        try:  # JSON is UTF-8 (RFC 8259); anything else is one clear 422 here, not a 400 deep in FastAPI
+            body.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            detail = f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})"
+            await _send_json(send, 422, {"detail": detail})
+            return
         # Every body here is JSON: read it as JSON whatever Content-Type says (`curl -d` sends form type).
         scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
         scope["headers"].append((b"content-type", b"application/json"))
@@ -414,7 +448,7 @@ class Guard:
             nonlocal replayed
             if not replayed:
                 replayed = True
-                return {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+                return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
         await self.app(scope, replay, send)
@@ -446,6 +480,25 @@ def _validation_detail(exc: RequestValidationError) -> str:
     return _one_line(f"{loc}: {msg}{more}")
 
 
+async def _known_query_only(request: Request) -> None:
+    """A query parameter the operation does not take is a bad input (a typo such as `sinse=7d` would
+    otherwise be ignored silently and answer for the wrong period)."""
+    if not request.query_params:
+        return
+    known: set[str] = set()
+    todo = [getattr(request.scope.get("route"), "dependant", None)]
+    while todo:
+        dependant = todo.pop()
+        if dependant is not None:
+            known.update(p.alias for p in dependant.query_params)
+            todo.extend(dependant.dependencies)
+    unknown = sorted({k for k in request.query_params if k not in known})
+    if unknown:
+        named = ", ".join(printable(k) or "''" for k in unknown)
+        takes = f" (it takes {', '.join(sorted(known))})" if known else " (it takes none)"
+        raise BadInput(f"unknown query parameter(s) {named}{takes}")
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "missing or wrong bearer token (only when the server has a token)"},
     413: {"model": Error, "description": "request body over 1 MiB"},
@@ -456,6 +509,39 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 def _json(obj: Any, status: int = 200) -> Response:
     # orjson: a route answer holds ~150 numbers; the stdlib encoder spends ~50 us on it, orjson ~4 us
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
+
+
+def _document_values(schema: dict[str, Any], task_types: tuple[str, ...], weights: dict[str, float]) -> None:
+    """Write into the OpenAPI document what the service checks and pydantic does not see: the configured
+    task types, the sort keys, the time format of `since`/`until` and that the weights may not all end up
+    zero. The handlers still check them, with the service's own one-line messages."""
+    components = schema["components"]["schemas"]
+    components["TaskIn"]["properties"]["type"]["enum"] = list(task_types)
+    # all zero = every weight configured above zero given as 0, every other one 0, null or absent
+    given = [k for k, v in weights.items() if v > 0]
+    components["WeightsIn"]["not"] = {
+        "required": given,
+        "properties": {
+            k: {"const": 0} if k in given else {"anyOf": [{"const": 0}, {"type": "null"}]} for k in weights
+        },
+    }
+    for ops in schema["paths"].values():
+        for op in ops.values():
+            for param in op.get("parameters", ()):
+                # `X | None` in Python is "optional" in a query, never null: document X alone
+                outer = param["schema"]
+                branches = [b for b in outer.get("anyOf", ()) if b.get("type") != "null"]
+                if len(branches) == 1:
+                    param["schema"] = {**{k: v for k, v in outer.items() if k != "anyOf"}, **branches[0]}
+                text = param["schema"]
+                if text.get("type") != "string":
+                    continue
+                if param["name"] in ("since", "until"):
+                    text["format"] = TIME_FORMAT
+                elif param["name"] == "task":
+                    text["enum"] = list(task_types)
+                elif param["name"] == "sort":
+                    text["enum"] = list(MODEL_SORTS)
 
 
 def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY) -> Any:
@@ -470,6 +556,7 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             "route but `/health` needs `Authorization: Bearer <token>`."
         ),
         responses=ERRORS,
+        dependencies=[Depends(_known_query_only)],
     )
     app.state.service = service
 
@@ -483,7 +570,9 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
-        return _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
+        response = _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
+        response.headers.update(exc.headers or {})  # e.g. the `Allow` a 405 must carry (RFC 9110)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> Response:
@@ -611,15 +700,17 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
-                "type": "http",
-                "scheme": "bearer",
-                "description": "needed on every route but /health when the server has a token",
-            }
-            for path, ops in schema["paths"].items():
-                if path != "/health":
-                    for op in ops.values():
-                        op["security"] = [{"bearer": []}]
+            _document_values(schema, service.settings.task_types, service.settings.weights.to_json())
+            if token:  # only a server with a token asks for one; documenting it otherwise would be false
+                schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "needed on every route but /health",
+                }
+                for path, ops in schema["paths"].items():
+                    if path != "/health":
+                        for op in ops.values():
+                            op["security"] = [{"bearer": []}]
             app.openapi_schema = schema
         return app.openapi_schema
 

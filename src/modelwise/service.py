@@ -52,6 +52,11 @@ Clock = Callable[[], datetime]
 OUTCOMES = ("success", "failure", "error")
 MAX_DESCRIPTION = 1_000_000
 MAX_NAME = 200
+# Bounds of one outcome: beyond them a number is a mistake, and sums of them would leave the range of a
+# float (spend `inf`, shown as null) or of SQLite's 64-bit integers.
+MAX_TOKENS = 10**12
+MAX_COST = 1_000_000.0
+MAX_LATENCY_MS = 1e9  # 11.6 days
 
 
 def random_suffix(nbytes: int) -> str:
@@ -756,15 +761,25 @@ class TokenOptimizationService:
             raise BadInput("decision id must be a non-empty string")
         if latency_ms is not None:
             latency_ms = _finite_number(latency_ms, "latency")
+            if latency_ms > MAX_LATENCY_MS:
+                raise BadInput(f"latency must be at most {MAX_LATENCY_MS:,.0f} ms, not {latency_ms!r}")
         tokens = []
         for value, what in ((input_tokens, "input tokens"), (output_tokens, "output tokens")):
             if value is not None:
-                if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value) or value < 0:
-                    raise BadInput(f"{what} must be a whole number zero or more, not {value!r}")
+                if (
+                    isinstance(value, bool)
+                    or not isinstance(value, int | float)
+                    or not math.isfinite(value)
+                    or value != int(value)
+                    or not 0 <= value <= MAX_TOKENS
+                ):
+                    raise BadInput(f"{what} must be a whole number from 0 to {MAX_TOKENS:,}, not {value!r}")
                 value = int(value)
             tokens.append(value)
         if cost is not None:
             cost = _finite_number(cost, "cost")
+            if cost > MAX_COST:
+                raise BadInput(f"cost must be at most {MAX_COST:,.0f} USD, not {cost!r}")
         if not self.ledger_exists():
             from modelwise.core.errors import UnknownDecision
 
@@ -923,11 +938,13 @@ class TokenOptimizationService:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
+        now = self.clock()
+        s = parse_when(since, now, self.tz).timestamp() if since else None  # bad input even with no ledger
+        u = parse_when(until, now, self.tz, end=True).timestamp() if until else None
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise BadInput(f"limit must be a whole number zero or more, not {limit!r}")
         if not self.ledger_exists():
             return []
-        now = self.clock()
-        s = parse_when(since, now, self.tz).timestamp() if since else None
-        u = parse_when(until, now, self.tz, end=True).timestamp() if until else None
         return [
             self.decision_json(r)
             for r in self.ledger.decisions(since=s, until=u, agent=agent, limit=limit, newest_first=newest_first)
@@ -1540,23 +1557,29 @@ def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = F
         return now
     t = text.strip().lower()
     units = {"d": 86400, "h": 3600, "m": 60, "w": 7 * 86400}
-    if len(t) >= 2 and t[-1] in units and t[:-1].replace(".", "", 1).isdigit():
-        return now - timedelta(seconds=float(t[:-1]) * units[t[-1]])
-    local_now = now.astimezone(tz)
-    if t in ("today", "yesterday"):
-        d = local_now.date() - timedelta(days=1 if t == "yesterday" else 0)
-        start = datetime.combine(d, datetime.min.time(), tzinfo=local_now.tzinfo)
-        return start + timedelta(days=1) if end else start
     try:
+        # ASCII digits only: str.isdigit() also accepts '²' and other digits float() cannot read
+        number = t[:-1].replace(".", "", 1)
+        if len(t) >= 2 and t[-1] in units and number.isascii() and number.isdigit():
+            return now - timedelta(seconds=float(t[:-1]) * units[t[-1]])
+        local_now = now.astimezone(tz)
+        if t in ("today", "yesterday"):
+            d = local_now.date() - timedelta(days=1 if t == "yesterday" else 0)
+            start = datetime.combine(d, datetime.min.time(), tzinfo=local_now.tzinfo)
+            return start + timedelta(days=1) if end else start
         if len(t) == 10:
             d = date.fromisoformat(t)
             start = datetime.combine(d, datetime.min.time(), tzinfo=local_now.tzinfo)
             return start + timedelta(days=1) if end else start
         dt = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInput(f"cannot read the time {text!r} (use 7d, 24h, today, 2026-11-26 or an ISO time)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=local_now.tzinfo)
+        if dt.tzinfo is None:
+            dt = dt.replace(tzinfo=local_now.tzinfo)
+        dt.timestamp()  # in range for the ledger's timestamps (raises OverflowError otherwise)
+    except (OverflowError, ValueError):  # '99999999d' or the day after 9999-12-31 overflow datetime
+        raise BadInput(
+            f"cannot read the time {text!r} "
+            "(use 7d, 24h, today, 2026-11-26 or an ISO time from year 1 to 9999)"
+        ) from None
     return dt
 
 

@@ -21,6 +21,8 @@ class Weights:
 
     def normalised(self) -> tuple[float, float, float, float]:
         t = self.as_tuple()
+        m = max(t)  # scaled first: weights near the largest float would add up to inf
+        t = (t[0] / m, t[1] / m, t[2] / m, t[3] / m)
         s = sum(t)
         return (t[0] / s, t[1] / s, t[2] / s, t[3] / s)
 
