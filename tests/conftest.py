@@ -99,3 +99,22 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 def load_json(text: str):
     return json.loads(text)
+
+
+class LedgerWatch:
+    """A ledger as another process sees it: `PRAGMA data_version` moves with every commit made by any
+    other connection (a server's writer thread included); the row counts say what was written."""
+
+    def __init__(self, path: Path | str):
+        import sqlite3
+
+        self.conn = sqlite3.connect(path)
+
+    def version(self) -> tuple[int, int, int]:
+        (v,) = self.conn.execute("PRAGMA data_version").fetchone()
+        (d,) = self.conn.execute("SELECT count(*) FROM decisions").fetchone()
+        (o,) = self.conn.execute("SELECT count(*) FROM outcomes").fetchone()
+        return v, d, o
+
+    def close(self) -> None:
+        self.conn.close()

@@ -9,7 +9,6 @@ Examples per operation: MODELWISE_SCHEMATHESIS_EXAMPLES (default 25)."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from datetime import date, timedelta
 
 import pytest
@@ -20,7 +19,7 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.specs.openapi.formats import register_string_format
 
 from modelwise.server import TIME_FORMAT, create_app
-from tests.conftest import BRIEF_REGISTRY
+from tests.conftest import BRIEF_REGISTRY, LedgerWatch
 
 TOKEN = "schemathesis-token"
 EXAMPLES = int(os.environ.get("MODELWISE_SCHEMATHESIS_EXAMPLES", "25"))
@@ -54,20 +53,6 @@ expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "41
 )
 
 
-class Ledger:
-    """The ledger as another process sees it: `PRAGMA data_version` moves with every commit by any other
-    connection (the server's writer thread included), the row counts with what was written."""
-
-    def __init__(self, path):
-        self.conn = sqlite3.connect(path)
-
-    def version(self) -> tuple[int, int, int]:
-        (v,) = self.conn.execute("PRAGMA data_version").fetchone()
-        (d,) = self.conn.execute("SELECT count(*) FROM decisions").fetchone()
-        (o,) = self.conn.execute("SELECT count(*) FROM outcomes").fetchone()
-        return v, d, o
-
-
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     from modelwise.service import TokenOptimizationService
@@ -80,7 +65,9 @@ def served(tmp_path_factory):
     first = svc.route_task("documentation", "the ledger exists before the first case", agent="setup")
     svc.record_outcome(first["decisionId"], "success")
     app = create_app(svc, token=TOKEN)
-    yield app, Ledger(tmp / "ledger.sqlite3")
+    watch = LedgerWatch(tmp / "ledger.sqlite3")
+    yield app, watch
+    watch.close()
     svc.close()
 
 
@@ -93,7 +80,7 @@ def api_schema(served):
 
 
 @pytest.fixture
-def ledger(served) -> Ledger:
+def ledger(served) -> LedgerWatch:
     return served[1]
 
 

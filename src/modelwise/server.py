@@ -474,7 +474,12 @@ def _validation_detail(exc: RequestValidationError) -> str:
         return _one_line(
             f"the body is not valid JSON: {ctx.get('error') or err.get('msg', 'decode error')}{where}"
         )
-    loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+    parts = [p for p in err.get("loc", ()) if p != "body"]
+    if parts and isinstance(parts[0], int):  # /route/batch: the task's index first, as the service says it
+        rest = ".".join(str(p) for p in parts[1:])
+        loc = f"task {parts[0]}" + (f": {rest}" if rest else "")
+    else:
+        loc = ".".join(str(p) for p in parts) or "body"
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     return _one_line(f"{loc}: {msg}{more}")

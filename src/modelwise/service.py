@@ -634,8 +634,8 @@ class TokenOptimizationService:
         w = None if weights is None else self.parse_weights(weights)
         settings = self.whatif_settings(cost_scale, daily_budget, learning)
         now = self.clock()
-        since_dt = parse_when(since or "today", now, self.tz)
-        until_dt = parse_when(until, now, self.tz, end=True) if until else None
+        since_dt = parse_when(since or "today", now, self.tz, what="since")
+        until_dt = parse_when(until, now, self.tz, end=True, what="until") if until else None
         if until_dt is not None and until_dt <= since_dt:
             raise BadInput("--until must be after --since")
         t0 = time.perf_counter()
@@ -814,10 +814,12 @@ class TokenOptimizationService:
         if all_days:
             return None, None
         today = self.today()
-        start = parse_when(since, self.clock(), self.tz).date().isoformat() if since else today.isoformat()
-        end = parse_when(until, self.clock(), self.tz, end=True).date().isoformat() if until else (
-            today.isoformat() if not since else None
-        )
+        now = self.clock()
+        start = parse_when(since, now, self.tz, what="since").date().isoformat() if since else today.isoformat()
+        if until:
+            end: str | None = parse_when(until, now, self.tz, end=True, what="until").date().isoformat()
+        else:
+            end = today.isoformat() if not since else None
         return start, end
 
     def statistics(self, since: str | None = None, until: str | None = None, all_days: bool = False, by: str | None = None) -> dict[str, Any]:
@@ -939,8 +941,8 @@ class TokenOptimizationService:
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         now = self.clock()
-        s = parse_when(since, now, self.tz).timestamp() if since else None  # bad input even with no ledger
-        u = parse_when(until, now, self.tz, end=True).timestamp() if until else None
+        s = parse_when(since, now, self.tz, what="since").timestamp() if since else None  # even with no ledger
+        u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise BadInput(f"limit must be a whole number zero or more, not {limit!r}")
         if not self.ledger_exists():
@@ -1126,8 +1128,8 @@ class TokenOptimizationService:
                     f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
                 )
         now = self.clock()
-        s = parse_when(since, now, self.tz).timestamp() if since else None
-        u = parse_when(until, now, self.tz, end=True).timestamp() if until else None
+        s = parse_when(since, now, self.tz, what="since").timestamp() if since else None
+        u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
         if s is not None and u is not None and u <= s:
             raise BadInput("--until must be after --since")
         rows = self.ledger.savings_rollup(s, u) if self.ledger_exists() else []
@@ -1550,7 +1552,9 @@ class TokenOptimizationService:
         return group.submit(self.route_mapping, task)
 
 
-def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = False) -> datetime:
+def parse_when(
+    text: str | None, now: datetime, tz: tzinfo | None, end: bool = False, what: str | None = None
+) -> datetime:
     """`7d`, `24h`, `30m` (ago), `today`, `yesterday`, a date `2026-11-26` (its start, or with `end` the
     start of the next day) or an ISO 8601 time. Raises BadInput."""
     if text is None:
@@ -1577,7 +1581,7 @@ def parse_when(text: str | None, now: datetime, tz: tzinfo | None, end: bool = F
         dt.timestamp()  # in range for the ledger's timestamps (raises OverflowError otherwise)
     except (OverflowError, ValueError):  # '99999999d' or the day after 9999-12-31 overflow datetime
         raise BadInput(
-            f"cannot read the time {text!r} "
+            f"{what + ': ' if what else ''}cannot read the time {text!r} "
             "(use 7d, 24h, today, 2026-11-26 or an ISO time from year 1 to 9999)"
         ) from None
     return dt
