@@ -16,6 +16,15 @@ from modelwise.tui.panes.route import RoutePane
 from tests.tui_support import CHART_REGISTRY, SNAPSHOT_CONFIG, seed, settle, wait_for
 
 
+def seeded(make_service, clock) -> tuple:
+    """Four decisions today over the chart registry; a service of its own (as another process would
+    have) to compute what the console should show, and the console."""
+    seed(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), clock)
+    other = make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG)
+    app = ModelwiseApp(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), cursor_blink=False)
+    return other, app
+
+
 def table_ids(app: ModelwiseApp) -> list[str]:
     table = app.query_one("#registry-table", DataTable)
     return [str(k.value) for k in table.rows]
@@ -92,9 +101,7 @@ async def test_chart_draws_the_service_points_and_marks_the_forms_winner(make_se
     "weights", [Weights(0.4, 0.3, 0.2, 0.0), Weights(0.4, 0.3, 0.2, 0.1), Weights(0.1, 0.1, 0.1, 0.9)]
 )
 async def test_whatif_line_is_whatif_today_for_the_forms_weights(make_service, clock, weights) -> None:
-    seed(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), clock)
-    other = make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG)
-    app = ModelwiseApp(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), cursor_blink=False)
+    other, app = seeded(make_service, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         pane = app.query_one(RoutePane)
@@ -119,9 +126,7 @@ async def test_whatif_line_is_whatif_today_for_the_forms_weights(make_service, c
 
 
 async def test_whatif_follows_the_last_of_quick_weight_changes(make_service, clock) -> None:
-    seed(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), clock)
-    other = make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG)
-    app = ModelwiseApp(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), cursor_blink=False)
+    other, app = seeded(make_service, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await settle(pilot)
         pane = app.query_one(RoutePane)
@@ -130,6 +135,7 @@ async def test_whatif_follows_the_last_of_quick_weight_changes(make_service, clo
         assert pane.weights.cost == pytest.approx(0.5)
         await settle(pilot)
         assert pane.whatif_weights == pane.weights
+        assert not app.query_one("#whatif").has_class("-stale")
         assert pane.whatif["replayed"] == other.whatif_today(pane.weights)["replayed"]
         # A new decision (another process) re-runs it for the same weights.
         before = pane.whatif["decisions"]
@@ -166,9 +172,7 @@ def grid_marks(app: ModelwiseApp) -> list[list[str]]:
 
 
 async def test_grid_cells_are_the_services_sensitivity_grid(make_service, clock) -> None:
-    seed(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), clock)
-    svc = make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG)
-    app = ModelwiseApp(make_service(registry=CHART_REGISTRY, config=SNAPSHOT_CONFIG), cursor_blink=False)
+    svc, app = seeded(make_service, clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         pane = app.query_one(RoutePane)

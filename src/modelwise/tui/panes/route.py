@@ -372,6 +372,7 @@ class RoutePane(Vertical):
             return
         key = (self.weights, state.version, state.day, state.calibration.version)
         if key != self._whatif.wanted:
+            self.query_one("#whatif").add_class("-stale")  # until the answer for these weights comes
             self._whatif.want(key)
 
     @work(thread=True, exit_on_error=False, group="whatif", name="what-if")
@@ -391,7 +392,9 @@ class RoutePane(Vertical):
         if not self._whatif.done() or message.result is None:
             return  # a newer run is on its way (or the app reports the failure)
         self.whatif, self.whatif_weights = message.result, message.key[0]
-        self.query_one("#whatif", Static).update(whatif_words(message.result))
+        line = self.query_one("#whatif", Static)
+        line.update(whatif_words(message.result))
+        line.remove_class("-stale")
 
     # -- the sensitivity grid ----------------------------------------------------------------------
 
