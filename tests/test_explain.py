@@ -240,3 +240,13 @@ def test_cli_grid_values(cli_env):
     assert g["winners"][0][1] == "gpt-4o" and g["winners"][1][0] == "gpt-4o-mini"
     p = run_cli("explain", "documentation", "docs", "--grid-values", "-1", env=cli_env)
     assert p.returncode == 2
+
+
+def test_breakdown_lead_over_the_runner_up_adds_up_to_the_margin(make_service):
+    """The console's "why" line: the winner's weighted lead per component over the runner-up."""
+    svc = make_service()
+    b = svc.breakdown("code_generation", "x", None, (0.4, 0.3, 0.2, 0.1))
+    lead = b["lead"]
+    assert lead["model"] == b["runnerUp"]["model"]
+    assert sum(c["weighted"] for c in lead["components"].values()) == pytest.approx(b["margin"])
+    assert lead["decidedBy"] == "cost" and lead["behindOn"] == "performance"  # Sonnet 4 over GPT-4o

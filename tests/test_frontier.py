@@ -93,3 +93,20 @@ def test_cli_pareto(cli_env):
     assert [r["id"] for r in json.loads(p.stdout)] == ["gpt-4o-mini", "claude-sonnet-4", "gpt-4o"]
     p = run_cli("models", "--pareto", env=cli_env)
     assert p.returncode == 2 and "--task" in p.stderr and p.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("task", ["documentation", "code_generation", "math"])
+def test_quality_price_has_every_rated_capable_model_and_the_frontier(make_service, task):
+    """The console's chart data: all rated capable models (from models_table, independently) with
+    their quality and price, cheapest first, and the frontier exactly as `pareto` gives it."""
+    svc = make_service(registry=SHIPPED)
+    chart = svc.quality_price(task)
+    expected = {p.id: p for p in rated_capable_points(svc, task)}
+    assert chart["taskType"] == task
+    assert {m["id"] for m in chart["models"]} == set(expected)
+    for m in chart["models"]:
+        p = expected[m["id"]]
+        assert (m["quality"], m["blendedPer1k"]) == pytest.approx((p.quality, p.price))
+    prices = [m["blendedPer1k"] for m in chart["models"]]
+    assert prices == sorted(prices)
+    assert chart["frontier"] == svc.pareto(task)

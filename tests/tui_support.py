@@ -6,8 +6,10 @@ import asyncio
 import itertools
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 SNAPSHOT_CONFIG = 'timezone = "UTC"\ntheme = "modelwise-dark"\ndaily_budget = 0.1\nalert_threshold = 0.4\n'
 
@@ -57,9 +59,25 @@ async def settle(pilot: Pilot) -> None:
     await wait_for(pilot, lambda: app.ledger_state is not None)
     await wait_for(pilot, lambda: app.query_one("#registry").rows != [])
     await wait_for(pilot, lambda: not app.query_one("#registry").filling)
-    for _ in range(3):
+    quiet = 0
+    for _ in range(50):  # a worker's answer may start another (the what-if, the grid): until two quiet rounds
         busy = [w for w in app.workers if w.group != "ledger-watch" and not w.is_finished]
         if busy:
+            quiet = 0
             await app.workers.wait_for_complete(busy)
+        else:
+            quiet += 1
+            if quiet == 2:
+                break
         await pilot.pause()
+    # A DataTable measures new rows' widths when its own queue is idle: a screenshot taken before that
+    # shows the columns at their labels' widths (Textual keeps no public flag for it).
+    await wait_for(
+        pilot,
+        lambda: not any(t._require_update_dimensions or t._updated_cells for t in app.query(DataTable)),
+    )
     await asyncio.sleep(0)
+
+
+CHART_REGISTRY = Path(__file__).resolve().parent / "fixtures" / "chart_registry.json"
+"""Twelve models for code_generation: six on the cost/quality frontier, one free, one unrated."""

@@ -94,13 +94,11 @@ def print_explain(r: dict[str, Any], limit: int | None = 20, grid: bool = False)
 def print_grid(g: dict[str, Any]) -> None:
     """A sensitivity grid as a table of model marks with a legend; `*` marks the cell nearest the
     current weights."""
+    from modelwise.core.explain import grid_current_cell
+
     rows, cols = g["rows"], g["cols"]
     legend = g["legend"]
-    def nearest(axis: dict[str, Any]) -> int:
-        values, here = axis["values"], g["current"][axis["weight"]]
-        return min(range(len(values)), key=lambda i: abs(values[i] - here))
-
-    cur_r, cur_c = nearest(rows), nearest(cols)
+    cur_r, cur_c = grid_current_cell(g)
     print(f"  winner by weight: rows {rows['weight']}, columns {cols['weight']} (others kept)")
     corner = f"{rows['weight']} / {cols['weight']}"
     print(f"    {corner:>20} " + " ".join(f"{v:>5g}" for v in cols["values"]))

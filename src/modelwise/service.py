@@ -534,17 +534,29 @@ class TokenOptimizationService:
         rated capable model beats on both quality (for this type, calibrated when learning is on) and
         blended price, cheapest first. "Rated" includes a model whose quality outcomes calibrated, as
         the tier floor counts it. Prices are compared as shown, rounded to 12 decimals."""
-        from modelwise.core.frontier import Point, pareto_front
+        from modelwise.core.frontier import pareto_front
 
-        ranking = self.ranking(task_type)
-        points = [
-            Point(e.model.id, e.model.name, e.performance, round(e.model.blended_per_1k, 12))
-            for e in ranking.entries
-            if e.capability and (e.rated or e.calibrated)
-        ]
+        return [_point_json(p) for p in pareto_front(self._quality_points(task_type))]
+
+    def quality_price(self, task_type: str) -> dict[str, Any]:
+        """The console's quality-against-price chart for a task type: every rated capable model (as
+        `pareto` counts them) and the frontier among them, both cheapest first."""
+        from modelwise.core.frontier import pareto_front
+
+        points = sorted(self._quality_points(task_type), key=lambda p: (p.price, -p.quality, p.id))
+        return {
+            "taskType": task_type,
+            "models": [_point_json(p) for p in points],
+            "frontier": [_point_json(p) for p in pareto_front(points)],
+        }
+
+    def _quality_points(self, task_type: str) -> list[Any]:
+        from modelwise.core.frontier import Point
+
         return [
-            {"id": p.id, "name": p.name, "quality": p.quality, "blendedPer1k": p.price}
-            for p in pareto_front(points)
+            Point(e.model.id, e.model.name, e.performance, round(e.model.blended_per_1k, 12))
+            for e in self.ranking(task_type).entries
+            if e.capability and (e.rated or e.calibrated)
         ]
 
     # -- what-if (issue 7) ----------------------------------------------------------------------------
@@ -1402,6 +1414,7 @@ class TokenOptimizationService:
             "weightsNormalised": dict(zip(w.to_json(), ranking.normalised, strict=True)),
             "floor": ranking.floor,
             "flip": flip_point(w.as_tuple(), win, run) if win else None,
+            "lead": explain_core.leads(win, [run], ranking.normalised)[0] if win and run else None,
             "models": len(ranking.entries),
             "eligible": eligible,
             "candidates": candidate_rows(ranking, choice, tin, tout, task_budget, limit, top),
@@ -1603,6 +1616,10 @@ def _observed_by_key(
             median = lat[n // 2] if n % 2 else (lat[n // 2 - 1] + lat[n // 2]) / 2
         by_key[(model_id, task_type)] = Observed(s, f, e, median, len(lat))
     return by_key
+
+
+def _point_json(p: Any) -> dict[str, Any]:
+    return {"id": p.id, "name": p.name, "quality": p.quality, "blendedPer1k": p.price}
 
 
 def _percent(part: float, whole: float) -> float:

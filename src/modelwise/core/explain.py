@@ -185,6 +185,16 @@ def sensitivity_grid(
     }
 
 
+def grid_current_cell(grid: dict) -> tuple[int, int]:
+    """The (row, column) of a `sensitivity_grid` nearest the current weights (the first on a tie)."""
+
+    def nearest(axis: dict) -> int:
+        values, here = axis["values"], grid["current"][axis["weight"]]
+        return min(range(len(values)), key=lambda i: abs(values[i] - here))
+
+    return nearest(grid["rows"]), nearest(grid["cols"])
+
+
 def summary(
     ranking: Ranking,
     winner: Scored | None,

@@ -66,6 +66,7 @@ class LedgerChanged(Message):
 class ModelsLoaded(Message):
     task_type: str | None
     rows: list[dict[str, Any]]
+    chart: dict[str, Any] | None = None  # service.quality_price(task_type)
 
 
 @dataclass
@@ -139,6 +140,14 @@ class ModelwiseApp(App[None]):
             id="route.save-weights",
             show=False,
             tooltip="Write the weights into the config",
+        ),
+        Binding(
+            "ctrl+g",
+            "toggle_grid",
+            "Grid",
+            id="route.grid",
+            show=False,
+            tooltip="Which model wins by cost and performance weight (again: the breakdown)",
         ),
     ]
 
@@ -260,7 +269,9 @@ class ModelwiseApp(App[None]):
         """Focus the pane's main widget; a pane with none (budget) gives focus to the tabs on a small
         terminal, so keys never go to a widget that is not shown."""
         target = PANE_FOCUS[pane]
-        if target:
+        if pane == "registry":
+            self.query_one(RegistryPane).focus_main()
+        elif target:
             self.query_one(target).focus()
         elif not self.wide:
             self.query_one("#pane-tabs").focus()
@@ -325,6 +336,26 @@ class ModelwiseApp(App[None]):
             self.notify(r["reason"], title="Refused (recorded)", severity="warning")
         else:
             self.notify(f"{model}, {money(r['estimatedCost'])} ({r['status']})", title="Routed and recorded")
+
+    def action_toggle_grid(self) -> None:
+        self.route_pane.toggle_grid()
+        if not self.wide and self.pane != "route":
+            self.action_show_pane("route")
+
+    def action_registry_view(self, what: str) -> None:
+        """From the command palette: the registry's frontier or chart toggle, with the pane shown."""
+        if self.pane != "registry":
+            self.action_show_pane("registry")
+        pane = self.query_one(RegistryPane)
+        if what == "frontier":
+            pane.action_toggle_frontier()
+        else:
+            pane.action_toggle_chart()
+
+    @on(RoutePane.WinnerChanged)
+    def _winner_changed(self, message: RoutePane.WinnerChanged) -> None:
+        with suppress(NoMatches):
+            self.query_one(RegistryPane).set_winner(message.winner)
 
     def action_reset_weights(self) -> None:
         self.route_pane.reset_weights(self.default_weights)
@@ -393,15 +424,16 @@ class ModelwiseApp(App[None]):
         svc = self.service
         try:
             rows = svc.models_table(task_type)
+            chart = svc.quality_price(task_type) if task_type else None
         finally:
             if svc.ledger_exists():
                 svc.ledger.release()
-        self.post_message(ModelsLoaded(task_type, rows))
+        self.post_message(ModelsLoaded(task_type, rows, chart))
 
     @on(ModelsLoaded)
     def _models_loaded(self, message: ModelsLoaded) -> None:
         with suppress(NoMatches):
-            self.query_one(RegistryPane).set_rows(message.task_type, message.rows)
+            self.query_one(RegistryPane).set_rows(message.task_type, message.rows, message.chart)
 
     @on(RegistryPane.TaskTypeChanged)
     def _registry_type(self, message: RegistryPane.TaskTypeChanged) -> None:

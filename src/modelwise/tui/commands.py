@@ -1,4 +1,5 @@
-"""The command palette's own commands: route, dry run, switch pane, reset and save weights, themes."""
+"""The command palette's own commands: route, dry run, switch pane, reset and save weights, the
+registry's frontier and chart, the route form's sensitivity grid, themes."""
 
 from __future__ import annotations
 
@@ -25,6 +26,21 @@ class ModelwiseCommands(Provider):
                 "Save weights to the config",
                 "write the form's weights into the config file",
                 app.action_save_weights,
+            ),
+            (
+                "Models: only the frontier",
+                "the cost/quality frontier of the task type, or all models again (p)",
+                partial(app.action_registry_view, "frontier"),
+            ),
+            (
+                "Models: quality/price chart",
+                "quality against price for the task type, the winner marked; again: hide (c)",
+                partial(app.action_registry_view, "chart"),
+            ),
+            (
+                "Route: sensitivity grid",
+                "which model wins by cost and performance weight; again: the breakdown (ctrl+g)",
+                app.action_toggle_grid,
             ),
             ("Help", "keys and panes", app.action_help),
         ]

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from modelwise.core.routing import money
 
-__all__ = ["money", "num", "clip", "clock_time", "flip_words", "Ordered"]
+__all__ = ["money", "num", "clip", "clock_time", "flip_words", "lead_words", "whatif_words", "Ordered"]
 
 
 def clip(text: str, width: int) -> str:
@@ -38,6 +38,29 @@ def flip_words(breakdown: dict[str, Any]) -> str | None:
     name = runner["name"] if runner and runner["model"] == flip["model"] else flip["model"]
     current = breakdown["weights"][flip["weight"]]
     return f"{name} would win if {flip['weight']} weighed {flip['value']:.4g} instead of {current:g}"
+
+
+def lead_words(breakdown: dict[str, Any]) -> str | None:
+    """ "over GPT-4o: cost +0.0200, performance -0.0060, availability -0.0020": the winner's lead over
+    the runner-up by weighted component (they add up to the margin), biggest gain first."""
+    lead = breakdown.get("lead")
+    if not lead:
+        return None
+    parts = sorted(lead["components"].items(), key=lambda kv: -kv[1]["weighted"])
+    shown = [f"{name} {c['weighted']:+.4f}" for name, c in parts if round(c["weighted"], 4) != 0]
+    return f"over {lead['name']}: " + (", ".join(shown) if shown else "a tie on every component")
+
+
+def whatif_words(result: dict[str, Any]) -> str:
+    """The live what-if line: `service.whatif_today`'s own line, or what to say when there is nothing
+    to compare or nothing changes."""
+    n = result["decisions"]
+    if n == 0:
+        return "today under these weights: no decisions recorded today to compare"
+    recorded, replayed = money(result["recorded"]["cost"]), money(result["replayed"]["cost"])
+    if result["changed"] == 0 and result["statusChanged"] == 0 and recorded == replayed:
+        return f"today under these weights: {replayed} as recorded, none of the {n} decisions change model"
+    return result["line"]
 
 
 class Ordered(Text):

@@ -26,6 +26,16 @@ class LedgerState:
     spent_by_tier: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Winner:
+    """The route form's winner, for the registry's chart: for which task type, which model (None when
+    the form's task is refused)."""
+
+    task_type: str
+    model: str | None = None
+    name: str | None = None
+
+
 def read_state(service: TokenOptimizationService, version: int, bucket_minutes: int = 15) -> LedgerState:
     """Read a snapshot through the service (blocking: call it from a worker thread)."""
     budget = service.budget_status()

@@ -1,5 +1,6 @@
 """The registry pane: every model with prices, quality for a task type, availability, latency and what
-outcomes observed; sortable by any column, filtered by text and task type."""
+outcomes observed; sortable by any column, filtered by text and task type; for one task type, only the
+cost/quality frontier, and the quality-against-price chart with the route form's winner marked."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.widgets import DataTable, Input, Label, Select
+from textual.widget import Widget
+from textual.widgets import DataTable, Input, Label, Select, Static
 
 from modelwise.tui.format import Ordered, clip, num
+from modelwise.tui.state import Winner
 
 CHUNK = 50
 
@@ -88,6 +91,20 @@ class RegistryPane(Vertical):
             tooltip="Sort by the column under the cursor (again: reverse)",
         ),
         Binding("slash", "focus_filter", "Filter", id="registry.filter", tooltip="Filter the models by text"),
+        Binding(
+            "p",
+            "toggle_frontier",
+            "Frontier",
+            id="registry.frontier",
+            tooltip="Only the cost/quality frontier of the task type (again: all)",
+        ),
+        Binding(
+            "c",
+            "toggle_chart",
+            "Chart",
+            id="registry.chart",
+            tooltip="Quality against price for the task type, the winner marked (again: hide)",
+        ),
     ]
 
     @dataclass
@@ -110,6 +127,10 @@ class RegistryPane(Vertical):
         self.task_types = task_types
         self.rows: list[dict[str, Any]] = []
         self.task_type: str | None = None
+        self.chart_data: dict[str, Any] | None = None  # service.quality_price(task_type)
+        self.frontier_only = False
+        self.chart_shown = False
+        self.winner: Winner | None = None
         self.sort_key: str = "quality"
         self.sort_reverse = False
         self.shown: list[str] | None = None
@@ -128,6 +149,8 @@ class RegistryPane(Vertical):
         for key, label, _, _ in COLUMNS:
             table.add_column(label + "  ", key=key)
         yield table
+        with Vertical(id="registry-chart-box"):  # the chart itself is mounted when first shown
+            yield Static(id="registry-chart-legend")
 
     # -- inputs ----------------------------------------------------------------------------------
 
@@ -158,6 +181,63 @@ class RegistryPane(Vertical):
     def action_focus_filter(self) -> None:
         self.query_one("#registry-filter", Input).focus()
 
+    def action_toggle_frontier(self) -> None:
+        self.frontier_only = not self.frontier_only
+        self._need_type()
+        self.shown = None  # the rows change wholesale
+        self.refresh_table()
+
+    def action_toggle_chart(self) -> None:
+        self.chart_shown = not self.chart_shown
+        self.set_class(self.chart_shown, "-chart")
+        self._need_type()
+        if self.chart_shown:
+            self.chart.focus()
+            self._show_chart()
+        else:
+            self.query_one("#registry-table").focus()
+
+    def _need_type(self) -> None:
+        """The frontier and the chart are for one task type: with all types chosen, take the route
+        form's (the app reloads the rows for it)."""
+        if self.task_type is None and self.winner is not None and (self.frontier_only or self.chart_shown):
+            self.query_one("#registry-type", Select).value = self.winner.task_type
+
+    def focus_main(self) -> None:
+        """Focus the table, or the chart when it is shown in its place."""
+        (self.chart if self.chart_shown else self.query_one("#registry-table")).focus()
+
+    @property
+    def chart(self) -> Widget:
+        """The chart widget, mounted on first use (plotext is imported then, not at start)."""
+        from modelwise.tui.widgets.chart import QualityPriceChart
+
+        found = self.query(QualityPriceChart)
+        if found:
+            return found.first()
+        chart = QualityPriceChart(id="registry-chart")
+        self.query_one("#registry-chart-box").mount(chart, before="#registry-chart-legend")
+        return chart
+
+    def set_winner(self, winner: Winner) -> None:
+        self.winner = winner
+        self._show_chart()
+
+    def _show_chart(self) -> None:
+        if not self.chart_shown:
+            return
+        from modelwise.tui.widgets.chart import legend
+
+        chart = self.chart
+        chart.show(self.chart_data, self.winner)  # type: ignore[attr-defined]
+        self.query_one("#registry-chart-legend", Static).update(legend(chart))  # type: ignore[arg-type]
+
+    def frontier_ids(self) -> set[str] | None:
+        """The ids on the frontier of the task type, None when no type is chosen."""
+        if self.chart_data is None:
+            return None
+        return {m["id"] for m in self.chart_data["frontier"]}
+
     # -- rows ------------------------------------------------------------------------------------
 
     def sort_by(self, key: str) -> None:
@@ -169,15 +249,23 @@ class RegistryPane(Vertical):
             self.sort_key, self.sort_reverse = key, False
         self.refresh_table()
 
-    def set_rows(self, task_type: str | None, rows: list[dict[str, Any]]) -> None:
+    def set_rows(
+        self, task_type: str | None, rows: list[dict[str, Any]], chart: dict[str, Any] | None = None
+    ) -> None:
+        """The models of a task type (None: all), and `service.quality_price` of that type."""
         self.task_type = task_type
         self.rows = rows
+        self.chart_data = chart
         self.shown = None
         self.refresh_table()
+        self._show_chart()
 
     def visible_rows(self) -> list[dict[str, Any]]:
         needle = self.query_one("#registry-filter", Input).value.strip().lower()
         rows = self.rows
+        front = self.frontier_ids() if self.frontier_only else None
+        if front is not None:
+            rows = [r for r in rows if r["id"] in front]
         if needle:
             rows = [
                 r
@@ -214,7 +302,10 @@ class RegistryPane(Vertical):
             table.refresh()
         what = f"for {self.task_type}" if self.task_type else "in the registry"
         n, total = len(rows), len(self.rows)
-        count = f"{n:,} models {what}" if n == total else f"{n:,} of {total:,} models {what}"
+        if self.frontier_only and self.task_type:
+            count = f"frontier: {n:,} of {total:,} models"
+        else:
+            count = f"{n:,} models {what}" if n == total else f"{n:,} of {total:,} models {what}"
         self.query_one("#registry-count", Label).update(count)
 
     def _add_pending(self) -> None:

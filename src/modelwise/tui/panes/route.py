@@ -1,4 +1,5 @@
-"""The route form: task type, description, budget and weights, with the live per-model breakdown."""
+"""The route form: task type, description, budget and weights, with the live per-model breakdown, why
+the winner wins, the live what-if for today under the form's weights and the sensitivity grid."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
@@ -16,10 +17,12 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 
 from modelwise.core.calibration import EMPTY
 from modelwise.core.errors import BadInput
+from modelwise.core.explain import grid_current_cell
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 from modelwise.service import TokenOptimizationService
-from modelwise.tui.format import clip, flip_words, money, num
-from modelwise.tui.state import LedgerState
+from modelwise.tui.coalesce import LatestOnly
+from modelwise.tui.format import clip, flip_words, lead_words, money, num, whatif_words
+from modelwise.tui.state import LedgerState, Winner
 from modelwise.tui.widgets.validators import BudgetValidator
 from modelwise.tui.widgets.weights import WeightControl
 
@@ -35,6 +38,7 @@ COLUMNS = (
     ("estimated", "est. $"),
     ("eligibility", "eligibility"),
 )
+GRID_COLORS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red")
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,10 @@ class Task:
 
 class RoutePane(Vertical):
     """Re-ranks on every change of type, description, budget or weight (coalesced), showing the top
-    `TOP` models by keyed position rows, the winner, its margin and the flip point."""
+    `TOP` models by keyed position rows, the winner, its margin, its lead by component and the flip
+    point. The what-if line (today's decisions replayed under the form's weights) and the sensitivity
+    grid (shown in place of the table, `toggle_grid`) are computed in thread workers, one run at a time
+    with the newest form (`LatestOnly`), so the re-rank on a keystroke never waits for them."""
 
     BORDER_TITLE = "Route"
 
@@ -61,6 +68,26 @@ class RoutePane(Vertical):
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, RoutePane.Changed)
+
+    @dataclass
+    class WinnerChanged(Message):
+        """The form's winner changed (the registry's chart marks it)."""
+
+        winner: Winner
+
+    @dataclass
+    class WhatIfDone(Message):
+        """A what-if run finished: `result` is `service.whatif_today`'s answer, None when it failed."""
+
+        key: tuple
+        result: dict[str, Any] | None
+
+    @dataclass
+    class GridDone(Message):
+        """A sensitivity-grid run finished: `grid` is `service.sensitivity_grid`'s, None when it failed."""
+
+        key: tuple
+        grid: dict[str, Any] | None
 
     def __init__(
         self, service: TokenOptimizationService, *, id: str | None = None, classes: str | None = None
@@ -78,6 +105,14 @@ class RoutePane(Vertical):
         self.recomputed_at = 0.0
         self._computed: tuple | None = None
         self._cells: dict[str, tuple] = {}
+        self.winner: Winner | None = None
+        self.whatif: dict[str, Any] | None = None  # the shown what-if: whatif_today's answer
+        self.whatif_weights: Weights | None = None  # the weights it is for
+        self._whatif = LatestOnly[tuple](self.whatif_worker)
+        self.grid_shown = False
+        self.grid: dict[str, Any] | None = None  # the shown grid: sensitivity_grid's answer
+        self._grid = LatestOnly[tuple](self.grid_worker)
+        self._grid_shape: tuple | None = None
 
     def compose(self) -> ComposeResult:
         types = self.service.settings.task_types
@@ -102,11 +137,17 @@ class RoutePane(Vertical):
             for name in WEIGHT_NAMES:
                 yield WeightControl(name, id=f"w-{name}").data_bind(RoutePane.weights)
         yield Static(id="verdict")
+        yield Static("today under these weights: reading the ledger…", id="whatif")
         table: DataTable = DataTable(id="breakdown", cursor_type="row")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
         yield Static(id="breakdown-note")
+        with Vertical(id="grid-box"):
+            yield Static(id="grid-title")
+            with Horizontal(id="grid-row"):
+                yield DataTable(id="grid", cursor_type="none", show_cursor=False, zebra_stripes=False)
+                yield Static(id="grid-legend")
 
     def on_mount(self) -> None:
         self.query_one(
@@ -155,6 +196,8 @@ class RoutePane(Vertical):
     def _on_changed(self, event: Changed) -> None:
         event.stop()
         self.recompute()
+        self._want_whatif()
+        self._want_grid()
 
     def reset_weights(self, weights: Weights) -> None:
         self.weights = weights
@@ -201,6 +244,11 @@ class RoutePane(Vertical):
         if self.breakdown is not None:
             self._show_rows(self.breakdown["candidates"])
             self._show_note()
+            win = self.breakdown["winner"]
+            winner = Winner(task.task_type, win and win["model"], win and win["name"])
+            if winner != self.winner:
+                self.winner = winner
+                self.post_message(self.WinnerChanged(winner))
 
     def show_result(self, result: dict[str, Any]) -> None:
         self.last_result = result
@@ -234,6 +282,9 @@ class RoutePane(Vertical):
                     style="dim",
                 )
             )
+            why = lead_words(b)
+            if why:
+                lines.append(Text("why: " + why))
             words = flip_words(b)
             lines.append(
                 Text("flip: " + words) if words else Text("flip: no single weight change flips it", "dim")
@@ -312,3 +363,117 @@ class RoutePane(Vertical):
             Text(money(row["estimatedCost"]), style=style, justify="right"),
             Text(eligibility, style=style),
         )
+
+    # -- what if: today's decisions under the form's weights ------------------------------------
+
+    def _want_whatif(self) -> None:
+        state = self.ledger_state
+        if state is None:  # the ledger is read first; the what-if reads it again
+            return
+        key = (self.weights, state.version, state.day, state.calibration.version)
+        if key != self._whatif.wanted:
+            self.query_one("#whatif").add_class("-stale")  # until the answer for these weights comes
+            self._whatif.want(key)
+
+    @work(thread=True, exit_on_error=False, group="whatif", name="what-if")
+    def whatif_worker(self, key: tuple) -> None:
+        svc = self.service
+        result = None
+        try:
+            result = svc.whatif_today(key[0])
+        finally:
+            if svc.ledger_exists():
+                svc.ledger.release()
+            self.post_message(self.WhatIfDone(key, result))
+
+    @on(WhatIfDone)
+    def _whatif_done(self, message: WhatIfDone) -> None:
+        message.stop()
+        if not self._whatif.done() or message.result is None:
+            return  # a newer run is on its way (or the app reports the failure)
+        self.whatif, self.whatif_weights = message.result, message.key[0]
+        line = self.query_one("#whatif", Static)
+        line.update(whatif_words(message.result))
+        line.remove_class("-stale")
+
+    # -- the sensitivity grid ----------------------------------------------------------------------
+
+    def toggle_grid(self) -> None:
+        self.grid_shown = not self.grid_shown
+        self.set_class(self.grid_shown, "-grid")
+        self._want_grid()
+
+    def _want_grid(self) -> None:
+        if not self.grid_shown:
+            return
+        try:
+            task = self.task()
+        except BadInput:
+            return
+        state = self.ledger_state
+        key = (task, None if state is None else (state.version, state.day))
+        if key != self._grid.wanted:
+            self.query_one("#grid-title", Static).update(Text("winner by weight: computing…", style="dim"))
+            self._grid.want(key)
+
+    @work(thread=True, exit_on_error=False, group="grid", name="sensitivity grid")
+    def grid_worker(self, key: tuple) -> None:
+        task: Task = key[0]
+        svc = self.service
+        grid = None
+        try:
+            grid = svc.sensitivity_grid(task.task_type, task.description, task.budget, weights=task.weights)
+        finally:
+            if svc.ledger_exists():
+                svc.ledger.release()
+            self.post_message(self.GridDone(key, grid))
+
+    @on(GridDone)
+    def _grid_done(self, message: GridDone) -> None:
+        message.stop()
+        if not self._grid.done() or message.grid is None:
+            return
+        self.grid = message.grid
+        self._show_grid(message.grid)
+
+    def _show_grid(self, g: dict[str, Any]) -> None:
+        """The grid as a table keyed by row and column (cells updated in place), a letter per model."""
+        rows, cols = g["rows"], g["cols"]
+        table = self.query_one("#grid", DataTable)
+        shape = (rows["weight"], tuple(rows["values"]), cols["weight"], tuple(cols["values"]))
+        if shape != self._grid_shape:
+            table.clear(columns=True)
+            table.add_column(f"{rows['weight']} \\ {cols['weight']}", key="row")
+            for j, v in enumerate(cols["values"]):
+                table.add_column(Text(f"{v:g}", justify="center"), key=f"c{j}")
+            for i, v in enumerate(rows["values"]):
+                table.add_row(Text(f"{v:g}", justify="right"), *([""] * len(cols["values"])), key=f"g{i}")
+            self._grid_shape = shape
+        legend = g["legend"]
+        color = {mid: GRID_COLORS[k % len(GRID_COLORS)] for k, mid in enumerate(legend)}
+        here = grid_current_cell(g)
+        with self.app.batch_update():
+            for i, line in enumerate(g["winners"]):
+                for j, mid in enumerate(line):
+                    mark = "·" if mid is None else legend[mid]["mark"]
+                    style = "dim" if mid is None else f"bold {color[mid]}"
+                    if (i, j) == here:
+                        cell = Text(f"[{mark}]", style=style + " reverse", justify="center")
+                    else:
+                        cell = Text(mark, style=style, justify="center")
+                    table.update_cell(f"g{i}", f"c{j}", cell)
+        self.query_one("#grid-title", Static).update(
+            Text(
+                f"who wins: {rows['weight']} weight (rows) × {cols['weight']} weight (columns), "
+                "the others kept",
+                style="dim",
+            )
+        )
+        lines = [
+            Text.assemble((f"{info['mark']} ", f"bold {color[mid]}"), clip(info["name"], 30))
+            for mid, info in legend.items()
+        ]
+        lines.append(Text("[ ] the form's weights", style="dim"))
+        if any(mid is None for line in g["winners"] for mid in line):
+            lines.append(Text("· no model or no weight", style="dim"))
+        self.query_one("#grid-legend", Static).update(Text("\n").join(lines))
