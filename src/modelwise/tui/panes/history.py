@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Static
 
 from modelwise.tui.format import Ordered, clip, clock_time, money, num
 from modelwise.tui.state import LedgerState
+from modelwise.tui.widgets.table import Table
 
 COLUMNS = (
     ("time", "time"),
@@ -65,13 +66,13 @@ class HistoryPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("reading the ledger…", id="history-count")
-        table: DataTable = DataTable(id="history-table", cursor_type="row")
+        table: DataTable = Table(id="history-table", cursor_type="row")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
         with Vertical(id="history-detail-box"):
             yield Static("select a decision to see its breakdown", id="history-detail")
-            detail: DataTable = DataTable(id="history-candidates", cursor_type="none", zebra_stripes=True)
+            detail: DataTable = Table(id="history-candidates", cursor_type="none", zebra_stripes=True)
             for key, label in DETAIL_COLUMNS:
                 detail.add_column(label, key=key)
             yield detail

@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 
 from modelwise.tui.format import Ordered, clip, num
 from modelwise.tui.state import Winner
+from modelwise.tui.widgets.table import Table
 
 CHUNK = 50
 
@@ -145,7 +146,7 @@ class RegistryPane(Vertical):
                 [(t, t) for t in self.task_types], prompt="all task types", compact=True, id="registry-type"
             )
             yield Label("loading…", id="registry-count")
-        table: DataTable = DataTable(id="registry-table", cursor_type="cell", zebra_stripes=True)
+        table: DataTable = Table(id="registry-table", cursor_type="cell", zebra_stripes=True)
         for key, label, _, _ in COLUMNS:
             table.add_column(label + "  ", key=key)
         yield table

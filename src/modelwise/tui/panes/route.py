@@ -23,6 +23,7 @@ from modelwise.service import TokenOptimizationService
 from modelwise.tui.coalesce import LatestOnly
 from modelwise.tui.format import clip, flip_words, lead_words, money, num, whatif_words
 from modelwise.tui.state import LedgerState, Winner
+from modelwise.tui.widgets.table import Table
 from modelwise.tui.widgets.validators import BudgetValidator
 from modelwise.tui.widgets.weights import WeightControl
 
@@ -138,7 +139,7 @@ class RoutePane(Vertical):
                 yield WeightControl(name, id=f"w-{name}").data_bind(RoutePane.weights)
         yield Static(id="verdict")
         yield Static("today under these weights: reading the ledger…", id="whatif")
-        table: DataTable = DataTable(id="breakdown", cursor_type="row")
+        table: DataTable = Table(id="breakdown", cursor_type="row")
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -146,7 +147,7 @@ class RoutePane(Vertical):
         with Vertical(id="grid-box"):
             yield Static(id="grid-title")
             with Horizontal(id="grid-row"):
-                yield DataTable(id="grid", cursor_type="none", show_cursor=False, zebra_stripes=False)
+                yield Table(id="grid", cursor_type="none", show_cursor=False, zebra_stripes=False)
                 yield Static(id="grid-legend")
 
     def on_mount(self) -> None:
