@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 from modelwise.core import budget as budget_policy
-from modelwise.core import explain as explain_core
 from modelwise.core.calibration import (
     EMPTY,
     Calibration,
@@ -444,6 +443,8 @@ class TokenOptimizationService:
         `flips` (the nearest flip of every weight, each direction), `leads` (the winner's lead over the
         next `leads` models by component), `exclusions` (why the others are out, grouped), `grid` (the
         winner for cost x performance weights over `grid_values`, default 0, 0.2, ..., 1) and `summary`."""
+        from modelwise.core import explain as explain_core
+
         response = self.route_task(
             task_type, description, budget, constraints=constraints, weights=weights, agent=agent,
             dry_run=True, all_candidates=True,
@@ -506,6 +507,7 @@ class TokenOptimizationService:
     ) -> dict[str, Any]:
         """Which model wins for each pair of values of two weights (default cost x performance, 0..1 in
         six steps), the other weights kept; for the console's sensitivity view. Records nothing."""
+        from modelwise.core import explain as explain_core
         from modelwise.core.settings import WEIGHT_NAMES
 
         for name in (rows, cols):
