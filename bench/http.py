@@ -168,6 +168,31 @@ def run(args: argparse.Namespace) -> dict:
     }
 
 
+def figures(seconds: float = 5.0, quick: bool = False, modes: tuple[str, ...] = ("route", "outcomes")) -> list[dict]:
+    """The figures for bench/all.py: routed-and-recorded requests/s (the budget's figure, default
+    settings: synchronous=full, group commit, one server process) and, as an extra line, route+outcome
+    pairs/s with learning on."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import figure
+
+    out = []
+    for mode in modes:
+        args = argparse.Namespace(
+            seconds=min(seconds, 2.0) if quick else seconds, warmup=0.5 if quick else 1.0, workers=2,
+            connections=16, synchronous="full", server_workers=1, no_group_commit=False, mode=mode,
+            no_learning=False,
+        )
+        r = run(args)
+        note = f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms, {r['errors']} errors; {r['requests']:,} in {args.seconds:g} s"
+        if mode == "route":
+            out.append(figure("HTTP POST /route, routed and recorded", r["perSecond"], "/s", BUDGET_RPS,
+                              higher_is_better=True, note=note))
+        else:
+            out.append(figure("HTTP POST /route then POST /outcomes, pairs (learning on)", r["perSecond"],
+                              "/s", note=note))
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="measured time (default 5)")
