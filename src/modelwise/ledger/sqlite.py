@@ -311,6 +311,23 @@ class SqliteLedger:
             lat.setdefault((model_id, task_type), []).append(ms)
         return [(m, t, c[0], c[1], c[2], lat.get((m, t), [])) for (m, t), c in counts.items()]
 
+    def outcomes_between(self, after: int, until: int) -> list[tuple]:
+        """Outcomes with rowid in (after, until], oldest first: (rowid, decision id, model_id, task_type,
+        outcome, latency_ms). The table is append-only and its writes are serialised, so rowids only grow
+        and a reader never sees a gap fill in later."""
+        cur = self._conn().cursor()
+        cur.row_factory = None
+        return cur.execute(
+            "SELECT rowid, decision_id, model_id, task_type, outcome, latency_ms FROM outcomes "
+            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (after, until),
+        ).fetchall()
+
+    def has_outcome(self, rowid: int, decision_id: str) -> bool:
+        """Whether the outcome stored at `rowid` is still that of `decision_id` (the same history)."""
+        row = self._conn().execute("SELECT decision_id FROM outcomes WHERE rowid = ?", (rowid,)).fetchone()
+        return row is not None and row[0] == decision_id
+
     def outcomes_version(self) -> int:
         """Changes whenever an outcome is recorded (the outcomes table is append-only)."""
         row = self._conn().execute("SELECT MAX(rowid) FROM outcomes").fetchone()
