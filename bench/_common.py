@@ -15,14 +15,30 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def figure(name: str, value: float, unit: str, budget: float | None = None, *, higher_is_better: bool = False,
-           spread: tuple[float, float] | None = None, note: str = "") -> dict:
+def figure(
+    name: str,
+    value: float,
+    unit: str,
+    budget: float | None = None,
+    *,
+    higher_is_better: bool = False,
+    spread: tuple[float, float] | None = None,
+    note: str = "",
+) -> dict:
     """One measured figure. `ratio` is figure / budget (the SPEC's ratio); `within` says whether the
     figure meets its budget (≤ for times, ≥ for throughputs). `spread` is (min, max) of the samples."""
     ratio = None if budget is None else value / budget
     within = None if budget is None else (value >= budget if higher_is_better else value <= budget)
-    return {"name": name, "value": value, "unit": unit, "budget": budget, "ratio": ratio, "within": within,
-            "spread": spread, "note": note}
+    return {
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "budget": budget,
+        "ratio": ratio,
+        "within": within,
+        "spread": spread,
+        "note": note,
+    }
 
 
 def cold_env(tmp: Path, **overrides: str) -> dict[str, str]:
@@ -93,9 +109,13 @@ def print_table(rows: list[dict], file=sys.stdout) -> None:
             f"{r['name']:<64} {fmt(r['value'], r['unit']):>12} {fmt(r['budget'], r['unit']):>12} "
             f"{'' if r['ratio'] is None else format(r['ratio'], '.2f'):>6}  "
             f"{'' if r['within'] is None else ('yes' if r['within'] else 'NO'):<4} "
-            f"{'' if not r['spread'] else fmt(r['spread'][0], r['unit']) + ' - ' + fmt(r['spread'][1], r['unit'])}",
+            f"{_spread(r)}",
             file=file,
         )
+
+
+def _spread(r: dict) -> str:
+    return "" if not r["spread"] else f"{fmt(r['spread'][0], r['unit'])} - {fmt(r['spread'][1], r['unit'])}"
 
 
 def fmt(value: float | None, unit: str) -> str:

@@ -71,11 +71,14 @@ def markdown(rows: list[dict], info: dict[str, str], quick: bool) -> str:
         "| --- | ---: | ---: | ---: | :---: | ---: | --- |",
     ]
     for r in rows:
-        spread = "" if not r["spread"] else f"{fmt(r['spread'][0], r['unit'])} – {fmt(r['spread'][1], r['unit'])}"
+        spread = (
+            "" if not r["spread"] else f"{fmt(r['spread'][0], r['unit'])} – {fmt(r['spread'][1], r['unit'])}"
+        )
         within = "" if r["within"] is None else ("yes" if r["within"] else "**no**")
         ratio = "" if r["ratio"] is None else f"{r['ratio']:.2f}"
         out.append(
-            f"| {r['name']} | {fmt(r['value'], r['unit'])} | {fmt(r['budget'], r['unit'])} | {ratio} | {within} "
+            f"| {r['name']} | {fmt(r['value'], r['unit'])} | {fmt(r['budget'], r['unit'])} | {ratio} "
+            f"| {within} "
             f"| {spread} | {r['note']} |"
         )
     return "\n".join(out) + "\n"
@@ -94,7 +97,8 @@ def main() -> int:
     rows = collect(only, args.quick)
     info = machine()
     print(
-        f"machine: {info['cpu']}, {info['cores']} cores; {info['python']}; SQLite {info['sqlite']}; {info['os']}; "
+        f"machine: {info['cpu']}, {info['cores']} cores; {info['python']}; SQLite {info['sqlite']}; "
+        f"{info['os']}; "
         f"{info['date']}; load {info['load']}"
     )
     print_table(rows)

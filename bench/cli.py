@@ -52,9 +52,19 @@ def run(runs: int = 20, quick: bool = False) -> list[dict]:
         walls = [w for w, _ in xs]
         med, cpu = statistics.median(walls), statistics.median(c for _, c in xs)
         name = label if label == "python -c pass" else f"{label}, cold process (registry cached)"
-        note = f"CPU {cpu:.0f} ms" + ("" if label == "python -c pass" else f"; {med - base:.0f} ms over python -c pass")
-        rows.append(figure(name, med, "ms", None if label == "python -c pass" else BUDGET_MS,
-                           spread=(min(walls), max(walls)), note=note))
+        note = f"CPU {cpu:.0f} ms" + (
+            "" if label == "python -c pass" else f"; {med - base:.0f} ms over python -c pass"
+        )
+        rows.append(
+            figure(
+                name,
+                med,
+                "ms",
+                None if label == "python -c pass" else BUDGET_MS,
+                spread=(min(walls), max(walls)),
+                note=note,
+            )
+        )
     rows.append(figure("python -m modelwise route --json, first run (validates, caches)", first, "ms"))
     return rows
 

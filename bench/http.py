@@ -194,7 +194,9 @@ def _children_cpu() -> float:
     return t.children_user + t.children_system
 
 
-def figures(seconds: float = 5.0, quick: bool = False, modes: tuple[str, ...] = ("route", "outcomes")) -> list[dict]:
+def figures(
+    seconds: float = 5.0, quick: bool = False, modes: tuple[str, ...] = ("route", "outcomes")
+) -> list[dict]:
     """The figures for bench/all.py: routed-and-recorded requests/s (the budget's figure, default
     settings: synchronous=full, group commit, one server process) and, as an extra line, route+outcome
     pairs/s with learning on."""
@@ -210,8 +212,9 @@ def figures(seconds: float = 5.0, quick: bool = False, modes: tuple[str, ...] = 
         )
         r = run(args)
         note = (
-            f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms, {r['errors']} errors; {r['requests']:,} in {args.seconds:g} s; "
-            f"server CPU {r['serverCpuUsPerRequest']} µs and load generator {r['clientCpuUsPerRequest']} µs each"
+            f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms, {r['errors']} errors; "
+            f"{r['requests']:,} in {args.seconds:g} s; server CPU {r['serverCpuUsPerRequest']} µs and "
+            f"load generator {r['clientCpuUsPerRequest']} µs each"
         )
         if mode == "route":
             out.append(figure("HTTP POST /route, routed and recorded", r["perSecond"], "/s", BUDGET_RPS,

@@ -31,24 +31,60 @@ from _common import ROOT, cold_env, figure, print_table, wall  # noqa: E402
 
 BUDGET_MS = 200.0
 DAYS = 120
-AGENTS = ("planner", "executor", "critic", "reviewer", "tester", "docs-bot", "ci", "refactor-bot",
-          "support", "oncall", "research", "release")
-WEIGHTS = (None, "0.4,0.3,0.2,0.1", "0.2,0.5,0.1,0.2", "0.3,0.2,0.1,0.4", "0.1,0.1,0.1,0.7")
-SIZES = (40, 400, 4000, 40_000)
-BUDGETS = (None, None, None, 0.05, 0.00001)  # the last one is refused (below any model's price)
+AGENTS = (
+    "planner",
+    "executor",
+    "critic",
+    "reviewer",
+    "tester",
+    "docs-bot",
+    "ci",
+    "refactor-bot",
+    "support",
+    "oncall",
+    "research",
+    "release",
+)
+WEIGHTS = (
+    None,
+    "0.4,0.3,0.2,0.1",
+    "0.2,0.5,0.1,0.2",
+    "0.3,0.2,0.1,0.4",
+    "0.1,0.1,0.1,0.7",
+    "0.1,0.7,0.1,0.1",
+    "0.3,0.3,0.3,0.1",
+    "0.2,0.2,0.5,0.1",
+)
+CONSTRAINTS = (
+    None,
+    None,
+    {"minQuality": 0.6},
+    {"minQuality": 0.75},
+    {"maxLatencyMs": 2000},
+    {"capabilities": ["vision"]},
+    {"capabilities": ["function_calling"]},
+    {"capabilities": ["reasoning"]},
+)
+SIZES = (40, 4000, 40_000)
+BUDGETS = (None, None, 0.05, 0.00001)  # the last one is refused (below any model's price)
 OUTCOMES = ("success", "success", "success", "failure", "error")
 
 
-def templates(svc) -> list[dict]:
-    """Real route answers (dry runs, nothing recorded) for every task type x weights x size x budget."""
+def templates(svc, small: bool = False) -> list[dict]:
+    """Real route answers (dry runs, nothing recorded) for every task type x weights x constraints x size
+    x budget (`small`: a few of each, for tests)."""
     out = []
+    weights, constraints = (WEIGHTS[:2], CONSTRAINTS[1:3]) if small else (WEIGHTS, CONSTRAINTS)
     for task_type in svc.settings.task_types:
-        for w in WEIGHTS:
-            for size in SIZES:
-                for budget in BUDGETS:
-                    r = svc.route_task(task_type, "x" * size, budget, weights=w, dry_run=True)
-                    r["status"] = r.pop("wouldBe")
-                    out.append(r)
+        for w in weights:
+            for c in constraints:
+                for size in SIZES:
+                    for budget in BUDGETS:
+                        r = svc.route_task(
+                            task_type, "x" * size, budget, weights=w, constraints=c, dry_run=True
+                        )
+                        r["status"] = r.pop("wouldBe")
+                        out.append(r)
     return out
 
 
@@ -58,7 +94,9 @@ def generate(svc, n: int, days: int, end: date, outcome_share: float, seed: int 
 
     rng = random.Random(seed)
     tpl = tpl or templates(svc)
-    weights = [0.03 if t["status"] == "refused" else 1.0 for t in tpl]  # ~2% refusals
+    refused = sum(t["status"] == "refused" for t in tpl)
+    share = 0.02 * (len(tpl) - refused) / max(1, refused)  # about 2% of the decisions are refusals
+    weights = [share if t["status"] == "refused" else 1.0 for t in tpl]
     tz = datetime.now().astimezone().tzinfo  # the budget day of a config without a timezone
     per_day = [n // days + (1 if i < n % days else 0) for i in range(days)]
     seq = 0
@@ -76,20 +114,39 @@ def generate(svc, n: int, days: int, end: date, outcome_share: float, seed: int 
             r = dict(t, decisionId=did, timestamp=ts, agent=agent)
             refused = r["status"] == "refused"
             rec = NewDecision(
-                id=did, request_id=None, ts=ts, ts_unix=ts_unix, day=day.isoformat(), task_type=r["taskType"],
-                tier=r["tier"], agent=agent, model_id=r["selectedModel"], model_name=r["selectedModelName"],
-                status=r["status"], reserved=0.0 if refused else r["estimatedCost"],
-                estimated_cost=r["estimatedCost"], input_tokens=r["estimatedTokens"]["input"],
-                output_tokens=r["estimatedTokens"]["output"], desc_chars=r["estimatedTokens"]["input"],
-                budget=r["budget"]["task"], score=r["score"], description=None, response=r,
+                id=did,
+                request_id=None,
+                ts=ts,
+                ts_unix=ts_unix,
+                day=day.isoformat(),
+                task_type=r["taskType"],
+                tier=r["tier"],
+                agent=agent,
+                model_id=r["selectedModel"],
+                model_name=r["selectedModelName"],
+                status=r["status"],
+                reserved=0.0 if refused else r["estimatedCost"],
+                estimated_cost=r["estimatedCost"],
+                input_tokens=r["estimatedTokens"]["input"],
+                output_tokens=r["estimatedTokens"]["output"],
+                desc_chars=r["estimatedTokens"]["input"],
+                budget=r["budget"]["task"],
+                score=r["score"],
+                description=None,
+                response=r,
             )
             settle = None
             if not refused and rng.random() < outcome_share:
                 m = svc.registry.get(r["selectedModel"])
                 tin = int(rec.input_tokens * rng.uniform(0.5, 1.5))
                 tout = int(rec.output_tokens * rng.uniform(0.3, 1.5))
-                settle = Settlement(rng.choice(OUTCOMES), rng.choice([None, 400.0, 900.0, 2500.0, 8000.0]),
-                                    tin, tout, m.cost_of(tin, tout))
+                settle = Settlement(
+                    rng.choice(OUTCOMES),
+                    rng.choice([None, 400.0, 900.0, 2500.0, 8000.0]),
+                    tin,
+                    tout,
+                    m.cost_of(tin, tout),
+                )
             yield rec, settle
 
 
@@ -111,7 +168,9 @@ def write(ledger, records, batch: int = 5000, progress=None) -> int:
         if settle is not None:
             ts_unix = rec.ts_unix + 30.0
             ts = datetime.fromtimestamp(ts_unix).astimezone().isoformat(timespec="milliseconds")
-            jobs.append(functools.partial(ledger.settle_in_batch, rec.id, ts, ts_unix, lambda dec, s=settle: s))
+            jobs.append(
+                functools.partial(ledger.settle_in_batch, rec.id, ts, ts_unix, lambda dec, s=settle: s)
+            )
         done += 1
         if done % batch == 0:
             flush()
@@ -145,7 +204,8 @@ def build(path: Path, n: int, days: int = DAYS, outcome_share: float = 0.3, end:
 
 
 def ensure(path: Path, n: int, rebuild: bool = False) -> tuple[str, str, int, int]:
-    """Build the ledger unless a complete one is there; returns (first day, last day, decisions, roll-up rows)."""
+    """Build the ledger unless a complete one is there; returns (first day, last day, decisions, roll-up
+    rows, models chosen, distinct (model, status, agent) groups)."""
     import sqlite3
 
     if rebuild or not path.exists() or _count(path) != n:
@@ -159,7 +219,13 @@ def ensure(path: Path, n: int, rebuild: bool = False) -> tuple[str, str, int, in
     with sqlite3.connect(path) as conn:
         first, last = conn.execute("SELECT MIN(day), MAX(day) FROM rollup").fetchone()
         rows = conn.execute("SELECT COUNT(*) FROM rollup").fetchone()[0]
-    return first, last, n, rows
+        models = conn.execute("SELECT COUNT(DISTINCT model_id) FROM rollup WHERE model_id != ''").fetchone()[
+            0
+        ]
+        groups = conn.execute(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM rollup GROUP BY model_id, status, agent)"
+        ).fetchone()[0]
+    return first, last, n, rows, models, groups
 
 
 def _count(path: Path) -> int:
@@ -193,15 +259,27 @@ def periods(last: str) -> list[tuple[str, list[str], dict]]:
     ]
 
 
-def run(decisions: int = 1_000_000, runs: int = 10, ledger: Path | None = None, rebuild: bool = False,
-        quick: bool = False) -> list[dict]:
+def run(
+    decisions: int = 1_000_000,
+    runs: int = 10,
+    ledger: Path | None = None,
+    rebuild: bool = False,
+    quick: bool = False,
+) -> list[dict]:
     """The figures: cold `stats --json` (wall, median of `runs`) and in-process `statistics()`."""
     if quick:
         runs = min(runs, 5)
-    path = ledger or Path(tempfile.gettempdir()) / "modelwise-bench" / f"stats-{decisions}.sqlite3"
-    first, last, n, rollup_rows = ensure(path, decisions, rebuild)
-    size_mb = sum(Path(str(path) + s).stat().st_size for s in ("", "-wal") if Path(str(path) + s).exists()) / 1e6
-    note = f"{n:,} decisions, {first}..{last}, {rollup_rows:,} roll-up rows, {size_mb:,.0f} MB"
+    # v2: the mix of decisions of this version (a ledger of another mix is not reused)
+    path = ledger or Path(tempfile.gettempdir()) / "modelwise-bench" / f"stats-{decisions}-v2.sqlite3"
+    first, last, n, rollup_rows, models, groups = ensure(path, decisions, rebuild)
+    size_mb = (
+        sum(Path(str(path) + s).stat().st_size for s in ("", "-wal") if Path(str(path) + s).exists()) / 1e6
+    )
+    note = (
+        f"{n:,} decisions, {first}..{last}, {models} models chosen, {rollup_rows:,} roll-up rows "
+        f"in {groups:,} "
+        f"(model, status, agent) groups, {size_mb:,.0f} MB"
+    )
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         env = cold_env(Path(tmp), MODELWISE_LEDGER=str(path))
@@ -209,12 +287,21 @@ def run(decisions: int = 1_000_000, runs: int = 10, ledger: Path | None = None, 
         for label, flags, _ in periods(last):
             wall(base + flags, env)  # first: fills the registry cache
             samples = [wall(base + flags, env)[0] for _ in range(runs)]
-            rows.append(figure(f"stats --json, cold process, {label}", statistics.median(samples), "ms",
-                               BUDGET_MS, spread=(min(samples), max(samples)), note="" if rows else note))
+            rows.append(
+                figure(
+                    f"stats --json, cold process, {label}",
+                    statistics.median(samples),
+                    "ms",
+                    BUDGET_MS,
+                    spread=(min(samples), max(samples)),
+                    note="" if rows else note,
+                )
+            )
         from modelwise.service import TokenOptimizationService
 
-        svc = TokenOptimizationService(registry=ROOT / "model_registry.json", ledger=path,
-                                       config=Path(tmp) / "config.toml")
+        svc = TokenOptimizationService(
+            registry=ROOT / "model_registry.json", ledger=path, config=Path(tmp) / "config.toml"
+        )
         for label, _, kw in periods(last):
             svc.statistics(**kw)
             samples = []
@@ -222,8 +309,15 @@ def run(decisions: int = 1_000_000, runs: int = 10, ledger: Path | None = None, 
                 t = time.perf_counter()
                 svc.statistics(**kw)
                 samples.append((time.perf_counter() - t) * 1000)
-            rows.append(figure(f"statistics() in-process, {label}", statistics.median(samples), "ms", BUDGET_MS,
-                               spread=(min(samples), max(samples))))
+            rows.append(
+                figure(
+                    f"statistics() in-process, {label}",
+                    statistics.median(samples),
+                    "ms",
+                    BUDGET_MS,
+                    spread=(min(samples), max(samples)),
+                )
+            )
         svc.close()
     return rows
 

@@ -79,8 +79,9 @@ def run(decisions: int = 10_000, outcomes: float = 0.3, quick: bool = False) -> 
     cfg = tmp / "config.toml"
     cfg.write_text('store_descriptions = "none"\nsynchronous = "normal"\n')
     clock = Clock(datetime(2026, 11, 26, 0, 30, tzinfo=UTC))
-    svc = TokenOptimizationService(registry=ROOT / "model_registry.json", ledger=tmp / "l.sqlite3", config=cfg,
-                                   clock=clock)
+    svc = TokenOptimizationService(
+        registry=ROOT / "model_registry.json", ledger=tmp / "l.sqlite3", config=cfg, clock=clock
+    )
     build(svc, clock, decisions, outcomes)
     svc._replayers = {}
     t = time.perf_counter()
@@ -104,7 +105,8 @@ def run(decisions: int = 10_000, outcomes: float = 0.3, quick: bool = False) -> 
         figure(f"whatif, recorded weights, {n} (cold)", cold, "ms"),
         figure(f"whatif, new weights, {n} (cold rankings)", statistics.median(new), "ms",
                spread=(min(new), max(new))),
-        figure(f"whatif_today per keystroke, {n}", statistics.median(keys), "ms", spread=(min(keys), max(keys))),
+        figure(f"whatif_today per keystroke, {n}", statistics.median(keys), "ms",
+               spread=(min(keys), max(keys))),
     ]
 
 

@@ -55,7 +55,7 @@ def test_batched_build_writes_what_single_transactions_write(tmp_path):
     ledgers, tpl = [], None
     for name in ("batched", "single"):
         svc = TokenOptimizationService(registry=registry, ledger=tmp_path / f"{name}.sqlite3", config=cfg)
-        tpl = tpl or stats_bench.templates(svc)
+        tpl = tpl or stats_bench.templates(svc, small=True)
         records = stats_bench.generate(svc, 400, 4, end, 0.4, tpl=tpl)
         if name == "batched":
             assert stats_bench.write(svc.ledger, records, batch=64) == 400
@@ -67,7 +67,10 @@ def test_batched_build_writes_what_single_transactions_write(tmp_path):
                     ts = rec.ts_unix + 30.0
                     iso = datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
                     led.settle(rec.id, iso, ts, lambda dec, s=settle: s)
-        figures = [svc.statistics(all_days=True, by="agent"), svc.statistics(since="2026-11-25", until="2026-11-26")]
+        figures = [
+            svc.statistics(all_days=True, by="agent"),
+            svc.statistics(since="2026-11-25", until="2026-11-26"),
+        ]
         svc.close()
         ledgers.append((tmp_path / f"{name}.sqlite3", figures))
     (a, stats_a), (b, stats_b) = ledgers
@@ -87,5 +90,7 @@ def test_route_bench_returns_figures_and_all_writes_markdown():
     rows = route_bench.run(decisions=200)
     assert [r["budget"] for r in rows] == [100.0, 20.0]
     assert all(r["unit"] == "µs" and r["value"] > 0 and r["ratio"] == r["value"] / r["budget"] for r in rows)
-    text = all_bench.markdown(rows, {k: "x" for k in ("cpu", "cores", "python", "sqlite", "os", "date", "load")}, True)
+    text = all_bench.markdown(
+        rows, {k: "x" for k in ("cpu", "cores", "python", "sqlite", "os", "date", "load")}, True
+    )
     assert text.count("\n| one decision") == 2

@@ -75,9 +75,36 @@ def test_anything_unusual_goes_to_argparse(argv):
 
 
 TOKENS = st.sampled_from(
-    ["route", "stats", "a", "b", "", "0.5", "-1", "-", "--", "x y", "--json", "--dry-run",
-     "--all-candidates", "--agent", "--request-id", "--weights", "--min-quality", "--max-latency",
-     "--capability", "--registry", "--ledger", "--config", "--js", "--agent=z", "-h", "1e3", "nan", "abc"]
+    [
+        "route",
+        "stats",
+        "a",
+        "b",
+        "",
+        "0.5",
+        "-1",
+        "-",
+        "--",
+        "x y",
+        "--json",
+        "--dry-run",
+        "--all-candidates",
+        "--agent",
+        "--request-id",
+        "--weights",
+        "--min-quality",
+        "--max-latency",
+        "--capability",
+        "--registry",
+        "--ledger",
+        "--config",
+        "--js",
+        "--agent=z",
+        "-h",
+        "1e3",
+        "nan",
+        "abc",
+    ]
 )
 
 

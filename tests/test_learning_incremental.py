@@ -24,7 +24,8 @@ def test_incremental_calibration_equals_a_full_re_read(make_service):
         r = svc.route_task(rng.choice(TYPES), f"task {i}", weights=rng.choice([None, "0.1,0.6,0.2,0.1"]))
         if r["status"] != "refused" and rng.random() < 0.8:
             svc.record_outcome(
-                r["decisionId"], rng.choice(["success", "success", "failure", "error"]),
+                r["decisionId"],
+                rng.choice(["success", "success", "failure", "error"]),
                 latency_ms=rng.choice([None, 300.0, 900.0, 900.0, 4000.0]),
             )
         if rng.random() < 0.4:  # refresh at random points, sometimes after several outcomes
@@ -44,8 +45,13 @@ def test_rankings_with_the_incremental_calibration_equal_fresh_ones(make_service
         for task_type in TYPES:  # cached rankings (some kept across outcomes of other types) ...
             cached = svc.ranking(task_type)
             fresh = rank_models(  # ... equal a ranking computed now from a full re-read
-                svc.registry.models, task_type, tier_of(svc.settings, task_type), svc.settings.weights,
-                svc.settings, NO_CONSTRAINTS, type(svc.calibration())(_full(svc), 1),
+                svc.registry.models,
+                task_type,
+                tier_of(svc.settings, task_type),
+                svc.settings.weights,
+                svc.settings,
+                NO_CONSTRAINTS,
+                type(svc.calibration())(_full(svc), 1),
             )
             assert [(s.model.id, s.total, s.performance) for s in cached.entries] == [
                 (s.model.id, s.total, s.performance) for s in fresh.entries

@@ -122,7 +122,9 @@ def test_serve_without_group_commit(cli_env):
 
 
 @pytest.mark.parametrize(
-    "argv", [("stats", "--json"), ("route", "documentation", "x", "--json")], ids=["parser", "route-fast-path"]
+    "argv",
+    [("stats", "--json"), ("route", "documentation", "x", "--json")],
+    ids=["parser", "route-fast-path"],
 )
 def test_the_cli_path_never_imports_the_server(cli_env, argv):
     proc = subprocess.run(
