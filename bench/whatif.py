@@ -100,6 +100,9 @@ def run(decisions: int = 10_000, outcomes: float = 0.3, quick: bool = False) -> 
         svc.whatif_today(f"0.4,0.3,0.2,{0.1 + i * 0.01:.2f}")
         keys.append((time.perf_counter() - t) * 1000)
     svc.close()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
     n = f"a day of {decisions:,} decisions"
     return [
         figure(f"whatif, recorded weights, {n} (cold)", cold, "ms"),
