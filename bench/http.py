@@ -128,6 +128,9 @@ def run(args: argparse.Namespace) -> dict:
         if not m:
             raise SystemExit(f"the server did not start: {line}{server.stderr.read()}")
         port = int(m.group(1))
+        with sqlite3.connect(ledger) as conn:
+            before_decisions = conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
+        server_cpu0, client_cpu0 = _cpu_of(server.pid), _children_cpu()
         start = time.perf_counter() + 1.0 + args.warmup
         stop = start + args.seconds
         ctx = mp.get_context("spawn")
@@ -141,6 +144,9 @@ def run(args: argparse.Namespace) -> dict:
         results = [q.get(timeout=args.seconds + args.warmup + 60) for _ in procs]
         for p in procs:
             p.join(timeout=10)
+        end_cpu = _cpu_of(server.pid)
+        server_cpu = None if end_cpu is None else end_cpu - server_cpu0  # warm-up included, as counted below
+        client_cpu = _children_cpu() - client_cpu0
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -151,6 +157,8 @@ def run(args: argparse.Namespace) -> dict:
         recorded = conn.execute("SELECT COUNT(*) FROM decisions").fetchone()[0]
         settled = conn.execute("SELECT COUNT(*) FROM outcomes").fetchone()[0]
     rps = ok / args.seconds
+    # routes answered and recorded, warm-up included (a dry run records nothing: the measured ones only)
+    served = max(1, recorded - before_decisions or ok)
     return {
         "synchronous": args.synchronous,
         "groupCommit": not args.no_group_commit,
@@ -165,7 +173,56 @@ def run(args: argparse.Namespace) -> dict:
         "p50ms": round(_pct(lat, 50) * 1000, 2),
         "p99ms": round(_pct(lat, 99) * 1000, 2),
         "ratioToBudget": round(rps / BUDGET_RPS, 3),
+        # CPU the server spent per route (per route+outcome pair in outcomes mode), and the load
+        # generator's share: on a machine with few cores the two compete for them.
+        "serverCpuUsPerRequest": None if server_cpu is None else round(server_cpu * 1e6 / served, 1),
+        "clientCpuUsPerRequest": round(client_cpu * 1e6 / served, 1),
     }
+
+
+def _cpu_of(pid: int) -> float | None:
+    """User + system CPU seconds of a running process (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    t = os.times()
+    return t.children_user + t.children_system
+
+
+def figures(
+    seconds: float = 5.0, quick: bool = False, modes: tuple[str, ...] = ("route", "outcomes")
+) -> list[dict]:
+    """The figures for bench/all.py: routed-and-recorded requests/s (the budget's figure, default
+    settings: synchronous=full, group commit, one server process) and, as an extra line, route+outcome
+    pairs/s with learning on."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import figure
+
+    out = []
+    for mode in modes:
+        args = argparse.Namespace(
+            seconds=min(seconds, 2.0) if quick else seconds, warmup=0.5 if quick else 1.0, workers=2,
+            connections=16, synchronous="full", server_workers=1, no_group_commit=False, mode=mode,
+            no_learning=False,
+        )
+        r = run(args)
+        note = (
+            f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms, {r['errors']} errors; "
+            f"{r['requests']:,} in {args.seconds:g} s; server CPU {r['serverCpuUsPerRequest']} µs and "
+            f"load generator {r['clientCpuUsPerRequest']} µs each"
+        )
+        if mode == "route":
+            out.append(figure("HTTP POST /route, routed and recorded", r["perSecond"], "/s", BUDGET_RPS,
+                              higher_is_better=True, note=note))
+        else:
+            out.append(figure("HTTP POST /route then POST /outcomes, pairs (learning on)", r["perSecond"],
+                              "/s", note=note))
+    return out
 
 
 def main() -> None:
@@ -206,7 +263,8 @@ def main() -> None:
         f"server-workers={r['serverWorkers']}: "
         f"{r['perSecond']:,.0f} {what}/s (ratio {r['ratioToBudget']:.2f} of the 2,000/s budget), "
         f"p50 {r['p50ms']} ms, p99 {r['p99ms']} ms; {r['requests']:,} answered 200, {r['errors']} errors, "
-        f"{r['recordedInLedger']:,} decisions in the ledger (incl. warm-up)"
+        f"{r['recordedInLedger']:,} decisions in the ledger (incl. warm-up); CPU per request: server "
+        f"{r['serverCpuUsPerRequest']} µs, load generator {r['clientCpuUsPerRequest']} µs"
     )
 
 

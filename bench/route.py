@@ -20,6 +20,7 @@ from modelwise.core.tiers import tier_of
 from modelwise.loading import load_registry
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 TASKS = ("documentation", "debugging", "architecture", "code_generation", "refactoring")
 
 
@@ -74,20 +75,35 @@ def time_decisions(models, decisions: int) -> tuple[float, float]:
     return statistics.median(samples), samples[int(len(samples) * 0.99)]
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--decisions", type=int, default=20000)
-    args = ap.parse_args()
+def measure(decisions: int) -> list[tuple[str, float, float, float]]:
     shipped = load_registry(ROOT / "model_registry.json").models
     rows = []
     for label, models, budget in (
         ("5,000 synthetic models", synthetic(5000), 100.0),
         (f"shipped registry ({len(shipped)} models)", shipped, 20.0),
     ):
-        med, p99 = time_decisions(models, args.decisions)
+        med, p99 = time_decisions(models, decisions)
         rows.append((f"one decision, {label}", med, p99, budget))
+    return rows
+
+
+def run(decisions: int = 20000, quick: bool = False) -> list[dict]:
+    """The figures for bench/all.py: median µs of one decision (p99 in the note)."""
+    from _common import figure
+
+    decisions = min(decisions, 5000) if quick else decisions
+    return [
+        figure(name, med, "µs", budget, note=f"p99 {p99:.1f} µs over {decisions:,} decisions")
+        for name, med, p99, budget in measure(decisions)
+    ]
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--decisions", type=int, default=20000)
+    args = ap.parse_args()
     print(f"{'figure':<50} {'median µs':>10} {'p99 µs':>9} {'budget µs':>10} {'ratio':>7}")
-    for name, med, p99, budget in rows:
+    for name, med, p99, budget in measure(args.decisions):
         print(f"{name:<50} {med:>10.1f} {p99:>9.1f} {budget:>10.0f} {med / budget:>7.2f}")
     return 0
 

@@ -65,6 +65,54 @@ def timed(fn, repeat: int = 5) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def run(decisions: int = 10_000, outcomes: float = 0.3, quick: bool = False) -> list[dict]:
+    """The figures for bench/all.py (issue 7, no SPEC budget): replaying a day of `decisions` with the
+    recorded weights and with new ones, and the console's per-keystroke what-if line."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import figure
+
+    if quick:
+        decisions = min(decisions, 2000)
+    tmp = Path(tempfile.mkdtemp(prefix="modelwise-bench-"))
+    cfg = tmp / "config.toml"
+    cfg.write_text('store_descriptions = "none"\nsynchronous = "normal"\n')
+    clock = Clock(datetime(2026, 11, 26, 0, 30, tzinfo=UTC))
+    svc = TokenOptimizationService(
+        registry=ROOT / "model_registry.json", ledger=tmp / "l.sqlite3", config=cfg, clock=clock
+    )
+    build(svc, clock, decisions, outcomes)
+    svc._replayers = {}
+    t = time.perf_counter()
+    r = svc.whatif()
+    cold = (time.perf_counter() - t) * 1000
+    assert r["changed"] == 0, "replay must reproduce the day"
+    new = []
+    for w in ("0.4,0.3,0.2,0.6", "0.4,0.6,0.2,0.1", "0.1,0.3,0.2,0.3"):
+        t = time.perf_counter()
+        svc.whatif(w)
+        new.append((time.perf_counter() - t) * 1000)
+    svc.whatif_today()
+    keys = []
+    for i in range(10):
+        t = time.perf_counter()
+        svc.whatif_today(f"0.4,0.3,0.2,{0.1 + i * 0.01:.2f}")
+        keys.append((time.perf_counter() - t) * 1000)
+    svc.close()
+    import shutil
+
+    shutil.rmtree(tmp, ignore_errors=True)
+    n = f"a day of {decisions:,} decisions"
+    return [
+        figure(f"whatif, recorded weights, {n} (cold)", cold, "ms"),
+        figure(f"whatif, new weights, {n} (cold rankings)", statistics.median(new), "ms",
+               spread=(min(new), max(new))),
+        figure(f"whatif_today per keystroke, {n}", statistics.median(keys), "ms",
+               spread=(min(keys), max(keys))),
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--decisions", type=int, default=10_000)

@@ -5,22 +5,34 @@ Exit codes: 0 done; 2 bad input (one line on stderr, nothing written); 3 refused
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelwise.core.errors import BadInput, ModelwiseError
 
+if TYPE_CHECKING:
+    import argparse
+
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
+_PARSER_CLASS: type | None = None
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a usage error in one line and exits 2."""
 
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise BadInput(f"{self.prog}: {message}")
+def _parser_class() -> type[argparse.ArgumentParser]:
+    """argparse that reports a usage error in one line and exits 2 (defined on first use: a plain
+    `route` never imports argparse)."""
+    global _PARSER_CLASS
+    if _PARSER_CLASS is None:
+        import argparse
+
+        class _Parser(argparse.ArgumentParser):
+            def error(self, message: str) -> None:  # type: ignore[override]
+                raise BadInput(f"{self.prog}: {message}")
+
+        _PARSER_CLASS = _Parser
+    return _PARSER_CLASS
 
 
 def emit(obj: Any) -> None:
@@ -357,6 +369,8 @@ def cmd_console(args: argparse.Namespace) -> int:
 
 
 def _add_globals(p: argparse.ArgumentParser, suppress: bool) -> None:
+    import argparse
+
     default = argparse.SUPPRESS if suppress else None
     p.add_argument("--registry", metavar="PATH", default=default, help="registry file (env MODELWISE_REGISTRY)")
     p.add_argument("--ledger", metavar="PATH", default=default, help="ledger file (env MODELWISE_LEDGER)")
@@ -364,6 +378,7 @@ def _add_globals(p: argparse.ArgumentParser, suppress: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    _Parser = _parser_class()
     parser = _Parser(
         prog="modelwise",
         description="Route every LLM task to the best model for the money, inside a hard daily budget.",
@@ -452,6 +467,78 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# -- the fast path of `route` ----------------------------------------------------------------------
+# `route` is the command agents run in a loop, from a new process each time. argparse costs ~13 ms
+# there (its import and the whole command tree); a plain `route` command line is read by hand instead,
+# into exactly the namespace argparse would build. Anything else (help, `--opt=value`, abbreviations,
+# values starting with '-', positionals split by options, a bad number, ...) goes to argparse, so every
+# message and exit code stays argparse's.
+
+_ROUTE_SWITCHES = {"--json": "json", "--dry-run": "dry_run", "--all-candidates": "all_candidates"}
+_ROUTE_OPTIONS = {
+    "--agent": "agent",
+    "--request-id": "request_id",
+    "--weights": "weights",
+    "--min-quality": "min_quality",
+    "--max-latency": "max_latency",
+    "--capability": "capability",
+    "--registry": "registry",
+    "--ledger": "ledger",
+    "--config": "config",
+}
+_ROUTE_FLOATS = ("min_quality", "max_latency")
+
+
+def fast_route_args(argv: list[str]) -> Any | None:
+    """The namespace `build_parser().parse_args(argv)` returns for a plain `route ...` command line, or
+    None when argparse should read it."""
+    if not argv or argv[0] != "route":
+        return None
+    ns: dict[str, Any] = {
+        "registry": None, "ledger": None, "config": None, "command": "route", "budget": None,
+        "weights": None, "min_quality": None, "max_latency": None, "json": False, "agent": None,
+        "request_id": None, "capability": None, "dry_run": False, "all_candidates": False,
+    }
+    positionals: list[str] = []
+    run_ended = False  # positionals must be one unbroken run (argparse splits runs around options)
+    i, n = 1, len(argv)
+    while i < n:
+        tok = argv[i]
+        i += 1
+        if not tok.startswith("-"):
+            if run_ended:
+                return None
+            positionals.append(tok)
+            continue
+        if positionals:
+            run_ended = True
+        if tok in _ROUTE_SWITCHES:
+            ns[_ROUTE_SWITCHES[tok]] = True
+            continue
+        dest = _ROUTE_OPTIONS.get(tok)
+        if dest is None or i >= n or argv[i].startswith("-"):
+            return None
+        value: Any = argv[i]
+        i += 1
+        if dest in _ROUTE_FLOATS:
+            try:
+                value = float(value)
+            except ValueError:
+                return None
+        if dest == "capability":
+            value = [*(ns["capability"] or ()), value]
+        ns[dest] = value
+    if len(positionals) not in (2, 3):
+        return None
+    ns["type"], ns["description"] = positionals[0], positionals[1]
+    if len(positionals) == 3:
+        ns["budget"] = positionals[2]
+    ns["func"] = cmd_route
+    from types import SimpleNamespace
+
+    return SimpleNamespace(**ns)
+
+
 # Commands that live long enough for cyclic garbage to matter keep the garbage collector on.
 LONG_RUNNING = {None, "console", "serve", "batch", "evaluate", "registry", "whatif", "audit", "savings"}
 
@@ -473,8 +560,11 @@ def _main(argv: list[str], gc_enabled: bool) -> int:
     import gc
 
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        parser = None
+        args = fast_route_args(argv)
+        if args is None:
+            parser = build_parser()
+            args = parser.parse_args(argv)
         if gc_enabled and getattr(args, "command", None) in LONG_RUNNING:
             gc.enable()
         if not getattr(args, "func", None):

@@ -7,12 +7,10 @@ skips both the schema work and the pydantic import."""
 from __future__ import annotations
 
 import gc
-import hashlib
 import json
 import marshal
 import os
 import pickle
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,6 +64,8 @@ def load_settings(
 
 
 def _write_cache(cache: Path, payload: bytes) -> None:
+    import tempfile
+
     try:
         cache.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=cache.parent, prefix=f".{cache.name}-")
@@ -77,7 +77,11 @@ def _write_cache(cache: Path, payload: bytes) -> None:
 
 
 def _cache_file(cache_dir: Path, path: Path, kind: str = "registry") -> Path:
-    key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:20]
+    try:  # as the stdlib's random does for sha512: the builtin module, without OpenSSL's start-up (~2 ms)
+        from _sha1 import sha1
+    except ImportError:  # pragma: no cover - a Python built without its own hashes
+        from hashlib import sha1
+    key = sha1(str(path.resolve()).encode()).hexdigest()[:20]
     return cache_dir / f"{kind}-{key}.cache"
 
 
@@ -109,8 +113,10 @@ def _no_gc() -> Iterator[None]:
 def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
     if cache is not None:
         try:
+            # marshal.loads of the whole file: marshal.load on a Python file object reads it in
+            # thousands of small method calls (~25 ms instead of ~4 ms for the shipped registry).
             with open(cache, "rb") as fh:
-                cached = marshal.load(fh)
+                cached = marshal.loads(fh.read())
             if cached[0] == stamp:
                 models = tuple(ModelSpec.from_tuple(t) for t in cached[1])
                 return Registry(models=models, path=str(path), meta=cached[2])
@@ -201,6 +207,7 @@ def update_config(path: Path, updates: dict) -> dict:
     """Set keys in the TOML config at `path` (nested dicts merge: {"weights": {"cost": 0.2}}), keeping
     every other key; the result is validated before it is written, then written atomically. A config
     that cannot be read is left alone (ConfigError). Returns the new document."""
+    import tempfile
     import tomllib
 
     data: dict = {}

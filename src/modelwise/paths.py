@@ -4,6 +4,7 @@ platformdirs' defaults. `modelwise locate` prints them."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def resolve(
     from_config = from_config or {}
     base = config.parent
 
-    def pick(flag, env_name: str, key: str, default: Path) -> Path:
+    def pick(flag, env_name: str, key: str, default: Callable[[], Path]) -> Path:
         if flag:
             return Path(flag).expanduser()
         env = os.environ.get(env_name)
@@ -94,13 +95,13 @@ def resolve(
         if value:
             p = Path(value).expanduser()
             return p if p.is_absolute() else base / p
-        return default
+        return default()  # only now: platformdirs costs a cold start ~5 ms
 
     return Paths(
         config=config,
         config_explicit=config_explicit,
-        registry=pick(registry, "MODELWISE_REGISTRY", "registry", shipped_registry()),
-        ledger=pick(ledger, "MODELWISE_LEDGER", "ledger", user_data_dir() / "ledger.sqlite3"),
+        registry=pick(registry, "MODELWISE_REGISTRY", "registry", shipped_registry),
+        ledger=pick(ledger, "MODELWISE_LEDGER", "ledger", lambda: user_data_dir() / "ledger.sqlite3"),
         themes=(shipped_themes_dir(), config.parent / "themes"),
         cache=user_cache_dir(),
     )

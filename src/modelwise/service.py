@@ -5,6 +5,7 @@ input writes nothing), records outcomes and reports statistics."""
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
 import threading
@@ -18,7 +19,6 @@ if TYPE_CHECKING:
     from concurrent.futures import Future
 
 from modelwise.core import budget as budget_policy
-from modelwise.core import explain as explain_core
 from modelwise.core.calibration import (
     EMPTY,
     Calibration,
@@ -154,6 +154,7 @@ class TokenOptimizationService:
         self._calibration: Calibration = EMPTY
         self._calibration_version = -1
         self._calibration_lock = threading.Lock()
+        self._learned = _Learned()
 
     # -- plumbing ----------------------------------------------------------------------------------
 
@@ -192,14 +193,7 @@ class TokenOptimizationService:
         if version != self._calibration_version:
             with self._calibration_lock:
                 if version != self._calibration_version:
-                    by_key = {}
-                    for model_id, task_type, s, f, e, lat in self.ledger.observations():
-                        median = None
-                        if lat:
-                            n = len(lat)
-                            median = lat[n // 2] if n % 2 else (lat[n // 2 - 1] + lat[n // 2]) / 2
-                        by_key[(model_id, task_type)] = Observed(s, f, e, median, len(lat))
-                    self._calibration = Calibration(by_key, version)
+                    self._calibration = self._learned.update(self.ledger, version)
                     self._calibration_version = version
         return self._calibration
 
@@ -214,7 +208,8 @@ class TokenOptimizationService:
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
         calib = self.calibration() if calibration is None else calibration
-        key = (task_type, weights, constraints, calib.version if calib else -1)
+        # An outcome of one task type leaves the rankings of the others as they are.
+        key = (task_type, weights, constraints, calib.version_for(task_type))
         r = self._rankings.get(key)
         if r is None:
             r = rank_models(self.registry.models, task_type, tier, weights, self.settings, constraints, calib)
@@ -449,6 +444,8 @@ class TokenOptimizationService:
         `flips` (the nearest flip of every weight, each direction), `leads` (the winner's lead over the
         next `leads` models by component), `exclusions` (why the others are out, grouped), `grid` (the
         winner for cost x performance weights over `grid_values`, default 0, 0.2, ..., 1) and `summary`."""
+        from modelwise.core import explain as explain_core
+
         response = self.route_task(
             task_type, description, budget, constraints=constraints, weights=weights, agent=agent,
             dry_run=True, all_candidates=True,
@@ -511,6 +508,7 @@ class TokenOptimizationService:
     ) -> dict[str, Any]:
         """Which model wins for each pair of values of two weights (default cost x performance, 0..1 in
         six steps), the other weights kept; for the console's sensitivity view. Records nothing."""
+        from modelwise.core import explain as explain_core
         from modelwise.core.settings import WEIGHT_NAMES
 
         for name in (rows, cols):
@@ -1608,14 +1606,58 @@ def _observed_by_key(
     rows: Iterable[tuple[str, str, int, int, int, list[float]]],
 ) -> dict[tuple[str, str], Observed]:
     """Ledger observations (sorted latencies) as Observed records with the median latency."""
-    by_key = {}
-    for model_id, task_type, s, f, e, lat in rows:
-        median = None
-        if lat:
-            n = len(lat)
-            median = lat[n // 2] if n % 2 else (lat[n // 2 - 1] + lat[n // 2]) / 2
-        by_key[(model_id, task_type)] = Observed(s, f, e, median, len(lat))
-    return by_key
+    return {(model_id, task_type): _observed(s, f, e, lat) for model_id, task_type, s, f, e, lat in rows}
+
+
+def _observed(s: int, f: int, e: int, lat: list[float]) -> Observed:
+    median = None
+    if lat:
+        n = len(lat)
+        median = lat[n // 2] if n % 2 else (lat[n // 2 - 1] + lat[n // 2]) / 2
+    return Observed(s, f, e, median, len(lat))
+
+
+class _Learned:
+    """The calibration kept up to date incrementally: the outcomes table is append-only, so each refresh
+    reads only the outcomes recorded since the last one (by rowid) and updates the counts and sorted
+    latencies of the (model, task type) pairs they touch. The result equals a full re-read
+    (`_observed_by_key(ledger.observations())`, keys in the same sorted order); a ledger whose history no
+    longer matches (replaced, shorter) is read in full again."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.counts: dict[tuple[str, str], list[int]] = {}
+        self.latencies: dict[tuple[str, str], list[float]] = {}
+        self.by_key: dict[tuple[str, str], Observed] = {}
+        self.task_versions: dict[str, int] = {}
+        self.last: tuple[int, str] | None = None  # (rowid, decision id) of the newest outcome read
+
+    def update(self, ledger: Ledger, version: int) -> Calibration:
+        if self.last is not None and (version < self.last[0] or not ledger.has_outcome(*self.last)):
+            self.reset()
+        after = self.last[0] if self.last is not None else 0
+        touched: set[tuple[str, str]] = set()
+        new_key = False
+        for rowid, decision_id, model_id, task_type, outcome, latency_ms in ledger.outcomes_between(after, version):
+            key = (model_id, task_type)
+            c = self.counts.get(key)
+            if c is None:
+                c = self.counts[key] = [0, 0, 0]
+                new_key = True
+            c[OUTCOMES.index(outcome)] += 1
+            if latency_ms is not None:
+                bisect.insort(self.latencies.setdefault(key, []), latency_ms)
+            self.task_versions[task_type] = rowid
+            self.last = (rowid, decision_id)
+            touched.add(key)
+        if touched:
+            by_key = dict(self.by_key)
+            for key in touched:
+                by_key[key] = _observed(*self.counts[key], self.latencies.get(key, []))
+            self.by_key = dict(sorted(by_key.items())) if new_key else by_key
+        return Calibration(self.by_key, version, dict(self.task_versions))
 
 
 def _point_json(p: Any) -> dict[str, Any]:

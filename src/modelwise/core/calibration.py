@@ -53,13 +53,25 @@ def success_rate_interval(obs: Observed) -> tuple[float, float] | None:
 class Calibration:
     """Observations per (model id, task type), and a version that changes whenever they do.
 
-    Scoring asks `observed(model_id, task_type)`; an empty Calibration is learning with no data."""
+    Scoring asks `observed(model_id, task_type)`; an empty Calibration is learning with no data.
+    `task_versions` (optional) is the version of what is known of each task type: its newest outcome."""
 
     by_key: dict[tuple[str, str], Observed] = field(default_factory=dict)
     version: int = 0
+    task_versions: dict[str, int] | None = field(default=None, compare=False)
 
     def observed(self, model_id: str, task_type: str) -> Observed | None:
         return self.by_key.get((model_id, task_type))
+
+    def version_for(self, task_type: str) -> int:
+        """A version that changes whenever the observations of `task_type` do (what a ranking for that
+        task type depends on); -1 when there are none, as for no calibration at all. Without
+        `task_versions`, the whole calibration's version."""
+        if not self.by_key:
+            return -1
+        if self.task_versions is None:
+            return self.version
+        return self.task_versions.get(task_type, -1)
 
     def __bool__(self) -> bool:
         return bool(self.by_key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 # (kind, pattern). Order matters: specific formats first, generic ones last, so a GitHub token is
@@ -64,5 +63,7 @@ def for_storage(text: str, mode: str) -> str | None:
     if mode == "none":
         return None
     if mode == "hash":
+        import hashlib
+
         return "sha256:" + hashlib.sha256(text.encode("utf-8")).hexdigest()
     return redact(text)

@@ -170,7 +170,7 @@ def rank_models(
     for m in models:
         s = Scored(m)
         caps = m.capabilities
-        capable = task_type in caps and all(c in caps for c in required)
+        capable = task_type in caps and (not required or caps.issuperset(required))
         q = m.quality_for(task_type)
         s.rated = q is not None
         perf = q if q is not None else prior

@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import json
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -21,12 +22,21 @@ _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 
 
 def _dumps(obj: Any) -> str:
-    """Compact JSON; orjson when installed (a route answer encodes in ~4 us instead of ~50 us)."""
-    try:
-        import orjson
-    except ImportError:  # pragma: no cover - orjson is a pinned dependency
-        return json.dumps(obj, separators=(",", ":"))
+    """Compact JSON. orjson when the process has loaded it (the HTTP service and the console do: a route
+    answer encodes in ~4 us instead of ~50 us); a one-shot CLI process uses the stdlib's encoder rather
+    than pay ~3 ms to import orjson for one answer. Both write the same values; whatever the stdlib
+    would refuse or write differently (NaN, Infinity, a lone surrogate) goes to orjson as before."""
+    orjson = sys.modules.get("orjson")
+    if orjson is None:
+        try:
+            text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+            if not text.isascii():
+                text.encode("utf-8")  # raises on a lone surrogate, which orjson refuses
+            return text
+        except (ValueError, TypeError):
+            import orjson
     return orjson.dumps(obj).decode()
+
 
 _DECISION_COLUMNS = (
     "d.id, d.request_id, d.ts, d.ts_unix, d.day, d.task_type, d.tier, d.agent, d.model_id, d.model_name, "
@@ -300,6 +310,23 @@ class SqliteLedger:
         ):
             lat.setdefault((model_id, task_type), []).append(ms)
         return [(m, t, c[0], c[1], c[2], lat.get((m, t), [])) for (m, t), c in counts.items()]
+
+    def outcomes_between(self, after: int, until: int) -> list[tuple]:
+        """Outcomes with rowid in (after, until], oldest first: (rowid, decision id, model_id, task_type,
+        outcome, latency_ms). The table is append-only and its writes are serialised, so rowids only grow
+        and a reader never sees a gap fill in later."""
+        cur = self._conn().cursor()
+        cur.row_factory = None
+        return cur.execute(
+            "SELECT rowid, decision_id, model_id, task_type, outcome, latency_ms FROM outcomes "
+            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            (after, until),
+        ).fetchall()
+
+    def has_outcome(self, rowid: int, decision_id: str) -> bool:
+        """Whether the outcome stored at `rowid` is still that of `decision_id` (the same history)."""
+        row = self._conn().execute("SELECT decision_id FROM outcomes WHERE rowid = ?", (rowid,)).fetchone()
+        return row is not None and row[0] == decision_id
 
     def outcomes_version(self) -> int:
         """Changes whenever an outcome is recorded (the outcomes table is append-only)."""

@@ -1,0 +1,96 @@
+"""The bench scripts run (small and quick, no timing asserted), and bench/stats.py's batched build of a
+ledger writes exactly what one transaction per decision and per outcome writes."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+
+from modelwise.service import TokenOptimizationService
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _load_bench():
+    """bench/'s scripts import each other by file name; bench/http.py must never shadow the stdlib's http
+    for the rest of the session, so the stdlib's is loaded first and bench/ leaves sys.path again."""
+    import http.client  # noqa: F401
+
+    sys.path.insert(0, str(BENCH))
+    try:
+        import _common  # noqa: F401
+        import all as all_bench
+        import route as route_bench
+        import stats as stats_bench
+    finally:
+        while str(BENCH) in sys.path:
+            sys.path.remove(str(BENCH))
+    return all_bench, route_bench, stats_bench
+
+
+all_bench, route_bench, stats_bench = _load_bench()
+
+
+def _tables(path: Path) -> dict[str, list[tuple]]:
+    with sqlite3.connect(path) as conn:
+        return {
+            "decisions": conn.execute("SELECT * FROM decisions ORDER BY seq").fetchall(),
+            "outcomes": conn.execute("SELECT * FROM outcomes ORDER BY decision_id").fetchall(),
+            "rollup": [
+                tuple(round(v, 9) if isinstance(v, float) else v for v in row)
+                for row in conn.execute("SELECT * FROM rollup ORDER BY day, tier, agent, model_id, status")
+            ],
+        }
+
+
+def test_batched_build_writes_what_single_transactions_write(tmp_path):
+    registry = stats_bench.ROOT / "model_registry.json"
+    cfg = tmp_path / "c.toml"
+    cfg.write_text("")
+    end = date(2026, 11, 26)
+    ledgers, tpl = [], None
+    for name in ("batched", "single"):
+        svc = TokenOptimizationService(registry=registry, ledger=tmp_path / f"{name}.sqlite3", config=cfg)
+        tpl = tpl or stats_bench.templates(svc, small=True)
+        records = stats_bench.generate(svc, 400, 4, end, 0.4, tpl=tpl)
+        if name == "batched":
+            assert stats_bench.write(svc.ledger, records, batch=64) == 400
+        else:
+            led = svc.ledger
+            for rec, settle in records:
+                led.admit(rec.day, None, lambda spent, rec=rec: rec)
+                if settle is not None:
+                    ts = rec.ts_unix + 30.0
+                    iso = datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
+                    led.settle(rec.id, iso, ts, lambda dec, s=settle: s)
+        figures = [
+            svc.statistics(all_days=True, by="agent"),
+            svc.statistics(since="2026-11-25", until="2026-11-26"),
+        ]
+        svc.close()
+        ledgers.append((tmp_path / f"{name}.sqlite3", figures))
+    (a, stats_a), (b, stats_b) = ledgers
+    ta, tb = _tables(a), _tables(b)
+    assert len(ta["decisions"]) == 400 and ta["outcomes"] and ta["rollup"]
+    assert ta == tb
+    for x, y in zip(stats_a, stats_b, strict=True):
+        x["costStatistics"].pop("budgetRemaining")
+        y["costStatistics"].pop("budgetRemaining")
+        assert x.keys() == y.keys()
+        assert x["costStatistics"] == pytest.approx(y["costStatistics"])
+        assert x["performanceStatistics"]["modelUsage"] == y["performanceStatistics"]["modelUsage"]
+        assert x["refused"] == y["refused"] and x["outcomes"] == y["outcomes"]
+
+
+def test_route_bench_returns_figures_and_all_writes_markdown():
+    rows = route_bench.run(decisions=200)
+    assert [r["budget"] for r in rows] == [100.0, 20.0]
+    assert all(r["unit"] == "µs" and r["value"] > 0 and r["ratio"] == r["value"] / r["budget"] for r in rows)
+    text = all_bench.markdown(
+        rows, {k: "x" for k in ("cpu", "cores", "python", "sqlite", "os", "date", "load")}, True
+    )
+    assert text.count("\n| one decision") == 2
