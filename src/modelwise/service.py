@@ -1374,6 +1374,8 @@ class TokenOptimizationService:
         winner, margin, flip point and the top `top` candidate rows. `spent_by_tier` is today's spend
         (None: no budget check); `calibration` what outcomes taught (None: the registry values).
         Raises BadInput for a bad type, budget or weights."""
+        from modelwise.core import explain as explain_core  # not on the CLI's route path
+
         task_type, description, task_budget, _, _, w = self._validate(
             task_type, description, budget, None, None, weights
         )

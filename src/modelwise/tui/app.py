@@ -5,6 +5,7 @@ worker that only posts messages; handlers on the main thread own every state cha
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import suppress
 from dataclasses import dataclass
@@ -170,6 +171,7 @@ class ModelwiseApp(App[None]):
         self.ledger_state: LedgerState | None = None
         self.default_weights = service.settings.weights
         self._watch_restarts = 0
+        self._watch_stop = threading.Event()  # set on unmount: the ledger watcher's thread ends with the app
         themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
         for theme in themes:
             self.register_theme(theme)
@@ -208,6 +210,9 @@ class ModelwiseApp(App[None]):
             )
             yield HistoryPane(self.service.tz, id="history", classes=pane("history"))
         yield Footer()
+
+    def on_unmount(self) -> None:
+        self._watch_stop.set()
 
     def on_mount(self) -> None:
         for inp in self.query(Input):
@@ -394,7 +399,9 @@ class ModelwiseApp(App[None]):
         last: tuple[int, str] | None = None
         read_at = 0.0
         try:
-            while not worker.is_cancelled:
+            # The worker is cancelled when the app exits, but a watcher restarted by its timer while the
+            # app shuts down would never be: the app's own closing flag ends it too.
+            while not (worker.is_cancelled or self._watch_stop.is_set()):
                 version = ledger.data_version()
                 day = svc.today().isoformat()
                 now = time.monotonic()
@@ -402,7 +409,7 @@ class ModelwiseApp(App[None]):
                     state = read_state(svc, version)
                     last, read_at = (version, day), now
                     self.post_message(LedgerChanged(state))
-                time.sleep(self.poll_interval)
+                self._watch_stop.wait(self.poll_interval)
         finally:
             ledger.release()
 
@@ -472,7 +479,7 @@ class ModelwiseApp(App[None]):
                 title=f"{worker.name.capitalize()} failed",
                 severity="error",
             )
-        if worker.group == "ledger-watch":
+        if worker.group == "ledger-watch" and not self._watch_stop.is_set():
             self._watch_restarts += 1
             self.set_timer(min(30.0, 2.0**self._watch_restarts), self.watch_ledger)
 
