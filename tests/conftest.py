@@ -57,11 +57,17 @@ def make_service(tmp_path: Path, clock: FixedClock) -> Callable[..., object]:
 
     made = []
 
-    def make(registry: Path | str = BRIEF_REGISTRY, config: str | None = None, ledger: Path | None = None, **kw):
+    def make(
+        registry: Path | str = BRIEF_REGISTRY, config: str | None = None, ledger: Path | None = None, **kw
+    ):
         cfg = tmp_path / f"config-{len(made)}.toml"
         cfg.write_text(config or "")
         svc = TokenOptimizationService(
-            registry=registry, ledger=ledger or tmp_path / "ledger.sqlite3", config=cfg, clock=kw.pop("clock", clock), **kw
+            registry=registry,
+            ledger=ledger or tmp_path / "ledger.sqlite3",
+            config=cfg,
+            clock=kw.pop("clock", clock),
+            **kw,
         )
         made.append(svc)
         return svc

@@ -14,7 +14,10 @@ SECRETS: list[tuple[str, str]] = [
     ("openai-legacy-key", "sk-9a8b7c6d5e4f3g2h1i0jklmnopqrstuv"),
     ("anthropic-key", "sk-ant-api03-AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_AbCdEf"),
     ("github-pat", "ghp_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R"),
-    ("github-fine-grained", "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV"),
+    (
+        "github-fine-grained",
+        "github_pat_11ABCDEFG0123456789_abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV",
+    ),
     ("github-oauth", "gho_16C7e42F292c6912E7710c838347Ae178B4a"),
     ("gitlab-token", "glpat-xYz12AbC34dEf56GhI78j"),
     ("slack-bot-token", "xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx"),
@@ -25,7 +28,11 @@ SECRETS: list[tuple[str, str]] = [
     ("google-oauth-token", "ya29.a0AfH6SMBx3Kd8Zq-AbCdEfGhIjKlMnOpQrStUv"),
     ("huggingface-token", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567"),
     ("npm-token", "npm_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789"),
-    ("pypi-token", "pypi-AgEIcHlwaS5vcmcCJGE0ZmQ5ZjA1LTk1ZjEtNDk3Yy1iYjQ0LWE2NTQ3MjY3NzAxZgACJXsicGVybWlzc2lvbnMiOiAidXNlciJ9"),
+    (
+        "pypi-token",
+        "pypi-AgEIcHlwaS5vcmcCJGE0ZmQ5ZjA1LTk1ZjEtNDk3Yy1iYjQ0LWE2NTQ3MjY3NzAxZgAC"
+        "JXsicGVybWlzc2lvbnMiOiAidXNlciJ9",
+    ),
     ("sendgrid-key", "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"),
     ("twilio-key", "SK" + _HEX32),
     ("mailgun-key", "key-3ax6xnjp29jd6fds4gc373sgvjxteol0"),
@@ -34,11 +41,30 @@ SECRETS: list[tuple[str, str]] = [
     ("databricks-token", "dapi" + _HEX32),
     ("telegram-bot-token", "110201543:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw0"),
     ("square-token", "sq0atp-1a2B3c4D5e6F7g8H9i0J1k2L"),
-    ("azure-storage-key", "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + "Zm9vYmFy" * 8 + "=="),
+    (
+        "azure-storage-key",
+        "DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=" + "Zm9vYmFy" * 8 + "==",
+    ),
     ("azure-sas", "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=root;SharedAccessKey=AbCdEf0123456789AbCdEf0123456789AbCdEf01234="),
-    ("jwt", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c"),
-    ("private-key", "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\nVTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n-----END RSA PRIVATE KEY-----"),
-    ("openssh-private-key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n-----END OPENSSH PRIVATE KEY-----"),
+    (
+        "jwt",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9"
+        ".eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIn0"
+        ".SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+    ),
+    (
+        "private-key",
+        "-----BEGIN RSA PRIVATE KEY-----\n"
+        "MIIEowIBAAKCAQEAu1SU1LfVLPHCozMxH2Mo4lgOEePzNm0tRgeLezV6ffAt0gun\n"
+        "VTLw7onLRnrq0/IzW7yWR7QkrmBL7jTKEn5u+qKhbwKfBstIs+bMY2Zkp18gnTxK\n"
+        "-----END RSA PRIVATE KEY-----",
+    ),
+    (
+        "openssh-private-key",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\n"
+        "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+        "-----END OPENSSH PRIVATE KEY-----",
+    ),
     ("postgres-url", "postgresql://app_user:S3cr3tPassw0rd@db.internal:5432/prod"),
     ("mongodb-url", "mongodb+srv://admin:Tr0ub4dor3@cluster0.example.mongodb.net/app"),
     ("redis-url", "redis://:hunter2redis@cache.internal:6379/0"),

@@ -19,7 +19,9 @@ from modelwise.core.errors import ConfigError, RegistryError
 from modelwise.core.registry import parse_registry
 from tests.conftest import BRIEF_REGISTRY
 
-json_scalars = st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8)
+json_scalars = (
+    st.none() | st.booleans() | st.integers(-10**6, 10**6) | st.floats(allow_nan=True) | st.text(max_size=8)
+)
 json_values = st.recursive(
     json_scalars,
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=6), inner, max_size=4),
@@ -52,7 +54,11 @@ def test_registry_loader_accepts_or_names_the_problem(doc):
     st.lists(
         st.fixed_dictionaries(
             {"id": st.text(min_size=1, max_size=10), "costPer1kTokens": st.floats(-1, 20)},
-            optional={"performance": st.fixed_dictionaries({}, optional={"quality": st.floats(-1, 2), "latency": st.floats(-10, 1e5)})},
+            optional={
+                "performance": st.fixed_dictionaries(
+                    {}, optional={"quality": st.floats(-1, 2), "latency": st.floats(-10, 1e5)}
+                )
+            },
         ),
         min_size=1,
         max_size=4,
@@ -129,7 +135,11 @@ def test_cli_never_crashes(tmp_path, args):
 
 def test_registry_file_problems_name_file_model_and_field(tmp_path):
     bad = tmp_path / "reg.json"
-    bad.write_text(json.dumps([{"id": "ok", "costPer1kTokens": 0.001}, {"id": "b", "costPer1kTokens": 0.001, "availability": 3}]))
+    bad.write_text(
+        json.dumps(
+            [{"id": "ok", "costPer1kTokens": 0.001}, {"id": "b", "costPer1kTokens": 0.001, "availability": 3}]
+        )
+    )
     from modelwise.loading import load_registry
 
     try:

@@ -31,7 +31,9 @@ def test_no_arguments_prints_help_or_opens_console():
 
 
 def test_route_json_shape(cli_env):
-    r = run_cli("route", "documentation", "Write the README", "0.1", "--json", "--agent", "docs-bot", env=cli_env)
+    r = run_cli(
+        "route", "documentation", "Write the README", "0.1", "--json", "--agent", "docs-bot", env=cli_env
+    )
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in (
@@ -44,8 +46,8 @@ def test_route_json_shape(cli_env):
     assert set(out["budget"]) == {"task", "dailyRemaining", "tierRemaining"}
     assert set(out["weights"]) == {"capability", "performance", "availability", "cost"}
     c = out["candidates"][0]
-    assert {"rank", "model", "name", "eligible", "reason", "capability", "performance", "availability", "cost",
-            "total", "estimatedCost"} <= set(c)
+    assert {"rank", "model", "name", "eligible", "reason", "capability", "performance", "availability",
+            "cost", "total", "estimatedCost"} <= set(c)
     assert out["flip"]["model"] == "claude-sonnet-4"
 
 
@@ -57,7 +59,9 @@ def test_route_text_and_explain(cli_env):
 
 
 def test_weights_flag_changes_the_winner(cli_env):
-    r = run_cli("route", "debugging", "x", "--weights", "0.4,0.3,0.2,0.01", "--json", "--dry-run", env=cli_env)
+    r = run_cli(
+        "route", "debugging", "x", "--weights", "0.4,0.3,0.2,0.01", "--json", "--dry-run", env=cli_env
+    )
     assert json.loads(r.stdout)["selectedModel"] == "gpt-4o"
 
 
@@ -107,7 +111,10 @@ def test_bad_input_does_not_create_a_ledger(cli_env):
         ('[{"id": "a", "costPer1kTokens": -1}]', "model #0 (id 'a'): costPer1kTokens"),
         ('[{"id": "a", "costPer1kTokens": 0.001, "performance": {"quality": 1.5}}]', "performance.quality"),
         ('[{"id": "a"}]', "has no price"),
-        ('[{"id": "a", "costPer1kTokens": 0.001}, {"id": "a", "costPer1kTokens": 0.002}]', "model #1 (id 'a'): id: duplicate"),
+        (
+            '[{"id": "a", "costPer1kTokens": 0.001}, {"id": "a", "costPer1kTokens": 0.002}]',
+            "model #1 (id 'a'): id: duplicate",
+        ),
         ('[{"id": "a", "pricing": {"inputPer1M": 2.5e-06, "outputPer1M": 1e-05}}]', "per-token price"),
         ('{"models": 3}', "expected a JSON array"),
     ],
@@ -146,7 +153,8 @@ def test_bad_config_exits_2(cli_env, config, message):
 
 def test_config_changes_routing(cli_env):
     Path(cli_env["MODELWISE_CONFIG"]).write_text(
-        "[weights]\ncost = 0.01\n[tiers.simple]\nfloor_percentile = 100\n[tokens.documentation]\ncontext = 10\noutput = 20\n"
+        "[weights]\ncost = 0.01\n[tiers.simple]\nfloor_percentile = 100\n"
+        "[tokens.documentation]\ncontext = 10\noutput = 20\n"
     )
     r = json.loads(run_cli("route", "documentation", "abcd", "--json", "--dry-run", env=cli_env).stdout)
     assert r["estimatedTokens"] == {"input": 11, "output": 20}
@@ -180,8 +188,8 @@ def test_export_json_and_csv_without_secrets(cli_env, tmp_path):
     run_cli("route", "documentation", "docs", "--agent", "writer", env=cli_env)
     out = json.loads(run_cli("export", "json", env=cli_env).stdout)
     assert [set(o) for o in out] == [{
-        "decisionId", "timestamp", "taskType", "tier", "agent", "selectedModel", "estimatedCost", "actualCost",
-        "status", "score", "outcome", "latencyMs", "description",
+        "decisionId", "timestamp", "taskType", "tier", "agent", "selectedModel", "estimatedCost",
+        "actualCost", "status", "score", "outcome", "latencyMs", "description",
     }] * 2
     target = tmp_path / "out.csv"
     r = run_cli("export", "csv", "--output", str(target), env=cli_env)

@@ -7,14 +7,14 @@ import asyncio
 import tomllib
 
 import pytest
-from tests.conftest import BRIEF_REGISTRY, run_cli
 from textual.widgets import DataTable, Input, Select
-from tests.tui_support import SNAPSHOT_CONFIG, seed, settle, wait_for
 
 from modelwise.core.settings import Weights
 from modelwise.service import TokenOptimizationService
 from modelwise.tui.app import ModelwiseApp
 from modelwise.tui.panes.route import RoutePane
+from tests.conftest import BRIEF_REGISTRY, run_cli
+from tests.tui_support import SNAPSHOT_CONFIG, seed, settle, wait_for
 
 
 def breakdown_cell(app: ModelwiseApp, row: int, column: str) -> str:

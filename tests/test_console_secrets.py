@@ -53,7 +53,8 @@ async def test_no_secret_reaches_the_screen(tmp_path) -> None:
     ledger, cfg = tmp_path / "ledger.sqlite3", tmp_path / "config.toml"
     cfg.write_text('timezone = "UTC"\ndaily_budget = 1000.0\n')
     done = await asyncio.to_thread(
-        subprocess.run, [sys.executable, "-c", OTHER_PROCESS, str(BRIEF_REGISTRY), str(ledger), str(cfg), str(CHUNK)],
+        subprocess.run,
+        [sys.executable, "-c", OTHER_PROCESS, str(BRIEF_REGISTRY), str(ledger), str(cfg), str(CHUNK)],
         capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parent.parent,
     )
     assert done.returncode == 0, done.stderr

@@ -77,7 +77,9 @@ def read_acks(path: Path) -> list[str]:
 def check_ledger(path: Path, acked: set[str], settled: set[str]) -> dict[str, int]:
     conn = sqlite3.connect(path)
     assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-    rows = conn.execute("SELECT id, status, reserved, estimated_cost, detail, day, tier, agent, model_id FROM decisions").fetchall()
+    rows = conn.execute(
+        "SELECT id, status, reserved, estimated_cost, detail, day, tier, agent, model_id FROM decisions"
+    ).fetchall()
     ids = [r[0] for r in rows]
     assert len(ids) == len(set(ids))
     present = set(ids)
@@ -93,13 +95,16 @@ def check_ledger(path: Path, acked: set[str], settled: set[str]) -> dict[str, in
         (day, tier, agent, model, status): (n, spent)
         for day, tier, agent, model, status, n, spent in conn.execute(
             "SELECT d.day, d.tier, COALESCE(d.agent, ''), COALESCE(d.model_id, ''), d.status, COUNT(*), "
-            "SUM(COALESCE(o.actual_cost, d.reserved)) FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            "SUM(COALESCE(o.actual_cost, d.reserved)) FROM decisions d "
+            "LEFT JOIN outcomes o ON o.decision_id = d.id "
             "GROUP BY 1, 2, 3, 4, 5"
         )
     }
     rollup = {
         tuple(k): (n, spent)
-        for *k, n, spent in conn.execute("SELECT day, tier, agent, model_id, status, decisions, spent FROM rollup")
+        for *k, n, spent in conn.execute(
+            "SELECT day, tier, agent, model_id, status, decisions, spent FROM rollup"
+        )
     }
     assert rollup.keys() == recomputed.keys()
     for key, (n, spent) in recomputed.items():
@@ -140,7 +145,8 @@ def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
         workers, sinks, readers = [], [], []
         for w in range(3):
             p = subprocess.Popen(
-                [sys.executable, str(WORKER), str(BRIEF_REGISTRY), str(ledger), str(cfg), str(round_seed + w)],
+                [sys.executable, str(WORKER), str(BRIEF_REGISTRY), str(ledger), str(cfg),
+                 str(round_seed + w)],
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env,
             )
             sink: list[str] = []
@@ -165,7 +171,8 @@ def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
         while time.monotonic() < deadline:
             clis.append(
                 subprocess.Popen(
-                    [sys.executable, "-m", "modelwise", "route", r_rng.choice(["debugging", "documentation", "design"]),
+                    [sys.executable, "-m", "modelwise", "route",
+                     r_rng.choice(["debugging", "documentation", "design"]),
                      "cli task", "--json", "--agent", "cli"],
                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
                 )

@@ -14,7 +14,6 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
-from tests.conftest import FIXTURES, run_cli
 
 from modelwise.core.calibration import calibrated_quality
 from modelwise.core.errors import BadInput
@@ -27,6 +26,7 @@ from modelwise.evaluation import (
     route_all,
 )
 from modelwise.importers.outcomes import read_outcomes
+from tests.conftest import FIXTURES, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 FULL = ROOT / "data" / "outcomes" / "routellm_mmlu_gsm8k.jsonl.gz"

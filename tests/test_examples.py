@@ -8,9 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.test_serve_cli import start_serve, stop
-
 from modelwise.ledger.sqlite import SqliteLedger
+from tests.test_serve_cli import start_serve, stop
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import BRIEF_REGISTRY, run_cli
 
 from modelwise.core.settings import WEIGHT_NAMES, Weights
+from tests.conftest import BRIEF_REGISTRY, run_cli
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model_registry.json"
 STEP = 1e-7
@@ -184,7 +184,8 @@ def test_cli_explain_prints_observed_values_after_outcomes(cli_env):
 
     before = run_cli("explain", "documentation", "Write the README", env=cli_env).stdout
     assert "observed over" not in before  # no outcomes yet: nothing to compare
-    ids = [json.loads(run_cli("route", "documentation", "Write the README", "--json", env=cli_env).stdout)["decisionId"]
+    ids = [json.loads(run_cli("route", "documentation", "Write the README", "--json",
+                              env=cli_env).stdout)["decisionId"]
            for _ in range(3)]
     for did in ids:  # all three went to GPT-4o Mini before any outcome was known
         assert run_cli("record", did, "--failure", "--latency-ms", "700", env=cli_env).returncode == 0

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import BRIEF_REGISTRY, run_cli
 from hypothesis import given
 from hypothesis import strategies as st
 
 from modelwise.core.frontier import Point, dominates, pareto_front
+from tests.conftest import BRIEF_REGISTRY, run_cli
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model_registry.json"
 

@@ -28,10 +28,13 @@ numbers = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False),
     st.sampled_from([0, -0.0, 1, 0.5, 1e308, -1e308, 5e-324, 2**63, 2**64, 10**12, 10**12 + 1, 1.0]),
 )
-nan_like = st.sampled_from(["NaN", "nan", "Infinity", "-Infinity", "inf", "1e400", "0x10", "", " ", "null", "½"])
+nan_like = st.sampled_from(
+    ["NaN", "nan", "Infinity", "-Infinity", "inf", "1e400", "0x10", "", " ", "null", "½"]
+)
 text = st.text(max_size=30) | st.sampled_from(["\x00", "\u202e", "💸" * 5, "a" * 300, "dec_", "\ud7ff"])
 scalars = st.none() | st.booleans() | numbers | nan_like | text
-junk = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+junk = st.recursive(scalars,
+                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
                     max_leaves=8)
 
 plausible_task = {
@@ -46,7 +49,9 @@ plausible_task = {
     "requestId": text | junk,
     "dryRun": st.booleans() | junk,
     "weights": st.dictionaries(
-        st.sampled_from(["capability", "performance", "availability", "cost", "taste"]), numbers | junk, max_size=5
+        st.sampled_from(["capability", "performance", "availability", "cost", "taste"]),
+        numbers | junk,
+        max_size=5,
     ) | junk,
 }
 tasks = st.fixed_dictionaries({}, optional=plausible_task) | st.fixed_dictionaries(
@@ -67,7 +72,9 @@ valid_tasks = st.fixed_dictionaries(
     },
 )
 route_bodies = valid_tasks | tasks | junk  # a third well-formed, so the accepting paths are exercised too
-raw_bodies = st.binary(max_size=40) | st.sampled_from([b"", b"{", b'{"type": ', b"\xff\xfe{}", b'{"type": "documentation"}' * 2])
+raw_bodies = st.binary(max_size=40) | st.sampled_from(
+    [b"", b"{", b'{"type": ', b"\xff\xfe{}", b'{"type": "documentation"}' * 2]
+)
 
 
 def _dumps(body) -> bytes:
@@ -85,7 +92,10 @@ def http(tmp_path_factory):
     cfg.write_text('daily_budget = 1000.0\ntimezone = "UTC"\n')  # tiny task budgets are still refused (402)
     svc = TokenOptimizationService(registry=BRIEF_REGISTRY, ledger=tmp / "ledger.sqlite3", config=cfg)
     svc.enable_group_commit()
-    ids = [svc.route_task(t, "seed", agent="seed")["decisionId"] for t in ("documentation", "debugging", "design")]
+    ids = [
+        svc.route_task(t, "seed", agent="seed")["decisionId"]
+        for t in ("documentation", "debugging", "design")
+    ]
     watch = LedgerWatch(tmp / "ledger.sqlite3")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # starlette would rather have httpx2 (a deprecation warning)
@@ -115,11 +125,14 @@ def check(response, watch: LedgerWatch, before, names, count: bool = True) -> No
         assert watch.version() == before, f"a rejected request wrote to the ledger: {detail}"
 
 
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 
 
 @given(route_bodies)
-@example({"type": "documentation", "weights": {"cost": False, "capability": 0, "performance": 0, "availability": 0}})
+@example({"type": "documentation",
+          "weights": {"cost": False, "capability": 0, "performance": 0, "availability": 0}})
 @example({"type": "documentation", "budget": "0.5"})
 @example({"type": "documentation", "weights": {"capability": 1e308, "performance": 1e308}})
 @example({"type": "documentation", "description": "\ud800"})
@@ -197,11 +210,13 @@ def test_outcome_bodies(http, body):
 
 
 times = st.sampled_from(["7d", "24h", "30m", "2w", "today", "yesterday", "2026-11-26", "9999999d", "²d",
-                         "٣d", "9999-12-31", "0001-01-01", "1e308d", "-1d", "2026-02-30", "2026-11-26T10:00:00Z"]) | text
+                         "٣d", "9999-12-31", "0001-01-01", "1e308d", "-1d", "2026-02-30",
+                         "2026-11-26T10:00:00Z"]) | text
 QUERIES = {
     "/stats": {"since": times, "until": times, "by": st.sampled_from(["agent", "model"]) | text,
                "all": st.sampled_from(["true", "false", "1", "yes", "maybe"]) | text},
-    "/models": {"task": st.sampled_from(TASK_TYPES) | text, "sort": st.sampled_from(["cost", "quality", "vibes"]) | text,
+    "/models": {"task": st.sampled_from(TASK_TYPES) | text,
+                "sort": st.sampled_from(["cost", "quality", "vibes"]) | text,
                 "limit": st.sampled_from(["0", "1", "-1", "1e3", "99999999999999999999999"]) | text},
     "/decisions": {"since": times, "limit": st.sampled_from(["1", "0", "100000", "100001", "x"]) | text,
                    "agent": text},
@@ -247,7 +262,9 @@ def test_huge_token_counts_are_named_not_a_500(http):
     decision = svc.route_task("documentation", "settle me", budget=1.0)["decisionId"]
     for tokens in (10**29, 2**63, 10**12 + 1):  # 2**63 and more were a 500 (SQLite's OverflowError)
         before = watch.version()
-        r = client.post("/outcomes", json={"decisionId": decision, "outcome": "success", "inputTokens": tokens})
+        r = client.post(
+            "/outcomes", json={"decisionId": decision, "outcome": "success", "inputTokens": tokens}
+        )
         assert r.status_code == 422 and r.json()["detail"].startswith("inputTokens:"), r.text
         assert watch.version() == before
     r = client.post("/outcomes", json={"decisionId": decision, "outcome": "success", "inputTokens": 10**12})

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.conftest import BRIEF_REGISTRY, run_cli
 
 from modelwise.core.calibration import (
     Observed,
@@ -18,6 +17,7 @@ from modelwise.core.calibration import (
     underperforms,
 )
 from modelwise.core.errors import BadInput
+from tests.conftest import BRIEF_REGISTRY, run_cli
 
 DOC = "documentation"
 

@@ -22,7 +22,9 @@ def test_route_reserves_estimate_and_outcome_settles_actual(make_service):
     assert r["status"] == "routed" and r["decisionId"].startswith("dec_")
     assert spent_today(svc) == pytest.approx(r["estimatedCost"])
     model = svc.registry.get(r["selectedModel"])
-    done = svc.record_outcome(r["decisionId"], "success", latency_ms=900, input_tokens=2000, output_tokens=500)
+    done = svc.record_outcome(
+        r["decisionId"], "success", latency_ms=900, input_tokens=2000, output_tokens=500
+    )
     expected = (2000 * model.input_per_1m + 500 * model.output_per_1m) / 1e6
     assert done["actualCost"] == pytest.approx(expected)
     assert spent_today(svc) == pytest.approx(expected)
@@ -61,7 +63,9 @@ def test_unknown_price_is_never_zero(make_service, tmp_path):
     import json
 
     other = tmp_path / "other.json"
-    other.write_text(json.dumps([{"id": "someone-else", "costPer1kTokens": 0.001, "capabilities": ["documentation"]}]))
+    other.write_text(
+        json.dumps([{"id": "someone-else", "costPer1kTokens": 0.001, "capabilities": ["documentation"]}])
+    )
     svc2 = make_service(registry=other)
     with pytest.raises(BadInput, match="price is unknown"):
         svc2.record_outcome(r["decisionId"], "success", input_tokens=100, output_tokens=100)
@@ -92,7 +96,12 @@ def test_refusal_is_recorded_and_budget_never_overspent(make_service):
 
 
 def test_alerts_once_per_threshold_per_day(make_service, clock):
-    svc = make_service(config="daily_budget = 0.04\n[tiers.complex]\nshare = 1.0\n[tiers.simple]\nshare = 0.0\n[tiers.medium]\nshare = 0.0\n")
+    svc = make_service(
+        config=(
+            "daily_budget = 0.04\n[tiers.complex]\nshare = 1.0\n"
+            "[tiers.simple]\nshare = 0.0\n[tiers.medium]\nshare = 0.0\n"
+        )
+    )
     warned = []
     for _ in range(6):
         r = svc.route_task("architecture", "design it")
@@ -137,7 +146,9 @@ def test_descriptions_are_redacted_before_storage(make_service, tmp_path):
         assert needle not in raw
 
 
-@pytest.mark.parametrize(("mode", "check"), [("hash", lambda d: d.startswith("sha256:")), ("none", lambda d: d is None)])
+@pytest.mark.parametrize(
+    ("mode", "check"), [("hash", lambda d: d.startswith("sha256:")), ("none", lambda d: d is None)]
+)
 def test_store_descriptions_modes(make_service, mode, check):
     svc = make_service(config=f'store_descriptions = "{mode}"\n')
     svc.route_task("debugging", "secret plans")

@@ -9,7 +9,7 @@ Examples per operation: MODELWISE_SCHEMATHESIS_EXAMPLES (default 25)."""
 from __future__ import annotations
 
 import os
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 import schemathesis
@@ -92,7 +92,9 @@ schema = schemathesis.pytest.from_fixture("api_schema")
     max_examples=EXAMPLES,
     deadline=None,
     derandomize=False,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much],
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.filter_too_much
+    ],
 )
 def test_every_operation_conforms(case, ledger):
     before = ledger.version()

@@ -10,11 +10,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelwise.core.models import ModelSpec
-from modelwise.core.routing import DEGRADED, REFUSED, ROUTED, decide, flip_point
+from modelwise.core.routing import DEGRADED, REFUSED, decide, flip_point
 from modelwise.core.scoring import Constraints, linear_cost_component, rank_models, total_under
 from modelwise.core.settings import WEIGHT_NAMES, Settings, Tier, Weights
 from modelwise.core.tiers import nearest_rank, tier_of
-from tests.conftest import BRIEF_REGISTRY
 
 ALL_TYPES = Settings().task_types
 
@@ -36,7 +35,10 @@ def model(mid: str, price_1k: float, quality: float | None, availability: float 
     )
 
 
-def rank(models, task_type="documentation", weights=None, settings_=None, constraints=Constraints()):
+NO_CONSTRAINTS = Constraints()
+
+
+def rank(models, task_type="documentation", weights=None, settings_=None, constraints=NO_CONSTRAINTS):
     s = settings_ or Settings()
     return rank_models(models, task_type, tier_of(s, task_type), weights or s.weights, s, constraints)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from tests.conftest import run_cli
 
 # The brief's per-task costs and a call of 5,000 tokens (3,000 in, 2,000 out): on GPT-4o ($0.005 per 1k

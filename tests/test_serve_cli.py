@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from tests.conftest import load_json, run_cli
 
 TOKEN = "tok-7f3a9c1e5b-never-logged"

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-from tests.live import serving
 
 from modelwise.ledger.sqlite import SqliteLedger
 from modelwise.server import (
@@ -21,6 +20,7 @@ from modelwise.server import (
     RouteOut,
     StatsOut,
 )
+from tests.live import serving
 
 TOKEN = "s3cret-token-for-tests"
 

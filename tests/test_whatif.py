@@ -8,9 +8,9 @@ import random
 from pathlib import Path
 
 import pytest
-from tests.conftest import run_cli
 
 from modelwise.core.settings import Weights
+from tests.conftest import run_cli
 
 SHIPPED = Path(__file__).resolve().parents[1] / "model_registry.json"
 # Descriptions are not what is tested: store none (no redaction pass over 200 kB) and skip fsync.

@@ -59,7 +59,10 @@ def _flip_words(flip: dict | None, weights: dict[str, float], names: dict[str, s
     if not flip:
         return None
     name = names.get(flip["model"], flip["model"])
-    return f"{name} would win if {flip['weight']} weighed {flip['value']:.4g} instead of {weights[flip['weight']]:g}"
+    return (
+        f"{name} would win if {flip['weight']} weighed {flip['value']:.4g}"
+        f" instead of {weights[flip['weight']]:g}"
+    )
 
 
 def _print_route(r: dict[str, Any], verbose: bool = False) -> None:
@@ -68,12 +71,19 @@ def _print_route(r: dict[str, Any], verbose: bool = False) -> None:
     if r["selectedModel"] is None:
         print(f"{status}: {r['reason']}")
     else:
-        print(f"{r['selectedModelName']} ({r['selectedModel']})  [{status}{' → ' + r['wouldBe'] if r.get('wouldBe') else ''}]")
+        print(
+            f"{r['selectedModelName']} ({r['selectedModel']})"
+            f"  [{status}{' → ' + r['wouldBe'] if r.get('wouldBe') else ''}]"
+        )
         margin = r.get("margin")
-        print(f"  score {r['score']:.4f}" + (f", {margin:.4f} ahead of the runner-up" if margin is not None else ""))
+        print(
+            f"  score {r['score']:.4f}"
+            + (f", {margin:.4f} ahead of the runner-up" if margin is not None else "")
+        )
         est = r["estimatedTokens"]
         print(
-            f"  estimated {money(r['estimatedCost'])} for {est['input']:,} input + {est['output']:,} output tokens"
+            f"  estimated {money(r['estimatedCost'])} for {est['input']:,} input"
+            f" + {est['output']:,} output tokens"
             f" (task budget {money(r['budget']['task'])})"
         )
         print(f"  {r['reason']}")
@@ -91,13 +101,17 @@ def _print_route(r: dict[str, Any], verbose: bool = False) -> None:
 
 
 def _print_candidates(rows: list[dict[str, Any]]) -> None:
-    print(f"  {'#':>4} {'model':<34} {'cap':>4} {'perf':>6} {'avail':>6} {'cost':>6} {'total':>7} {'est. $':>10}  eligibility")
+    print(
+        f"  {'#':>4} {'model':<34} {'cap':>4} {'perf':>6} {'avail':>6} {'cost':>6} {'total':>7}"
+        f" {'est. $':>10}  eligibility"
+    )
     for c in rows:
         mark = "*" if c.get("winner") else " "
         elig = "eligible" if c["eligible"] and not c["reason"] else (c["reason"] or "")
         print(
             f" {mark}{c['rank']:>4} {c['name'][:34]:<34} {c['capability']:>4.0f} {c['performance']:>6.3f} "
-            f"{c['availability']:>6.3f} {c['cost']:>6.3f} {c['total']:>7.4f} {c['estimatedCost']:>10.6f}  {elig}"
+            f"{c['availability']:>6.3f} {c['cost']:>6.3f} {c['total']:>7.4f} "
+            f"{c['estimatedCost']:>10.6f}  {elig}"
         )
 
 
@@ -209,7 +223,9 @@ def cmd_stats(args: argparse.Namespace) -> int:
     if "byAgent" in s:
         print("by agent:")
         for agent, a in s["byAgent"].items():
-            print(f"  {agent:<24} {a['totalTasks']:>6} tasks  {money(a['totalCost'])}  refused {a['refused']}")
+            print(
+                f"  {agent:<24} {a['totalTasks']:>6} tasks  {money(a['totalCost'])}  refused {a['refused']}"
+            )
     return EXIT_OK
 
 
@@ -317,7 +333,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         emit(rows)
         return EXIT_OK
     q_label = f"q({args.task})" if args.task else "quality"
-    print(f"{'id':<40} {'provider':<12} {'in $/1M':>9} {'out $/1M':>9} {'$/1k':>9} {q_label:>10} {'latency':>8}  source")
+    print(
+        f"{'id':<40} {'provider':<12} {'in $/1M':>9} {'out $/1M':>9} {'$/1k':>9} {q_label:>10}"
+        f" {'latency':>8}  source"
+    )
     for r in rows:
         q = "unrated" if r["quality"] is None else f"{r['quality']:.3f}"
         lat = "-" if r["latencyMs"] is None else f"{r['latencyMs']:.0f}"
@@ -331,7 +350,8 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f" median {med:.0f} ms" if med is not None else ""
             )
         print(
-            f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {r['inputPer1M']:>9.3f} {r['outputPer1M']:>9.3f} "
+            f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {r['inputPer1M']:>9.3f} "
+            f"{r['outputPer1M']:>9.3f} "
             f"{r['blendedPer1k']:>9.6f} {q:>10} {lat:>8}  {r['source'] or '-'}{extra}"
         )
     print(f"{len(rows)} models", file=sys.stderr)
@@ -344,12 +364,17 @@ def cmd_locate(args: argparse.Namespace) -> int:
 
     cfg, explicit = config_path(getattr(args, "config", None))
     _, from_config = load_settings(cfg, explicit)
-    paths = resolve(cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config)
+    paths = resolve(
+        cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config
+    )
     data = paths.to_json()
     if args.json:
         emit(data)
     else:
-        print(f"config:   {data['config']}{'' if data['configExists'] else '  (not created; defaults in use)'}")
+        print(
+            f"config:   {data['config']}"
+            f"{'' if data['configExists'] else '  (not created; defaults in use)'}"
+        )
         print(f"registry: {data['registry']}")
         print(f"ledger:   {data['ledger']}")
         for t in data["themes"]:
@@ -372,7 +397,9 @@ def _add_globals(p: argparse.ArgumentParser, suppress: bool) -> None:
     import argparse
 
     default = argparse.SUPPRESS if suppress else None
-    p.add_argument("--registry", metavar="PATH", default=default, help="registry file (env MODELWISE_REGISTRY)")
+    p.add_argument(
+        "--registry", metavar="PATH", default=default, help="registry file (env MODELWISE_REGISTRY)"
+    )
     p.add_argument("--ledger", metavar="PATH", default=default, help="ledger file (env MODELWISE_LEDGER)")
     p.add_argument("--config", metavar="PATH", default=default, help="config file (env MODELWISE_CONFIG)")
 
@@ -382,7 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="modelwise",
         description="Route every LLM task to the best model for the money, inside a hard daily budget.",
-        epilog="With no command, opens the console. Exit codes: 0 done, 2 bad input, 3 refused, 1 unexpected.",
+        epilog=(
+            "With no command, opens the console. "
+            "Exit codes: 0 done, 2 bad input, 3 refused, 1 unexpected."
+        ),
     )
     _add_globals(parser, suppress=False)
     from modelwise import __version__
@@ -588,7 +618,11 @@ def _main(argv: list[str], gc_enabled: bool) -> int:
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if os.environ.get("MODELWISE_DEBUG"):
             raise
-        print(f"modelwise: unexpected error: {type(exc).__name__}: {exc} (MODELWISE_DEBUG=1 shows the traceback)", file=sys.stderr)
+        print(
+            f"modelwise: unexpected error: {type(exc).__name__}: {exc}"
+            " (MODELWISE_DEBUG=1 shows the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_UNEXPECTED
 
 

@@ -44,7 +44,9 @@ def load_settings(
                 cached = pickle.load(fh)
             if cached[0] == stamp and isinstance(cached[1], Settings):
                 return cached[1], cached[2]
-        except (OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError):
+        except (
+            OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError
+        ):
             pass
     import tomllib
 
@@ -126,7 +128,9 @@ def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
         with open(path, "rb") as fh:
             data = json.load(fh)
     except json.JSONDecodeError as exc:
-        raise RegistryError([f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]) from None
+        raise RegistryError(
+            [f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+        ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError([f"{path}: cannot read the registry: {exc}"]) from None
     from modelwise.core.registry import parse_registry

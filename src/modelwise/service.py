@@ -307,7 +307,9 @@ class TokenOptimizationService:
         day = budget_policy.budget_day(now, self.tz).isoformat()
         top = None if all_candidates else 10
 
-        def build(spent: Mapping[str, float], decision_id: str | None) -> tuple[dict[str, Any], Choice, float]:
+        def build(
+            spent: Mapping[str, float], decision_id: str | None
+        ) -> tuple[dict[str, Any], Choice, float]:
             room = budget_policy.headroom(self.settings, tier, spent)
             choice = decide(ranking, tin, tout, task_budget, room.limit)
             reserved = choice.estimated_cost if choice.status != REFUSED else 0.0
@@ -339,7 +341,9 @@ class TokenOptimizationService:
             response, choice, spent_after = build(spent, decision_id)
             alerts = []
             if choice.status == REFUSED and choice.refusal_kind == "budget":
-                alerts.append((1.0, spent_after, self.settings.daily_budget, "daily budget exhausted: " + choice.reason))
+                alerts.append(
+                    (1.0, spent_after, self.settings.daily_budget, "daily budget exhausted: " + choice.reason)
+                )
             else:
                 for t in budget_policy.crossed(self.settings, spent_after):
                     alerts.append(
@@ -419,7 +423,9 @@ class TokenOptimizationService:
                 "tierRemaining": round(room.tier_remaining - reserved, 10),
             },
             "weights": ranking.weights.to_json(),
-            "weightsNormalised": dict(zip(ranking.weights.to_json(), (round(x, 6) for x in ranking.normalised), strict=True)),
+            "weightsNormalised": dict(
+                zip(ranking.weights.to_json(), (round(x, 6) for x in ranking.normalised), strict=True)
+            ),
             "constraints": constraints.to_json(),
             "floor": None if ranking.floor is None else round(ranking.floor, 6),
             "floorDropped": choice.floor_dropped,
@@ -819,23 +825,37 @@ class TokenOptimizationService:
 
     # -- reports -----------------------------------------------------------------------------------
 
-    def day_range(self, since: str | None = None, until: str | None = None, all_days: bool = False) -> tuple[str | None, str | None]:
+    def day_range(
+        self, since: str | None = None, until: str | None = None, all_days: bool = False
+    ) -> tuple[str | None, str | None]:
         """Days [from, to] for a report: today by default."""
         if all_days:
             return None, None
         today = self.today()
         now = self.clock()
-        start = parse_when(since, now, self.tz, what="since").date().isoformat() if since else today.isoformat()
+        start = (
+            parse_when(since, now, self.tz, what="since").date().isoformat() if since else today.isoformat()
+        )
         if until:
             end: str | None = parse_when(until, now, self.tz, end=True, what="until").date().isoformat()
         else:
             end = today.isoformat() if not since else None
         return start, end
 
-    def statistics(self, since: str | None = None, until: str | None = None, all_days: bool = False, by: str | None = None) -> dict[str, Any]:
+    def statistics(
+        self,
+        since: str | None = None,
+        until: str | None = None,
+        all_days: bool = False,
+        by: str | None = None,
+    ) -> dict[str, Any]:
         """The brief's statistics (SPEC 7 `stats --json`)."""
         day_from, day_to = self.day_range(since, until, all_days)
-        rows = self.ledger.rollup(day_from, day_to, ("model_id", "status", "agent")) if self.ledger_exists() else []
+        rows = (
+            self.ledger.rollup(day_from, day_to, ("model_id", "status", "agent"))
+            if self.ledger_exists()
+            else []
+        )
         routed = [r for r in rows if r["status"] != REFUSED]
         total_tasks = sum(r["decisions"] for r in routed)
         total_cost = sum(r["spent"] for r in routed)
@@ -850,7 +870,9 @@ class TokenOptimizationService:
             name = m.name if m else r["model_id"]
             usage[name] = usage.get(name, 0) + r["decisions"]
         usage = dict(sorted(usage.items(), key=lambda kv: (-kv[1], kv[0])))
-        today_spent = sum(self.ledger.spent_by_tier(self.today().isoformat()).values()) if self.ledger_exists() else 0.0
+        today_spent = (
+            sum(self.ledger.spent_by_tier(self.today().isoformat()).values()) if self.ledger_exists() else 0.0
+        )
         result: dict[str, Any] = {
             "costStatistics": {
                 "totalTasks": total_tasks,
@@ -871,7 +893,10 @@ class TokenOptimizationService:
         if by == "agent":
             agents: dict[str, dict[str, Any]] = {}
             for r in rows:
-                a = agents.setdefault(r["agent"] or "(none)", {"totalTasks": 0, "totalCost": 0.0, "refused": 0, "modelUsage": {}})
+                a = agents.setdefault(
+                    r["agent"] or "(none)",
+                    {"totalTasks": 0, "totalCost": 0.0, "refused": 0, "modelUsage": {}},
+                )
                 if r["status"] == REFUSED:
                     a["refused"] += r["decisions"]
                     continue
@@ -951,7 +976,8 @@ class TokenOptimizationService:
         newest_first: bool = False,
     ) -> list[dict[str, Any]]:
         now = self.clock()
-        s = parse_when(since, now, self.tz, what="since").timestamp() if since else None  # even with no ledger
+        # even with no ledger
+        s = parse_when(since, now, self.tz, what="since").timestamp() if since else None
         u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise BadInput(f"limit must be a whole number zero or more, not {limit!r}")
@@ -959,7 +985,9 @@ class TokenOptimizationService:
             return []
         return [
             self.decision_json(r)
-            for r in self.ledger.decisions(since=s, until=u, agent=agent, limit=limit, newest_first=newest_first)
+            for r in self.ledger.decisions(
+                since=s, until=u, agent=agent, limit=limit, newest_first=newest_first
+            )
         ]
 
     def decision(self, decision_id: str) -> dict[str, Any]:
@@ -974,7 +1002,9 @@ class TokenOptimizationService:
         out["detail"] = json.loads(row["detail"])
         return out
 
-    def models_table(self, task: str | None = None, sort: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
+    def models_table(
+        self, task: str | None = None, sort: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
         """The registry as rows (SPEC 7 `models`), with observed values where outcomes exist."""
         if task is not None:
             tier_of(self.settings, task)
@@ -1642,7 +1672,9 @@ class _Learned:
         after = self.last[0] if self.last is not None else 0
         touched: set[tuple[str, str]] = set()
         new_key = False
-        for rowid, decision_id, model_id, task_type, outcome, latency_ms in ledger.outcomes_between(after, version):
+        for rowid, decision_id, model_id, task_type, outcome, latency_ms in ledger.outcomes_between(
+            after, version
+        ):
             key = (model_id, task_type)
             c = self.counts.get(key)
             if c is None:

@@ -20,7 +20,9 @@ def main() -> int:
     while True:
         if routed and rng.random() < 0.4:
             did = routed.pop(rng.randrange(len(routed)))
-            svc.record_outcome(did, rng.choice(["success", "failure", "error"]), latency_ms=rng.uniform(100, 3000))
+            svc.record_outcome(
+                did, rng.choice(["success", "failure", "error"]), latency_ms=rng.uniform(100, 3000)
+            )
             sys.stdout.write(f"S {did}\n")
         else:
             r = svc.route_task(rng.choice(types), "x" * rng.randint(0, 4000), agent=f"w{seed}")

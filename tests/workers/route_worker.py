@@ -18,7 +18,12 @@ def main() -> int:
         time.sleep(0.001)
     for i in range(int(n)):
         r = svc.route_task(types[i % len(types)], f"task {i}", agent="worker")
-        sys.stdout.write(json.dumps({"id": r["decisionId"], "status": r["status"], "cost": r["estimatedCost"], "tier": r["tier"]}) + "\n")
+        sys.stdout.write(
+            json.dumps(
+                {"id": r["decisionId"], "status": r["status"], "cost": r["estimatedCost"], "tier": r["tier"]}
+            )
+            + "\n"
+        )
         sys.stdout.flush()
     return 0
 

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from modelwise.core.errors import ConfigError, printable
-from modelwise.core.settings import DEFAULT_TIERS, DEFAULT_TASK_BUDGETS, DEFAULT_TOKENS, Settings, Tier, Weights
+from modelwise.core.settings import (
+    DEFAULT_TASK_BUDGETS,
+    DEFAULT_TIERS,
+    DEFAULT_TOKENS,
+    Settings,
+    Tier,
+    Weights,
+)
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -104,7 +111,9 @@ def _merge_tiers(given: dict[str, TierIn]) -> tuple[Tier, ...]:
     for tier in tiers:
         for task in tier.tasks:
             if task in seen:
-                raise ValueError(f"tiers: task type {task!r} is in both {printable(seen[task])} and {printable(tier.name)}")
+                raise ValueError(
+                    f"tiers: task type {task!r} is in both {printable(seen[task])} and {printable(tier.name)}"
+                )
             seen[task] = tier.name
     total = sum(t.share for t in tiers)
     if total > 1 + 1e-9:
@@ -122,7 +131,9 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
         for section in ("task_budgets", "tokens"):
             for key in getattr(cfg, section):
                 if key not in known:
-                    raise ValueError(f"{section}.{printable(key)}: unknown task type (known: {', '.join(sorted(known))})")
+                    raise ValueError(
+                        f"{section}.{printable(key)}: unknown task type (known: {', '.join(sorted(known))})"
+                    )
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(printable(p) for p in err["loc"]) or "(top level)"
@@ -133,7 +144,10 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
     tokens = dict(DEFAULT_TOKENS)
     for key, t in cfg.tokens.items():
         base = tokens.get(key, (1000, 1000))
-        tokens[key] = (t.context if t.context is not None else base[0], t.output if t.output is not None else base[1])
+        tokens[key] = (
+            t.context if t.context is not None else base[0],
+            t.output if t.output is not None else base[1],
+        )
     budgets = dict(DEFAULT_TASK_BUDGETS)
     budgets.update(cfg.task_budgets)
     w = cfg.weights

@@ -164,7 +164,8 @@ def parse_registry(data: Any, source: str) -> Registry:
     seen: dict[str, int] = {}
     for index, item in enumerate(items):
         ident = item.get("id") if isinstance(item, dict) else None
-        where = f"{source}: model #{index}" + (f" (id {ident!r})" if isinstance(ident, str) else "")  # repr: one line
+        # repr: one line
+        where = f"{source}: model #{index}" + (f" (id {ident!r})" if isinstance(ident, str) else "")
         if not isinstance(item, dict):
             problems.append(f"{where}: expected an object, got {type(item).__name__}")
             continue

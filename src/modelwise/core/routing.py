@@ -99,7 +99,9 @@ def decide(ranking: Ranking, tin: int, tout: int, task_budget: float, limit: flo
     if top is not None and cap >= task_budget:
         winner = top
     else:
-        winner = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, cap) if cap >= 0 else None
+        winner = (
+            best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, cap) if cap >= 0 else None
+        )
     if winner is not None:
         runner = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, cap, exclude=winner)
         cost = winner.estimated_cost(tin, tout)
@@ -151,7 +153,10 @@ def decide(ranking: Ranking, tin: int, tout: int, task_budget: float, limit: flo
 def _why(winner: Scored, runner: Scored | None) -> str:
     if runner is None:
         return f"{winner.model.name} is the only eligible model"
-    return f"{winner.model.name} scores {winner.total:.4f}, {winner.total - runner.total:.4f} ahead of {runner.model.name}"
+    return (
+        f"{winner.model.name} scores {winner.total:.4f}, {winner.total - runner.total:.4f} ahead of "
+        f"{runner.model.name}"
+    )
 
 
 def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) -> dict | None:

@@ -176,7 +176,9 @@ class SqliteLedger:
     def spent_by_tier(self, day: str) -> dict[str, float]:
         return self._spent(self._conn(), day)
 
-    def rollup(self, day_from: str | None, day_to: str | None, by: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    def rollup(
+        self, day_from: str | None, day_to: str | None, by: tuple[str, ...] = ()
+    ) -> list[dict[str, Any]]:
         """Sums of the roll-up over days [day_from, day_to], grouped by any of day, tier, agent, model_id,
         status."""
         allowed = {"day", "tier", "agent", "model_id", "status"}
@@ -299,7 +301,8 @@ class SqliteLedger:
         conn = self._conn()
         counts: dict[tuple[str, str], list[int]] = {}
         for model_id, task_type, outcome, n in conn.execute(
-            "SELECT model_id, task_type, outcome, COUNT(*) FROM outcomes GROUP BY model_id, task_type, outcome"
+            "SELECT model_id, task_type, outcome, COUNT(*) FROM outcomes "
+            "GROUP BY model_id, task_type, outcome"
         ):
             c = counts.setdefault((model_id, task_type), [0, 0, 0])
             c[("success", "failure", "error").index(outcome)] = n
@@ -517,7 +520,11 @@ class SqliteLedger:
 
     @staticmethod
     def _settle_here(
-        conn: sqlite3.Connection, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+        conn: sqlite3.Connection,
+        decision_id: str,
+        ts: str,
+        ts_unix: float,
+        make: Callable[[dict[str, Any]], Settlement],
     ) -> dict[str, Any]:
         """The checks and writes of a settlement, inside whatever transaction `conn` has open."""
         row = conn.execute(
