@@ -170,6 +170,12 @@ class TokenOptimizationService:
     def ledger_exists(self) -> bool:
         return self._ledger is not None or Path(self.paths.ledger).exists()
 
+    def release_thread(self) -> None:
+        """Close the calling thread's ledger connection, if it has one: a short-lived worker thread
+        calls this when done (never opens the ledger just to close it)."""
+        if self._ledger is not None:
+            self._ledger.release()
+
     def close(self) -> None:
         self.disable_group_commit()
         if self._ledger is not None:

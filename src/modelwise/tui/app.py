@@ -323,8 +323,7 @@ class ModelwiseApp(App[None]):
                 task_type, description, budget, weights=weights, dry_run=dry_run, agent="console"
             )
         finally:
-            if svc.ledger_exists():
-                svc.ledger.release()
+            svc.release_thread()
         self.post_message(Routed(result))
 
     @on(Routed)
@@ -433,8 +432,7 @@ class ModelwiseApp(App[None]):
             rows = svc.models_table(task_type)
             chart = svc.quality_price(task_type) if task_type else None
         finally:
-            if svc.ledger_exists():
-                svc.ledger.release()
+            svc.release_thread()
         self.post_message(ModelsLoaded(task_type, rows, chart))
 
     @on(ModelsLoaded)
@@ -456,8 +454,7 @@ class ModelwiseApp(App[None]):
         try:
             decision = svc.decision(decision_id)
         finally:
-            if svc.ledger_exists():
-                svc.ledger.release()
+            svc.release_thread()
         self.post_message(DecisionLoaded(decision))
 
     @on(DecisionLoaded)

@@ -383,8 +383,7 @@ class RoutePane(Vertical):
         try:
             result = svc.whatif_today(key[0])
         finally:
-            if svc.ledger_exists():
-                svc.ledger.release()
+            svc.release_thread()
             self.post_message(self.WhatIfDone(key, result))
 
     @on(WhatIfDone)
@@ -425,8 +424,7 @@ class RoutePane(Vertical):
         try:
             grid = svc.sensitivity_grid(task.task_type, task.description, task.budget, weights=task.weights)
         finally:
-            if svc.ledger_exists():
-                svc.ledger.release()
+            svc.release_thread()
             self.post_message(self.GridDone(key, grid))
 
     @on(GridDone)
