@@ -14,6 +14,7 @@ from modelwise.core.errors import BadInput, ModelwiseError
 
 if TYPE_CHECKING:
     import argparse
+    from pathlib import Path
 
 EXIT_OK, EXIT_UNEXPECTED, EXIT_BAD_INPUT, EXIT_REFUSED = 0, 1, 2, 3
 
@@ -209,7 +210,10 @@ def cmd_stats(args: argparse.Namespace) -> int:
         return EXIT_OK
     c, p = s["costStatistics"], s["performanceStatistics"]
     period = s["period"]
-    print(f"period: {period['from'] or 'beginning'} .. {period['to'] or 'now'}")
+    print(
+        f"period: {period['from'] or 'beginning'} .. {period['to'] or 'now'}"
+        f"  (budget days in {period['timezone']})"
+    )
     print(f"tasks: {c['totalTasks']}  cost: {money(c['totalCost'])}  average: {money(c['averageCost'])}")
     print(f"budget remaining today: {money(c['budgetRemaining'])}  refused: {s['refused']}")
     lat = p["averageLatency"]
@@ -358,16 +362,30 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _ledger_zone(ledger: Path, configured: str | None) -> dict[str, str]:
+    """The budget day's zone as `locate` reports it: the ledger's own, or the one a new ledger would get."""
+    from modelwise.ledger import peek_zone
+    from modelwise.zone import machine_zone_name
+
+    recorded = peek_zone(ledger)
+    if recorded is not None:
+        return {"timezone": recorded, "timezoneSource": "recorded in the ledger"}
+    if configured is not None:
+        return {"timezone": configured, "timezoneSource": "the config's; a new ledger will record it"}
+    return {"timezone": machine_zone_name(), "timezoneSource": "this machine's; a new ledger will record it"}
+
+
 def cmd_locate(args: argparse.Namespace) -> int:
     from modelwise.loading import load_settings
     from modelwise.paths import config_path, resolve
 
     cfg, explicit = config_path(getattr(args, "config", None))
-    _, from_config = load_settings(cfg, explicit)
+    settings, from_config = load_settings(cfg, explicit)
     paths = resolve(
         cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config
     )
     data = paths.to_json()
+    data.update(_ledger_zone(paths.ledger, settings.timezone))
     if args.json:
         emit(data)
     else:
@@ -377,6 +395,7 @@ def cmd_locate(args: argparse.Namespace) -> int:
         )
         print(f"registry: {data['registry']}")
         print(f"ledger:   {data['ledger']}")
+        print(f"timezone: {data['timezone']}  ({data['timezoneSource']})")
         for t in data["themes"]:
             print(f"themes:   {t}")
         print(f"cache:    {data['cache']}")

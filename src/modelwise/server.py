@@ -289,6 +289,7 @@ class Period(_Out):
 
     from_: str | None = Field(alias="from")
     to: str | None
+    timezone: str = Field(description="the IANA zone of the ledger's budget days")
 
 
 class AgentStatistics(_Out):

@@ -106,14 +106,6 @@ def _parse_constraints(c: Constraints | Mapping[str, Any] | None) -> Constraints
     return Constraints(mq, ml, tuple(sorted(set(caps))))
 
 
-def _zone(name: str | None) -> tzinfo | None:
-    if name is None:
-        return None
-    from zoneinfo import ZoneInfo
-
-    return ZoneInfo(name)
-
-
 class TokenOptimizationService:
     """Route tasks to models within budget, record outcomes and report, over one registry and ledger.
 
@@ -147,7 +139,7 @@ class TokenOptimizationService:
 
             self.registry = load_registry(self.paths.registry, self.paths.cache)
         self.clock: Clock = clock or utc_now
-        self.tz = _zone(settings.timezone)
+        self._tz: tzinfo | None = None
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
         self._rankings: dict[tuple, Ranking] = {}
@@ -164,8 +156,43 @@ class TokenOptimizationService:
         if self._ledger is None:
             with self._ledger_lock:
                 if self._ledger is None:
-                    self._ledger = open_ledger(self.paths.ledger, self.settings.synchronous)
+                    ledger = open_ledger(self.paths.ledger, self.settings.synchronous, self.new_ledger_zone())
+                    configured = self.settings.timezone
+                    if configured is not None and configured != ledger.zone:
+                        ledger.close()
+                        raise BadInput(
+                            f"the config's timezone {configured!r} differs from {ledger.zone!r}, the zone "
+                            f"ledger {self.paths.ledger} keeps its budget days in: set timezone = "
+                            f"{ledger.zone!r} (or remove it), or use a new ledger"
+                        )
+                    self._ledger = ledger
         return self._ledger
+
+    def new_ledger_zone(self) -> str:
+        """The zone a ledger created now would record: the config's `timezone`, else the machine's."""
+        from modelwise.zone import machine_zone_name
+
+        return self.settings.timezone or machine_zone_name()
+
+    @property
+    def zone_name(self) -> str:
+        """The IANA zone of the budget day: the ledger's own once it exists (fixed when it was created,
+        whatever this process's `TZ`), else the zone a new ledger would get."""
+        if self._ledger is not None or self.ledger_exists():
+            return self.ledger.zone
+        return self.new_ledger_zone()
+
+    @property
+    def tz(self) -> tzinfo:
+        """The budget day's zone (see `zone_name`); cached once the ledger is open."""
+        if self._tz is not None:
+            return self._tz
+        from modelwise.zone import zone
+
+        tz = zone(self.zone_name)
+        if self._ledger is not None:
+            self._tz = tz
+        return tz
 
     def ledger_exists(self) -> bool:
         return self._ledger is not None or Path(self.paths.ledger).exists()
@@ -309,6 +336,8 @@ class TokenOptimizationService:
         tier = tier_of(self.settings, task_type)
         ranking = self.ranking(task_type, w, cons)
         tin, tout = self.estimate_tokens(task_type, description)
+        if not dry_run:
+            self.ledger  # noqa: B018 - open (or create) it first: its zone names the day below
         now = self.clock()
         day = budget_policy.budget_day(now, self.tz).isoformat()
         top = None if all_candidates else 10
@@ -892,7 +921,7 @@ class TokenOptimizationService:
                 "successRate": round(successes / judged, 6) if judged else None,
                 "modelUsage": usage,
             },
-            "period": {"from": day_from, "to": day_to},
+            "period": {"from": day_from, "to": day_to, "timezone": self.zone_name},
             "refused": sum(r["decisions"] for r in rows if r["status"] == REFUSED),
             "outcomes": outcomes,
         }

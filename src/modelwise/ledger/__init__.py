@@ -50,6 +50,7 @@ class Settlement:
 
 class Ledger(Protocol):
     path: str
+    zone: str  # the IANA time zone of the ledger's budget day, fixed when it was created
 
     def admit(
         self,
@@ -122,7 +123,16 @@ class Ledger(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-def open_ledger(path: str | Path, synchronous: str = "full") -> Ledger:
+def open_ledger(path: str | Path, synchronous: str = "full", zone: str = "UTC") -> Ledger:
+    """Open (creating and migrating if needed) the ledger at `path`; a new one records `zone`."""
     from modelwise.ledger.sqlite import SqliteLedger
 
-    return SqliteLedger(str(path), synchronous=synchronous)
+    return SqliteLedger(str(path), synchronous=synchronous, zone=zone)
+
+
+def peek_zone(path: str | Path) -> str | None:
+    """The zone recorded in an existing ledger, read without creating or migrating anything; None when
+    there is no ledger or it has not recorded one yet."""
+    from modelwise.ledger.sqlite import peek_zone as sqlite_peek_zone
+
+    return sqlite_peek_zone(str(path))

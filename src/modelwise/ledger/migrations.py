@@ -77,6 +77,13 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             )""",
         ],
     ),
+    (
+        2,
+        "meta: facts fixed for the ledger's life (its budget day's time zone)",
+        [
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
+        ],
+    ),
 ]
 
 LATEST = MIGRATIONS[-1][0]

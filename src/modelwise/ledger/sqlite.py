@@ -66,10 +66,31 @@ def _enable_wal(conn: sqlite3.Connection, deadline_s: float = 60.0) -> None:
             pause = min(pause * 2, 0.05)
 
 
+def peek_zone(path: str) -> str | None:
+    """The ledger's recorded zone, opened read-only (no WAL switch, no migration)."""
+    if not Path(path).is_file():
+        return None
+    try:
+        from urllib.parse import quote
+
+        conn = sqlite3.connect(f"file:{quote(str(Path(path).resolve()))}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return None if row is None else str(row[0])
+
+
 class SqliteLedger:
     """The default ledger backend."""
 
-    def __init__(self, path: str, synchronous: str = "full"):
+    def __init__(self, path: str, synchronous: str = "full", zone: str = "UTC"):
+        """`zone`: the time zone a new ledger records as its budget day's (an existing ledger keeps
+        its own; read it from `self.zone`)."""
         self.path = path
         self._sync = _SYNC.get(synchronous, "FULL")
         self._local = threading.local()
@@ -77,7 +98,10 @@ class SqliteLedger:
         self._lock = threading.Lock()
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self._migrate(self._conn())
+        self._new_zone = zone
+        conn = self._conn()
+        self._migrate(conn)
+        self.zone: str = self._read_zone(conn)
 
     # -- connections -------------------------------------------------------------------------------
 
@@ -105,6 +129,13 @@ class SqliteLedger:
             self._all.clear()
         self._local = threading.local()
 
+    @staticmethod
+    def _read_zone(conn: sqlite3.Connection) -> str:
+        row = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
+        if row is None:  # pragma: no cover - written by migration 2 in the same transaction
+            raise RuntimeError("ledger has no time zone recorded")
+        return str(row[0])
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
         if conn.execute("PRAGMA user_version").fetchone()[0] >= LATEST:
             return
@@ -125,6 +156,11 @@ class SqliteLedger:
                     (version, description),
                 )
                 conn.execute(f"PRAGMA user_version = {int(version)}")
+            # The zone is fixed when the ledger gets its meta table, by whichever process migrates
+            # first; the others read it (docs/design.md, "The budget day").
+            conn.execute(
+                "INSERT OR IGNORE INTO meta (key, value) VALUES ('timezone', ?)", (self._new_zone,)
+            )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
