@@ -17,6 +17,27 @@ FIXTURES = HERE / "fixtures"
 BRIEF_REGISTRY = FIXTURES / "brief_registry.json"
 
 
+# Under libfaketime (CI reruns the clock tests at hard instants), every process a test starts keeps the
+# clock of the run instead of starting again at the faked instant, so all of them agree on the time.
+if os.environ.get("FAKETIME"):
+    os.environ.setdefault("FAKETIME_DONT_RESET", "1")
+
+
+def in_zone(env: dict[str, str], tz: str) -> dict[str, str]:
+    """`env` for a subprocess whose `TZ` is `tz`, on this process's clock. libfaketime reads an absolute
+    start (`@2027-03-28 01:59:30`) in each process's own zone, so a child in another zone would start at
+    another instant: give it the same instant written in its zone."""
+    out = dict(env, TZ=tz)
+    spec = os.environ.get("FAKETIME", "")
+    if spec.startswith("@"):
+        import time
+        from zoneinfo import ZoneInfo
+
+        start = time.mktime(time.strptime(spec[1:].strip(), "%Y-%m-%d %H:%M:%S"))
+        out["FAKETIME"] = "@" + datetime.fromtimestamp(start, ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M:%S")
+    return out
+
+
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Point platformdirs at temporary folders and forget any MODELWISE_* variable of the machine."""

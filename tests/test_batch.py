@@ -52,7 +52,7 @@ def test_thousand_tasks_in_order_and_stats_by_agent_add_up(tmp_path, cli_env):
     assert all(o["status"] in ("routed", "degraded") for o in out)
     assert len({o["decisionId"] for o in out}) == 1000
 
-    s = load_json(run_cli("stats", "--by", "agent", "--json", env=cli_env).stdout)
+    s = load_json(run_cli("stats", "--all", "--by", "agent", "--json", env=cli_env).stdout)
     cost = s["costStatistics"]
     assert cost["totalTasks"] == 1000
     assert cost["totalCost"] == pytest.approx(sum(o["estimatedCost"] for o in out))
@@ -70,7 +70,8 @@ def test_thousand_tasks_in_order_and_stats_by_agent_add_up(tmp_path, cli_env):
     again = run_cli("batch", str(path), "--json", "--concurrency", "3", env=cli_env, timeout=120)
     assert again.returncode == 0
     assert [o["decisionId"] for o in load_json(again.stdout)] == [o["decisionId"] for o in out]
-    assert load_json(run_cli("stats", "--json", env=cli_env).stdout)["costStatistics"]["totalTasks"] == 1000
+    stats = load_json(run_cli("stats", "--all", "--json", env=cli_env).stdout)
+    assert stats["costStatistics"]["totalTasks"] == 1000
 
 
 def test_json_array_and_the_human_table(tmp_path, cli_env):
@@ -98,7 +99,7 @@ def test_refusals_exit_3_and_the_others_are_recorded(tmp_path, cli_env):
     out = load_json(r.stdout)
     statuses = [o["status"] for o in out]
     assert "refused" in statuses and any(s in ("routed", "degraded") for s in statuses)
-    s = load_json(run_cli("stats", "--by", "agent", "--json", env=cli_env).stdout)
+    s = load_json(run_cli("stats", "--all", "--by", "agent", "--json", env=cli_env).stdout)
     assert s["refused"] == statuses.count("refused")
     assert s["costStatistics"]["totalTasks"] == 10 - statuses.count("refused")
     assert s["costStatistics"]["totalCost"] <= 0.2 * 0.3 + 1e-9  # the complex tier's share of the day

@@ -10,7 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.conftest import run_cli
+import pytest
+
+from tests.conftest import in_zone, run_cli
+
+pytestmark = pytest.mark.clock
 
 # UTC-12 and UTC+14: 26 hours apart, so at every instant their calendar dates differ. A process that took
 # the day from its own TZ would always start a second day here.
@@ -39,7 +43,7 @@ def test_processes_in_far_apart_zones_share_one_day_and_its_budget(tmp_path, cli
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "modelwise", "route", "code_generation", f"task {i}", "--json"],
-            env={**env, "TZ": FAR_WEST if i % 2 else FAR_EAST},
+            env=in_zone(env, FAR_WEST if i % 2 else FAR_EAST),
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -68,7 +72,7 @@ def test_processes_in_far_apart_zones_share_one_day_and_its_budget(tmp_path, cli
         stats = run_cli(
             "stats",
             "--json",
-            env={**cli_env, "MODELWISE_CONFIG": str(cfg), "MODELWISE_LEDGER": str(ledger), "TZ": tz},
+            env=in_zone({**cli_env, "MODELWISE_CONFIG": str(cfg), "MODELWISE_LEDGER": str(ledger)}, tz),
         )
         assert stats.returncode == 0, stats.stderr
         s = json.loads(stats.stdout)
@@ -78,25 +82,25 @@ def test_processes_in_far_apart_zones_share_one_day_and_its_budget(tmp_path, cli
 
 
 def test_a_new_ledger_records_the_config_zone_else_the_machine_zone(tmp_path, cli_env):
-    env = dict(cli_env, TZ=FAR_EAST)
+    env = in_zone(cli_env, FAR_EAST)
     assert run_cli("route", "math", "one", env=env).returncode == 0
     assert json.loads(run_cli("locate", "--json", env=env).stdout)["timezone"] == FAR_EAST
     # A later process in another zone keeps the recorded one.
-    env_west = dict(env, TZ=FAR_WEST)
+    env_west = in_zone(cli_env, FAR_WEST)
     loc = run_cli("locate", env=env_west)
     assert f"timezone: {FAR_EAST}  (recorded in the ledger)" in loc.stdout
     # With a zone in the config, a new ledger records that one.
     cfg = tmp_path / "paris.toml"
     cfg.write_text('timezone = "Europe/Paris"\n')
-    env2 = dict(
-        cli_env, MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(tmp_path / "paris.sqlite3"), TZ="UTC"
+    env2 = in_zone(
+        dict(cli_env, MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(tmp_path / "p.sqlite3")), "UTC"
     )
     assert run_cli("route", "math", "one", env=env2).returncode == 0
     assert json.loads(run_cli("locate", "--json", env=env2).stdout)["timezone"] == "Europe/Paris"
 
 
 def test_a_config_zone_that_differs_from_the_ledgers_is_refused_naming_both(tmp_path, cli_env):
-    env = dict(cli_env, TZ="UTC")
+    env = in_zone(cli_env, "UTC")
     assert run_cli("route", "math", "one", env=env).returncode == 0
     before = _decisions(Path(cli_env["MODELWISE_LEDGER"]))
     cfg = tmp_path / "tokyo.toml"

@@ -161,6 +161,7 @@ def test_config_changes_routing(cli_env):
     assert r["selectedModel"] == "gpt-4o"  # the p100 floor leaves only the best-rated capable model
 
 
+@pytest.mark.clock
 def test_refusal_exits_3_and_is_recorded(cli_env):
     Path(cli_env["MODELWISE_CONFIG"]).write_text("daily_budget = 0.001\n")
     r = run_cli("route", "architecture", "x", "--json", env=cli_env)
@@ -169,6 +170,7 @@ def test_refusal_exits_3_and_is_recorded(cli_env):
     assert out[0]["status"] == "refused" and out[0]["estimatedCost"] == 0
 
 
+@pytest.mark.clock
 def test_record_and_stats(cli_env):
     d = json.loads(run_cli("route", "debugging", "x", "--json", env=cli_env).stdout)
     r = run_cli("record", d["decisionId"], "--success", "--latency-ms", "1200", "--input-tokens", "1000",
@@ -176,7 +178,7 @@ def test_record_and_stats(cli_env):
     assert r.returncode == 0, r.stderr
     rec = json.loads(r.stdout)
     assert rec["actualCost"] == pytest.approx(2000 * 3.0 / 1e6)  # Claude Sonnet 4 at $0.003/1k both ways
-    s = json.loads(run_cli("stats", "--json", env=cli_env).stdout)
+    s = json.loads(run_cli("stats", "--all", "--json", env=cli_env).stdout)
     assert s["costStatistics"]["totalCost"] == pytest.approx(rec["actualCost"])
     assert s["performanceStatistics"]["successRate"] == 1.0
     assert s["performanceStatistics"]["averageLatency"] == 1200

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import BRIEF_REGISTRY, run_cli
 
 WORKER = Path(__file__).parent / "workers" / "route_worker.py"
@@ -34,8 +36,16 @@ def test_six_api_processes_never_overspend(tmp_path):
     start_at = time.time() + 1.5
     procs = [
         subprocess.Popen(
-            [sys.executable, str(WORKER), str(BRIEF_REGISTRY), str(ledger), str(cfg), str(start_at), "40",
-             "debugging,architecture,documentation,refactoring"],
+            [
+                sys.executable,
+                str(WORKER),
+                str(BRIEF_REGISTRY),
+                str(ledger),
+                str(cfg),
+                str(start_at),
+                "40",
+                "debugging,architecture,documentation,refactoring",
+            ],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -58,6 +68,7 @@ def test_six_api_processes_never_overspend(tmp_path):
     _check_budget(rows, 0.5, {"simple": 0.2, "medium": 0.5, "complex": 0.3})
 
 
+@pytest.mark.clock
 def test_six_cli_processes_at_once(tmp_path, cli_env):
     cfg = Path(cli_env["MODELWISE_CONFIG"])
     cfg.write_text("daily_budget = 0.2\n")
@@ -93,5 +104,5 @@ def test_six_cli_processes_at_once(tmp_path, cli_env):
     assert sorted(admitted) == sorted(acked)
     _check_budget(rows, 0.2, {"complex": 0.3})
     # and a stats call from yet another process sees them all
-    s = json.loads(run_cli("stats", "--json", env=cli_env).stdout)
+    s = json.loads(run_cli("stats", "--all", "--json", env=cli_env).stdout)
     assert s["costStatistics"]["totalTasks"] == len(acked)

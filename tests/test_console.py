@@ -73,6 +73,7 @@ async def test_flip_point_in_words(make_service) -> None:
         assert "GPT-4o would win if cost weighed 0.04 instead of 0.1" in verdict
 
 
+@pytest.mark.clock
 async def test_routing_records_and_dry_run_does_not(make_service) -> None:
     svc = make_service(config='timezone = "UTC"')
     app = ModelwiseApp(svc, cursor_blink=False)
@@ -97,6 +98,7 @@ async def test_routing_records_and_dry_run_does_not(make_service) -> None:
         assert history.get_cell(recorded[0]["decisionId"], "model").plain == "Claude Sonnet 4"
 
 
+@pytest.mark.clock
 async def test_a_decision_from_another_process_appears_in_the_history(cli_env) -> None:
     svc = TokenOptimizationService(
         registry=cli_env["MODELWISE_REGISTRY"],
@@ -413,6 +415,7 @@ async def test_history_keeps_the_latest_decisions_and_says_so(make_service, cloc
         assert count.startswith("4 decisions today") and "the latest 2 shown" in count
 
 
+@pytest.mark.clock
 async def test_an_outcome_recorded_elsewhere_updates_the_row_in_place(make_service, clock) -> None:
     decisions = seed(make_service(config=SNAPSHOT_CONFIG), clock)
     app = ModelwiseApp(make_service(config=SNAPSHOT_CONFIG), cursor_blink=False)

@@ -92,6 +92,7 @@ def test_dump_toml_round_trips_odd_values() -> None:
 # -- spend over time ---------------------------------------------------------------------------------
 
 
+@pytest.mark.clock
 def test_spend_over_time_buckets_and_running_total(make_service, clock) -> None:
     svc = make_service(config='timezone = "UTC"')
     clock.now = datetime(2026, 11, 26, 0, 10, tzinfo=UTC)
@@ -118,6 +119,7 @@ def test_spend_over_time_of_a_past_day_covers_the_whole_day(make_service) -> Non
     assert len(sp["cumulative"]) == 24 and sp["cumulative"][-1] == 0.0
 
 
+@pytest.mark.clock
 def test_spend_over_time_follows_the_configured_zone(make_service, clock) -> None:
     svc = make_service(config='timezone = "Asia/Tokyo"')  # UTC+9: 12:00 UTC is 21:00 there
     sp = svc.spend_over_time(60)

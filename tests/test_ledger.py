@@ -95,6 +95,7 @@ def test_refusal_is_recorded_and_budget_never_overspent(make_service):
     assert all(r["reserved"] == 0 and r["model_id"] is None for r in refused)
 
 
+@pytest.mark.clock
 def test_alerts_once_per_threshold_per_day(make_service, clock):
     svc = make_service(
         config=(
@@ -117,6 +118,7 @@ def test_alerts_once_per_threshold_per_day(make_service, clock):
     assert r["budget"]["dailyRemaining"] == pytest.approx(0.04 - r["estimatedCost"])
 
 
+@pytest.mark.clock
 def test_budget_day_follows_configured_zone_at_midnight(make_service, clock):
     # 22:59 UTC on the 26th is 23:59 in Paris; one minute later it is the 27th there (not yet in UTC).
     clock.now = datetime(2026, 11, 26, 22, 59, tzinfo=UTC)

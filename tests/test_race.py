@@ -14,6 +14,7 @@ from tests.conftest import BRIEF_REGISTRY
 N = 8
 
 
+@pytest.mark.clock
 @pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns"])  # half-hour offsets, to be sure
 def test_barrier_race_across_midnight(tmp_path, zone):
     from datetime import UTC, datetime

@@ -59,8 +59,9 @@ def test_mixed_workload_scenario(make_service):
     assert s["annualSavings"] == pytest.approx(s["savings"] / s["days"] * 365)
 
 
+@pytest.mark.clock
 def test_days_are_calendar_days_with_decisions_and_unsettled_use_estimates(make_service, clock):
-    svc = make_service()
+    svc = make_service(config='timezone = "UTC"\n')  # the days asserted below are UTC days
     a = svc.route_task("documentation", "x" * 400)  # estimate: 1,100 input + 800 output tokens
     svc.record_outcome(a["decisionId"], "success", cost=0.001, input_tokens=1000, output_tokens=1000)
     clock.advance(2 * 86400)  # a day without decisions in between
@@ -82,6 +83,7 @@ def test_days_are_calendar_days_with_decisions_and_unsettled_use_estimates(make_
     assert svc.savings(baseline="gpt-4o-mini")["savings"] < 0
 
 
+@pytest.mark.clock
 def test_savings_cli_json_and_unknown_baseline(cli_env):
     r = json.loads(run_cli("route", "documentation", "docs", "--json", env=cli_env).stdout)
     assert (
@@ -112,7 +114,7 @@ def test_savings_cli_json_and_unknown_baseline(cli_env):
 
 
 def test_audit_reports_spend_refusals_degradations_alerts_and_underperformers(make_service, clock):
-    cfg = "daily_budget = 0.1\n"
+    cfg = 'daily_budget = 0.1\ntimezone = "UTC"\n'  # the days asserted below are UTC days
     svc = make_service(config=cfg)
     # complex tier: $0.03. GPT-4o (~$0.035) does not fit, Claude Sonnet 4 (~$0.021) does: degraded.
     deg = svc.route_task("architecture", "plan it", agent="planner")
@@ -163,6 +165,7 @@ def test_audit_reports_spend_refusals_degradations_alerts_and_underperformers(ma
     assert len(later["underperforming"]) == 1  # judged on every outcome the router learns from
 
 
+@pytest.mark.clock
 def test_audit_cli(cli_env):
     r = json.loads(run_cli("route", "documentation", "docs", "--json", "--agent", "ci", env=cli_env).stdout)
     run_cli("record", r["decisionId"], "--failure", env=cli_env)

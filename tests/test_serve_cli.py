@@ -89,6 +89,7 @@ def test_token_from_environment_and_never_logged(cli_env):
     assert "bearer token required" in logs
 
 
+@pytest.mark.clock
 def test_serve_shares_the_ledger_with_the_cli(cli_env):
     proc, base = start_serve(cli_env)
     try:
@@ -104,12 +105,12 @@ def test_serve_shares_the_ledger_with_the_cli(cli_env):
         assert {d["decisionId"] for d in seen} == {dec, r.json()["decisionId"]}
         rec = run_cli("record", r.json()["decisionId"], "--success", "--cost", "0.002", "--json", env=cli_env)
         assert rec.returncode == 0, rec.stderr
-        stats = httpx.get(base + "/stats", params={"by": "agent"}).json()
+        stats = httpx.get(base + "/stats", params={"by": "agent", "all": "true"}).json()
         assert stats["byAgent"]["http"]["totalCost"] == pytest.approx(0.002)
         assert stats["costStatistics"]["totalTasks"] == 2
     finally:
         stop(proc)
-    cli_stats = load_json(run_cli("stats", "--by", "agent", "--json", env=cli_env).stdout)
+    cli_stats = load_json(run_cli("stats", "--all", "--by", "agent", "--json", env=cli_env).stdout)
     assert cli_stats["byAgent"] == stats["byAgent"]
 
 

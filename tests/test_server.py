@@ -182,7 +182,9 @@ def test_outcomes_settle_and_stats_by_agent(client, svc):
     assert "byAgent" not in client.get("/stats").json()
     one_line_error(client.get("/stats", params={"by": "model"}), 422)
     one_line_error(client.get("/stats", params={"since": "last tuesday"}), 422)
-    assert client.get("/stats", params={"all": "true"}).json()["period"] == {"from": None, "to": None}
+    assert client.get("/stats", params={"all": "true"}).json()["period"] == {
+        "from": None, "to": None, "timezone": svc.zone_name
+    }
 
 
 def test_models_and_decisions(client, svc):
@@ -406,6 +408,7 @@ def test_unknown_query_parameter_is_named(client):
     one_line_error(client.get("/health", params={"x": "1"}), 422)
 
 
+@pytest.mark.clock
 @pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-transaction-each"])
 def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_commit):
     """200 requests at once (plus CLI processes on the same ledger) against a $0.20 day: the budget and

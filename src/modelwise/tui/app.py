@@ -408,7 +408,10 @@ class ModelwiseApp(App[None]):
                     state = read_state(svc, version)
                     last, read_at = (version, day), now
                     self.post_message(LedgerChanged(state))
-                self._watch_stop.wait(self.poll_interval)
+                # A plain sleep, not `Event.wait(timeout)`: a timed wait on a lock never returns under
+                # libfaketime (it fakes CLOCK_MONOTONIC, which `sem_clockwait` reads unfaked), and CI runs
+                # the console's tests under it. The stop flag is checked every poll, 0.2 s by default.
+                time.sleep(self.poll_interval)
         finally:
             ledger.release()
 
