@@ -737,10 +737,35 @@ class TokenOptimizationService:
 
         if concurrency == 1 or len(items) <= 1:
             return [one(t) for t in items]
-        from concurrent.futures import ThreadPoolExecutor
+        # Worker threads of this call only, each closing its ledger connection as it ends: a thread pool
+        # made per call would leave one SQLite connection (two descriptors) per thread behind every batch.
+        results: list[Any] = [None] * len(items)
+        failures: dict[int, BaseException] = {}
+        todo = iter(range(len(items)))
+        take = threading.Lock()
 
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(one, items))
+        def work() -> None:
+            try:
+                while True:
+                    with take:
+                        i = next(todo, None)
+                    if i is None:
+                        return
+                    try:
+                        results[i] = one(items[i])
+                    except BaseException as exc:  # raised below, the first in input order (as pool.map)
+                        failures[i] = exc
+            finally:
+                self.release_thread()
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(min(concurrency, len(items)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[min(failures)]
+        return results
 
     def route_mapping(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """Route a task given as the JSON object of SPEC 2 (`type`, `description`, `budget`, ...)."""
