@@ -5,7 +5,6 @@ file descriptors that stay bounded under repeated batches."""
 from __future__ import annotations
 
 import os
-import socket
 
 import httpx
 import pytest
