@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
@@ -891,8 +892,41 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+# query parameters whose values the access log never shows (a client that put its token in the URL)
+_SECRET_PARAMS = ("token", "key", "secret", "passw", "auth", "sig", "session", "credential", "cookie")
+
+
+def masked_target(target: str) -> str:
+    """A request target as the access log shows it: the values of `token=`, `access_token=`, `key=`,
+    `api_key=`, `password=`... replaced by `***` (names compared decoded and in any case), and no
+    control character left raw."""
+    from urllib.parse import unquote_plus
+
+    path, q, query = target.partition("?")
+    if q:
+        parts = []
+        for part in query.split("&"):
+            name, eq, _ = part.partition("=")
+            if eq and any(s in unquote_plus(name).lower() for s in _SECRET_PARAMS):
+                part = f"{name}=***"
+            parts.append(part)
+        target = f"{path}?{'&'.join(parts)}"
+    return target if target.isprintable() else target.encode("unicode_escape").decode("ascii")
+
+
+class _AccessLogMask(logging.Filter):
+    """On uvicorn's access logger: its record is `'%s - "%s %s HTTP/%s" %d'` with the target third."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], masked_target(args[2]), args[3], args[4])
+        return True
+
+
 def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warning") -> Any:
-    """uvicorn with httptools and uvloop when installed (they are pinned dependencies)."""
+    """uvicorn with httptools and uvloop when installed (they are pinned dependencies); its access log
+    masks secrets in query strings (it never shows headers)."""
     import uvicorn
 
     loop, http = "asyncio", "h11"
@@ -908,7 +942,7 @@ def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warn
         http = "httptools"
     except ImportError:
         pass
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         loop=loop,
         http=http,
@@ -919,3 +953,7 @@ def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warn
         timeout_keep_alive=30,
         backlog=2048,
     )
+    access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config just now
+    if not any(isinstance(f, _AccessLogMask) for f in access.filters):
+        access.addFilter(_AccessLogMask())
+    return config
