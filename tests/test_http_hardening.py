@@ -247,3 +247,19 @@ def test_bodies_at_the_limit_by_length_and_chunked(served):
     assert r.status_code == 200, r.text
     refused(c.post("/route", content=chunks(_padded(MAX_BODY + 1)), headers=JSON), 413)
     assert recorded(svc) == 2
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/route/batch", b"[" * 100_000 + b"]" * 100_000),
+        ("/route/batch", b'[{"type": "math", "constraints": ' + b"[" * 50_000 + b"]" * 50_000 + b"}]"),
+        ("/outcomes", b'{"decisionId": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+        ("/route", b'{"type": "math", "weights": ' + b'{"a": ' * 50_000 + b"1" + b"}" * 50_000 + b"}"),
+    ],
+    ids=["batch-array", "batch-task", "outcome", "route"],
+)
+def test_deeply_nested_bodies_are_invalid_input(served, path, body):
+    svc, c = served
+    refused(c.post(path, content=body, headers=JSON), 422, "not valid JSON")
+    assert recorded(svc) == 0

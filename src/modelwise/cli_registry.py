@@ -116,6 +116,8 @@ def _check_text(text: str, name: str) -> list[str]:
         parse_registry(json.loads(text), name)
     except RegistryError as exc:
         return list(exc.problems)
+    except RecursionError:
+        return [f"{name}: not valid JSON: arrays or objects nested too deeply"]
     return []
 
 

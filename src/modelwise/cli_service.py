@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from modelwise.core.errors import BadInput
+from modelwise.core.errors import NESTED_TOO_DEEPLY, BadInput
 
 EXIT_OK, EXIT_REFUSED = 0, 3
 
@@ -157,6 +157,8 @@ def read_tasks(path: str) -> list[Any]:
             raise BadInput(
                 f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise BadInput(f"{path}: not valid JSON: {NESTED_TOO_DEEPLY}") from None
     else:
         tasks = []
         for n, line in enumerate(text.splitlines(), 1):
@@ -166,6 +168,8 @@ def read_tasks(path: str) -> list[Any]:
                 tasks.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise BadInput(f"{path} line {n}: not valid JSON: {exc.msg} at column {exc.colno}") from None
+            except RecursionError:
+                raise BadInput(f"{path} line {n}: not valid JSON: {NESTED_TOO_DEEPLY}") from None
     if not isinstance(tasks, list):
         raise BadInput(f"{path}: expected a JSON array of tasks or one task object per line")
     if not tasks:

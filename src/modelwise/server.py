@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelwise import __version__
-from modelwise.core.errors import BadInput, ModelwiseError, printable
+from modelwise.core.errors import NESTED_TOO_DEEPLY, BadInput, ModelwiseError, printable
 from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_TOKENS
 
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -705,6 +705,8 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's 400 when json.loads of the body recursed
+            return _json({"detail": f"the body is not valid JSON: {NESTED_TOO_DEEPLY}"}, 422)
         response = _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the `Allow` a 405 must carry (RFC 9110)
         return response

@@ -317,7 +317,8 @@ class TokenOptimizationService:
             spent: Mapping[str, float], decision_id: str | None
         ) -> tuple[dict[str, Any], Choice, float]:
             room = budget_policy.headroom(self.settings, tier, spent)
-            choice = decide(ranking, tin, tout, task_budget, room.limit)
+            what = budget_policy.limited_by(self.settings, tier, room)
+            choice = decide(ranking, tin, tout, task_budget, room.limit, what)
             reserved = choice.estimated_cost if choice.status != REFUSED else 0.0
             day_spent_after = sum(spent.values()) + reserved
             warnings = list(choice.warnings)
@@ -347,9 +348,8 @@ class TokenOptimizationService:
             response, choice, spent_after = build(spent, decision_id)
             alerts = []
             if choice.status == REFUSED and choice.refusal_kind == "budget":
-                alerts.append(
-                    (1.0, spent_after, self.settings.daily_budget, "daily budget exhausted: " + choice.reason)
-                )
+                # the reason names what ran out: the tier's allocation or the daily budget
+                alerts.append((1.0, spent_after, self.settings.daily_budget, "refused: " + choice.reason))
             else:
                 for t in budget_policy.crossed(self.settings, spent_after):
                     alerts.append(
@@ -503,7 +503,8 @@ class TokenOptimizationService:
         day = self.today().isoformat()
         spent = self.ledger.spent_by_tier(day) if self.ledger_exists() else {}
         room = budget_policy.headroom(self.settings, ranking.tier, spent)
-        choice = decide(ranking, tin, tout, task_budget, room.limit)
+        what = budget_policy.limited_by(self.settings, ranking.tier, room)
+        choice = decide(ranking, tin, tout, task_budget, room.limit, what)
         return ranking, choice, tin, tout, task_budget, room.limit
 
     def sensitivity_grid(
@@ -1445,7 +1446,8 @@ class TokenOptimizationService:
         tin, tout = self.estimate_tokens(task_type, description)
         room = None if spent_by_tier is None else budget_policy.headroom(self.settings, tier, spent_by_tier)
         limit = None if room is None else room.limit
-        choice = decide(ranking, tin, tout, task_budget, limit)
+        what = None if room is None else budget_policy.limited_by(self.settings, tier, room)
+        choice = decide(ranking, tin, tout, task_budget, limit, what)
         pool = ranking.nofloor_list if choice.floor_dropped else ranking.floor_list
         tokens = tin + tout
         eligible = sum(

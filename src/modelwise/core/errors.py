@@ -42,6 +42,10 @@ class Refused(ModelwiseError):
     status = 402
 
 
+# what a JSON or TOML file or body nested deeper than the parser recurses gets (not a RecursionError)
+NESTED_TOO_DEEPLY = "arrays or objects nested too deeply"
+
+
 def printable(part: object) -> str:
     """A key or value as it may appear in a one-line message: quoted when it holds control characters."""
     text = str(part)
