@@ -178,7 +178,7 @@ def read_tasks(path: str) -> list[Any]:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from modelwise.cli import emit, money, service_from_args
+    from modelwise.cli import emit, money, service_from_args, unescaped
 
     if args.concurrency < 1 or args.concurrency > 256:
         raise BadInput(f"--concurrency must be between 1 and 256, not {args.concurrency}")
@@ -196,7 +196,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=Console(file=unescaped(sys.stderr)),  # it draws on purpose
                 transient=True,
             ) as bar:
                 job = bar.add_task("routing", total=len(tasks))
