@@ -88,7 +88,8 @@ def test_registry_strings_are_escaped(cli_env, tmp_path):
 
 def test_values_echoed_in_errors_are_escaped(cli_env):
     for args in (("route", "docu\x1b[2Jmentation", "x"), ("stats", "--since", "\x1b]0;t\x07"),
-                 ("models", "--task", "\u202emath"), ("route", "math", "x", "--weights", "\x9b1,2,3,4")):
+                 ("models", "--task", "\u202emath"), ("route", "math", "x", "--weights", "\x9b1,2,3,4"),
+                 ("serve", "--host", "\x1b[2J", "--port", "0")):
         r = run_cli(*args, env=cli_env)
         assert r.returncode == 2, (args, r.stderr)
         no_raw_controls(r.stdout + r.stderr)

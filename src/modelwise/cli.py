@@ -630,8 +630,8 @@ def _run(argv: list[str], gc_enabled: bool, streams: tuple[Any, Any]) -> int:
             args = parser.parse_args(argv)
         if gc_enabled and getattr(args, "command", None) in LONG_RUNNING:
             gc.enable()
-        if getattr(args, "command", None) in (None, "console", "serve"):
-            # a full-screen app and uvicorn's coloured logs draw on the terminal on purpose
+        if getattr(args, "command", None) in (None, "console"):
+            # a full-screen app draws on the terminal on purpose (`serve` hands uvicorn the raw streams)
             sys.stdout, sys.stderr = streams
         if not getattr(args, "func", None):
             if not (sys.stdin.isatty() and sys.stdout.isatty()):

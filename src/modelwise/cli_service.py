@@ -122,10 +122,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _serve(svc: Any, sock: Any, args: argparse.Namespace, token: str | None) -> None:
     import uvicorn
 
+    from modelwise.cli import unescaped
     from modelwise.server import create_app, uvicorn_config
 
     if not args.no_group_commit:
         svc.enable_group_commit()
+    # uvicorn's logs colour on a terminal on purpose; the request targets they show are escaped
+    sys.stdout, sys.stderr = unescaped(sys.stdout), unescaped(sys.stderr)
     app = create_app(svc, token=token)
     server = uvicorn.Server(uvicorn_config(app, access_log=args.access_log, log_level="info"))
     try:
