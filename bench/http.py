@@ -5,7 +5,8 @@ registry, then drives `POST /route` from separate worker processes, each with a 
 connections (a minimal HTTP/1.1 client on asyncio, so the client costs little CPU). Every request routes
 a task and commits its decision before it is answered; at the end the ledger is counted to check that
 every 200 left exactly one decision. Prints requests per second, p50/p99 latency and the ratio to the
-budget. Run: python bench/http.py [--synchronous full|normal] [--no-group-commit] [--outcomes]"""
+budget. Run: python bench/http.py [--synchronous full|normal] [--no-group-commit] [--outcomes]
+[--baseline-src DIR --rounds N] (this tree's requests/s against another checkout's, alternated in one run)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,8 @@ def run(args: argparse.Namespace) -> dict:
     ledger = tmp / "ledger.sqlite3"
     env = dict(os.environ, MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(ledger))
     env.pop("MODELWISE_REGISTRY", None)
+    if getattr(args, "src", None):  # the server from another source tree (a baseline checkout)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (args.src, env.get("PYTHONPATH")) if p)
     cmd = [sys.executable, "-m", "modelwise", "serve", "--port", "0"]
     if args.no_group_commit:
         cmd.append("--no-group-commit")
@@ -225,6 +228,30 @@ def figures(
     return out
 
 
+def compare(args: argparse.Namespace) -> None:
+    """This tree against `--baseline-src`, alternating (baseline first) so load drifts hit both."""
+    import statistics
+
+    here = str(Path(__file__).resolve().parent.parent / "src")
+    rates: dict[str, list[float]] = {"baseline": [], "this": []}
+    for _ in range(max(1, args.rounds)):
+        for side, src in (("baseline", args.baseline_src), ("this", here)):
+            args.src = src
+            r = run(args)
+            if r["errors"]:
+                raise SystemExit(f"{side}: {r['errors']} requests failed")
+            rates[side].append(r["perSecond"])
+    base, this = statistics.median(rates["baseline"]), statistics.median(rates["this"])
+    out = {"baseline": rates["baseline"], "this": rates["this"], "ratio": round(this / base, 3)}
+    if args.json:
+        print(json.dumps(out))
+        return
+    print(
+        f"{args.mode}: this tree {this:,.0f}/s (runs {rates['this']}), baseline {base:,.0f}/s "
+        f"(runs {rates['baseline']}); ratio {this / base:.3f}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5.0, help="measured time (default 5)")
@@ -246,11 +273,22 @@ def main() -> None:
     ap.add_argument(
         "--no-learning", action="store_true", help="learning off: outcomes do not re-calibrate the ranking"
     )
+    ap.add_argument(
+        "--baseline-src",
+        metavar="DIR",
+        help="also serve from this source tree (e.g. after `git archive main src model_registry.json | "
+        "tar -x -C /tmp/base`, /tmp/base/src), alternating with this one --rounds times, and print this "
+        "tree's ratio to it",
+    )
+    ap.add_argument("--rounds", type=int, default=2, help="with --baseline-src: runs of each (default 2)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     args.seconds = min(max(args.seconds, 0.5), 120.0)
     args.workers = min(max(args.workers, 1), 16)
     args.connections = min(max(args.connections, 1), 256)
+    if args.baseline_src:
+        compare(args)
+        return
     r = run(args)
     if args.json:
         print(json.dumps(r))

@@ -10,7 +10,9 @@ from typing import Any
 
 
 @contextmanager
-def serving(service: Any, token: str | None = None, group_commit: bool = True) -> Iterator[str]:
+def serving(
+    service: Any, token: str | None = None, group_commit: bool = True, host: str = "127.0.0.1"
+) -> Iterator[str]:
     """Serve `service` as `modelwise serve` does; yields the base URL, stops the server on exit."""
     import uvicorn
 
@@ -18,7 +20,7 @@ def serving(service: Any, token: str | None = None, group_commit: bool = True) -
 
     if group_commit:
         service.enable_group_commit()
-    sock = bind("127.0.0.1", 0)
+    sock = bind(host, 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(create_app(service, token=token)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -29,7 +31,7 @@ def serving(service: Any, token: str | None = None, group_commit: bool = True) -
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=20)

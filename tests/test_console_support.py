@@ -150,7 +150,8 @@ def test_breakdown_budget_check_uses_the_given_spend(make_service) -> None:
     svc = make_service()
     spent = {"simple": 2.0}  # the simple tier's whole allocation
     b = svc.breakdown("documentation", "write docs", None, None, spent_by_tier=spent)
-    assert b["status"] == "refused" and b["winner"] is None and "budget exhausted" in b["reason"]
+    assert b["status"] == "refused" and b["winner"] is None
+    assert b["reason"].startswith("the simple tier's $2.00 allocation is exhausted")
 
 
 def test_flip_words() -> None:

@@ -101,7 +101,9 @@ def http(tmp_path_factory):
         warnings.simplefilter("ignore")  # starlette would rather have httpx2 (a deprecation warning)
         from starlette.testclient import TestClient
 
-        client = TestClient(create_app(svc), raise_server_exceptions=False)
+        client = TestClient(
+            create_app(svc), raise_server_exceptions=False, headers={"content-type": "application/json"}
+        )
     with client:
         yield client, watch, ids, svc, []  # open and settled decision ids
     watch.close()

@@ -138,7 +138,7 @@ def test_audit_reports_spend_refusals_degradations_alerts_and_underperformers(ma
     by_model = {g["model_id"]: g for g in a["byModel"]}
     assert by_model["gpt-4o-mini"]["failures"] == 10 and by_model["claude-sonnet-4"]["degraded"] == 1
     assert [d["decisionId"] for d in a["refused"]] == [ref["decisionId"]]
-    assert "budget" in a["refused"][0]["reason"]
+    assert "tier's $0.0300 allocation is exhausted" in a["refused"][0]["reason"]
     assert [d["decisionId"] for d in a["degraded"]] == [deg["decisionId"]]
     assert [al["threshold"] for al in a["alerts"]] == [0.8, 1.0]
     (u,) = a["underperforming"]

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from modelwise.core.errors import BadInput, ModelwiseError
+from modelwise.core.errors import BadInput, ModelwiseError, json_safe, terminal_safe
 
 if TYPE_CHECKING:
     import argparse
@@ -37,7 +37,28 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
 
 def emit(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+    sys.stdout.write(json_safe(json.dumps(obj, indent=2, ensure_ascii=False)) + "\n")
+
+
+class TerminalSafe:
+    """sys.stdout or sys.stderr while a command runs: what it writes (model names from a registry,
+    agents, reasons and descriptions from the ledger, values echoed from the command line) reaches the
+    terminal with every control character as a visible escape; newlines and tabs stay. `unescaped` is
+    the stream itself, for data (an export into a pipe) and for progress bars that draw on purpose."""
+
+    def __init__(self, stream: Any):
+        self.unescaped = stream
+
+    def write(self, text: str) -> int:
+        self.unescaped.write(terminal_safe(text, lines=True))
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.unescaped, name)
+
+
+def unescaped(stream: Any) -> Any:
+    return getattr(stream, "unescaped", stream)
 
 
 def service_from_args(args: argparse.Namespace):
@@ -263,7 +284,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             if r["agent"]:
                 r["agent"] = "agent-" + hashlib.sha256(r["agent"].encode()).hexdigest()[:8]
     if args.format == "json":
-        text = json.dumps(rows, indent=2, ensure_ascii=False) + "\n"
+        text = json_safe(json.dumps(rows, indent=2, ensure_ascii=False)) + "\n"
     else:
         import csv
         import io
@@ -277,8 +298,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.output:
         write_atomic(args.output, text)
         print(f"wrote {len(rows)} decisions to {args.output}", file=sys.stderr)
-    else:
-        sys.stdout.write(text)
+    else:  # data: raw into a pipe or a file, escaped only on a terminal
+        (sys.stdout if sys.stdout.isatty() else unescaped(sys.stdout)).write(text)
     return EXIT_OK
 
 
@@ -606,6 +627,18 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str], gc_enabled: bool) -> int:
+    streams = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = TerminalSafe(sys.stdout), TerminalSafe(sys.stderr)
+    try:
+        return _run(argv, gc_enabled, streams)
+    finally:
+        if isinstance(sys.stdout, TerminalSafe):  # (a broken pipe leaves stdout on os.devnull)
+            sys.stdout = streams[0]
+        if isinstance(sys.stderr, TerminalSafe):
+            sys.stderr = streams[1]
+
+
+def _run(argv: list[str], gc_enabled: bool, streams: tuple[Any, Any]) -> int:
     import gc
 
     try:
@@ -616,6 +649,9 @@ def _main(argv: list[str], gc_enabled: bool) -> int:
             args = parser.parse_args(argv)
         if gc_enabled and getattr(args, "command", None) in LONG_RUNNING:
             gc.enable()
+        if getattr(args, "command", None) in (None, "console"):
+            # a full-screen app draws on the terminal on purpose (`serve` hands uvicorn the raw streams)
+            sys.stdout, sys.stderr = streams
         if not getattr(args, "func", None):
             if not (sys.stdin.isatty() and sys.stdout.isatty()):
                 # Not on a terminal (a pipe, CI, a test): a full-screen app would hang; say what to run.

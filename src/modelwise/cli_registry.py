@@ -53,7 +53,10 @@ def _progress_bar() -> Iterator[Progress | None]:
     from rich.progress import Progress as RichProgress
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
-    with RichProgress(*columns, console=Console(stderr=True), transient=True) as bar:
+    from modelwise.cli import unescaped
+
+    console = Console(file=unescaped(sys.stderr))  # it draws on purpose
+    with RichProgress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, Any] = {}
 
         def update(stage: str, done: int, total: int) -> None:
@@ -116,6 +119,8 @@ def _check_text(text: str, name: str) -> list[str]:
         parse_registry(json.loads(text), name)
     except RegistryError as exc:
         return list(exc.problems)
+    except RecursionError:
+        return [f"{name}: not valid JSON: arrays or objects nested too deeply"]
     return []
 
 

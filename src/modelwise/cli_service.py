@@ -9,7 +9,7 @@ import os
 import sys
 from typing import Any
 
-from modelwise.core.errors import BadInput
+from modelwise.core.errors import NESTED_TOO_DEEPLY, BadInput
 
 EXIT_OK, EXIT_REFUSED = 0, 3
 
@@ -122,10 +122,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def _serve(svc: Any, sock: Any, args: argparse.Namespace, token: str | None) -> None:
     import uvicorn
 
+    from modelwise.cli import unescaped
     from modelwise.server import create_app, uvicorn_config
 
     if not args.no_group_commit:
         svc.enable_group_commit()
+    # uvicorn's logs colour on a terminal on purpose; the request targets they show are escaped
+    sys.stdout, sys.stderr = unescaped(sys.stdout), unescaped(sys.stderr)
     app = create_app(svc, token=token)
     server = uvicorn.Server(uvicorn_config(app, access_log=args.access_log, log_level="info"))
     try:
@@ -157,6 +160,8 @@ def read_tasks(path: str) -> list[Any]:
             raise BadInput(
                 f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
             ) from None
+        except RecursionError:
+            raise BadInput(f"{path}: not valid JSON: {NESTED_TOO_DEEPLY}") from None
     else:
         tasks = []
         for n, line in enumerate(text.splitlines(), 1):
@@ -166,6 +171,8 @@ def read_tasks(path: str) -> list[Any]:
                 tasks.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise BadInput(f"{path} line {n}: not valid JSON: {exc.msg} at column {exc.colno}") from None
+            except RecursionError:
+                raise BadInput(f"{path} line {n}: not valid JSON: {NESTED_TOO_DEEPLY}") from None
     if not isinstance(tasks, list):
         raise BadInput(f"{path}: expected a JSON array of tasks or one task object per line")
     if not tasks:
@@ -174,7 +181,7 @@ def read_tasks(path: str) -> list[Any]:
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
-    from modelwise.cli import emit, money, service_from_args
+    from modelwise.cli import emit, money, service_from_args, unescaped
 
     if args.concurrency < 1 or args.concurrency > 256:
         raise BadInput(f"--concurrency must be between 1 and 256, not {args.concurrency}")
@@ -192,7 +199,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
-                console=Console(stderr=True),
+                console=Console(file=unescaped(sys.stderr)),  # it draws on purpose
                 transient=True,
             ) as bar:
                 job = bar.add_task("routing", total=len(tasks))

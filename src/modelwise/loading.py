@@ -15,11 +15,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from modelwise.core.errors import ConfigError, RegistryError
+from modelwise.core.errors import NESTED_TOO_DEEPLY, ConfigError, RegistryError
 from modelwise.core.models import ModelSpec, Registry
 from modelwise.core.settings import Settings
 
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 
 
 def load_settings(
@@ -55,6 +55,8 @@ def load_settings(
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: {NESTED_TOO_DEEPLY}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config: {exc}") from None
     from modelwise.core.config import settings_from_dict
@@ -131,6 +133,8 @@ def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
         raise RegistryError(
             [f"{path}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
         ) from None
+    except RecursionError:
+        raise RegistryError([f"{path}: not valid JSON: {NESTED_TOO_DEEPLY}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError([f"{path}: cannot read the registry: {exc}"]) from None
     from modelwise.core.registry import parse_registry

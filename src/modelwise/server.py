@@ -10,6 +10,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Annotated, Any, Literal
@@ -23,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelwise import __version__
-from modelwise.core.errors import BadInput, ModelwiseError, printable
+from modelwise.core.errors import NESTED_TOO_DEEPLY, BadInput, ModelwiseError, printable
 from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_TOKENS
 
 MAX_BODY = 1024 * 1024  # 1 MiB
@@ -352,7 +353,7 @@ class Health(_Out):
     models: int
 
 
-# -- the ASGI guard: token and body size, before FastAPI sees anything -------------------------------
+# -- the ASGI guard: Host, Origin, token, Content-Type and body size, before FastAPI sees anything ----
 
 
 async def _send_json(
@@ -373,52 +374,166 @@ async def _send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
-class Guard:
-    """Checks the bearer token (every path but /health) and caps the request body at `max_body` bytes,
-    by Content-Length and by the size actually streamed; the body is read whole before the app runs and
-    is taken as JSON whatever its Content-Type."""
+# Host names every server answers to, with any port: a browser page whose name was rebound to 127.0.0.1
+# still sends its own name as Host, so it is refused (DNS rebinding)
+LOOPBACK_HOSTS = frozenset({b"localhost", b"127.0.0.1", b"[::1]"})
+# CORS answers to an allowed origin (a browser asks first for a JSON POST or an Authorization header)
+_PREFLIGHT = [
+    (b"access-control-allow-methods", b"GET, POST"),
+    (b"access-control-allow-headers", b"authorization, content-type"),
+    (b"access-control-max-age", b"600"),
+    (b"vary", b"Origin"),
+]
 
-    def __init__(self, app: ASGIApp, token: str | None, max_body: int = MAX_BODY):
+
+def _shown(value: bytes) -> str:
+    """A header value as a one-line message may show it (quoted, escaped, at most 100 characters)."""
+    return repr(value[:100].decode("latin-1"))
+
+
+def _is_json_type(ctype: bytes) -> bool:
+    """`application/json`, any case, with parameters; a charset other than UTF-8 is not JSON we read."""
+    if ctype == b"application/json":
+        return True
+    media, _, params = ctype.partition(b";")
+    if media.strip().lower() != b"application/json":
+        return False
+    for param in params.split(b";"):
+        name, _, value = param.partition(b"=")
+        charset = value.strip().strip(b'"').lower()
+        if name.strip().lower() == b"charset" and charset not in (b"utf-8", b"utf8"):
+            return False
+    return True
+
+
+class Guard:
+    """Everything checked from the headers before FastAPI sees a request or its body is read, with or
+    without a token: the Host (loopback, the address the connection reached, or `[server] allowed_hosts`;
+    421 otherwise), the Origin (none, the server's own, or `[server] allowed_origins`; 403), the bearer
+    token (every path but /health; 401), the Content-Type of a body (`application/json`; 415) and its
+    size, by Content-Length and as streamed (413). The body is then read whole before the app runs."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        token: str | None,
+        max_body: int = MAX_BODY,
+        allowed_hosts: tuple[str, ...] = (),
+        allowed_origins: tuple[str, ...] = (),
+    ):
         self.app = app
         self.expected = None if not token else b"Bearer " + token.encode()
         self.max_body = max_body
+        self.hosts = LOOPBACK_HOSTS | {h.lower().encode("ascii") for h in allowed_hosts}
+        self.origins = frozenset(o.lower().encode("ascii") for o in allowed_origins)
 
-    def _authorised(self, scope: Scope) -> bool:
-        if self.expected is None or scope["path"] == "/health":
+    def _host_ok(self, host: bytes, scope: Scope) -> bool:
+        if host[-1:] == b"]":  # an IPv6 literal without a port
+            name = host
+        else:
+            name, colon, port = host.rpartition(b":")
+            if not colon:
+                name = host
+            elif not port.isdigit():
+                return False
+        if name in self.hosts:
             return True
-        given = b""
-        for key, value in scope["headers"]:
-            if key == b"authorization":
-                given = value
-                break
+        name = name.lower()
+        if name in self.hosts:
+            return True
+        # the address this connection reached (the bound one, or one of a wildcard bind's)
+        server = scope.get("server")
+        return bool(server and server[1] is not None and name.strip(b"[]").decode("latin-1") == server[0])
+
+    def _authorised(self, given: bytes) -> bool:
         # the scheme is case-insensitive; compare the rest in constant time
         if given[:7].lower() == b"bearer ":
             given = b"Bearer " + given[7:]
-        return hmac.compare_digest(given, self.expected)
+        return hmac.compare_digest(given, self.expected)  # type: ignore[arg-type]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if not self._authorised(scope):
+        host = origin = ctype = length = chunked = None
+        given = b""
+        hosts = origins = 0
+        for key, value in scope["headers"]:
+            if key == b"host":
+                host = value
+                hosts += 1
+            elif key == b"origin":
+                origin = value
+                origins += 1
+            elif key == b"content-type":
+                ctype = value
+            elif key == b"content-length":
+                length = value
+            elif key == b"transfer-encoding":
+                chunked = value
+            elif key == b"authorization" and not given:
+                given = value
+        # a request without Host is HTTP/1.0 and never from a browser (they always send one)
+        if hosts > 1 or (host is not None and not self._host_ok(host, scope)):
+            detail = (
+                "more than one Host header" if hosts > 1 else
+                f"Host {_shown(host)} is not this server's (loopback or the address it listens on); "  # type: ignore[arg-type]
+                "a name it should answer to goes in the config's [server] allowed_hosts"
+            )
+            await _send_json(send, 421, {"detail": detail})
+            return
+        cors = False
+        if origin is not None:
+            # same-origin: the server's own pages (e.g. /docs) send Origin http://<the Host they reached>
+            if origins == 1 and origin in self.origins:
+                cors = True
+            elif origins > 1 or host is None or origin.lower() not in (
+                b"http://" + host.lower(), b"https://" + host.lower()
+            ):
+                detail = (
+                    "more than one Origin header" if origins > 1 else
+                    f"cross-origin request from {_shown(origin)} refused; an origin allowed to call this "
+                    "server goes in the config's [server] allowed_origins"
+                )
+                await _send_json(send, 403, {"detail": detail})
+                return
+        method = scope["method"]
+        if cors and method == "OPTIONS":  # a browser's preflight for an allowed origin
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 204,
+                    "headers": [(b"access-control-allow-origin", origin), *_PREFLIGHT],
+                }
+            )
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if cors:
+            send = _with_cors(send, origin)  # type: ignore[arg-type]
+        if self.expected is not None and scope["path"] != "/health" and not self._authorised(given):
             await _send_json(
                 send, 401, {"detail": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")]
             )
             return
-        if scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        if method in ("GET", "HEAD", "OPTIONS"):
             await self.app(scope, receive, send)
             return
+        if (chunked is not None or (length is not None and length != b"0")) and (
+            ctype is None or not _is_json_type(ctype)
+        ):
+            given_type = "none" if ctype is None else _shown(ctype)
+            detail = f"the body must be JSON sent as Content-Type: application/json (given: {given_type})"
+            await _send_json(send, 415, {"detail": detail}, [(b"connection", b"close")])
+            return
         too_big = {"detail": f"request body is larger than {self.max_body:,} bytes"}
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                try:
-                    declared = int(value)
-                except ValueError:
-                    declared = -1
-                if declared > self.max_body:
-                    await _send_json(send, 413, too_big, [(b"connection", b"close")])
-                    return
-                break
+        if length is not None:
+            try:
+                declared = int(length)
+            except ValueError:
+                declared = -1
+            if declared > self.max_body:
+                await _send_json(send, 413, too_big, [(b"connection", b"close")])
+                return
         chunks: list[bytes] = []
         size = 0
         while True:
@@ -440,9 +555,6 @@ class Guard:
             detail = f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})"
             await _send_json(send, 422, {"detail": detail})
             return
-        # Every body here is JSON: read it as JSON whatever Content-Type says (`curl -d` sends form type).
-        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"content-type"]
-        scope["headers"].append((b"content-type", b"application/json"))
         replayed = False
 
         async def replay() -> Message:
@@ -453,6 +565,21 @@ class Guard:
             return await receive()
 
         await self.app(scope, replay, send)
+
+
+def _with_cors(send: Send, origin: bytes) -> Send:
+    """`send` adding the CORS headers an allowed origin's page needs to read the answer."""
+
+    async def cors_send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [
+                *message.get("headers", ()),
+                (b"access-control-allow-origin", origin),
+                (b"vary", b"Origin"),
+            ]
+        await send(message)
+
+    return cors_send
 
 
 # -- the application ---------------------------------------------------------------------------------
@@ -507,7 +634,10 @@ async def _known_query_only(request: Request) -> None:
 
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Error, "description": "missing or wrong bearer token (only when the server has a token)"},
+    403: {"model": Error, "description": "a cross-origin request from an origin the config does not allow"},
     413: {"model": Error, "description": "request body over 1 MiB"},
+    415: {"model": Error, "description": "a body sent with a Content-Type other than application/json"},
+    421: {"model": Error, "description": "a Host header that is not this server's (DNS rebinding)"},
     422: {"model": Error, "description": "invalid input: the detail names the field"},
 }
 
@@ -576,6 +706,8 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if isinstance(exc.__cause__, RecursionError):  # FastAPI's 400 when json.loads of the body recursed
+            return _json({"detail": f"the body is not valid JSON: {NESTED_TOO_DEEPLY}"}, 422)
         response = _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the `Allow` a 405 must carry (RFC 9110)
         return response
@@ -721,7 +853,8 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    guarded = Guard(app, token, max_body)
+    settings = service.settings
+    guarded = Guard(app, token, max_body, settings.allowed_hosts, settings.allowed_origins)
     guarded.fastapi = app  # type: ignore[attr-defined]
     return guarded
 
@@ -762,8 +895,41 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+# query parameters whose values the access log never shows (a client that put its token in the URL)
+_SECRET_PARAMS = ("token", "key", "secret", "passw", "auth", "sig", "session", "credential", "cookie")
+
+
+def masked_target(target: str) -> str:
+    """A request target as the access log shows it: the values of `token=`, `access_token=`, `key=`,
+    `api_key=`, `password=`... replaced by `***` (names compared decoded and in any case), and no
+    control character left raw."""
+    from urllib.parse import unquote_plus
+
+    path, q, query = target.partition("?")
+    if q:
+        parts = []
+        for part in query.split("&"):
+            name, eq, _ = part.partition("=")
+            if eq and any(s in unquote_plus(name).lower() for s in _SECRET_PARAMS):
+                part = f"{name}=***"
+            parts.append(part)
+        target = f"{path}?{'&'.join(parts)}"
+    return target if target.isprintable() else target.encode("unicode_escape").decode("ascii")
+
+
+class _AccessLogMask(logging.Filter):
+    """On uvicorn's access logger: its record is `'%s - "%s %s HTTP/%s" %d'` with the target third."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], masked_target(args[2]), args[3], args[4])
+        return True
+
+
 def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warning") -> Any:
-    """uvicorn with httptools and uvloop when installed (they are pinned dependencies)."""
+    """uvicorn with httptools and uvloop when installed (they are pinned dependencies); its access log
+    masks secrets in query strings (it never shows headers)."""
     import uvicorn
 
     loop, http = "asyncio", "h11"
@@ -779,7 +945,7 @@ def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warn
         http = "httptools"
     except ImportError:
         pass
-    return uvicorn.Config(
+    config = uvicorn.Config(
         app,
         loop=loop,
         http=http,
@@ -790,3 +956,7 @@ def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warn
         timeout_keep_alive=30,
         backlog=2048,
     )
+    access = logging.getLogger("uvicorn.access")  # configured by uvicorn.Config just now
+    if not any(isinstance(f, _AccessLogMask) for f in access.filters):
+        access.addFilter(_AccessLogMask())
+    return config

@@ -346,7 +346,8 @@ class TokenOptimizationService:
             spent: Mapping[str, float], decision_id: str | None
         ) -> tuple[dict[str, Any], Choice, float]:
             room = budget_policy.headroom(self.settings, tier, spent)
-            choice = decide(ranking, tin, tout, task_budget, room.limit)
+            what = budget_policy.limited_by(self.settings, tier, room)
+            choice = decide(ranking, tin, tout, task_budget, room.limit, what)
             reserved = choice.estimated_cost if choice.status != REFUSED else 0.0
             day_spent_after = sum(spent.values()) + reserved
             warnings = list(choice.warnings)
@@ -376,9 +377,8 @@ class TokenOptimizationService:
             response, choice, spent_after = build(spent, decision_id)
             alerts = []
             if choice.status == REFUSED and choice.refusal_kind == "budget":
-                alerts.append(
-                    (1.0, spent_after, self.settings.daily_budget, "daily budget exhausted: " + choice.reason)
-                )
+                # the reason names what ran out: the tier's allocation or the daily budget
+                alerts.append((1.0, spent_after, self.settings.daily_budget, "refused: " + choice.reason))
             else:
                 for t in budget_policy.crossed(self.settings, spent_after):
                     alerts.append(
@@ -532,7 +532,8 @@ class TokenOptimizationService:
         day = self.today().isoformat()
         spent = self.ledger.spent_by_tier(day) if self.ledger_exists() else {}
         room = budget_policy.headroom(self.settings, ranking.tier, spent)
-        choice = decide(ranking, tin, tout, task_budget, room.limit)
+        what = budget_policy.limited_by(self.settings, ranking.tier, room)
+        choice = decide(ranking, tin, tout, task_budget, room.limit, what)
         return ranking, choice, tin, tout, task_budget, room.limit
 
     def sensitivity_grid(
@@ -766,10 +767,35 @@ class TokenOptimizationService:
 
         if concurrency == 1 or len(items) <= 1:
             return [one(t) for t in items]
-        from concurrent.futures import ThreadPoolExecutor
+        # Worker threads of this call only, each closing its ledger connection as it ends: a thread pool
+        # made per call would leave one SQLite connection (two descriptors) per thread behind every batch.
+        results: list[Any] = [None] * len(items)
+        failures: dict[int, BaseException] = {}
+        todo = iter(range(len(items)))
+        take = threading.Lock()
 
-        with ThreadPoolExecutor(max_workers=concurrency) as pool:
-            return list(pool.map(one, items))
+        def work() -> None:
+            try:
+                while True:
+                    with take:
+                        i = next(todo, None)
+                    if i is None:
+                        return
+                    try:
+                        results[i] = one(items[i])
+                    except BaseException as exc:  # raised below, the first in input order (as pool.map)
+                        failures[i] = exc
+            finally:
+                self.release_thread()
+
+        threads = [threading.Thread(target=work, daemon=True) for _ in range(min(concurrency, len(items)))]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        if failures:
+            raise failures[min(failures)]
+        return results
 
     def route_mapping(self, task: Mapping[str, Any]) -> dict[str, Any]:
         """Route a task given as the JSON object of SPEC 2 (`type`, `description`, `budget`, ...)."""
@@ -1449,7 +1475,8 @@ class TokenOptimizationService:
         tin, tout = self.estimate_tokens(task_type, description)
         room = None if spent_by_tier is None else budget_policy.headroom(self.settings, tier, spent_by_tier)
         limit = None if room is None else room.limit
-        choice = decide(ranking, tin, tout, task_budget, limit)
+        what = None if room is None else budget_policy.limited_by(self.settings, tier, room)
+        choice = decide(ranking, tin, tout, task_budget, limit, what)
         pool = ranking.nofloor_list if choice.floor_dropped else ranking.floor_list
         tokens = tin + tout
         eligible = sum(

@@ -34,6 +34,15 @@ def headroom(settings: Settings, tier: Tier, spent_by_tier: Mapping[str, float])
     )
 
 
+def limited_by(settings: Settings, tier: Tier, room: Headroom) -> str:
+    """What `room.limit` is the rest of: the tier's allocation or the daily budget (the smaller one)."""
+    from modelwise.core.routing import money
+
+    if room.tier_remaining < room.daily_remaining:
+        return f"the {tier.name} tier's {money(allocation(settings, tier))} allocation"
+    return f"the {money(settings.daily_budget)} daily budget"
+
+
 def thresholds(settings: Settings) -> tuple[float, ...]:
     """The alert thresholds as shares of the daily budget: the configured one and the hard limit."""
     return tuple(sorted({settings.alert_threshold, 1.0}))

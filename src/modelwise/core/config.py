@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from modelwise.core.errors import ConfigError, printable
 from modelwise.core.settings import (
@@ -16,8 +27,19 @@ from modelwise.core.settings import (
     Weights,
 )
 
-Finite = Annotated[float, Field(allow_inf_nan=False)]
-NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+
+def _number_only(value: Any) -> Any:
+    """TOML has numbers: `true` is not $1 and `"10"` not ten (pydantic's lax mode would take both)."""
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not a boolean ({str(value).lower()})")
+    if isinstance(value, str):
+        raise ValueError(f"must be a number, not a string ({repr(value)[:60]})")
+    return value
+
+
+Number = BeforeValidator(_number_only)
+Finite = Annotated[float, Field(allow_inf_nan=False), Number]
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False), Number]
 
 
 class _Strict(BaseModel):
@@ -38,34 +60,76 @@ class WeightsIn(_Strict):
 
 
 class TierIn(_Strict):
-    share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] | None = None
-    floor_percentile: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] | None = None
+    share: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), Number] | None = None
+    floor_percentile: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False), Number] | None = None
     tasks: list[Annotated[str, Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")]] | None = None
 
 
 class TokensIn(_Strict):
-    context: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
-    output: Annotated[int, Field(ge=0, le=10_000_000)] | None = None
+    context: Annotated[int, Field(ge=0, le=10_000_000), Number] | None = None
+    output: Annotated[int, Field(ge=0, le=10_000_000), Number] | None = None
 
 
 class LearningIn(_Strict):
-    enabled: bool = True
-    prior_strength: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False)] = 20.0
+    enabled: StrictBool = True
+    prior_strength: Annotated[float, Field(gt=0, le=1_000_000, allow_inf_nan=False), Number] = 20.0
+
+
+_NAME = r"[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9_-]*[a-z0-9])?)*"
+_V6 = r"\[[0-9a-f:.]+\]"
+_HOST_RE = re.compile(rf"^(?:{_NAME}|{_V6})$")
+_ORIGIN_RE = re.compile(rf"^([a-z][a-z0-9+.-]*)://({_NAME}|{_V6})(?::([0-9]{{1,5}}))?$")
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _host_name(value: str) -> str:
+    """A Host the server answers besides loopback and its own address: a name or address, no port
+    (any port matches), lower-cased as Host headers are compared."""
+    host = value.strip().lower()
+    if not _HOST_RE.match(host):
+        raise ValueError(
+            f"{value[:100]!r} is not a host name or address (no scheme, port or path; IPv6 in [ ])"
+        )
+    return host
+
+
+def _origin(value: str) -> str:
+    """An allowed `Origin`, normalised as browsers send it: scheme://host[:port], no default port."""
+    origin = value.strip().lower()
+    m = _ORIGIN_RE.match(origin)
+    if not m or (m.group(3) is not None and not 0 < int(m.group(3)) < 65536):
+        raise ValueError(
+            f"{value[:100]!r} is not an origin such as https://app.example.com or "
+            "http://localhost:5173 (scheme://host[:port], no path or trailing slash)"
+        )
+    scheme, host, port = m.groups()
+    if port is not None and _DEFAULT_PORTS.get(scheme) == port.lstrip("0"):
+        return f"{scheme}://{host}"
+    return origin
+
+
+class ServerIn(_Strict):
+    """`[server]`: which Host and Origin headers `modelwise serve` accepts beyond its own."""
+
+    allowed_hosts: list[Annotated[str, AfterValidator(_host_name)]] = Field(default_factory=list)
+    allowed_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
 
 
 class ConfigIn(_Strict):
     """Every key is optional; absent keys keep the SPEC's defaults."""
 
     daily_budget: NonNeg = 10.0
-    alert_threshold: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)] = 0.8
+    alert_threshold: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), Number] = 0.8
     timezone: str | None = None
-    cost_ceiling_per_1k: Annotated[float, Field(gt=0, allow_inf_nan=False)] = 0.01
+    cost_ceiling_per_1k: Annotated[float, Field(gt=0, allow_inf_nan=False), Number] = 0.01
     cost_scale: Literal["linear", "log"] = "linear"
-    unrated_quality: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)] = 0.5
+    unrated_quality: Annotated[float, Field(ge=0, le=1, allow_inf_nan=False), Number] = 0.5
     store_descriptions: Literal["redacted", "hash", "none"] = "redacted"
     weights: WeightsIn = Field(default_factory=WeightsIn)
     tiers: dict[str, TierIn] = Field(default_factory=dict)
-    task_budgets: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False)]] = Field(default_factory=dict)
+    task_budgets: dict[str, Annotated[float, Field(gt=0, allow_inf_nan=False), Number]] = Field(
+        default_factory=dict
+    )
     tokens: dict[str, TokensIn] = Field(default_factory=dict)
     learning: LearningIn = Field(default_factory=LearningIn)
     theme: str | None = None
@@ -73,6 +137,7 @@ class ConfigIn(_Strict):
     synchronous: Literal["full", "normal", "extra"] = "full"
     registry: str | None = None
     ledger: str | None = None
+    server: ServerIn = Field(default_factory=ServerIn)
 
     @field_validator("timezone")
     @classmethod
@@ -168,5 +233,7 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
         theme=cfg.theme,
         keymap=dict(cfg.keymap),
         synchronous=cfg.synchronous,
+        allowed_hosts=tuple(dict.fromkeys(cfg.server.allowed_hosts)),
+        allowed_origins=tuple(dict.fromkeys(cfg.server.allowed_origins)),
     ), {"registry": cfg.registry, "ledger": cfg.ledger}
 

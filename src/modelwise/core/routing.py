@@ -86,13 +86,21 @@ def money(x: float) -> str:
     return f"${x:.6f}"
 
 
-def decide(ranking: Ranking, tin: int, tout: int, task_budget: float, limit: float | None) -> Choice:
+def decide(
+    ranking: Ranking,
+    tin: int,
+    tout: int,
+    task_budget: float,
+    limit: float | None,
+    limited_by: str | None = None,
+) -> Choice:
     """Pick the winner for a task of `tin` input and `tout` output tokens.
 
     `limit` is what is left of the day and of the tier (None: no budget check, as in a dry run without a
-    ledger). Order: the best eligible model; if it does not fit the limit, the best eligible one that does
-    (degraded); if none does with the tier floor, the same without the floor (degraded, with a warning);
-    else refused."""
+    ledger); `limited_by` names what it is the rest of (e.g. "the medium tier's $5.00 allocation", see
+    budget.limited_by), for the reason of a refusal. Order: the best eligible model; if it does not fit
+    the limit, the best eligible one that does (degraded); if none does with the tier floor, the same
+    without the floor (degraded, with a warning); else refused."""
     fl, nf = ranking.floor_list, ranking.nofloor_list
     cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
     top = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, task_budget)
@@ -142,11 +150,11 @@ def decide(ranking: Ranking, tin: int, tout: int, task_budget: float, limit: flo
             f"(cheapest: {cheapest.model.name} at {money(cheapest.estimated_cost(tin, tout))})"
         )
         return Choice(REFUSED, None, None, 0.0, reason, refusal_kind="no-model")
+    left = money(max(limit or 0.0, 0.0))
     reason = (
-        f"budget exhausted: {money(max(limit or 0.0, 0.0))} left today for the {ranking.tier.name} tier; "
-        f"the cheapest eligible model needs "
-        f"{money(min(e.estimated_cost(tin, tout) for e in nf))}"
-    )
+        f"{limited_by} is exhausted ({left} left today)" if limited_by
+        else f"budget exhausted: {left} left today for the {ranking.tier.name} tier"
+    ) + f"; the cheapest eligible model needs {money(min(e.estimated_cost(tin, tout) for e in nf))}"
     return Choice(REFUSED, None, None, 0.0, reason, refusal_kind="budget")
 
 

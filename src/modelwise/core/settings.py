@@ -130,6 +130,9 @@ class Settings:
     theme: str | None = None
     keymap: dict[str, str] = field(default_factory=dict)
     synchronous: str = "full"
+    # `[server]`: Host headers (names, lower case, any port) and Origins `serve` accepts beyond its own
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         tier_of = {t: tier for tier in self.tiers for t in tier.tasks}

@@ -233,6 +233,8 @@ def _load_json(path: Path) -> Any:
         raise SourceError(f"{path}: cannot read: {exc}") from exc
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SourceError(f"{path}: not valid JSON: {exc}") from exc
+    except RecursionError:
+        raise SourceError(f"{path}: not valid JSON: arrays or objects nested too deeply") from None
 
 
 def _sha256(path: Path) -> str:
@@ -764,6 +766,8 @@ def validate_registry_file(path: str | os.PathLike[str]) -> list[str]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         return [f"{p}: not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"]
+    except RecursionError:
+        return [f"{p}: not valid JSON: arrays or objects nested too deeply"]
     try:
         parse_registry(data, str(p))
     except RegistryError as exc:
