@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import BRIEF_REGISTRY
+from tests.ledger_checks import admissions_over_budget
 from tests.workers.settling import pick, prices
 
 WORKER = Path(__file__).parent / "workers" / "crash_worker.py"
@@ -141,12 +142,9 @@ def check_ledger(path: Path, log: Log) -> dict[str, int]:
     # The roll-up (what the budget check reads) agrees exactly with the rows it summarises: each decision
     # counts for its current outcome (the latest correction, else the outcome), else its reservation.
     recomputed: dict[tuple, list[float]] = {}
-    lowest: dict[str, float] = {}  # the least each decision has counted for since it was admitted
     for did, status, reserved, _est, _d, day, tier, agent, model, _seq in rows:
         o = current.get(did)
         cost = reserved if o is None else o[1]
-        lowest[did] = min([reserved, *(c for _, c, _ in corrections[did])]
-                          + ([outcomes[did][1]] if did in outcomes else []))
         add = [1, cost, reserved if o is None else 0.0, 0.0 if o is None else cost, o is not None,
                o is not None and o[0] == "success", o is not None and o[0] == "failure",
                o is not None and o[0] == "error", (o[2] or 0.0) if o is not None else 0.0,
@@ -170,17 +168,9 @@ def check_ledger(path: Path, log: Log) -> dict[str, int]:
         assert got[0] == want[0] and got[4:8] == want[4:8] and got[9] == want[9], (key, got, want)
         for g, w in zip(got[1:4] + [got[8]], want[1:4] + [want[8]], strict=True):
             assert g == pytest.approx(w, abs=1e-9), (key, got, want)
-    # No admission saw the day or its tier over budget. At a decision's admission each earlier one
-    # counted for its reservation or a settled value, so at least for the least of them: that sum plus
-    # the new reservation is within the budget (for the day and for the tier).
-    day_floor: dict[str, float] = defaultdict(float)
-    tier_floor: dict[tuple[str, str], float] = defaultdict(float)
-    for did, status, reserved, _est, _d, day, tier, *_ in rows:
-        if status != "refused":
-            assert day_floor[day] + reserved <= BUDGET + 1e-9, (did, day_floor[day], reserved)
-            assert tier_floor[day, tier] + reserved <= BUDGET * SHARES[tier] + 1e-9, (did, tier)
-        day_floor[day] += lowest[did]
-        tier_floor[day, tier] += lowest[did]
+    # No admission saw the day or its tier over budget.
+    over = admissions_over_budget(conn, BUDGET, SHARES)
+    assert not over, f"admitted over budget: {over[:3]}"
     est = {r[0]: r[3] for r in rows}
     stats = {
         "decisions": len(rows),
