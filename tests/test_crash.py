@@ -223,12 +223,14 @@ def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
         for_cli = [a for a in for_cli if a["status"] != "refused"]
         log.decisions.update(a["decisionId"] for a in for_cli)
         workers, sinks, readers = [], [], []
-        for w in range(3):
-            p = subprocess.Popen(
-                [sys.executable, str(WORKER), str(BRIEF_REGISTRY), str(ledger), str(cfg),
-                 str(round_seed + w)],
-                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, cwd=ROOT, env=env,
-            )
+        worker_errs = [tmp_path / f"worker-{round_no}-{w}.err" for w in range(3)]
+        for w, err_path in enumerate(worker_errs):
+            with open(err_path, "w") as err:
+                p = subprocess.Popen(
+                    [sys.executable, str(WORKER), str(BRIEF_REGISTRY), str(ledger), str(cfg),
+                     str(round_seed + w)],
+                    stdout=subprocess.PIPE, stderr=err, text=True, cwd=ROOT, env=env,
+                )
             sink: list[str] = []
             workers.append(p)
             sinks.append(sink)
@@ -265,6 +267,8 @@ def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
             clis.append(p)
             routes.append(p)
             time.sleep(r_rng.uniform(0.02, 0.15))
+        for p, err_path in zip(workers, worker_errs, strict=True):  # no writer stopped by itself
+            assert p.poll() is None, f"a writer failed: {err_path.read_text()[-2000:]}"
         # SIGKILL everything still running, at a random moment for each
         victims = [p for p in [*workers, *clis, server, *clients] if p.poll() is None]
         r_rng.shuffle(victims)

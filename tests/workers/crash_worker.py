@@ -1,5 +1,5 @@
 """A writer for the crash tests: routes, records and corrects in a loop through the Python API until
-killed.
+killed. Each route has a request id, and some are retried: the retry must answer the first decision.
 
 Prints `R <id> <status>` once route_task has returned (the decision is committed); `s <id> <cost>` before
 it records an outcome and `S <id> <cost>` once record_outcome has returned; `c <id> <cost>` and
@@ -24,6 +24,7 @@ def main() -> int:
     types = ["documentation", "debugging", "architecture", "refactoring", "boilerplate"]
     routed: list[dict] = []
     settled: list[dict] = []
+    asked: list[tuple[str, str]] = []  # (request id, decision id)
 
     def say(line: str) -> None:
         sys.stdout.write(line + "\n")
@@ -48,9 +49,17 @@ def main() -> int:
             )
             say(f"S {answer['decisionId']} {cost!r}")
             settled.append(answer)
+        elif asked and roll < 0.5:  # a retry: the same request id answers the first decision again
+            request_id, first = rng.choice(asked)
+            r = svc.route_task("documentation", "a retry", request_id=request_id)
+            if r["decisionId"] != first or not r.get("replayed"):
+                raise SystemExit(f"request id {request_id}: {r['decisionId']}, first {first}")
         else:
-            r = svc.route_task(rng.choice(types), "x" * rng.randint(0, 4000), agent=f"w{seed}")
+            request_id = f"w{seed}-{len(asked)}"
+            r = svc.route_task(rng.choice(types), "x" * rng.randint(0, 4000), agent=f"w{seed}",
+                               request_id=request_id)
             say(f"R {r['decisionId']} {r['status']}")
+            asked.append((request_id, r["decisionId"]))
             if r["status"] != "refused":
                 routed.append(r)
 
