@@ -169,7 +169,7 @@ def write(ledger, records, batch: int = 5000, progress=None) -> int:
             ts_unix = rec.ts_unix + 30.0
             ts = datetime.fromtimestamp(ts_unix).astimezone().isoformat(timespec="milliseconds")
             jobs.append(
-                functools.partial(ledger.settle_in_batch, rec.id, ts, ts_unix, lambda dec, s=settle: s)
+                functools.partial(ledger.settle_in_batch, rec.id, ts, ts_unix, lambda dec, spent, s=settle: s)
             )
         done += 1
         if done % batch == 0:

@@ -66,7 +66,7 @@ def test_batched_build_writes_what_single_transactions_write(tmp_path):
                 if settle is not None:
                     ts = rec.ts_unix + 30.0
                     iso = datetime.fromtimestamp(ts).astimezone().isoformat(timespec="milliseconds")
-                    led.settle(rec.id, iso, ts, lambda dec, s=settle: s)
+                    led.settle(rec.id, iso, ts, lambda dec, spent, s=settle: s)
         figures = [
             svc.statistics(all_days=True, by="agent"),
             svc.statistics(since="2026-11-25", until="2026-11-26"),

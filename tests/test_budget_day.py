@@ -123,6 +123,11 @@ def test_a_ledger_from_before_the_zone_was_recorded_gets_one_on_first_open(tmp_p
     conn = sqlite3.connect(path)
     for sql in MIGRATIONS[0][2]:
         conn.execute(sql)
+    conn.execute(
+        "CREATE TABLE schema_migrations "
+        "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+    )
+    conn.execute("INSERT INTO schema_migrations VALUES (1, ?, '2026-11-01T00:00:00Z')", (MIGRATIONS[0][1],))
     conn.execute("PRAGMA user_version = 1")
     conn.commit()
     conn.close()

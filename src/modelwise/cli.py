@@ -212,13 +212,16 @@ def cmd_record(args: argparse.Namespace) -> int:
         input_tokens=args.input_tokens,
         output_tokens=args.output_tokens,
         cost=args.cost,
+        correct=args.correct,
+        reason=args.reason,
     )
     if args.json:
         emit(r)
     else:
         print(
-            f"{r['decisionId']}: {r['outcome']}, actual {money(r['actualCost'])} "
-            f"(estimated {money(r['estimatedCost'])}) on {r['selectedModelName']}"
+            f"{r['decisionId']}: {'corrected to ' if args.correct else ''}{r['outcome']}, "
+            f"actual {money(r['actualCost'])} (estimated {money(r['estimatedCost'])}) on "
+            f"{r['selectedModelName']}"
         )
     return EXIT_OK
 
@@ -500,6 +503,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-tokens", type=int)
     p.add_argument("--output-tokens", type=int)
     p.add_argument("--cost", type=float, help="actual cost in USD (instead of tokens x prices)")
+    p.add_argument(
+        "--correct",
+        action="store_true",
+        help="correct the outcome already recorded: append a correction (give every value again) that "
+        "supersedes it; the original is kept and shown by audit",
+    )
+    p.add_argument("--reason", metavar="TEXT", help="why the outcome is corrected (with --correct)")
     p.add_argument("--json", action="store_true")
 
     p = command("stats", "the brief's statistics for today", cmd_stats)

@@ -85,6 +85,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
         print(f"\n{key}: {len(a[key])}")
         for d in a[key]:
             print(f"  {d['timestamp']} {d['taskType']:<16} {d['agent'] or '-':<12} {d['reason']}")
+    print(f"\ncorrections: {len(a['corrections'])}")
+    for c in a["corrections"]:
+        line = f"  {c['correctedAt']} {c['decisionId']}: {_outcome_text(c['previous'])} -> "
+        line += _outcome_text(c["corrected"])
+        if c["original"] != {**c["previous"], "recordedAt": c["original"]["recordedAt"]}:
+            line += f" (first recorded: {_outcome_text(c['original'])})"
+        print(line + (f"; reason: {c['reason']}" if c["reason"] else ""))
     print(f"\nunderperforming models: {len(a['underperforming'])}")
     for u in a["underperforming"]:
         lo, hi = u["interval"]
@@ -95,6 +102,17 @@ def cmd_audit(args: argparse.Namespace) -> int:
             f"< registry {u['registryQuality']:.3f}; calibrated {u['calibratedQuality']:.3f}"
         )
     return 0
+
+
+def _outcome_text(o: dict[str, Any]) -> str:
+    """An outcome's values in one short phrase: `success $0.0039 (900 in, 900 out, 1200 ms)`."""
+    from modelwise.cli import money
+
+    tokens = (("inputTokens", "in"), ("outputTokens", "out"))
+    parts = [f"{o[k]:,} {label}" for k, label in tokens if o[k] is not None]
+    if o["latencyMs"] is not None:
+        parts.append(f"{o['latencyMs']:.0f} ms")
+    return f"{o['outcome']} {money(o['actualCost'])}" + (f" ({', '.join(parts)})" if parts else "")
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

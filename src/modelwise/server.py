@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelwise import __version__
 from modelwise.core.errors import NESTED_TOO_DEEPLY, BadInput, ModelwiseError, printable
-from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_TOKENS
+from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_REASON, MAX_TOKENS
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 MAX_BATCH = 10_000
@@ -149,6 +149,18 @@ class OutcomeIn(_In):
     outputTokens: TokenCount | None = None
     cost: Annotated[float | None, Field(ge=0, le=MAX_COST, allow_inf_nan=False)] = Field(
         None, description="actual cost, USD"
+    )
+    correct: bool = Field(
+        False,
+        description="correct the outcome the decision already has: a correction (every value given "
+        "again) is appended and supersedes it for spend, learning and reports; the original is kept",
+    )
+    reason: str | None = Field(
+        None,
+        min_length=1,
+        max_length=MAX_REASON,
+        description="why the outcome is corrected, one line of printable text: only with `correct` "
+        "(422 otherwise)",
     )
 
 
@@ -768,7 +780,10 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
     @app.post(
         "/outcomes",
         response_model=DecisionOut,
-        summary="Record the outcome of a decision",
+        summary="Record the outcome of a decision, or correct it",
+        description="A decision takes one outcome; a second one is refused (422) unless it is a correction "
+        "(`correct: true`). Token counts beyond the decided model's context window or maximum output are "
+        "refused (422). An outcome that raises the day's spend records the alerts it crosses.",
         responses={404: {"model": Error, "description": "unknown decision"}},
     )
     async def outcomes(body: OutcomeIn) -> Response:
@@ -777,6 +792,8 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             "input_tokens": body.inputTokens,
             "output_tokens": body.outputTokens,
             "cost": body.cost,
+            "correct": body.correct,
+            "reason": body.reason,
         }
         if service.group_commit_enabled:
             result = await asyncio.wrap_future(service.submit_outcome(body.decisionId, body.outcome, **kw))

@@ -44,7 +44,7 @@ from modelwise.core.routing import (
 from modelwise.core.scoring import NO_CONSTRAINTS, Constraints, Ranking, rank_models
 from modelwise.core.settings import Settings, Weights
 from modelwise.core.tiers import tier_of
-from modelwise.ledger import Ledger, NewDecision, Settlement, open_ledger
+from modelwise.ledger import Ledger, MakeSettlement, NewDecision, Settlement, open_ledger
 from modelwise.paths import Paths, config_path, resolve
 
 Clock = Callable[[], datetime]
@@ -104,6 +104,44 @@ def _parse_constraints(c: Constraints | Mapping[str, Any] | None) -> Constraints
     if isinstance(caps, str) or not all(isinstance(x, str) and x for x in caps):
         raise BadInput("constraints.capabilities must be a list of capability names")
     return Constraints(mq, ml, tuple(sorted(set(caps))))
+
+
+def _check_token_limits(
+    model: ModelSpec, given_in: int | None, given_out: int | None, tin: int, tout: int
+) -> None:
+    """Token counts an outcome reports for `model`: `tin`/`tout` are those it is priced on (the given
+    ones, else the decision's estimate). Beyond the model's maximum output or context window they are a
+    mistake (a typo would otherwise settle at any price), named in one line with the model's limit."""
+    name = f"{model.name} ({model.id})" if model.name != model.id else model.id
+    if given_out is not None and model.max_output_tokens is not None and tout > model.max_output_tokens:
+        raise BadInput(
+            f"output tokens {tout:,} exceed the maximum output of {name}: {model.max_output_tokens:,} tokens"
+        )
+    if model.context_window is not None and tin + tout > model.context_window:
+        counted = " + ".join(
+            f"{what} {n:,}{'' if given is not None else ' (estimated)'}"
+            for what, n, given in (("input tokens", tin, given_in), ("output tokens", tout, given_out))
+        )
+        raise BadInput(
+            f"{counted} = {tin + tout:,} tokens exceed the context window of {name}: "
+            f"{model.context_window:,} tokens"
+        )
+
+
+MAX_REASON = 1000
+
+
+def _correction_reason(reason: Any) -> str:
+    """A correction's reason as stored: one line of printable text, redacted like a description."""
+    if not isinstance(reason, str):
+        raise BadInput(f"reason must be text, not {reason!r}")
+    if len(reason) > MAX_REASON:
+        raise BadInput(f"reason must be at most {MAX_REASON:,} characters, not {len(reason):,}")
+    if not reason.isprintable():
+        raise BadInput("reason must be one line of printable text (no control characters)")
+    from modelwise.core.redaction import redact
+
+    return redact(reason)
 
 
 class TokenOptimizationService:
@@ -226,8 +264,8 @@ class TokenOptimizationService:
         if version != self._calibration_version:
             with self._calibration_lock:
                 if version != self._calibration_version:
-                    self._calibration = self._learned.update(self.ledger, version)
-                    self._calibration_version = version
+                    self._calibration = self._learned.update(self.ledger)
+                    self._calibration_version = self._calibration.version
         return self._calibration
 
     def ranking(
@@ -829,9 +867,18 @@ class TokenOptimizationService:
         input_tokens: int | None = None,
         output_tokens: int | None = None,
         cost: float | None = None,
+        correct: bool = False,
+        reason: str | None = None,
     ) -> dict[str, Any]:
         """Settle a decision (SPEC 5/6): the actual cost, from a given cost or tokens × the model's prices,
-        replaces its reservation. Without either, it settles at the estimate."""
+        replaces its reservation. Without either, it settles at the estimate. Token counts the decided
+        model cannot have used (beyond its context window or maximum output) are refused.
+
+        With `correct`, the decision's outcome is corrected instead: a correction (validated and priced
+        the same way, with an optional `reason`) is appended and supersedes the outcome for spend,
+        learning and reports; the outcome first recorded is kept. A settlement that raises the day's
+        spend records the alert thresholds it reaches, and an over-budget alert when it takes the day
+        over its budget."""
         if outcome not in OUTCOMES:
             raise BadInput(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         if not isinstance(decision_id, str) or not decision_id:
@@ -861,27 +908,38 @@ class TokenOptimizationService:
             from modelwise.core.errors import UnknownDecision
 
             raise UnknownDecision(f"unknown decision id {decision_id!r}")
+        what = f"{'correction' if correct else 'outcome'} of {decision_id}"
 
-        def make(dec: dict[str, Any]) -> Settlement:
+        def make(dec: dict[str, Any], spent: Mapping[str, float]) -> Settlement:
+            # the reason is checked once the decision is known to exist (an unknown one is a 404 first)
+            if reason is not None and not correct:
+                raise BadInput("a reason goes with a correction (correct the outcome to give one)")
+            stored_reason = None if reason is None else _correction_reason(reason)
+            model = self.registry.get(dec["model_id"])
+            tin = tokens[0] if tokens[0] is not None else dec["input_tokens"]
+            tout = tokens[1] if tokens[1] is not None else dec["output_tokens"]
+            if model is not None and (tokens[0] is not None or tokens[1] is not None):
+                _check_token_limits(model, tokens[0], tokens[1], tin, tout)
             if cost is not None:
                 actual = cost
             elif tokens[0] is not None or tokens[1] is not None:
-                model = self.registry.get(dec["model_id"])
                 if model is None:
                     raise BadInput(
                         f"model {dec['model_id']!r} is not in the registry, so its price is unknown; "
                         "give the actual cost instead of tokens"
                     )
-                tin = tokens[0] if tokens[0] is not None else dec["input_tokens"]
-                tout = tokens[1] if tokens[1] is not None else dec["output_tokens"]
                 actual = model.cost_of(tin, tout)
             else:
                 actual = dec["estimated_cost"]
-            return Settlement(outcome, latency_ms, tokens[0], tokens[1], actual)
+            previous = dec["actual_cost"] if correct else dec["reserved"]
+            alerts = budget_policy.settlement_alerts(
+                self.settings, what, sum(spent.values()), previous, actual
+            )
+            return Settlement(outcome, latency_ms, tokens[0], tokens[1], actual, alerts, stored_reason)
 
         now = self.clock()
         ts = now.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        dec = self._settle(decision_id, ts, now.timestamp(), make)
+        dec = self._settle(decision_id, ts, now.timestamp(), make, correct)
         return self.decision_json(dec)
 
     # -- reports -----------------------------------------------------------------------------------
@@ -1301,7 +1359,9 @@ class TokenOptimizationService:
 
     def audit(self, since: str | None = "7d", until: str | None = None, limit: int = 50) -> dict[str, Any]:
         """The brief's regular audit: spend by day, tier, model and agent; alerts; refused and degraded
-        decisions (the newest `limit` of each, with why); and underperforming models: those whose observed
+        decisions (the newest `limit` of each, with why); corrected outcomes (the newest `limit`
+        corrections, each with the outcome first recorded, the values it replaced and its own); and
+        underperforming models: those whose observed
         success rate's exact 95% interval lies wholly below their registry quality for a task type (all
         outcomes in the ledger count, as they are what the router learns from)."""
         if limit < 0:
@@ -1359,6 +1419,25 @@ class TokenOptimizationService:
                 )
             return out
 
+        corrections = []
+        for c in self.ledger.corrections(day_from, day_to, limit) if exists else []:
+            corrections.append(
+                {
+                    "decisionId": c["decision_id"],
+                    "day": c["day"],
+                    "taskType": c["task_type"],
+                    "tier": c["tier"],
+                    "agent": c["agent"],
+                    "selectedModel": c["model_id"],
+                    "estimatedCost": c["estimated_cost"],
+                    "correctedAt": c["ts"],
+                    "reason": c["reason"],
+                    "original": {**_outcome_values(c, "original_"), "recordedAt": c["original_ts"]},
+                    "previous": _outcome_values(c, "previous_"),
+                    "corrected": _outcome_values(c, ""),
+                }
+            )
+
         calib = self.observations()
         under = []
         for (model_id, task_type), obs in sorted(calib.by_key.items()):
@@ -1401,6 +1480,7 @@ class TokenOptimizationService:
             "alerts": self.ledger.alerts(day_from, day_to) if exists else [],
             "refused": flagged(REFUSED),
             "degraded": flagged("degraded"),
+            "corrections": corrections,
             "underperforming": under,
         }
 
@@ -1615,15 +1695,16 @@ class TokenOptimizationService:
         return self.ledger.admit(day, request_id, make)
 
     def _settle(
-        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+        self, decision_id: str, ts: str, ts_unix: float, make: MakeSettlement, correct: bool = False
     ) -> dict[str, Any]:
         group = self._group_commit
         if group is not None:
             if group.on_writer_thread():
-                return self.ledger.settle_in_batch(decision_id, ts, ts_unix, make)
+                return self.ledger.settle_in_batch(decision_id, ts, ts_unix, make, correct)
             # through the writer, so the pool threads never wait on its write lock
-            return group.submit(self.ledger.settle_in_batch, decision_id, ts, ts_unix, make).result()
-        return self.ledger.settle(decision_id, ts, ts_unix, make)
+            job = group.submit(self.ledger.settle_in_batch, decision_id, ts, ts_unix, make, correct)
+            return job.result()
+        return self.ledger.settle(decision_id, ts, ts_unix, make, correct)
 
     def submit_outcome(self, decision_id: str, outcome: str, **kw: Any) -> Future:
         """`record_outcome` on the group-commit writer thread (see `submit_task`)."""
@@ -1714,9 +1795,11 @@ def _observed(s: int, f: int, e: int, lat: list[float]) -> Observed:
 class _Learned:
     """The calibration kept up to date incrementally: the outcomes table is append-only, so each refresh
     reads only the outcomes recorded since the last one (by rowid) and updates the counts and sorted
-    latencies of the (model, task type) pairs they touch. The result equals a full re-read
-    (`_observed_by_key(ledger.observations())`, keys in the same sorted order); a ledger whose history no
-    longer matches (replaced, shorter) is read in full again."""
+    latencies of the (model, task type) pairs they touch. A new correction changes an outcome already
+    counted, so it makes the next refresh read every outcome again (with its current values); corrections
+    are rare. The result equals a full re-read (`_observed_by_key(ledger.observations())`, keys in the
+    same sorted order); a ledger whose history no longer matches (replaced, shorter) is read in full
+    again. The version is the ledger's `outcomes_version` of the snapshot read."""
 
     def __init__(self) -> None:
         self.reset()
@@ -1727,16 +1810,20 @@ class _Learned:
         self.by_key: dict[tuple[str, str], Observed] = {}
         self.task_versions: dict[str, int] = {}
         self.last: tuple[int, str] | None = None  # (rowid, decision id) of the newest outcome read
+        self.corrections = 0  # seq of the newest correction reflected
 
-    def update(self, ledger: Ledger, version: int) -> Calibration:
-        if self.last is not None and (version < self.last[0] or not ledger.has_outcome(*self.last)):
+    def update(self, ledger: Ledger) -> Calibration:
+        if self.last is not None and not ledger.has_outcome(*self.last):
             self.reset()
-        after = self.last[0] if self.last is not None else 0
+        last, corrections, rows = ledger.outcomes_since(self.last[0] if self.last is not None else 0)
+        if corrections != self.corrections or (self.last is not None and last < self.last[0]):
+            self.reset()
+            last, corrections, rows = ledger.outcomes_since(0)
+        self.corrections = corrections
+        version = last + corrections
         touched: set[tuple[str, str]] = set()
         new_key = False
-        for rowid, decision_id, model_id, task_type, outcome, latency_ms in ledger.outcomes_between(
-            after, version
-        ):
+        for rowid, decision_id, model_id, task_type, outcome, latency_ms in rows:
             key = (model_id, task_type)
             c = self.counts.get(key)
             if c is None:
@@ -1745,7 +1832,7 @@ class _Learned:
             c[OUTCOMES.index(outcome)] += 1
             if latency_ms is not None:
                 bisect.insort(self.latencies.setdefault(key, []), latency_ms)
-            self.task_versions[task_type] = rowid
+            self.task_versions[task_type] = version
             self.last = (rowid, decision_id)
             touched.add(key)
         if touched:
@@ -1754,6 +1841,17 @@ class _Learned:
                 by_key[key] = _observed(*self.counts[key], self.latencies.get(key, []))
             self.by_key = dict(sorted(by_key.items())) if new_key else by_key
         return Calibration(self.by_key, version, dict(self.task_versions))
+
+
+def _outcome_values(row: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """An outcome's values (from a `corrections` row, by column prefix) as JSON."""
+    return {
+        "outcome": row[prefix + "outcome"],
+        "actualCost": row[prefix + "actual_cost"],
+        "latencyMs": row[prefix + "latency_ms"],
+        "inputTokens": row[prefix + "input_tokens"],
+        "outputTokens": row[prefix + "output_tokens"],
+    }
 
 
 def _point_json(p: Any) -> dict[str, Any]:

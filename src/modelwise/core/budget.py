@@ -56,6 +56,34 @@ def crossed(settings: Settings, spent_after: float) -> list[float]:
     return [t for t in thresholds(settings) if share >= t - 1e-12]
 
 
+def settlement_alerts(
+    settings: Settings, what: str, spent_before: float, previous: float, actual: float
+) -> list[tuple[float, float, float, str]]:
+    """The alerts a settlement records, as (threshold, spend after, daily budget, message). `spent_before`
+    is the day's spend counting the decision at `previous` (its reservation, or the outcome a correction
+    replaces); from now on it counts at `actual`. `what` names the settlement ("outcome of dec_..").
+
+    A settlement that does not raise the spend crosses nothing. One that does records every threshold
+    the new spend reaches (the ledger keeps the first of each per day, as at admission) and, when the day
+    ends up over its budget, an over-budget alert keyed by the share of the budget reached (above 1; a
+    zero budget keys it at 1e9), so each settlement that takes or pushes the day over is on record."""
+    if not actual > previous:
+        return []
+    budget = settings.daily_budget
+    after = spent_before - previous + actual
+    from modelwise.core.routing import money
+
+    settled = f"{what} settled at {money(actual)}"
+    alerts = [
+        (t, after, budget, f"spend reached {t:.0%} of the {money(budget)} daily budget ({settled})")
+        for t in crossed(settings, after)
+    ]
+    if after > budget + 1e-12:
+        key = max(after / budget, 1.0 + 1e-9) if budget > 0 else 1e9
+        alerts.append((key, after, budget, f"{settled} took the day to {money(after)} of {money(budget)}"))
+    return alerts
+
+
 def budget_day(now: datetime, tz: tzinfo | None) -> date:
     """The calendar day of `now` (aware) in the configured zone; None = the machine's zone."""
     return now.astimezone(tz).date()

@@ -41,11 +41,21 @@ class NewDecision:
 
 @dataclass(slots=True)
 class Settlement:
+    """An outcome (or a correction of one) ready to be written. `alerts` as in NewDecision; `reason`: why
+    a correction was made."""
+
     outcome: str
     latency_ms: float | None
     input_tokens: int | None
     output_tokens: int | None
     actual_cost: float
+    alerts: list[tuple[float, float, float, str]] = field(default_factory=list)
+    reason: str | None = None
+
+
+# `make(decision, spent_by_tier)`: the settlement of a stored decision (its current outcome, if any, in
+# the row), given the spend per tier of the decision's day as it stands before the settlement.
+MakeSettlement = Callable[[dict[str, Any], Mapping[str, float]], Settlement]
 
 
 class Ledger(Protocol):
@@ -60,7 +70,7 @@ class Ledger(Protocol):
     ) -> tuple[dict[str, Any], bool]: ...
 
     def settle(
-        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+        self, decision_id: str, ts: str, ts_unix: float, make: MakeSettlement, correct: bool = False
     ) -> dict[str, Any]: ...
 
     def run_batch(self, jobs: Sequence[Callable[[], Any]]) -> list[Any]: ...
@@ -72,7 +82,7 @@ class Ledger(Protocol):
     ) -> tuple[dict[str, Any], bool]: ...
 
     def settle_in_batch(
-        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+        self, decision_id: str, ts: str, ts_unix: float, make: MakeSettlement, correct: bool = False
     ) -> dict[str, Any]: ...
 
     def admit_many(
@@ -97,6 +107,10 @@ class Ledger(Protocol):
     def outcome_events(self, until: float | None = None) -> list[tuple]: ...
 
     def outcomes_between(self, after: int, until: int) -> list[tuple]: ...
+
+    def outcomes_since(self, after: int) -> tuple[int, int, list[tuple]]: ...
+
+    def corrections(self, day_from: str | None, day_to: str | None) -> list[dict[str, Any]]: ...
 
     def has_outcome(self, rowid: int, decision_id: str) -> bool: ...
 

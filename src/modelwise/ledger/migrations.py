@@ -1,4 +1,7 @@
-"""Numbered schema migrations of the SQLite ledger. Append new ones; never edit an applied one."""
+"""Numbered schema migrations of the SQLite ledger. Append new ones; never edit an applied one.
+
+Numbers need not be contiguous: a ledger records each migration it applied (schema_migrations), and any
+one it lacks is applied, in number order, whatever the numbers of those it has."""
 
 from __future__ import annotations
 
@@ -84,6 +87,35 @@ MIGRATIONS: list[tuple[int, str, list[str]]] = [
             "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID",
         ],
     ),
+    (
+        3,
+        "corrections: appended outcomes that supersede a decision's recorded one; outcomes append-only",
+        [
+            """CREATE TABLE corrections (
+                seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                decision_id TEXT NOT NULL REFERENCES outcomes(decision_id),
+                ts TEXT NOT NULL,
+                ts_unix REAL NOT NULL,
+                outcome TEXT NOT NULL CHECK (outcome IN ('success', 'failure', 'error')),
+                latency_ms REAL,
+                input_tokens INTEGER,
+                output_tokens INTEGER,
+                actual_cost REAL NOT NULL CHECK (actual_cost >= 0),
+                reason TEXT
+            )""",
+            "CREATE INDEX corrections_decision ON corrections(decision_id, seq)",
+            """CREATE TRIGGER outcomes_no_update BEFORE UPDATE ON outcomes
+                BEGIN SELECT RAISE(ABORT, 'outcomes are append-only: record a correction instead'); END""",
+            """CREATE TRIGGER outcomes_no_delete BEFORE DELETE ON outcomes
+                BEGIN SELECT RAISE(ABORT, 'outcomes are append-only: record a correction instead'); END""",
+            """CREATE TRIGGER corrections_no_update BEFORE UPDATE ON corrections
+                BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END""",
+            """CREATE TRIGGER corrections_no_delete BEFORE DELETE ON corrections
+                BEGIN SELECT RAISE(ABORT, 'corrections are append-only'); END""",
+        ],
+    ),
 ]
 
-LATEST = MIGRATIONS[-1][0]
+MIGRATIONS.sort(key=lambda m: m[0])
+VERSIONS = frozenset(v for v, _, _ in MIGRATIONS)
+LATEST = max(VERSIONS)

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from modelwise.core.errors import BadInput, UnknownDecision
-from modelwise.ledger import NewDecision, Settlement
-from modelwise.ledger.migrations import LATEST, MIGRATIONS
+from modelwise.ledger import MakeSettlement, NewDecision
+from modelwise.ledger.migrations import MIGRATIONS, VERSIONS
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 
@@ -38,11 +38,26 @@ def _dumps(obj: Any) -> str:
     return orjson.dumps(obj).decode()
 
 
+# The outcome that counts for a decision is its latest correction when it has one, else the outcome it
+# recorded (both tables are append-only). `o` is the outcome, `c` the latest correction (or NULLs).
+_LATEST_CORRECTION = (
+    "LEFT JOIN corrections c ON c.seq = (SELECT MAX(seq) FROM corrections WHERE decision_id = {})"
+)
+_OUTCOME_JOIN = "LEFT JOIN outcomes o ON o.decision_id = d.id " + _LATEST_CORRECTION.format("d.id")
+_OUTCOME_CORRECTION = _LATEST_CORRECTION.format("o.decision_id")  # from outcomes o
+
+
+def _now(column: str) -> str:
+    """The current value of an outcome column: the latest correction's, else the outcome's."""
+    return f"(CASE WHEN c.seq IS NULL THEN o.{column} ELSE c.{column} END)"
+
+
 _DECISION_COLUMNS = (
     "d.id, d.request_id, d.ts, d.ts_unix, d.day, d.task_type, d.tier, d.agent, d.model_id, d.model_name, "
     "d.status, d.reserved, d.estimated_cost, d.input_tokens, d.output_tokens, d.desc_chars, d.budget, "
-    "d.score, d.description, d.detail, o.outcome, o.actual_cost, o.latency_ms, "
-    "o.input_tokens AS actual_input_tokens, o.output_tokens AS actual_output_tokens, o.ts AS outcome_ts"
+    f"d.score, d.description, d.detail, {_now('outcome')} AS outcome, {_now('actual_cost')} AS actual_cost, "
+    f"{_now('latency_ms')} AS latency_ms, {_now('input_tokens')} AS actual_input_tokens, "
+    f"{_now('output_tokens')} AS actual_output_tokens, o.ts AS outcome_ts, c.ts AS corrected_ts"
 )
 
 
@@ -136,18 +151,31 @@ class SqliteLedger:
             raise RuntimeError("ledger has no time zone recorded")
         return str(row[0])
 
+    @staticmethod
+    def _applied(conn: sqlite3.Connection) -> set[int]:
+        """The migrations this ledger has applied (none for a new file)."""
+        try:
+            return {v for (v,) in conn.execute("SELECT version FROM schema_migrations")}
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return set()
+
     def _migrate(self, conn: sqlite3.Connection) -> None:
-        if conn.execute("PRAGMA user_version").fetchone()[0] >= LATEST:
+        """Apply every migration the ledger lacks, in number order. Which ones it has is read from
+        schema_migrations, not from user_version, so numbers need not be contiguous: a ledger that has
+        1 and 3 still gets 2 once this code knows it. user_version is the highest number applied."""
+        if VERSIONS <= self._applied(conn):
             return
         conn.execute("BEGIN IMMEDIATE")
         try:
-            current = conn.execute("PRAGMA user_version").fetchone()[0]
             conn.execute(
                 "CREATE TABLE IF NOT EXISTS schema_migrations "
                 "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
+            applied = self._applied(conn)
             for version, description, statements in MIGRATIONS:
-                if version <= current:
+                if version in applied:
                     continue
                 for sql in statements:
                     conn.execute(sql)
@@ -155,7 +183,8 @@ class SqliteLedger:
                     "INSERT INTO schema_migrations VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))",
                     (version, description),
                 )
-                conn.execute(f"PRAGMA user_version = {int(version)}")
+                applied.add(version)
+            conn.execute(f"PRAGMA user_version = {int(max(applied))}")
             # The zone is fixed when the ledger gets its meta table, by whichever process migrates
             # first; the others read it (docs/design.md, "The budget day").
             conn.execute(
@@ -183,11 +212,15 @@ class SqliteLedger:
         return self._in_transaction(lambda conn: self._admit_here(conn, day, request_id, make))
 
     def settle(
-        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+        self, decision_id: str, ts: str, ts_unix: float, make: MakeSettlement, correct: bool = False
     ) -> dict[str, Any]:
-        """Record the outcome of a decision: the actual cost replaces the reservation. `make(decision)`
-        computes the settlement from the stored decision. Returns the decision with its outcome."""
-        return self._in_transaction(lambda conn: self._settle_here(conn, decision_id, ts, ts_unix, make))
+        """Record the outcome of a decision: the actual cost replaces the reservation. With `correct`,
+        append a correction of the outcome it has instead: the correction's cost replaces the current
+        one. `make(decision, spent_by_tier)` computes the settlement from the stored decision and its
+        day's spend, in the same transaction. Returns the decision with its (current) outcome."""
+        return self._in_transaction(
+            lambda conn: self._settle_here(conn, decision_id, ts, ts_unix, make, correct)
+        )
 
     def _in_transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
         """Run `work` in one IMMEDIATE transaction on this thread's connection; commit, or roll back."""
@@ -246,8 +279,7 @@ class SqliteLedger:
         row = (
             self._conn()
             .execute(
-                f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
-                "WHERE d.id = ?",
+                f"SELECT {_DECISION_COLUMNS} FROM decisions d {_OUTCOME_JOIN} WHERE d.id = ?",
                 (decision_id,),
             )
             .fetchone()
@@ -282,8 +314,8 @@ class SqliteLedger:
         order = "DESC" if newest_first else "ASC"
         lim = f"LIMIT {int(limit)}" if limit is not None else ""
         cur = self._conn().execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
-            f"{where} ORDER BY d.seq {order} {lim}",
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d {_OUTCOME_JOIN} {where} "
+            f"ORDER BY d.seq {order} {lim}",
             params,
         )
         for row in cur:
@@ -306,10 +338,9 @@ class SqliteLedger:
         sql = (
             "SELECT d.seq, d.ts_unix, d.day, d.task_type, d.model_id, d.status, d.reserved, "
             "d.estimated_cost, d.input_tokens, d.output_tokens, d.budget, "
-            "json_extract(d.detail, '$.weights'), json_extract(d.detail, '$.constraints'), o.outcome, "
-            "o.actual_cost, o.input_tokens, "
-            "o.output_tokens, o.ts_unix FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
-            f"{where} ORDER BY d.seq"
+            "json_extract(d.detail, '$.weights'), json_extract(d.detail, '$.constraints'), "
+            f"{_now('outcome')}, {_now('actual_cost')}, {_now('input_tokens')}, {_now('output_tokens')}, "
+            f"o.ts_unix FROM decisions d {_OUTCOME_JOIN} {where} ORDER BY d.seq"
         )
         cur = self._conn().cursor()
         cur.row_factory = None  # plain tuples: ten thousand rows in a few milliseconds
@@ -317,13 +348,15 @@ class SqliteLedger:
 
     def outcome_events(self, until: float | None = None) -> list[tuple]:
         """Every outcome recorded at or before Unix time `until` (None: all), oldest first:
-        (ts_unix, the decision's seq, model_id, task_type, outcome, latency_ms)."""
+        (ts_unix, the decision's seq, model_id, task_type, outcome, latency_ms). A corrected outcome
+        gives its latest correction's values at the time the outcome was first recorded."""
         where, params = ("WHERE o.ts_unix <= ?", [until]) if until is not None else ("", [])
         cur = self._conn().cursor()
         cur.row_factory = None
         return cur.execute(
-            "SELECT o.ts_unix, d.seq, o.model_id, o.task_type, o.outcome, o.latency_ms FROM outcomes o "
-            f"JOIN decisions d ON d.id = o.decision_id {where} ORDER BY o.ts_unix, d.seq",
+            f"SELECT o.ts_unix, d.seq, o.model_id, o.task_type, {_now('outcome')}, {_now('latency_ms')} "
+            f"FROM outcomes o JOIN decisions d ON d.id = o.decision_id {_OUTCOME_CORRECTION} {where} "
+            "ORDER BY o.ts_unix, d.seq",
             params,
         ).fetchall()
 
@@ -332,35 +365,87 @@ class SqliteLedger:
         rows = self._conn().execute(f"SELECT * FROM alerts {where} ORDER BY day, threshold", params)
         return [dict(r) for r in rows]
 
+    def corrections(
+        self, day_from: str | None = None, day_to: str | None = None, limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Corrections of the decisions of days [day_from, day_to], newest first, each with the values it
+        replaced (`previous_*`: the correction before it, else the outcome first recorded), its own values
+        and the first recorded outcome (`original_*`)."""
+        clauses, params = [], []
+        if day_from is not None:
+            clauses.append("d.day >= ?")
+            params.append(day_from)
+        if day_to is not None:
+            clauses.append("d.day <= ?")
+            params.append(day_to)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        lim = f"LIMIT {int(limit)}" if limit is not None else ""
+        cols = ("outcome", "actual_cost", "latency_ms", "input_tokens", "output_tokens")
+        original = ", ".join(f"o.{k} AS original_{k}" for k in cols)
+        previous = ", ".join(
+            f"(CASE WHEN p.seq IS NULL THEN o.{k} ELSE p.{k} END) AS previous_{k}" for k in cols
+        )
+        sql = (
+            "SELECT c.seq, c.decision_id, d.day, d.task_type, d.tier, d.agent, d.model_id, d.estimated_cost, "
+            f"c.ts, c.reason, {', '.join('c.' + k for k in cols)}, {previous}, {original}, "
+            "o.ts AS original_ts FROM corrections c JOIN outcomes o ON o.decision_id = c.decision_id "
+            "JOIN decisions d ON d.id = c.decision_id LEFT JOIN corrections p ON p.seq = "
+            "(SELECT MAX(seq) FROM corrections WHERE decision_id = c.decision_id AND seq < c.seq) "
+            f"{where} ORDER BY c.seq DESC {lim}"
+        )
+        return [dict(r) for r in self._conn().execute(sql, params)]
+
     def observations(self) -> list[tuple[str, str, int, int, int, list[float]]]:
-        """Per (model, task type): successes, failures, errors and the recorded latencies (sorted)."""
+        """Per (model, task type): successes, failures, errors and the recorded latencies (sorted), of the
+        current outcomes (a corrected one counts with its latest correction's values)."""
         conn = self._conn()
         counts: dict[tuple[str, str], list[int]] = {}
         for model_id, task_type, outcome, n in conn.execute(
-            "SELECT model_id, task_type, outcome, COUNT(*) FROM outcomes "
-            "GROUP BY model_id, task_type, outcome"
+            f"SELECT o.model_id, o.task_type, {_now('outcome')}, COUNT(*) FROM outcomes o "
+            f"{_OUTCOME_CORRECTION} GROUP BY 1, 2, 3"
         ):
             c = counts.setdefault((model_id, task_type), [0, 0, 0])
             c[("success", "failure", "error").index(outcome)] = n
         lat: dict[tuple[str, str], list[float]] = {}
         for model_id, task_type, ms in conn.execute(
-            "SELECT model_id, task_type, latency_ms FROM outcomes WHERE latency_ms IS NOT NULL "
-            "ORDER BY model_id, task_type, latency_ms"
+            f"SELECT o.model_id, o.task_type, {_now('latency_ms')} AS ms FROM outcomes o "
+            f"{_OUTCOME_CORRECTION} WHERE ms IS NOT NULL ORDER BY 1, 2, 3"
         ):
             lat.setdefault((model_id, task_type), []).append(ms)
         return [(m, t, c[0], c[1], c[2], lat.get((m, t), [])) for (m, t), c in counts.items()]
 
     def outcomes_between(self, after: int, until: int) -> list[tuple]:
         """Outcomes with rowid in (after, until], oldest first: (rowid, decision id, model_id, task_type,
-        outcome, latency_ms). The table is append-only and its writes are serialised, so rowids only grow
-        and a reader never sees a gap fill in later."""
+        outcome, latency_ms), with a corrected outcome's current values. The table is append-only and its
+        writes are serialised, so rowids only grow and a reader never sees a gap fill in later."""
         cur = self._conn().cursor()
         cur.row_factory = None
         return cur.execute(
-            "SELECT rowid, decision_id, model_id, task_type, outcome, latency_ms FROM outcomes "
-            "WHERE rowid > ? AND rowid <= ? ORDER BY rowid",
+            f"SELECT o.rowid, o.decision_id, o.model_id, o.task_type, {_now('outcome')}, "
+            f"{_now('latency_ms')} FROM outcomes o {_OUTCOME_CORRECTION} "
+            "WHERE o.rowid > ? AND o.rowid <= ? ORDER BY o.rowid",
             (after, until),
         ).fetchall()
+
+    def outcomes_since(self, after: int) -> tuple[int, int, list[tuple]]:
+        """What incremental learning reads, from one snapshot of the ledger: (the newest outcome's rowid,
+        the newest correction's seq, the outcomes after rowid `after` as `outcomes_between` gives them).
+        A learner that sees the correction seq move reads everything again (a correction changes an
+        outcome it has already counted)."""
+        conn = self._conn()
+        own = not conn.in_transaction  # inside a batch the open transaction is the snapshot
+        if own:
+            conn.execute("BEGIN")
+        try:
+            last, seq = conn.execute(
+                "SELECT (SELECT IFNULL(MAX(rowid), 0) FROM outcomes), "
+                "(SELECT IFNULL(MAX(seq), 0) FROM corrections)"
+            ).fetchone()
+            rows = self.outcomes_between(after, last)
+        finally:
+            if own:
+                conn.execute("COMMIT")
+        return last, seq, rows
 
     def has_outcome(self, rowid: int, decision_id: str) -> bool:
         """Whether the outcome stored at `rowid` is still that of `decision_id` (the same history)."""
@@ -368,9 +453,13 @@ class SqliteLedger:
         return row is not None and row[0] == decision_id
 
     def outcomes_version(self) -> int:
-        """Changes whenever an outcome is recorded (the outcomes table is append-only)."""
-        row = self._conn().execute("SELECT MAX(rowid) FROM outcomes").fetchone()
-        return row[0] or 0
+        """Changes whenever an outcome or a correction is recorded (both tables are append-only, so the
+        sum of their newest row numbers only grows)."""
+        row = self._conn().execute(
+            "SELECT (SELECT IFNULL(MAX(rowid), 0) FROM outcomes) "
+            "+ (SELECT IFNULL(MAX(seq), 0) FROM corrections)"
+        ).fetchone()
+        return row[0]
 
     def data_version(self) -> int:
         """SQLite's PRAGMA data_version for this thread's connection: changes when another connection
@@ -402,11 +491,11 @@ class SqliteLedger:
             params.append(until)
         sql = (
             "SELECT d.day AS day, d.task_type AS task_type, COUNT(*) AS decisions, "
-            "SUM(COALESCE(o.actual_cost, d.estimated_cost)) AS actual_cost, "
+            f"SUM(COALESCE({_now('actual_cost')}, d.estimated_cost)) AS actual_cost, "
             "SUM(o.decision_id IS NOT NULL) AS settled, "
-            "SUM(COALESCE(o.input_tokens, d.input_tokens)) AS input_tokens, "
-            "SUM(COALESCE(o.output_tokens, d.output_tokens)) AS output_tokens "
-            "FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            f"SUM(COALESCE({_now('input_tokens')}, d.input_tokens)) AS input_tokens, "
+            f"SUM(COALESCE({_now('output_tokens')}, d.output_tokens)) AS output_tokens "
+            f"FROM decisions d {_OUTCOME_JOIN} "
             f"WHERE {' AND '.join(clauses)} GROUP BY d.day, d.task_type ORDER BY d.day, d.task_type"
         )
         return [dict(r) for r in self._conn().execute(sql, params)]
@@ -428,7 +517,7 @@ class SqliteLedger:
             params.append(day_to)
         lim = f"LIMIT {int(limit)}" if limit is not None else ""
         cur = self._conn().execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d {_OUTCOME_JOIN} "
             f"WHERE {' AND '.join(clauses)} ORDER BY d.seq DESC {lim}",
             params,
         )
@@ -441,8 +530,8 @@ class SqliteLedger:
             raise ValueError("bucket_seconds must be positive")
         rows = self._conn().execute(
             "SELECT CAST((d.ts_unix - ?) / ? AS INTEGER) AS bucket, "
-            "SUM(CASE WHEN o.actual_cost IS NOT NULL THEN o.actual_cost ELSE d.reserved END) "
-            "FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
+            f"SUM(CASE WHEN o.actual_cost IS NOT NULL THEN {_now('actual_cost')} ELSE d.reserved END) "
+            f"FROM decisions d {_OUTCOME_JOIN} "
             "WHERE d.day = ? AND d.status != 'refused' GROUP BY bucket ORDER BY bucket",
             (start_unix, bucket_seconds, day),
         )
@@ -546,68 +635,77 @@ class SqliteLedger:
         return self.run_batch([functools.partial(self.admit_in_batch, d, r, m) for d, r, m in items])
 
     def settle_in_batch(
-        self, decision_id: str, ts: str, ts_unix: float, make: Callable[[dict[str, Any]], Settlement]
+        self, decision_id: str, ts: str, ts_unix: float, make: MakeSettlement, correct: bool = False
     ) -> dict[str, Any]:
         """`settle` inside the open transaction of `run_batch` (same thread): the same checks and writes,
         committed with the batch."""
         if not self.in_batch():
             raise RuntimeError("settle_in_batch outside run_batch")
-        return self._settle_here(self._conn(), decision_id, ts, ts_unix, make)
+        return self._settle_here(self._conn(), decision_id, ts, ts_unix, make, correct)
 
-    @staticmethod
+    @classmethod
     def _settle_here(
+        cls,
         conn: sqlite3.Connection,
         decision_id: str,
         ts: str,
         ts_unix: float,
-        make: Callable[[dict[str, Any]], Settlement],
+        make: MakeSettlement,
+        correct: bool = False,
     ) -> dict[str, Any]:
-        """The checks and writes of a settlement, inside whatever transaction `conn` has open."""
+        """The checks and writes of a settlement (or a correction), inside whatever transaction `conn`
+        has open. The outcome and the corrections are only ever appended; the roll-up moves by the
+        difference between what the decision counted for before and what it counts for now."""
         row = conn.execute(
-            f"SELECT {_DECISION_COLUMNS} FROM decisions d LEFT JOIN outcomes o ON o.decision_id = d.id "
-            "WHERE d.id = ?",
-            (decision_id,),
+            f"SELECT {_DECISION_COLUMNS} FROM decisions d {_OUTCOME_JOIN} WHERE d.id = ?", (decision_id,)
         ).fetchone()
         if row is None:
             raise UnknownDecision(f"unknown decision id {decision_id!r}")
         dec = dict(row)
-        if dec["outcome"] is not None:
-            raise BadInput(f"decision {decision_id} already has an outcome ({dec['outcome']})")
         if dec["status"] == "refused":
             raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
-        s = make(dec)
+        if correct and dec["outcome"] is None:
+            raise BadInput(f"decision {decision_id} has no outcome to correct; record its outcome first")
+        if not correct and dec["outcome"] is not None:
+            raise BadInput(
+                f"decision {decision_id} already has an outcome ({dec['outcome']}); "
+                "correct it instead (record --correct; over HTTP \"correct\": true)"
+            )
+        s = make(dec, cls._spent(conn, dec["day"]))
+        values = (s.outcome, s.latency_ms, s.input_tokens, s.output_tokens, s.actual_cost)
+        if correct:
+            conn.execute(
+                "INSERT INTO corrections (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+                "output_tokens, actual_cost, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+                (decision_id, ts, ts_unix, *values, s.reason),
+            )
+            before = (dec["outcome"], dec["latency_ms"], dec["actual_cost"], 0.0, 0)
+        else:
+            conn.execute(
+                "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+                "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (decision_id, ts, ts_unix, *values, dec["model_id"], dec["task_type"], dec["day"]),
+            )
+            before = (None, None, dec["reserved"], dec["reserved"], 1)
+        old_outcome, old_latency, counted, released, new_outcomes = before
+        settled_before = 0.0 if old_outcome is None else counted
         conn.execute(
-            "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
-            "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                decision_id,
-                ts,
-                ts_unix,
-                s.outcome,
-                s.latency_ms,
-                s.input_tokens,
-                s.output_tokens,
-                s.actual_cost,
-                dec["model_id"],
-                dec["task_type"],
-                dec["day"],
-            ),
-        )
-        conn.execute(
-            "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ?, "
-            "outcomes = outcomes + 1, successes = successes + ?, failures = failures + ?, "
+            "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ? - ?, "
+            "outcomes = outcomes + ?, successes = successes + ?, failures = failures + ?, "
             "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
             "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
             (
                 s.actual_cost,
-                dec["reserved"],
-                dec["reserved"],
+                counted,
+                released,
                 s.actual_cost,
-                int(s.outcome == "success"),
-                int(s.outcome == "failure"),
-                int(s.outcome == "error"),
-                s.latency_ms or 0.0,
-                int(s.latency_ms is not None),
+                settled_before,
+                new_outcomes,
+                int(s.outcome == "success") - int(old_outcome == "success"),
+                int(s.outcome == "failure") - int(old_outcome == "failure"),
+                int(s.outcome == "error") - int(old_outcome == "error"),
+                (s.latency_ms or 0.0) - (old_latency or 0.0),
+                int(s.latency_ms is not None) - int(old_latency is not None),
                 dec["day"],
                 dec["tier"],
                 dec["agent"] or "",
@@ -615,13 +713,22 @@ class SqliteLedger:
                 dec["status"],
             ),
         )
+        for threshold, spent_after, budget, message in s.alerts:
+            conn.execute(
+                "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (dec["day"], threshold, ts, spent_after, budget, message),
+            )
+        if correct:
+            dec["corrected_ts"] = ts
+        else:
+            dec["outcome_ts"] = ts
         dec.update(
             outcome=s.outcome,
             actual_cost=s.actual_cost,
             latency_ms=s.latency_ms,
             actual_input_tokens=s.input_tokens,
             actual_output_tokens=s.output_tokens,
-            outcome_ts=ts,
         )
         return dec
 
