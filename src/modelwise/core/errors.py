@@ -46,3 +46,21 @@ def printable(part: object) -> str:
     """A key or value as it may appear in a one-line message: quoted when it holds control characters."""
     text = str(part)
     return text if text.isprintable() else repr(text)
+
+
+class LedgerError(ModelwiseError):
+    """The ledger file cannot be used right now (disk full, an I/O error, replaced while writing); the
+    message names the file. Nothing was acknowledged that is not in it."""
+
+    status = 503
+
+
+class BadLedger(LedgerError):
+    """The ledger path holds something modelwise will not use: not a database, a damaged file, another
+    program's SQLite file, a newer schema, a folder. Nothing was written to it."""
+
+    exit_code = 2
+
+
+class OutputError(ModelwiseError):
+    """An output file could not be written (disk full, a device that refuses the data)."""
