@@ -91,14 +91,18 @@ def test_export_onto_modelwise_files_is_refused(cli_env, tmp_path, target):
     assert ids_in(ledger) == set(made)
 
 
-def test_export_to_dev_full_fails_in_one_line_and_keeps_the_device(cli_env):
-    if not os.path.exists("/dev/full"):
-        pytest.skip("no /dev/full on this system")
+def test_export_to_a_full_device_fails_in_one_line_and_keeps_the_device(cli_env, tmp_path):
+    full = tmp_path / "full"  # a private /dev/full: code that replaces it by rename cannot harm the system's
+    try:
+        os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    except OSError:
+        pytest.skip("cannot create a device node here (needs root)")
     route(cli_env)
-    r = run_cli("export", "json", "--output", "/dev/full", env=cli_env)
+    r = run_cli("export", "json", "--output", str(full), env=cli_env)
     assert r.returncode != 0
-    assert "/dev/full" in one_line(r.stderr) and "wrote" not in r.stderr
-    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+    line = one_line(r.stderr)
+    assert str(full) in line and "No space left" in line and "wrote" not in r.stderr
+    assert stat.S_ISCHR(os.stat(full).st_mode)
 
 
 def test_export_to_a_fifo_and_to_dev_stdout_writes_in_place(cli_env, tmp_path):
@@ -106,12 +110,12 @@ def test_export_to_a_fifo_and_to_dev_stdout_writes_in_place(cli_env, tmp_path):
     fifo = tmp_path / "pipe"
     os.mkfifo(fifo)
     got: list[bytes] = []
-    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
     reader.start()
     r = run_cli("export", "json", "--output", str(fifo), env=cli_env)
     reader.join(timeout=60)
     assert r.returncode == 0, r.stderr
-    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode) and got
     assert {row["decisionId"] for row in load_json(got[0].decode())} == set(made)
     r = run_cli("export", "csv", "--output", "/dev/stdout", env=cli_env)
     assert r.returncode == 0, r.stderr
@@ -185,6 +189,43 @@ def test_group_commit_writer_follows_a_deleted_ledger(make_service):
     after = [one(f"a{i}") for i in range(5)]
     assert ids_in(path) == set(after)
     assert svc.statistics()["costStatistics"]["totalTasks"] == 5
+
+
+@pytest.mark.parametrize("writer", ["admit", "run_batch"])
+@pytest.mark.parametrize("how", ["deleted", "replaced"])
+def test_a_ledger_changed_inside_a_write_transaction_is_written_again_on_the_new_file(tmp_path, writer, how):
+    from tests.test_group_commit import DAY, decision
+
+    path = tmp_path / "l.sqlite3"
+    other = tmp_path / "other.sqlite3"
+    if how == "replaced":
+        o = SqliteLedger(str(other))
+        o.admit(DAY, None, lambda spent: decision(9, spent))
+        o.close()
+    ledger = SqliteLedger(str(path))
+    try:
+        ledger.admit(DAY, None, lambda spent: decision(0, spent))
+        seen: list[float] = []
+
+        def make(spent):
+            seen.append(sum(spent.values()))
+            if len(seen) == 1:  # between BEGIN and COMMIT, the file at the path changes
+                if how == "deleted":
+                    _remove_ledger(str(path))
+                else:
+                    os.replace(other, path)
+            return decision(1, spent)
+
+        if writer == "admit":
+            ledger.admit(DAY, None, make)
+        else:
+            [res] = ledger.run_batch([lambda: ledger.admit_in_batch(DAY, None, make)])
+            assert not isinstance(res, BaseException), res
+        assert seen == [0.3, 0.0 if how == "deleted" else 0.3]
+        assert ids_in(path) == ({"dec_000009"} if how == "replaced" else set()) | {"dec_000001"}
+        assert ledger.count_decisions() == len(ids_in(path))
+    finally:
+        ledger.close()
 
 
 @pytest.mark.parametrize("mode", ["group-commit", "no-group-commit"])
