@@ -352,6 +352,29 @@ def test_a_damaged_ledger_is_never_a_silent_success(cli_env, damage):
         assert str(path) in line and "damaged" in line
 
 
+def test_the_check_of_a_big_ledger_still_reads_the_roll_up(tmp_path):
+    from modelwise.core.errors import BadLedger
+
+    path = tmp_path / "l.sqlite3"
+    _ledger_with_decisions(path, 50)
+    conn = sqlite3.connect(path)
+    (root,) = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = 'rollup'").fetchone()
+    (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+    conn.close()
+    ledger = SqliteLedger(str(path))
+    ledger.check(whole_up_to=0)
+    ledger.close()
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * page_size)
+        fh.write(b"\xff" * page_size)
+    ledger = SqliteLedger(str(path))
+    try:
+        with pytest.raises(BadLedger, match="is damaged"):
+            ledger.check(whole_up_to=0)
+    finally:
+        ledger.close()
+
+
 def test_a_ledger_from_a_newer_schema_is_refused(cli_env):
     path = cli_env["MODELWISE_LEDGER"]
     route(cli_env)
