@@ -261,6 +261,24 @@ def test_serve_never_acknowledges_a_decision_missing_from_the_ledger(cli_env, tm
     assert load_json(cli.stdout)["costStatistics"]["totalTasks"] == len(expected) + 4
 
 
+@pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-transaction-each"])
+def test_http_answers_503_naming_the_file_when_the_ledger_is_replaced_by_garbage(make_service, group_commit):
+    from tests.live import serving
+
+    svc = make_service()
+    path = str(svc.paths.ledger)
+    with serving(svc, group_commit=group_commit) as base, httpx.Client(base_url=base, timeout=30) as c:
+        assert c.post("/route", json={"type": "math"}).status_code == 200
+        junk = path + ".junk"
+        Path(junk).write_bytes(b"garbage, not a ledger\n" * 200)
+        os.replace(junk, path)
+        for r in (c.post("/route", json={"type": "math"}), c.get("/stats"), c.get("/decisions")):
+            assert r.status_code == 503, r.text
+            detail = r.json()["detail"]
+            assert path in detail and "not a database" in detail and "\n" not in detail
+        assert Path(path).read_bytes() == b"garbage, not a ledger\n" * 200
+
+
 # -- private files ---------------------------------------------------------------------------------
 
 
