@@ -203,8 +203,8 @@ def cmd_record(args: argparse.Namespace) -> int:
 
 def cmd_stats(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
-    svc.check_ledger()  # totals read from the roll-up alone would not notice damaged pages elsewhere
     s = svc.statistics(since=args.since, until=args.until, all_days=args.all, by=args.by)
+    svc.check_ledger()  # totals read from the roll-up alone would not notice damaged pages elsewhere
     if args.json:
         emit(s)
         return EXIT_OK
