@@ -240,8 +240,8 @@ class SqliteLedger:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         except FileExistsError:
             pass
-        except (NotADirectoryError, PermissionError, OSError) as exc:
-            raise LedgerError(f"ledger {self.path}: cannot create it ({exc.strerror or exc})") from None
+        except OSError as exc:  # a parent that is a file, no permission, a read-only file system
+            raise BadLedger(f"ledger {self.path}: cannot create it ({exc.strerror or exc})") from None
         else:
             try:
                 os.fchmod(fd, 0o600)
