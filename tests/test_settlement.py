@@ -411,11 +411,13 @@ def test_migrations_need_not_be_contiguous(tmp_path, monkeypatch):
     old = tmp_path / "old.sqlite3"
     monkeypatch.setattr(sqlite, "MIGRATIONS", [*migrations.MIGRATIONS[:2], five])
     monkeypatch.setattr(sqlite, "VERSIONS", frozenset({1, 2, 5}))
+    monkeypatch.setattr(sqlite, "LATEST", 5)
     sqlite.SqliteLedger(str(old)).close()
     assert _rows(old, "SELECT version FROM schema_migrations ORDER BY 1") == [(1,), (2,), (5,)]
     assert _rows(old, "SELECT name FROM sqlite_master WHERE name = 'corrections'") == []
     monkeypatch.setattr(sqlite, "MIGRATIONS", sorted([*migrations.MIGRATIONS, five]))
     monkeypatch.setattr(sqlite, "VERSIONS", frozenset({1, 2, 3, 5}))
+    monkeypatch.setattr(sqlite, "LATEST", 5)
     ledger = sqlite.SqliteLedger(str(old))
     assert ledger.schema_version() == 5
     ledger.close()

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
-from modelwise.core.errors import BadInput, ModelwiseError, json_safe, terminal_safe
+from modelwise.core.errors import BadInput, ModelwiseError, OutputError, json_safe, terminal_safe
 
 if TYPE_CHECKING:
     import argparse
@@ -229,6 +229,7 @@ def cmd_record(args: argparse.Namespace) -> int:
 def cmd_stats(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
     s = svc.statistics(since=args.since, until=args.until, all_days=args.all, by=args.by)
+    svc.check_ledger()  # totals read from the roll-up alone would not notice damaged pages elsewhere
     if args.json:
         emit(s)
         return EXIT_OK
@@ -278,6 +279,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.format not in ("json", "csv"):
         raise BadInput(f"unknown export format {args.format!r} (use json or csv)")
     svc = service_from_args(args)
+    if args.output:
+        refuse_own_file(args.output, svc.paths)
     rows = [{k: d[k] for k in EXPORT_COLUMNS} for d in svc.decisions(since=args.since, until=args.until)]
     if args.anonymize:
         import hashlib
@@ -299,11 +302,61 @@ def cmd_export(args: argparse.Namespace) -> int:
             writer.writerow({k: "" if v is None else v for k, v in r.items()})
         text = buf.getvalue()
     if args.output:
-        write_atomic(args.output, text)
+        write_output(args.output, text)
         print(f"wrote {len(rows)} decisions to {args.output}", file=sys.stderr)
     else:  # data: raw into a pipe or a file, escaped only on a terminal
         (sys.stdout if sys.stdout.isatty() else unescaped(sys.stdout)).write(text)
     return EXIT_OK
+
+
+def _same_file(a: str, b: str) -> bool:
+    if os.path.realpath(a) == os.path.realpath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)  # hard links, bind mounts
+    except OSError:
+        return False
+
+
+def refuse_own_file(path: str, paths: Any) -> None:
+    """BadInput if `path` is (a link to, or another name of) the ledger, its side files, the registry or
+    the config: writing an export there would destroy it."""
+    ledger = str(paths.ledger)
+    guarded = [(ledger, "the ledger")]
+    for base in dict.fromkeys((ledger, os.path.realpath(ledger))):
+        guarded += [
+            (base + "-wal", "the ledger's write-ahead log"),
+            (base + "-shm", "the ledger's shared-memory file"),
+            (base + "-journal", "the ledger's journal"),
+        ]
+    guarded += [(str(paths.registry), "the model registry"), (str(paths.config), "the config file")]
+    for own, what in guarded:
+        if _same_file(path, own):
+            raise BadInput(f"--output {path} is {what} ({own}); choose another file")
+
+
+def write_output(path: str, text: str) -> None:
+    """Write an export to `path`. A regular file is replaced atomically (through a symlink, the file it
+    points to); anything else (a FIFO, a device, /dev/stdout) is written in place, never replaced.
+    A failed write raises OutputError."""
+    import stat
+
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
+    real = os.path.realpath(path)
+    special = any(p.startswith(("/dev/", "/proc/")) for p in (os.path.abspath(path), real))
+    try:
+        if st is not None and (special or not stat.S_ISREG(st.st_mode)):
+            with open(path, "w", encoding="utf-8", newline="") as fh:
+                fh.write(text)
+        else:
+            write_atomic(real if st is not None else path, text)
+    except OSError as exc:
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_atomic(path: str, text: str) -> None:

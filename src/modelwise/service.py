@@ -235,6 +235,11 @@ class TokenOptimizationService:
     def ledger_exists(self) -> bool:
         return self._ledger is not None or Path(self.paths.ledger).exists()
 
+    def check_ledger(self) -> None:
+        """Raise BadLedger when the ledger file is damaged; nothing when there is no ledger yet."""
+        if self.ledger_exists():
+            self.ledger.check()
+
     def release_thread(self) -> None:
         """Close the calling thread's ledger connection, if it has one: a short-lived worker thread
         calls this when done (never opens the ledger just to close it)."""

@@ -72,3 +72,21 @@ def json_safe(text: str) -> str:
     """JSON text (C0 controls already escaped by the encoder) with DEL, C1 and bidi controls escaped as
     `\\uXXXX` too: the same document, but one a terminal shows as it is."""
     return text.translate(_JSON)
+
+
+class LedgerError(ModelwiseError):
+    """The ledger file cannot be used right now (disk full, an I/O error, replaced while writing); the
+    message names the file. Nothing was acknowledged that is not in it."""
+
+    status = 503
+
+
+class BadLedger(LedgerError):
+    """The ledger path holds something modelwise will not use: not a database, a damaged file, another
+    program's SQLite file, a newer schema, a folder. Nothing was written to it."""
+
+    exit_code = 2
+
+
+class OutputError(ModelwiseError):
+    """An output file could not be written (disk full, a device that refuses the data)."""

@@ -5,20 +5,105 @@ can share the file and the budget check and the reservation can never interleave
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import inspect
 import json
+import os
 import sqlite3
+import stat
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelwise.core.errors import BadInput, UnknownDecision
+from modelwise.core.errors import BadInput, BadLedger, LedgerError, ModelwiseError, UnknownDecision
 from modelwise.ledger import MakeSettlement, NewDecision
-from modelwise.ledger.migrations import MIGRATIONS, VERSIONS
+from modelwise.ledger.migrations import LATEST, MIGRATIONS, VERSIONS
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+APPLICATION_ID = 0x4D574C47  # 'MWLG' in the file header (PRAGMA application_id): a modelwise ledger
+_OWN_TABLES = frozenset({"schema_migrations", "decisions", "outcomes", "rollup", "alerts"})
+_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    """(st_dev, st_ino) of the file at `path` now, or None when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
+def _make_private_folder(folder: Path) -> None:
+    """Create `folder` and any missing parent as 0700 (whatever the umask); existing folders are left
+    as they are."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for d in reversed(missing):
+        try:
+            os.mkdir(d, 0o700)
+        except FileExistsError:
+            continue
+        os.chmod(d, 0o700)
+
+
+def _tighten(path: str) -> None:
+    """Make an existing regular file private to its owner (drop group and other bits)."""
+    try:
+        st = os.stat(path)
+        if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+            os.chmod(path, stat.S_IMODE(st.st_mode) & 0o700)
+    except OSError:
+        pass  # gone, or not ours to change
+
+
+def ledger_error(path: str, exc: sqlite3.Error) -> ModelwiseError:
+    """The one-line typed error, naming the file, for what SQLite said about the ledger at `path`."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    text = " ".join(str(exc).split())
+    if name.startswith("SQLITE_FULL") or "disk is full" in text:
+        return LedgerError(f"ledger {path}: the disk is full ({text}); nothing more can be recorded")
+    if name.startswith("SQLITE_NOTADB") or "not a database" in text:
+        return BadLedger(f"ledger {path} is not a modelwise ledger ({text})")
+    if name.startswith("SQLITE_CORRUPT") or "malformed" in text:
+        return BadLedger(f"ledger {path} is damaged ({text}); move it aside and restore a backup")
+    return LedgerError(f"ledger {path}: {text}")
+
+
+def _file_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn SQLite's errors about the file (not a database, damaged, disk full, I/O) raised by a public
+    ledger method into `ledger_error`; constraint and programming errors pass through."""
+    kinds = (sqlite3.DatabaseError, sqlite3.OperationalError)
+
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def gen(self: SqliteLedger, *args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(self, *args, **kwargs)
+            except kinds as exc:
+                if type(exc) not in kinds:
+                    raise
+                raise ledger_error(self.path, exc) from None
+
+        return gen
+
+    @functools.wraps(fn)
+    def call(self: SqliteLedger, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(self, *args, **kwargs)
+        except kinds as exc:
+            if type(exc) not in kinds:
+                raise
+            raise ledger_error(self.path, exc) from None
+
+    return call
 
 
 def _dumps(obj: Any) -> str:
@@ -107,32 +192,145 @@ class SqliteLedger:
         """`zone`: the time zone a new ledger records as its budget day's (an existing ledger keeps
         its own; read it from `self.zone`)."""
         self.path = path
+        self._memory = path in (":memory:", "")
         self._sync = _SYNC.get(synchronous, "FULL")
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        if path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._new_zone = zone
-        conn = self._conn()
-        self._migrate(conn)
-        self.zone: str = self._read_zone(conn)
+        try:
+            self.zone: str = self._read_zone(self._conn())
+        except sqlite3.Error as exc:
+            if type(exc) not in (sqlite3.DatabaseError, sqlite3.OperationalError):
+                raise
+            raise ledger_error(path, exc) from None
 
     # -- connections -------------------------------------------------------------------------------
+    #
+    # Each connection remembers the identity (st_dev, st_ino) of the file it opened. When the file at
+    # the path is another one (deleted and recreated, replaced by a rename, gone), this thread's
+    # connection is dropped before its next use and a new one opens (and migrates) whatever is at the
+    # path now; a write checks again inside its transaction, so it never commits to a file that is no
+    # longer the ledger.
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
-        if conn is None:
+        if conn is not None:
+            if self._memory or conn.in_transaction or _identity(self.path) == self._local.identity:
+                return conn
+            self._drop_moved()
+        return self._open()
+
+    def _drop_moved(self) -> None:
+        """Close this thread's connection to a file that is no longer at the path, after removing the
+        -wal and -shm it left there: they belong to that file, and SQLite would read them as the new
+        file's. (SQLite itself neither checkpoints nor deletes anything when closing a moved file.)"""
+        for suffix, ident in getattr(self._local, "sides", {}).items():
+            if ident is not None and _identity(self.path + suffix) == ident:
+                with contextlib.suppress(OSError):
+                    os.remove(self.path + suffix)
+        self.release()
+
+    def _moved(self) -> bool:
+        """Whether the file at the path is no longer the one this thread's connection opened."""
+        return not self._memory and _identity(self.path) != getattr(self._local, "identity", None)
+
+    def _open(self) -> sqlite3.Connection:
+        for _ in range(5):
+            before = None if self._memory else self._prepare_file()
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
-            conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA busy_timeout = 60000")
-            _enable_wal(conn)
-            conn.execute(f"PRAGMA synchronous = {self._sync}")
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA busy_timeout = 60000")
+                app_id = 0 if self._memory else self._check(conn)
+                if not self._memory:
+                    for p in (self.path, *(self.path + s for s in _SIDE_FILES)):
+                        _tighten(p)
+                _enable_wal(conn)
+                conn.execute(f"PRAGMA synchronous = {self._sync}")
+                conn.execute("PRAGMA foreign_keys = ON")
+                self._migrate(conn)
+                self._mark(conn, app_id)
+            except BaseException:
+                conn.close()
+                raise
+            if self._memory or _identity(self.path) == before:
+                break
+            conn.close()  # replaced while it was being opened: open what is there now
+        else:
+            raise LedgerError(f"ledger {self.path} keeps being replaced; cannot open it")
+        self._local.conn = conn
+        self._local.identity = before
+        self._local.sides = {} if self._memory else {s: _identity(self.path + s) for s in ("-wal", "-shm")}
+        with self._lock:
+            self._all.append(conn)
         return conn
+
+    def _prepare_file(self) -> tuple[int, int] | None:
+        """Create the ledger's folder (0700) and an empty ledger file (0600) if missing; refuse a folder.
+        Returns the file's identity."""
+        path = Path(self.path)
+        if path.is_dir():
+            raise BadLedger(f"ledger {self.path} is a folder; give a file name")
+        try:
+            _make_private_folder(path.parent)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:  # a parent that is a file, no permission, a read-only file system
+            raise BadLedger(f"ledger {self.path}: cannot create it ({exc.strerror or exc})") from None
+        else:
+            try:
+                os.fchmod(fd, 0o600)
+            finally:
+                os.close(fd)
+        return _identity(self.path)
+
+    def _check(self, conn: sqlite3.Connection) -> int:
+        """Refuse, without writing anything, a file that is not an empty database or a modelwise ledger
+        of a schema this version knows. Returns its application_id."""
+        try:
+            app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+            version = conn.execute("PRAGMA user_version").fetchone()[0]
+            tables = {
+                r[0]
+                for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                if not r[0].startswith("sqlite_")
+            }
+        except sqlite3.DatabaseError as exc:
+            raise ledger_error(self.path, exc) from None
+        ours = app_id == APPLICATION_ID or (app_id == 0 and _OWN_TABLES <= tables)
+        empty = app_id == 0 and version == 0 and not tables
+        if not (ours or empty):
+            what = (
+                f"application_id {app_id:#x}" if app_id
+                else f"tables {', '.join(sorted(tables)[:5])}" if tables
+                else f"user_version {version}"
+            )
+            raise BadLedger(
+                f"{self.path} is another program's SQLite file ({what}), not a modelwise ledger; "
+                "it was left untouched"
+            )
+        if version > LATEST:
+            raise BadLedger(
+                f"ledger {self.path} has schema {version}, this modelwise knows up to {LATEST}; "
+                "upgrade modelwise"
+            )
+        return app_id
+
+    @staticmethod
+    def _mark(conn: sqlite3.Connection, app_id: int) -> None:
+        """Write modelwise's application_id into the header of a ledger that does not have it yet (a
+        new one, or one made by an older version)."""
+        if app_id == APPLICATION_ID or conn.execute("PRAGMA application_id").fetchone()[0] == APPLICATION_ID:
+            return
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
 
     def close(self) -> None:
         with self._lock:
@@ -223,17 +421,33 @@ class SqliteLedger:
         )
 
     def _in_transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
-        """Run `work` in one IMMEDIATE transaction on this thread's connection; commit, or roll back."""
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
+        """Run `work` in one IMMEDIATE transaction on this thread's connection; commit, or roll back.
+
+        The transaction is on the file that is at the ledger's path: its identity is checked after
+        BEGIN and again just before COMMIT. If the file was deleted or replaced, the transaction is
+        rolled back, the connection dropped, and `work` runs once more on a connection to the file
+        there now (created and migrated if missing)."""
+        for _ in range(2):
+            conn = self._conn()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                if not self._moved():
+                    result = work(conn)
+                    if not self._moved():
+                        conn.execute("COMMIT")
+                        if self._moved():
+                            raise LedgerError(
+                                f"ledger {self.path} was deleted or replaced while this write was "
+                                "committed; it may be missing from the file there now"
+                            )
+                        return result
                 conn.execute("ROLLBACK")
-            raise
-        return result
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            self._drop_moved()
+        raise LedgerError(f"ledger {self.path} was replaced twice during one write; nothing was recorded")
 
     # -- reads -------------------------------------------------------------------------------------
 
@@ -470,6 +684,23 @@ class SqliteLedger:
         row = self._conn().execute("SELECT MAX(seq) FROM decisions").fetchone()
         return row[0] or 0
 
+    def check(self, whole_up_to: int = 32 << 20) -> None:
+        """Raise BadLedger when SQLite's quick_check finds the file damaged: the whole file when it is at
+        most `whole_up_to` bytes (some 50 ms at 32 MiB), else the tables the totals are read from, so
+        the check stays cheap on a ledger of millions of decisions."""
+        conn = self._conn()
+        size = 0 if self._memory else os.path.getsize(self.path)
+        for sql in (
+            ["PRAGMA quick_check(1)"] if size <= whole_up_to
+            else ["PRAGMA quick_check(rollup)", "PRAGMA quick_check(alerts)"]
+        ):
+            problem = conn.execute(sql).fetchone()[0]
+            if problem != "ok":
+                problem = " ".join(problem.split())
+                raise BadLedger(
+                    f"ledger {self.path} is damaged ({problem}); move it aside and restore a backup"
+                )
+
     def integrity_check(self) -> str:
         return self._conn().execute("PRAGMA integrity_check").fetchone()[0]
 
@@ -587,31 +818,29 @@ class SqliteLedger:
         """Group commit: run `jobs` in order inside one BEGIN IMMEDIATE transaction on this thread's
         connection, each under its own savepoint, then COMMIT once. A job that raises is rolled back
         alone and its exception is returned in its place. Jobs admit with `admit_in_batch`; nothing is
-        returned before the COMMIT, so no caller can answer before its decision is durable."""
-        conn = self._conn()
-        results: list[Any] = []
-        conn.execute("BEGIN IMMEDIATE")
-        self._local.batch = True
-        try:
-            for job in jobs:
-                conn.execute("SAVEPOINT job")
-                try:
-                    result = job()
-                except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
-                    conn.execute("ROLLBACK TO job")
+        returned before the COMMIT, so no caller can answer before its decision is durable. If the
+        ledger file is replaced meanwhile, the whole batch runs again on the new file (`_in_transaction`)."""
+
+        def batch(conn: sqlite3.Connection) -> list[Any]:
+            results: list[Any] = []
+            self._local.batch = True
+            try:
+                for job in jobs:
+                    conn.execute("SAVEPOINT job")
+                    try:
+                        result = job()
+                    except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
+                        conn.execute("ROLLBACK TO job")
+                        conn.execute("RELEASE job")
+                        results.append(exc)
+                        continue
                     conn.execute("RELEASE job")
-                    results.append(exc)
-                    continue
-                conn.execute("RELEASE job")
-                results.append(result)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        finally:
-            self._local.batch = False
-        return results
+                    results.append(result)
+            finally:
+                self._local.batch = False
+            return results
+
+        return self._in_transaction(batch)
 
     def in_batch(self) -> bool:
         """True on a thread that is inside `run_batch`."""
@@ -744,3 +973,9 @@ class SqliteLedger:
         rec = make(self._spent(conn, day))
         self._insert_decision(conn, rec)
         return rec.response, False
+
+
+for _name, _fn in list(vars(SqliteLedger).items()):
+    if not _name.startswith("_") and inspect.isfunction(_fn) and _name not in {"close", "release"}:
+        setattr(SqliteLedger, _name, _file_errors(_fn))
+del _name, _fn
