@@ -210,6 +210,7 @@ class Candidate(_Out):
     estimatedCost: float
     rated: bool
     winner: bool
+    free: bool = False
 
 
 class RouteOut(_Out):

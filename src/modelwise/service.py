@@ -214,11 +214,15 @@ class TokenOptimizationService:
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
         calib = self.calibration() if calibration is None else calibration
-        # An outcome of one task type leaves the rankings of the others as they are.
-        key = (task_type, weights, constraints, calib.version_for(task_type))
+        # An outcome of one task type leaves the rankings of the others as they are. Deprecation is judged
+        # on today's date in the ledger's zone, so a new day ranks afresh.
+        today = self.today().isoformat()
+        key = (task_type, weights, constraints, calib.version_for(task_type), today)
         r = self._rankings.get(key)
         if r is None:
-            r = rank_models(self.registry.models, task_type, tier, weights, self.settings, constraints, calib)
+            r = rank_models(
+                self.registry.models, task_type, tier, weights, self.settings, constraints, calib, today
+            )
             if len(self._rankings) > 256:
                 self._rankings.clear()
             self._rankings[key] = r
