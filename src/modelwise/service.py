@@ -570,7 +570,7 @@ class TokenOptimizationService:
         return [
             Point(e.model.id, e.model.name, e.performance, round(e.model.blended_per_1k, 12))
             for e in self.ranking(task_type).entries
-            if e.capability and (e.rated or e.calibrated)
+            if e.capability and (e.rated or e.calibrated) and e.model.price_known
         ]
 
     # -- what-if (issue 7) ----------------------------------------------------------------------------
@@ -1031,11 +1031,16 @@ class TokenOptimizationService:
                     "id": m.id,
                     "name": m.name,
                     "provider": m.provider,
-                    "inputPer1M": m.input_per_1m,
-                    "outputPer1M": m.output_per_1m,
-                    "blendedPer1k": round(m.blended_per_1k, 10),
+                    "inputPer1M": m.input_per_1m if m.price_known else None,
+                    "outputPer1M": m.output_per_1m if m.price_known else None,
+                    "blendedPer1k": round(m.blended_per_1k, 10) if m.price_known else None,
+                    "priceKnown": m.price_known,
+                    "free": m.free,
                     "quality": q,
                     "rated": q is not None,
+                    "ratingBorrowedFrom": m.rating_borrowed_from if q is not None else None,
+                    "aliases": list(m.aliases),
+                    "offers": len(m.offers),
                     "availability": m.availability,
                     "latencyMs": m.latency_ms,
                     "contextWindow": m.context_window,
@@ -1060,10 +1065,10 @@ class TokenOptimizationService:
             "name": lambda r: r["name"].lower(),
             "provider": lambda r: ((r["provider"] or ""), r["id"]),
             "quality": lambda r: (-(r["quality"] if r["quality"] is not None else -1), r["id"]),
-            "cost": lambda r: (r["blendedPer1k"], r["id"]),
-            "price": lambda r: (r["blendedPer1k"], r["id"]),
-            "input": lambda r: (r["inputPer1M"], r["id"]),
-            "output": lambda r: (r["outputPer1M"], r["id"]),
+            "cost": lambda r: (_or_inf(r["blendedPer1k"]), r["id"]),
+            "price": lambda r: (_or_inf(r["blendedPer1k"]), r["id"]),
+            "input": lambda r: (_or_inf(r["inputPer1M"]), r["id"]),
+            "output": lambda r: (_or_inf(r["outputPer1M"]), r["id"]),
             "latency": lambda r: (r["latencyMs"] if r["latencyMs"] is not None else math.inf, r["id"]),
             "context": lambda r: (-(r["contextWindow"] or 0), r["id"]),
         }
@@ -1603,6 +1608,11 @@ class TokenOptimizationService:
                 fut.set_exception(exc)
             return fut
         return group.submit(self.route_mapping, task)
+
+
+def _or_inf(price: float | None) -> float:
+    """An unknown price sorts after every known one (it is never taken as $0)."""
+    return math.inf if price is None else price
 
 
 def parse_when(
