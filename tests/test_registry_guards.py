@@ -105,3 +105,13 @@ def test_offer_costs_equal_the_price_map(make_service):
     assert vertex.cost_of(250_000, 1_000) == pytest.approx(250_000 * 6e-6 + 1_000 * 2.25e-5)  # $1.5225
     assert vertex.cost_of(100_000, 1_000) == pytest.approx(100_000 * 3e-6 + 1_000 * 1.5e-5)
     assert sonnet.cost_of(10_000, 0, cached_tokens=10_000) == pytest.approx(10_000 * 3e-7)
+
+
+def test_unknown_price_is_never_a_baseline_and_aliases_resolve(make_service):
+    from modelwise.core.errors import BadInput
+
+    svc = make_service(registry=SHIPPED, clock=FixedClock(FIXED))
+    assert not svc.registry.get("gemini-exp-1114").price_known
+    with pytest.raises(BadInput, match="unknown price"):
+        svc.savings(baseline="gemini-exp-1114")
+    assert svc.savings(baseline="gpt-4o")["decisions"] == 0  # the alias of gpt-4o-2024-08-06

@@ -815,11 +815,14 @@ class TokenOptimizationService:
             if cost is not None:
                 actual = cost
             elif tokens[0] is not None or tokens[1] is not None:
-                model = self.registry.get(dec["model_id"])
-                if model is None:
+                model = self.registry.resolve(dec["model_id"])  # an old id may be an alias now
+                if model is None or not model.price_known:
                     raise BadInput(
                         f"model {dec['model_id']!r} is not in the registry, so its price is unknown; "
                         "give the actual cost instead of tokens"
+                        if model is None
+                        else f"the price of model {dec['model_id']!r} is unknown; give the actual cost "
+                        "instead of tokens"
                     )
                 tin = tokens[0] if tokens[0] is not None else dec["input_tokens"]
                 tout = tokens[1] if tokens[1] is not None else dec["output_tokens"]
@@ -1177,11 +1180,13 @@ class TokenOptimizationService:
         brief's tables annualise one typical day. Refused decisions cost nothing and are left out."""
         fixed = None
         if baseline is not None:
-            fixed = self.registry.get(baseline)
+            fixed = self.registry.resolve(baseline)  # an id or an alias (`gpt-4o`)
             if fixed is None:
                 raise BadInput(
                     f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
                 )
+            if not fixed.price_known:
+                raise BadInput(f"baseline model {baseline!r} has an unknown price; choose another")
         now = self.clock()
         s = parse_when(since, now, self.tz, what="since").timestamp() if since else None
         u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
@@ -1194,7 +1199,7 @@ class TokenOptimizationService:
             if fixed is not None:
                 return fixed
             if task_type not in dearest:
-                capable = [m for m in self.registry.models if task_type in m.capabilities]
+                capable = [m for m in self.registry.models if task_type in m.capabilities and m.price_known]
                 dearest[task_type] = max(capable, key=lambda m: (m.blended_per_1k, m.id)) if capable else None
             return dearest[task_type]
 
