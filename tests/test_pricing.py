@@ -122,3 +122,42 @@ def test_deprecation_status_boundaries():
     assert deprecation_status("2027-01-01", "2026-12-01") == (None, None)
     assert deprecation_status(None, "2026-12-01") == (None, None)
     assert math.isfinite(_m("x", 1, 0.5).cost_of(1, 1))
+
+
+def _doc(**extra) -> dict:
+    caps = list(ALL_TYPES)
+    return {"schemaVersion": 2, "models": [
+        {"id": "old", "name": "Old", "capabilities": caps, "deprecationDate": "2026-12-15",
+         "pricing": {"inputPer1M": 0.1, "outputPer1M": 0.1}, "performance": {"quality": 0.9}},
+        {"id": "local", "name": "Local", "capabilities": caps, "free": True,
+         "pricing": {"inputPer1M": 0, "outputPer1M": 0}, "performance": {"quality": 0.5}},
+        {"id": "unpriced", "name": "Unpriced", "capabilities": caps, "pricing": None, "priceUnknown": True,
+         "performance": {"quality": 0.99}},
+        {"id": "mid", "name": "Mid", "capabilities": caps, "pricing": {"inputPer1M": 1, "outputPer1M": 4},
+         "performance": {"quality": 0.8}},
+    ], **extra}
+
+
+def test_service_judges_deprecation_on_its_own_today(make_service, tmp_path, clock):
+    """The service passes today (the ledger's zone) to the ranking: before the date the model wins with a
+    warning, after it (same service, the clock moved on) it is not eligible and says since when."""
+    import json as _json
+    from datetime import UTC, datetime
+
+    from modelwise.server import RouteOut
+
+    reg = tmp_path / "reg.json"
+    reg.write_text(_json.dumps(_doc()), encoding="utf-8")
+    clock.now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    svc = make_service(registry=reg)
+    r = svc.route_task("documentation", "docs", all_candidates=True)
+    assert r["selectedModel"] == "old"
+    assert "Old: deprecated from 2026-12-15 (in 14 days)" in r["warnings"]
+    rows = {c["model"]: c for c in r["candidates"]}
+    assert rows["unpriced"]["reason"] == "price unknown" and not rows["unpriced"]["eligible"]
+    assert rows["local"]["free"] is True and rows["old"]["free"] is False
+    RouteOut.model_validate(r)  # the HTTP response model accepts the rows (it forbids unknown keys)
+    clock.now = datetime(2026, 12, 15, 12, 0, tzinfo=UTC)
+    r = svc.route_task("documentation", "docs", all_candidates=True)
+    assert r["selectedModel"] != "old"
+    assert {c["model"]: c for c in r["candidates"]}["old"]["reason"] == "deprecated since 2026-12-15"
