@@ -125,17 +125,26 @@ _UPPER.discard("omni")
 _UPPER.discard("lion")
 
 
+# Makers' own spelling of names that plain capitalisation gets wrong.
+_BRANDS = {"deepseek": "DeepSeek", "minimax": "MiniMax", "mimo": "MiMo", "chatgpt": "ChatGPT",
+           "openai": "OpenAI", "xai": "xAI", "qwq": "QwQ", "internlm": "InternLM", "codegeex4": "CodeGeeX4"}
+
+
 def display_name(model_id: str) -> str:
     """A readable name derived deterministically from an id: `gpt-4o-mini` -> `GPT-4o Mini`."""
     base = model_id.rsplit("/", 1)[-1]
     # a version written with dashes is one version: claude-opus-5-5 -> 5.5, llama-3-3-70b -> 3.3
     base = re.sub(r"(?<![\w.])(\d)-(\d)(?![\w.])", r"\1.\2", base)
     base = re.sub(r"(?<![\w.])(\d)-(\d)(?=-|$)", r"\1.\2", base)
+    base = re.sub(r"(?<=[a-z]\d)-(\d)(?=-|$)", r".\1", base, flags=re.IGNORECASE)  # mimo-v2-6 -> v2.6
+    base = re.sub(r"(?<=\d)p(?=\d)", ".", base)  # fireworks: deepseek-v4p1 -> v4.1
     parts = [p for p in re.split(r"[-_\s]+", base) if p]
     words: list[str] = []
     for i, p in enumerate(parts):
         low = p.lower()
-        if low in _UPPER:
+        if low in _BRANDS:
+            w = _BRANDS[low]
+        elif low in _UPPER:
             w = low.upper()
         elif re.fullmatch(r"a?\d+(?:\.\d+)?[bkm]", low):
             w = low.upper()  # sizes: 70B, A22B, 128K
