@@ -838,7 +838,10 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
                 used_names[n].add(mid)
         if entries:
             source["quality"] = {"file": ratings_file, "entries": dict(sorted(entries.items()))}
-            own_names = {match_key(n) for n in [mid, *grp.aliases, *(x.base for x in grp.listings)]}
+            # the model's own names, and arena names the checked-in table declares to be this model
+            declared = [n for n, target in aliases.items() if target == mid]
+            names = [mid, *grp.aliases, *(x.base for x in grp.listings), *declared]
+            own_names = {match_key(n) for n in names}
             borrowed = [entries[c] for c in sorted(entries, key=lambda c: (c != OVERALL, c))
                         if match_key(entries[c]) not in own_names]
             if borrowed:
