@@ -161,3 +161,23 @@ def test_service_judges_deprecation_on_its_own_today(make_service, tmp_path, clo
     r = svc.route_task("documentation", "docs", all_candidates=True)
     assert r["selectedModel"] != "old"
     assert {c["model"]: c for c in r["candidates"]}["old"]["reason"] == "deprecated since 2026-12-15"
+
+
+def test_registry_resolves_ids_aliases_and_upstream_ids():
+    reg = parse_registry({"schemaVersion": 2, "models": [SONNET, {
+        "id": "other", "pricing": {"inputPer1M": 1, "outputPer1M": 1},
+        "offers": [{"provider": "openrouter", "upstreamId": "x/shared", "pricing": {"inputPer1M": 1,
+                                                                                     "outputPer1M": 1}},
+                   {"provider": "together_ai", "upstreamId": "claude-sonnet-4-5",
+                    "pricing": {"inputPer1M": 1, "outputPer1M": 1}}]}]}, "t.json")
+    assert reg.resolve("claude-sonnet-4-5").id == "claude-sonnet-4-5"  # the id itself first
+    assert reg.resolve("claude-sonnet-latest").id == "claude-sonnet-4-5"
+    assert reg.resolve("openrouter/anthropic/claude-sonnet-4.5").id == "claude-sonnet-4-5"
+    assert reg.resolve("anthropic/claude-sonnet-4.5").id == "claude-sonnet-4-5"  # a unique upstream id
+    assert reg.resolve("together_ai/claude-sonnet-4-5").id == "other"
+    assert reg.resolve("x/shared").id == "other"
+    assert reg.resolve("nope") is None
+    with pytest.raises(RegistryError, match="also an alias of"):
+        parse_registry({"schemaVersion": 2, "models": [
+            {"id": "a", "pricing": {"inputPer1M": 1, "outputPer1M": 1}, "aliases": ["z"]},
+            {"id": "b", "pricing": {"inputPer1M": 1, "outputPer1M": 1}, "aliases": ["z"]}]}, "t.json")
