@@ -16,9 +16,11 @@ SHIPPED = Path(__file__).resolve().parents[1] / "model_registry.json"
 
 
 def rated_capable_points(svc, task: str) -> list[Point]:
-    """Built from `models_table`, independently of the service's pareto code."""
+    """Built from `models_table`, independently of the service's pareto code. A model whose price is
+    unknown has no place on a price axis (it is never taken as $0)."""
     rows = svc.models_table(task=task)
-    return [Point(r["id"], r["name"], r["quality"], round(r["blendedPer1k"], 12)) for r in rows if r["rated"]]
+    return [Point(r["id"], r["name"], r["quality"], round(r["blendedPer1k"], 12)) for r in rows
+            if r["rated"] and r["blendedPer1k"] is not None]
 
 
 def check_front(points: list[Point], front_ids: list[str]) -> None:

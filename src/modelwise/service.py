@@ -284,11 +284,15 @@ class TokenOptimizationService:
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
         calib = self.calibration() if calibration is None else calibration
-        # An outcome of one task type leaves the rankings of the others as they are.
-        key = (task_type, weights, constraints, calib.version_for(task_type))
+        # An outcome of one task type leaves the rankings of the others as they are. Deprecation is judged
+        # on today's date in the ledger's zone, so a new day ranks afresh.
+        today = self.today().isoformat()
+        key = (task_type, weights, constraints, calib.version_for(task_type), today)
         r = self._rankings.get(key)
         if r is None:
-            r = rank_models(self.registry.models, task_type, tier, weights, self.settings, constraints, calib)
+            r = rank_models(
+                self.registry.models, task_type, tier, weights, self.settings, constraints, calib, today
+            )
             if len(self._rankings) > 256:
                 self._rankings.clear()
             self._rankings[key] = r
@@ -639,7 +643,7 @@ class TokenOptimizationService:
         return [
             Point(e.model.id, e.model.name, e.performance, round(e.model.blended_per_1k, 12))
             for e in self.ranking(task_type).entries
-            if e.capability and (e.rated or e.calibrated)
+            if e.capability and (e.rated or e.calibrated) and e.model.price_known
         ]
 
     # -- what-if (issue 7) ----------------------------------------------------------------------------
@@ -920,7 +924,7 @@ class TokenOptimizationService:
             if reason is not None and not correct:
                 raise BadInput("a reason goes with a correction (correct the outcome to give one)")
             stored_reason = None if reason is None else _correction_reason(reason)
-            model = self.registry.get(dec["model_id"])
+            model = self.registry.resolve(dec["model_id"])  # an old id may be an alias now
             tin = tokens[0] if tokens[0] is not None else dec["input_tokens"]
             tout = tokens[1] if tokens[1] is not None else dec["output_tokens"]
             if model is not None and (tokens[0] is not None or tokens[1] is not None):
@@ -928,10 +932,13 @@ class TokenOptimizationService:
             if cost is not None:
                 actual = cost
             elif tokens[0] is not None or tokens[1] is not None:
-                if model is None:
+                if model is None or not model.price_known:
                     raise BadInput(
                         f"model {dec['model_id']!r} is not in the registry, so its price is unknown; "
                         "give the actual cost instead of tokens"
+                        if model is None
+                        else f"the price of model {dec['model_id']!r} is unknown; give the actual cost "
+                        "instead of tokens"
                     )
                 actual = model.cost_of(tin, tout)
             else:
@@ -1145,11 +1152,16 @@ class TokenOptimizationService:
                     "id": m.id,
                     "name": m.name,
                     "provider": m.provider,
-                    "inputPer1M": m.input_per_1m,
-                    "outputPer1M": m.output_per_1m,
-                    "blendedPer1k": round(m.blended_per_1k, 10),
+                    "inputPer1M": m.input_per_1m if m.price_known else None,
+                    "outputPer1M": m.output_per_1m if m.price_known else None,
+                    "blendedPer1k": round(m.blended_per_1k, 10) if m.price_known else None,
+                    "priceKnown": m.price_known,
+                    "free": m.free,
                     "quality": q,
                     "rated": q is not None,
+                    "ratingBorrowedFrom": m.rating_borrowed_from if q is not None else None,
+                    "aliases": list(m.aliases),
+                    "offers": len(m.offers),
                     "availability": m.availability,
                     "latencyMs": m.latency_ms,
                     "contextWindow": m.context_window,
@@ -1174,10 +1186,10 @@ class TokenOptimizationService:
             "name": lambda r: r["name"].lower(),
             "provider": lambda r: ((r["provider"] or ""), r["id"]),
             "quality": lambda r: (-(r["quality"] if r["quality"] is not None else -1), r["id"]),
-            "cost": lambda r: (r["blendedPer1k"], r["id"]),
-            "price": lambda r: (r["blendedPer1k"], r["id"]),
-            "input": lambda r: (r["inputPer1M"], r["id"]),
-            "output": lambda r: (r["outputPer1M"], r["id"]),
+            "cost": lambda r: (_or_inf(r["blendedPer1k"]), r["id"]),
+            "price": lambda r: (_or_inf(r["blendedPer1k"]), r["id"]),
+            "input": lambda r: (_or_inf(r["inputPer1M"]), r["id"]),
+            "output": lambda r: (_or_inf(r["outputPer1M"]), r["id"]),
             "latency": lambda r: (r["latencyMs"] if r["latencyMs"] is not None else math.inf, r["id"]),
             "context": lambda r: (-(r["contextWindow"] or 0), r["id"]),
         }
@@ -1286,11 +1298,13 @@ class TokenOptimizationService:
         brief's tables annualise one typical day. Refused decisions cost nothing and are left out."""
         fixed = None
         if baseline is not None:
-            fixed = self.registry.get(baseline)
+            fixed = self.registry.resolve(baseline)  # an id or an alias (`gpt-4o`)
             if fixed is None:
                 raise BadInput(
                     f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
                 )
+            if not fixed.price_known:
+                raise BadInput(f"baseline model {baseline!r} has an unknown price; choose another")
         now = self.clock()
         s = parse_when(since, now, self.tz, what="since").timestamp() if since else None
         u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
@@ -1303,7 +1317,7 @@ class TokenOptimizationService:
             if fixed is not None:
                 return fixed
             if task_type not in dearest:
-                capable = [m for m in self.registry.models if task_type in m.capabilities]
+                capable = [m for m in self.registry.models if task_type in m.capabilities and m.price_known]
                 dearest[task_type] = max(capable, key=lambda m: (m.blended_per_1k, m.id)) if capable else None
             return dearest[task_type]
 
@@ -1741,6 +1755,11 @@ class TokenOptimizationService:
                 fut.set_exception(exc)
             return fut
         return group.submit(self.route_mapping, task)
+
+
+def _or_inf(price: float | None) -> float:
+    """An unknown price sorts after every known one (it is never taken as $0)."""
+    return math.inf if price is None else price
 
 
 def parse_when(

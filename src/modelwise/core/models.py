@@ -2,8 +2,45 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any, NamedTuple
+
+from modelwise.core.pricing import PriceTier, call_cost
+
+
+class Offer(NamedTuple):
+    """One provider's listing of a model: where to call it (`upstream_id` at `provider`) and its prices.
+    `price_known` False: the listing's price is unknown (never taken as $0); `free`: a confirmed $0."""
+
+    provider: str
+    upstream_id: str
+    input_per_1m: float
+    output_per_1m: float
+    cache_read_per_1m: float | None = None
+    cache_write_per_1m: float | None = None
+    reasoning_per_1m: float | None = None
+    price_tiers: tuple[PriceTier, ...] = ()
+    latency_ms: float | None = None
+    free: bool = False
+    price_known: bool = True
+    deprecation_date: str | None = None
+
+    def cost_of(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0,
+                cache_write_tokens: int = 0, reasoning_tokens: int = 0) -> float:
+        return call_cost(
+            self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
+        )
+
+    def to_tuple(self) -> tuple:
+        t = tuple(self)
+        return t[:7] + (tuple(tuple(x) for x in self.price_tiers),) + t[8:]
+
+    @classmethod
+    def from_tuple(cls, t: tuple) -> Offer:
+        if t[7]:
+            return cls(*t[:7], tuple(PriceTier(*x) for x in t[7]), *t[8:])
+        return cls(*t)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +62,14 @@ class ModelSpec:
     max_output_tokens: int | None = None
     deprecation_date: str | None = None
     source: dict[str, Any] | None = field(default=None, compare=False)
+    offers: tuple[Offer, ...] = ()
+    cache_write_per_1m: float | None = None
+    reasoning_per_1m: float | None = None
+    price_tiers: tuple[PriceTier, ...] = ()
+    free: bool = False
+    price_known: bool = True
+    aliases: tuple[str, ...] = ()
+    rating_borrowed_from: str | None = None
 
     @property
     def blended_per_1k(self) -> float:
@@ -36,9 +81,17 @@ class ModelSpec:
         q = self.quality_by_task.get(task_type)
         return self.quality if q is None else q
 
-    def cost_of(self, input_tokens: int, output_tokens: int) -> float:
-        """Estimated USD for a call of that many tokens."""
-        return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1_000_000.0
+    def cost_of(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0,
+                cache_write_tokens: int = 0, reasoning_tokens: int = 0) -> float:
+        """USD for a call of that many tokens at the model's own prices (tiers and cache prices applied);
+        raises PriceUnknown when the price is not known."""
+        if not self.price_tiers and not (cached_tokens or cache_write_tokens or reasoning_tokens):
+            if not self.price_known:
+                return call_cost(self, input_tokens, output_tokens)  # raises PriceUnknown
+            return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1_000_000.0
+        return call_cost(
+            self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
+        )
 
     def to_tuple(self) -> tuple:
         return (
@@ -57,11 +110,44 @@ class ModelSpec:
             self.max_output_tokens,
             self.deprecation_date,
             self.source,
+            tuple(o.to_tuple() for o in self.offers),
+            self.cache_write_per_1m,
+            self.reasoning_per_1m,
+            tuple(tuple(x) for x in self.price_tiers),
+            self.free,
+            self.price_known,
+            self.aliases,
+            self.rating_borrowed_from,
         )
 
     @classmethod
     def from_tuple(cls, t: tuple) -> ModelSpec:
-        return cls(t[0], t[1], t[2], frozenset(t[3]), *t[4:])
+        raw = t[15]
+        offers = (
+            tuple([_tuple_new(Offer, o) if not o[7] else Offer.from_tuple(o) for o in raw]) if raw else ()
+        )
+        tiers = tuple(PriceTier(*x) for x in t[18]) if t[18] else ()
+        return _build_spec(t[0], t[1], t[2], frozenset(t[3]), *t[4:15], offers, t[16], t[17], tiers, *t[19:])
+
+
+_tuple_new = tuple.__new__
+
+
+def _spec_builder() -> Callable[..., ModelSpec]:
+    """A constructor for the registry cache's hot path: it fills the slots of an unfrozen twin of
+    ModelSpec (same slots, same layout) and then gives the object its real class. The frozen __init__
+    sets each of the 24 fields through object.__setattr__, three times slower for ~1,000 models."""
+    names = [f.name for f in fields(ModelSpec)]
+    twin = type("_SpecTwin", (), {"__slots__": tuple(names)})
+    body = "".join(f"    o.{n} = {n}\n" for n in names)
+    head = f"def build({', '.join(names)}):\n    o = _new(_twin)\n"
+    code = f"{head}{body}    o.__class__ = _spec\n    return o\n"
+    scope: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_spec": ModelSpec}
+    exec(code, scope)  # the same technique dataclasses use to generate __init__
+    return scope["build"]
+
+
+_build_spec = _spec_builder()
 
 
 @dataclass(frozen=True)
@@ -74,9 +160,33 @@ class Registry:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {m.id: m for m in self.models})
+        object.__setattr__(self, "_by_alias", None)
 
     def get(self, model_id: str) -> ModelSpec | None:
         return self._by_id.get(model_id)  # type: ignore[attr-defined]
+
+    def resolve(self, name: str) -> ModelSpec | None:
+        """A model by its id, one of its aliases (`mistral-large-latest`) or an offer's upstream id
+        (`provider/upstream` or the bare upstream id when only one model has it)."""
+        m = self._by_id.get(name)  # type: ignore[attr-defined]
+        if m is not None:
+            return m
+        index = self._by_alias  # type: ignore[attr-defined]
+        if index is None:
+            index = {}
+            for spec in self.models:
+                for a in spec.aliases:
+                    index.setdefault(a, spec)
+            upstream: dict[str, list[ModelSpec]] = {}
+            for spec in self.models:
+                for o in spec.offers:
+                    index.setdefault(f"{o.provider}/{o.upstream_id}", spec)
+                    upstream.setdefault(o.upstream_id, []).append(spec)
+            for uid, specs in upstream.items():
+                if len({s.id for s in specs}) == 1:
+                    index.setdefault(uid, specs[0])
+            object.__setattr__(self, "_by_alias", index)
+        return index.get(name)
 
     def __len__(self) -> int:
         return len(self.models)

@@ -320,6 +320,7 @@ class _Live:
                 nofloor_min_in=self.nf.min_in,  # type: ignore[arg-type]
                 nofloor_min_out=self.nf.min_out,  # type: ignore[arg-type]
                 constraints=r.constraints,
+                today=r.today,
             )
         return self._ranking
 
@@ -345,22 +346,22 @@ class Replayer:
         self._components.clear()
 
     def _fresh_ranking(self, task_type: str, weights: Weights, constraints: Constraints, state: int,
-                       calibration: Calibration) -> tuple[Ranking, dict[str, Scored]]:
-        key = (task_type, weights, constraints, state)
+                       calibration: Calibration, day: str | None = None) -> tuple[Ranking, dict[str, Scored]]:
+        key = (task_type, weights, constraints, state, day)
         hit = self._fresh.get(key)
         if hit is None:
             if len(self._fresh) >= self.max_rankings:
                 self._fresh.clear()
                 self._components.clear()
-            same = self._components.get((task_type, constraints, state))
+            same = self._components.get((task_type, constraints, state, day))
             if same is not None:  # the components do not depend on the weights: only re-total
                 r = reweight(same, weights)
             else:
                 tier = tier_of(self.settings, task_type)
                 r = rank_models(
-                    self.models, task_type, tier, weights, self.settings, constraints, calibration
+                    self.models, task_type, tier, weights, self.settings, constraints, calibration, day
                 )
-                self._components[(task_type, constraints, state)] = r
+                self._components[(task_type, constraints, state, day)] = r
             hit = self._fresh[key] = (r, {e.model.id: e for e in r.entries})
             self.built += 1
         return hit
@@ -371,7 +372,9 @@ class Replayer:
             return None
         r = live.r
         calib = Calibration({(model_id, r.task_type): obs} if obs is not None else {}, 1)
-        one = rank_models([spec], r.task_type, r.tier, r.weights, self.settings, r.constraints, calib)
+        one = rank_models(
+            [spec], r.task_type, r.tier, r.weights, self.settings, r.constraints, calib, r.today
+        )
         s = one.entries[0]
         if self.settings.cost_scale == "log":  # the log scale depends on every capable price: keep it
             wc, wp, wa, wk = r.normalised
@@ -417,12 +420,13 @@ class Replayer:
                     booked[rec.seq] = (rec.day, name, rec.reserved, rec.spend)
                 continue
             w = weights or rec.weights
-            base = (rec.task_type, w, rec.constraints)
+            base = (rec.task_type, w, rec.constraints, rec.day)  # deprecation is judged on the record's day
             live = lives.get(base)
             state = timeline.state.get(rec.task_type, 0) if timeline.learning else 0
             if live is None:
                 _, calib = timeline.calibration(rec.task_type)
-                fresh, fresh_by_id = self._fresh_ranking(rec.task_type, w, rec.constraints, state, calib)
+                fresh, fresh_by_id = self._fresh_ranking(rec.task_type, w, rec.constraints, state, calib,
+                                                         rec.day)
                 live = lives[base] = _Live(fresh, state, fresh_by_id)
             elif live.state < state:
                 for model_id in sorted(set(timeline.changed_models[rec.task_type][live.state : state])):
@@ -499,6 +503,7 @@ def reweight(base: Ranking, weights: Weights) -> Ranking:
         s.calibrated = e.calibrated
         s.latency = e.latency
         s.static_reason = e.static_reason
+        s.warning = e.warning
         s.floor_ok = e.floor_ok
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
         scored.append(s)
@@ -523,4 +528,5 @@ def reweight(base: Ranking, weights: Weights) -> Ranking:
         nofloor_min_in=n_in,
         nofloor_min_out=n_out,
         constraints=base.constraints,
+        today=base.today,
     )

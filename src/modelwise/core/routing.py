@@ -39,7 +39,7 @@ class Choice:
 
 
 def _fits(e: Scored, tin: int, tout: int, cap: float, tokens: int) -> bool:
-    return (tin * e.pin + tout * e.pout) / 1_000_000.0 <= cap and (e.ctx is None or e.ctx >= tokens)
+    return e.estimated_cost(tin, tout) <= cap and (e.ctx is None or e.ctx >= tokens)
 
 
 def best_fit(
@@ -87,6 +87,22 @@ def money(x: float) -> str:
 
 
 def decide(
+    ranking: Ranking,
+    tin: int,
+    tout: int,
+    task_budget: float,
+    limit: float | None,
+    limited_by: str | None = None,
+) -> Choice:
+    """Pick the winner (see `_decide`); a winner within 30 days of its deprecation date adds a warning."""
+    choice = _decide(ranking, tin, tout, task_budget, limit, limited_by)
+    w = choice.winner
+    if w is not None and w.warning is not None:
+        choice.warnings.append(f"{w.model.name}: {w.warning}")
+    return choice
+
+
+def _decide(
     ranking: Ranking,
     tin: int,
     tout: int,
@@ -303,9 +319,11 @@ def candidate_rows(
     rows = []
     for e in listed:
         reason = eligibility(e, ranking, tin, tout, task_budget, choice.floor_dropped)
-        cost = (tin * e.pin + tout * e.pout) / 1_000_000.0
+        cost = e.estimated_cost(tin, tout)
         if reason is None and e is not winner and limit is not None and cost > limit:
             note = f"eligible, but over the remaining budget {money(max(limit, 0.0))}"
+        elif reason is None and e.warning is not None:
+            note = f"eligible, {e.warning}"
         else:
             note = reason
         row = dict(e.static_row())

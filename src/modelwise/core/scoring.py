@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
 from modelwise.core.models import ModelSpec
+from modelwise.core.pricing import min_prices
 from modelwise.core.settings import Settings, Tier, Weights
 from modelwise.core.tiers import nearest_rank
 
@@ -54,14 +55,23 @@ class Scored:
         "pout",
         "ctx",
         "rank",
+        "tiered",
+        "warning",
         "_row",
     )
 
     def __init__(self, model: ModelSpec):
         self.model = model
-        self.pin = model.input_per_1m
-        self.pout = model.output_per_1m
+        # pin/pout: the lowest per-1M prices over the base and the long-context tiers (a lower bound
+        # that lets a search stop early); estimated_cost applies the tier the task falls into.
+        self.tiered = bool(model.price_tiers)
+        if self.tiered:
+            self.pin, self.pout = min_prices(model)
+        else:
+            self.pin = model.input_per_1m
+            self.pout = model.output_per_1m
         self.ctx = model.context_window
+        self.warning = None
         self._row = None
 
     def static_row(self) -> dict:
@@ -78,6 +88,7 @@ class Scored:
                 "cost": round(self.cost, 6),
                 "total": round(self.total, 6),
                 "rated": self.rated,
+                "free": self.model.free,
             }
         return row
 
@@ -85,6 +96,8 @@ class Scored:
         return (self.capability, self.performance, self.availability, self.cost)
 
     def estimated_cost(self, tin: int, tout: int) -> float:
+        if self.tiered:
+            return self.model.cost_of(tin, tout)
         return (tin * self.pin + tout * self.pout) / 1_000_000.0
 
 
@@ -130,6 +143,7 @@ class Ranking:
     nofloor_min_in: tuple[float, ...]
     nofloor_min_out: tuple[float, ...]
     constraints: Constraints
+    today: str | None = None
 
 
 def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -150,6 +164,28 @@ def fmt_q(q: float) -> str:
     return f"{q:.3f}"
 
 
+DEPRECATION_WARNING_DAYS = 30
+
+
+def deprecation_status(deprecation_date: str | None, today: str | None) -> tuple[str | None, str | None]:
+    """(reason it is not eligible, warning) for a model's deprecation date on `today` (ISO dates; the
+    caller's day, core has no clock). Past or on its date: not eligible; within 30 days: a warning."""
+    if not deprecation_date or not today:
+        return None, None
+    dep = deprecation_date[:10]
+    if dep <= today:
+        return f"deprecated since {dep}", None
+    from datetime import date
+
+    try:
+        days = (date.fromisoformat(dep) - date.fromisoformat(today)).days
+    except ValueError:
+        return None, None
+    if days <= DEPRECATION_WARNING_DAYS:
+        return None, f"deprecated from {dep} (in {days} day{'s' if days != 1 else ''})"
+    return None, None
+
+
 def rank_models(
     models: Sequence[ModelSpec],
     task_type: str,
@@ -158,8 +194,10 @@ def rank_models(
     settings: Settings,
     constraints: Constraints = NO_CONSTRAINTS,
     calibration: Calibration = EMPTY,
+    today: str | None = None,
 ) -> Ranking:
-    """Score every model for `task_type` and sort best first (ties by id; cost ties are settled per task)."""
+    """Score every model for `task_type` and sort best first (ties by id; cost ties are settled per task).
+    `today` (an ISO date in the ledger's zone) judges deprecation; None: deprecation is not judged."""
     nw = weights.normalised()
     wc, wp, wa, wk = nw
     learn = settings.learning_enabled and bool(calibration)
@@ -190,12 +228,17 @@ def rank_models(
         s.availability = avail
         s.latency = latency
         reason = None
+        deprecated, s.warning = deprecation_status(m.deprecation_date, today)
         if not capable:
             if task_type not in caps:
                 reason = f"not capable of {task_type}"
             else:
                 missing = [c for c in required if c not in caps]
                 reason = "lacks " + ", ".join(missing)
+        elif not m.price_known:
+            reason = "price unknown"
+        elif deprecated is not None:
+            reason = deprecated
         elif constraints.min_quality is not None and perf < constraints.min_quality:
             reason = f"quality {fmt_q(perf)} below minQuality {constraints.min_quality:g}"
         elif constraints.max_latency_ms is not None:
@@ -207,7 +250,7 @@ def rank_models(
         scored.append(s)
 
     if settings.cost_scale == "log":
-        capable_idx = [i for i, s in enumerate(scored) if s.capability]
+        capable_idx = [i for i, s in enumerate(scored) if s.capability and s.model.price_known]
         comps = log_cost_components([scored[i].model.blended_per_1k for i in capable_idx])
         for s in scored:
             s.cost = 0.0
@@ -216,7 +259,7 @@ def rank_models(
     else:
         ceiling = settings.cost_ceiling_per_1k
         for s in scored:
-            s.cost = linear_cost_component(s.model.blended_per_1k, ceiling)
+            s.cost = linear_cost_component(s.model.blended_per_1k, ceiling) if s.model.price_known else 0.0
 
     for s in scored:
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
@@ -248,6 +291,7 @@ def rank_models(
         nofloor_min_in=n_in,
         nofloor_min_out=n_out,
         constraints=constraints,
+        today=today,
     )
 
 

@@ -17,7 +17,9 @@ PRODUCT_PREFIX_RE = re.compile(
     re.IGNORECASE,
 )
 # Tokens that name a packaging of the same weights, not a different model.
-NOISE_TOKENS = frozenset({"instruct", "it", "hf", "versatile", "fp8", "bf16", "fp16", "maas"})
+NOISE_TOKENS = frozenset({
+    "instruct", "it", "hf", "versatile", "fp8", "bf16", "fp16", "maas", "gguf", "mxfp", "mxfp4", "cloud",
+})
 # Tokens dropped in the second matching tier: snapshot markers.
 SNAPSHOT_TOKENS = frozenset({"latest", "preview", "exp", "beta"})
 # Tokens dropped in the third matching tier: reasoning-effort settings of the arena's variants.
@@ -46,7 +48,7 @@ def strip_listing(key: str) -> str:
             name, changed = rest, True
     name = PRODUCT_PREFIX_RE.sub("", name, count=1) or name
     name = name.split("@", 1)[0]
-    name = re.sub(r"-v\d+:\d+$", "", name)  # bedrock revision: -v1:0
+    name = re.sub(r"-v?\d+:\d+$", "", name)  # bedrock revision: -v1:0, -1:0
     name = re.sub(r":(?:free|\d+)$", "", name)  # reseller tier or revision: :free, :0
     name = name.replace(":", "-")
     if name.lower().endswith("-maas"):
@@ -94,6 +96,13 @@ def match_key(name: str, tier: int = 0) -> str:
     return "".join(t.replace(".", "") if t.isdigit() else t for t in toks).replace(".", "")
 
 
+def family_key(name: str) -> str:
+    """The model family: the tier-0 key without snapshot dates and `latest` (`gpt-4o-2024-08-06`,
+    `gpt-4o` and `gpt-4o-latest` share one; `-preview`/`-exp` variants keep theirs)."""
+    toks = [t for t in tokens(name) if t not in NOISE_TOKENS and t != "latest" and not is_date(t)]
+    return "".join(t.replace(".", "") if t.isdigit() else t for t in toks).replace(".", "")
+
+
 def is_date(tok: str) -> bool:
     """A snapshot date token: 20250514, 0711, 2024, 250219 (also as 2024.08.06 after normalisation)."""
     if "." in tok and all(part.isdigit() for part in tok.split(".")):
@@ -116,14 +125,26 @@ _UPPER.discard("omni")
 _UPPER.discard("lion")
 
 
+# Makers' own spelling of names that plain capitalisation gets wrong.
+_BRANDS = {"deepseek": "DeepSeek", "minimax": "MiniMax", "mimo": "MiMo", "chatgpt": "ChatGPT",
+           "openai": "OpenAI", "xai": "xAI", "qwq": "QwQ", "internlm": "InternLM", "codegeex4": "CodeGeeX4"}
+
+
 def display_name(model_id: str) -> str:
     """A readable name derived deterministically from an id: `gpt-4o-mini` -> `GPT-4o Mini`."""
     base = model_id.rsplit("/", 1)[-1]
+    # a version written with dashes is one version: claude-opus-5-5 -> 5.5, llama-3-3-70b -> 3.3
+    base = re.sub(r"(?<![\w.])(\d)-(\d)(?![\w.])", r"\1.\2", base)
+    base = re.sub(r"(?<![\w.])(\d)-(\d)(?=-|$)", r"\1.\2", base)
+    base = re.sub(r"(?<=[a-z]\d)-(\d)(?=-|$)", r".\1", base, flags=re.IGNORECASE)  # mimo-v2-6 -> v2.6
+    base = re.sub(r"(?<=\d)p(?=\d)", ".", base)  # fireworks: deepseek-v4p1 -> v4.1
     parts = [p for p in re.split(r"[-_\s]+", base) if p]
     words: list[str] = []
     for i, p in enumerate(parts):
         low = p.lower()
-        if low in _UPPER:
+        if low in _BRANDS:
+            w = _BRANDS[low]
+        elif low in _UPPER:
             w = low.upper()
         elif re.fullmatch(r"a?\d+(?:\.\d+)?[bkm]", low):
             w = low.upper()  # sizes: 70B, A22B, 128K

@@ -16,7 +16,7 @@ from typing import Any
 
 from modelwise.core.errors import BadInput, RegistryError
 from modelwise.core.registry import parse_registry
-from modelwise.importers.names import date_of, display_name, match_key, strip_listing
+from modelwise.importers.names import date_of, display_name, family_key, match_key, strip_listing, tokens
 
 Progress = Callable[[str, int, int], None]
 
@@ -148,6 +148,22 @@ LLMSTATS_OWN = {
 }
 # (latency s, throughput tok/s) pairs that LLMStats uses as placeholders, not measurements.
 LLMSTATS_PLACEHOLDERS = {(0.5, 100.0), (0.5, 0.1)}
+
+# Long-context prices: `input_cost_per_token_above_200k_tokens` and its output / cache siblings (no
+# `_priority`/`_batches`/`_flex` service-tier variants).
+TIER_KEY = re.compile(
+    r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
+    r"cache_creation_input_token_cost)_above_(\d+)k_tokens$"
+)
+TIER_FIELDS = {
+    "input_cost_per_token": "inputPer1M", "output_cost_per_token": "outputPer1M",
+    "cache_read_input_token_cost": "cacheReadPer1M", "cache_creation_input_token_cost": "cacheWritePer1M",
+}
+# LiteLLM providers that run on the user's own machine: their $0 is real.
+LOCAL_PROVIDERS = frozenset({
+    "ollama", "ollama_chat", "lemonade", "lm_studio", "llamafile", "hosted_vllm", "vllm", "llamacpp",
+    "docker_model_runner", "xinference",
+})
 
 # Entries that LiteLLM lists as chat but are not chat models a task can be routed to.
 NOT_CHAT = re.compile(
@@ -294,6 +310,15 @@ class Listing:
     own: bool
     inp: float
     out: float
+    zero: bool = False  # the price map lists $0 for input or output
+    free: bool = False  # a $0 that a second source or a local provider confirms
+    free_why: str | None = None
+    known: bool = True  # False: an unconfirmed $0, kept as an unknown price
+
+    @property
+    def deprecation(self) -> str | None:
+        dep = self.entry.get("deprecation_date")
+        return dep[:10] if isinstance(dep, str) else None
 
 
 def _maker_for(key: str, base: str) -> str | None:
@@ -309,18 +334,19 @@ def _maker_for(key: str, base: str) -> str | None:
 
 
 def _listing_rank(lst: Listing) -> tuple:
-    """Order of preference among listings of one model (first wins), see docs/registry.md."""
+    """Order of preference among listings of one model (first wins), see docs/registry.md: a known price,
+    the maker's own API, no announced shutdown, paid before free, the lowest blended price, the shortest
+    key."""
     own_order = OWN_PROVIDERS.get(lst.maker or "", ())
     own_index = own_order.index(lst.provider) if lst.own else len(own_order)
-    free = lst.inp == 0 or lst.out == 0
-    return (not lst.own, own_index, free, 3 * lst.inp + lst.out, lst.key.count("/"), len(lst.key), lst.key)
+    return (not lst.known, not lst.own, own_index, lst.deprecation is not None, lst.zero,
+            3 * lst.inp + lst.out, lst.key.count("/"), len(lst.key), lst.key)
 
 
-def select_listings(prices: dict[str, Any], as_of: str, dropped: dict[str, list[str]]) -> dict[str, Listing]:
-    """One listing per model (group key -> chosen listing). Records every other key's drop reason."""
-    day = as_of[:10]
+def read_listings(prices: dict[str, Any], dropped: dict[str, list[str]]) -> dict[str, list[Listing]]:
+    """Every chat listing with a price, grouped by model (group key -> listings). Records each other key's
+    drop reason. Deprecation is not judged here: routing judges it by the day it routes on."""
     groups: dict[str, list[Listing]] = defaultdict(list)
-    deprecated_own: set[str] = set()
     for key in sorted(prices):
         entry = prices[key]
         if key == "sample_spec" or not isinstance(entry, dict):
@@ -344,32 +370,199 @@ def select_listings(prices: dict[str, Any], as_of: str, dropped: dict[str, list[
             continue
         maker = _maker_for(key, base)
         own = maker is not None and provider in OWN_PROVIDERS.get(maker, ())
-        lst = Listing(key, entry, provider, base, match_key(base), maker, own, inp, out)
-        dep = entry.get("deprecation_date")
-        if isinstance(dep, str) and dep[:10] < day:
-            dropped[f"deprecated before {day}"].append(key)
-            if own:
-                deprecated_own.add(lst.group)
-            continue
+        zero = inp == 0 or out == 0
+        lst = Listing(key, entry, provider, base, match_key(base), maker, own, inp, out, zero=zero)
         groups[lst.group].append(lst)
-    chosen: dict[str, Listing] = {}
-    for group in sorted(groups):
-        listings = sorted(groups[group], key=_listing_rank)
-        if group in deprecated_own and not any(x.own for x in listings):
-            dropped[f"deprecated by its maker before {day}"].extend(x.key for x in listings)
+    return groups
+
+
+def _latest_like(name: str) -> bool:
+    return "latest" in tokens(name)
+
+
+def _models_dev_aliases(mdev: dict[str, dict[str, dict[str, Any]]]) -> dict[str, dict[str, str]]:
+    """models.dev provider -> {undated or `-latest` id -> the dated snapshot it names}: the one dated sibling
+    of the same family with identical prices, limits and `last_updated`."""
+    out: dict[str, dict[str, str]] = {}
+    for pid in sorted(mdev):
+        models = mdev[pid]
+        def sig(m: dict[str, Any]) -> str:
+            return json.dumps([m.get("family"), m.get("cost"), m.get("limit"), m.get("last_updated")],
+                              sort_keys=True)
+        dated: dict[str, list[str]] = defaultdict(list)
+        for mid in sorted(models):
+            if date_of(mid) and not _latest_like(mid) and models[mid].get("family"):
+                dated[sig(models[mid])].append(mid)
+        found: dict[str, str] = {}
+        for mid in sorted(models):
+            if (date_of(mid) and not _latest_like(mid)) or not models[mid].get("family"):
+                continue
+            hits = dated.get(sig(models[mid]), [])
+            if len(hits) == 1:
+                found[mid] = hits[0]
+        if found:
+            out[pid] = found
+    return out
+
+
+@dataclass
+class Model:
+    """One underlying model while it is assembled: its own listings, listings folded in from aliases and
+    resellers' snapshot names, and the alias names that resolve to it."""
+
+    group: str
+    listings: list[Listing]
+    folded: list[Listing] = field(default_factory=list)
+    aliases: set[str] = field(default_factory=set)
+    alias_rules: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def own(self) -> bool:
+        return any(x.own for x in self.listings)
+
+    def all(self) -> list[Listing]:
+        return self.listings + self.folded
+
+
+def merge_models(groups: dict[str, list[Listing]], prices: dict[str, Any],
+                 md_aliases: dict[str, dict[str, str]], notes: dict[str, list[str]]) -> dict[str, Model]:
+    """One `Model` per underlying model (see docs/registry.md, "One model, several offers"):
+    (1) an alias (the price map's `alias_of`, or a models.dev id that names one dated snapshot) joins the
+    model it names; (2) within a family (same name without dates and `latest`), a reseller's dated snapshot
+    name joins the undated model, and an undated name joins the maker's newest dated snapshot when the
+    maker's own listings agree on the price or only resellers list the undated name."""
+    models = {g: Model(g, sorted(ls, key=lambda x: x.key)) for g, ls in groups.items()}
+    key_group = {x.key: g for g, ls in groups.items() for x in ls}
+    target: dict[str, tuple[str, str]] = {}  # alias group -> (target group, rule)
+    for key in sorted(prices):
+        e = prices[key]
+        tgt = e.get("alias_of") if isinstance(e, dict) else None
+        if isinstance(tgt, str) and key in key_group:
+            tg = key_group.get(tgt)
+            if tg is None and match_key(strip_listing(tgt)) in models:
+                tg = match_key(strip_listing(tgt))
+            if tg and tg != key_group[key]:
+                target.setdefault(key_group[key], (tg, "the price map's alias_of"))
+    own_pids = {MODELS_DEV_PROVIDER.get(p) for ps in OWN_PROVIDERS.values() for p in ps}
+    for pid, found in sorted(md_aliases.items()):
+        if pid not in own_pids:
             continue
-        chosen[group] = listings[0]
-        dropped["another listing of the same model was preferred"].extend(x.key for x in listings[1:])
-    return chosen
+        for alias, snap in sorted(found.items()):
+            ag, tg = match_key(strip_listing(alias)), match_key(strip_listing(snap))
+            if ag in models and tg in models and ag != tg:
+                rule = f"models.dev {pid}: {alias} has the prices, limits and date of {snap}"
+                target.setdefault(ag, (tg, rule))
+    def final(g: str) -> str:
+        seen = {g}
+        while g in target and target[g][0] not in seen:
+            g = target[g][0]
+            seen.add(g)
+        return g
+    for g in sorted(target):
+        t = final(g)
+        if t == g or g not in models or t not in models:
+            continue
+        src = models.pop(g)
+        dst = models[t]
+        dst.folded.extend(src.all())
+        for x in src.listings:
+            dst.aliases.add(_model_id(x))
+        dst.aliases |= src.aliases
+        dst.alias_rules.update({a: target[g][1] for a in [_model_id(x) for x in src.listings]})
+        notes["alias"].append(g)
+    # (2) families
+    families: dict[str, list[str]] = defaultdict(list)
+    for g, m in models.items():
+        families[family_key(m.listings[0].base)].append(g)
+    for fam in sorted(families):
+        members = sorted(families[fam])
+        if len(members) < 2:
+            continue
+        undated = [g for g in members if not date_of(models[g].listings[0].base)]
+        dated = [g for g in members if date_of(models[g].listings[0].base)]
+        own_dated = [g for g in dated if models[g].own]
+        if undated:
+            home = sorted(undated, key=lambda g: (not models[g].own, -len(models[g].listings), g))[0]
+            for g in dated:
+                if g not in own_dated:  # a reseller's snapshot name of the undated model
+                    models[home].folded.extend(models.pop(g).all())
+                    notes["reseller snapshot"].append(g)
+            for g in undated:
+                if g != home:
+                    models[home].folded.extend(models[g].all())
+                    models[home].aliases |= models.pop(g).aliases
+                    notes["same family"].append(g)
+            if own_dated:
+                newest = sorted(own_dated, key=lambda g: _neg(date_of(models[g].listings[0].base)))[0]
+                u, n = models[home], models[newest]
+                u_own = [x for x in u.listings if x.own]
+                n_own = [x for x in n.listings if x.own]
+                same = not u_own or any((a.inp, a.out) == (b.inp, b.out) for a in u_own for b in n_own)
+                if same:
+                    models.pop(home)
+                    n.folded.extend(u.all())
+                    names = {_model_id(x) for x in u.listings if x.own} or {u.listings[0].base.lower()}
+                    n.aliases |= names | u.aliases
+                    rule = ("its own listing has the newest snapshot's price" if u_own
+                            else "only resellers list the undated name")
+                    n.alias_rules.update({a: rule for a in names})
+                    notes["undated name of the newest snapshot"].append(home)
+    return models
 
 
 def _model_id(lst: Listing) -> str:
     """The maker's own listing is named as the maker's API names it (`gemini/gemini-2.5-pro` ->
-    `gemini-2.5-pro`);
-    a reseller listing keeps its full LiteLLM key, which says where the price applies."""
+    `gemini-2.5-pro`); a model that only resellers list takes the model part of their keys, lower-cased."""
     if lst.own:
         return lst.key.split("/", 1)[1] if "/" in lst.key else lst.key
-    return lst.key
+    return lst.base.lower()
+
+
+def _pricing(e: dict[str, Any], inp: float, out: float) -> dict[str, Any]:
+    """Schema-2 pricing from one price-map entry: base, cache reads and writes, reasoning and the
+    long-context tiers (`*_above_Nk_tokens`, and `tiered_pricing` ranges)."""
+    p: dict[str, Any] = {"inputPer1M": per_million(inp), "outputPer1M": per_million(out)}
+    cache = _num(e.get("cache_read_input_token_cost"))
+    if cache is None:
+        cache = _num(e.get("input_cost_per_token_cache_hit"))
+    if cache is not None and cache >= 0:
+        p["cacheReadPer1M"] = per_million(cache)
+    write = _num(e.get("cache_creation_input_token_cost"))
+    if write is not None and write >= 0:
+        p["cacheWritePer1M"] = per_million(write)
+    reason = _num(e.get("output_cost_per_reasoning_token"))
+    if reason is not None and reason >= 0:
+        p["reasoningPer1M"] = per_million(reason)
+    tiers: dict[int, dict[str, float]] = {}
+    for k, v in e.items():
+        m = TIER_KEY.match(k)
+        n = _num(v)
+        if m is None or n is None or n < 0:
+            continue
+        tiers.setdefault(int(m.group(2)) * 1000, {})[TIER_FIELDS[m.group(1)]] = per_million(n)
+    ranges = e.get("tiered_pricing")
+    if isinstance(ranges, list):
+        for r in ranges:
+            rng = r.get("range") if isinstance(r, dict) else None
+            ti, to = (_num(r.get("input_cost_per_token")), _num(r.get("output_cost_per_token"))) \
+                if isinstance(r, dict) else (None, None)
+            if (isinstance(rng, list) and len(rng) == 2 and _num(rng[0]) and ti is not None and to is not None
+                    and int(rng[0]) not in tiers):
+                tiers[int(rng[0])] = {"inputPer1M": per_million(ti), "outputPer1M": per_million(to)}
+    out_tiers = []
+    for above in sorted(tiers):
+        t = tiers[above]
+        if "inputPer1M" not in t and "outputPer1M" not in t:
+            continue  # a cache-only threshold without token prices: not a tier of its own
+        row: dict[str, Any] = {"aboveTokens": above, "inputPer1M": t.get("inputPer1M", p["inputPer1M"]),
+                               "outputPer1M": t.get("outputPer1M", p["outputPer1M"])}
+        for f in ("cacheReadPer1M", "cacheWritePer1M"):
+            if f in t:
+                row[f] = t[f]
+        out_tiers.append(row)
+    if out_tiers:
+        p["tiers"] = out_tiers
+    return p
 
 
 # ---------------------------------------------------------------- ratings
@@ -558,18 +751,28 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
     step("load", 4, 4)
 
     dropped: dict[str, list[str]] = defaultdict(list)
-    chosen = select_listings(prices, as_of, dropped)
-    by_id: dict[str, Listing] = {}
-    for lst in chosen.values():
+    notes: dict[str, list[str]] = defaultdict(list)
+    groups = read_listings(prices, dropped)
+    for ls in groups.values():
+        for x in ls:
+            _confirm_price(x, mdev)
+    merged = merge_models(groups, prices, _models_dev_aliases(mdev) if mdev else {}, notes)
+    by_id: dict[str, Model] = {}
+    primary: dict[str, Listing] = {}
+    for g in sorted(merged):
+        m = merged[g]
+        lst = sorted(m.listings, key=_listing_rank)[0]
         mid = _model_id(lst)
-        if mid in by_id:  # two groups landing on one id: keep the first, the other keeps its full key
+        if mid in by_id:  # two models landing on one id: the later keeps its full key
             mid = lst.key
-        by_id[mid] = lst
+        by_id[mid] = m
+        primary[mid] = lst
     step("select", len(by_id), len(by_id))
+    all_aliases = {a: mid for mid, m in by_id.items() for a in sorted(m.aliases) if a not in by_id}
 
-    aliases = load_aliases()
+    aliases = _resolve_alias_table(load_aliases(), by_id, all_aliases)
     all_names = sorted({n for table in arena.values() for n in table})
-    matches = match_arena({mid: lst.base for mid, lst in by_id.items()}, all_names, aliases)
+    matches = match_arena({mid: lst.base for mid, lst in primary.items()}, all_names, aliases)
     medians = {cat: _median([r.rating for r in table.values()]) for cat, table in arena.items()}
 
     prices_file = sources.prices.name
@@ -579,18 +782,23 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
     used_names: dict[str, set[str]] = defaultdict(set)
     ids = sorted(by_id)
     for i, mid in enumerate(ids):
-        lst = by_id[mid]
+        grp = by_id[mid]
+        lst = primary[mid]
         e = lst.entry
         flags = {cap for flag, cap in FLAG_CAPABILITIES.items() if e.get(flag) is True}
         caps = list(TASK_TYPES) + sorted(flags)
-        pricing: dict[str, float] = {"inputPer1M": per_million(lst.inp), "outputPer1M": per_million(lst.out)}
-        cache = _num(e.get("cache_read_input_token_cost"))
-        if cache is not None and cache >= 0:
-            pricing["cacheReadPer1M"] = per_million(cache)
         source: dict[str, Any] = {"prices": {"file": prices_file, "key": lst.key}}
+        if not lst.known:
+            source["prices"]["unknown"] = "the price map lists $0 and no second source confirms it"
+        elif lst.free:
+            source["prices"]["free"] = lst.free_why
         name = display_name(mid)
         if mdev:
-            hit = _models_dev_lookup(mdev, lst)
+            hit = None
+            for cand in sorted(grp.listings, key=_listing_rank):
+                hit = _models_dev_lookup(mdev, cand)
+                if hit:
+                    break
             if hit:
                 pid, mkey = hit
                 md = mdev[pid][mkey]
@@ -599,8 +807,8 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
                 source["name"] = {"file": sources.models_dev.name, "provider": pid, "key": mkey}  # type: ignore[union-attr]
                 cost = md.get("cost") if isinstance(md.get("cost"), dict) else {}
                 mi, mo = _num(cost.get("input")), _num(cost.get("output"))
-                if mi is not None and mo is not None:
-                    ours = (pricing["inputPer1M"], pricing["outputPer1M"])
+                if mi is not None and mo is not None and lst.known and cand is lst:
+                    ours = (per_million(lst.inp), per_million(lst.out))
                     diffs = [_rel_diff(a, b) for a, b in zip(ours, (mi, mo), strict=True)]
                     if max(diffs) > PRICE_DIFF_THRESHOLD:
                         price_diffs.append({
@@ -632,29 +840,54 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
                 used_names[n].add(mid)
         if entries:
             source["quality"] = {"file": ratings_file, "entries": dict(sorted(entries.items()))}
-        lat = latency.get((lst.maker, match_key(lst.base))) if latency and lst.own else None
-        if lat is not None:
-            performance["latency"] = round(lat[0] * 1000.0, 3)
-            source["latency"] = {"file": sources.llmstats.name, "provider": lst.maker, "key": lat[1]}  # type: ignore[union-attr]
+            # the model's own names, and arena names the checked-in table declares to be this model
+            declared = [n for n, target in aliases.items() if target == mid]
+            names = [mid, *grp.aliases, *(x.base for x in grp.listings), *declared]
+            own_names = {match_key(n) for n in names}
+            borrowed = [entries[c] for c in sorted(entries, key=lambda c: (c != OVERALL, c))
+                        if match_key(entries[c]) not in own_names]
+            if borrowed:
+                source["quality"]["borrowedFrom"] = borrowed[0]
+        own_lat = latency.get((lst.maker, match_key(lst.base))) if latency and lst.own else None
+        if own_lat is not None:
+            performance["latency"] = round(own_lat[0] * 1000.0, 3)
+            source["latency"] = {"file": sources.llmstats.name, "provider": lst.maker, "key": own_lat[1]}  # type: ignore[union-attr]
         performance["qualityByTask"] = {t: performance["qualityByTask"][t] for t in TASK_TYPES
                                         if t in performance["qualityByTask"]}
         model: dict[str, Any] = {
             "id": mid,
             "name": name,
             "provider": lst.maker,
-            "capabilities": caps,
-            "pricing": pricing,
-            "performance": performance,
-            "availability": AVAILABILITY_DEFAULT,
         }
+        if grp.aliases:
+            model["aliases"] = sorted(a for a in grp.aliases if all_aliases.get(a) == mid)
+            if not model["aliases"]:
+                del model["aliases"]
+        model["capabilities"] = caps
+        if lst.known:
+            model["pricing"] = _pricing(e, lst.inp, lst.out)
+            if lst.free:
+                model["free"] = True
+        else:
+            model["pricing"] = None
+            model["priceUnknown"] = True
+        model["offers"] = _offers(grp, lst, own_lat, prices_file, dropped)
+        model["performance"] = performance
+        model["availability"] = AVAILABILITY_DEFAULT
         ctx = _pos_int(e.get("max_input_tokens")) or _pos_int(e.get("max_tokens"))
         if ctx:
             model["contextWindow"] = ctx
         mot = _pos_int(e.get("max_output_tokens"))
         if mot:
             model["maxOutputTokens"] = mot
-        if isinstance(e.get("deprecation_date"), str):
-            model["deprecationDate"] = e["deprecation_date"]
+        dep = _model_deprecation(grp, lst)
+        if dep:
+            model["deprecationDate"] = dep
+        if grp.alias_rules:
+            source["aliases"] = {a: grp.alias_rules[a] for a in sorted(grp.alias_rules)
+                                 if a in model.get("aliases", ())}
+            if not source["aliases"]:
+                del source["aliases"]
         model["source"] = source
         models.append(model)
         if i % 50 == 0:
@@ -662,9 +895,84 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
     step("assemble", len(ids), len(ids))
 
     generated_from = [{"file": p.name, "sha256": _sha256(p)} for n, p in sources.files() if n != "aider"]
-    doc = {"schemaVersion": 1, "generatedFrom": generated_from, "generatedAt": as_of, "models": models}
-    report = _report(doc, prices, dropped, arena, all_names, used_names, aliases, by_id, price_diffs, as_of)
+    doc = {"schemaVersion": 2, "generatedFrom": generated_from, "generatedAt": as_of, "models": models}
+    report = _report(doc, prices, dropped, arena, all_names, used_names, aliases, primary, price_diffs, as_of)
+    report["merged"] = {k: sorted(v) for k, v in sorted(notes.items())}
     return BuildResult(doc=doc, report=report)
+
+
+def _confirm_price(x: Listing, mdev: dict[str, dict[str, dict[str, Any]]]) -> None:
+    """A $0 in the price map counts only when the provider runs locally or models.dev lists the same
+    listing at $0 too; otherwise the listing's price is unknown (never taken as $0)."""
+    if not x.zero:
+        return
+    hosted = re.search(r"[-:]cloud$", x.key) is not None  # ollama's `-cloud` models run on its servers
+    if x.inp == 0 and x.out == 0 and x.provider in LOCAL_PROVIDERS and not hosted:
+        x.free, x.free_why = True, f"{x.provider} runs on the user's own machine"
+        return
+    hit = _models_dev_lookup(mdev, x) if mdev else None
+    if hit:
+        cost = mdev[hit[0]][hit[1]].get("cost")
+        if isinstance(cost, dict):
+            mi, mo = _num(cost.get("input")), _num(cost.get("output"))
+            if mi is not None and mo is not None and (mi, mo) == (per_million(x.inp), per_million(x.out)):
+                if x.inp == 0 and x.out == 0:
+                    x.free, x.free_why = True, f"models.dev {hit[0]}/{hit[1]} also lists $0"
+                return
+    x.known = False
+
+
+def _offers(grp: Model, lst: Listing, own_lat: tuple[float, str] | None, prices_file: str,
+            dropped: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """One offer per provider (its preferred listing): the maker's own first, then resellers by price."""
+    best: dict[str, Listing] = {}
+    for x in sorted(grp.listings, key=_listing_rank) + sorted(grp.folded, key=_listing_rank):
+        if best.setdefault(x.provider, x) is not x:
+            dropped["another listing of the model by the same provider was preferred"].append(x.key)
+    order = sorted(best.values(), key=lambda x: (x is not lst, _listing_rank(x)))
+    out = []
+    for x in order:
+        head, _, tail = x.key.partition("/")
+        upstream = tail if tail and x.provider.startswith(head) else x.key
+        offer: dict[str, Any] = {"provider": x.provider, "upstreamId": upstream}
+        if x.known:
+            offer["pricing"] = _pricing(x.entry, x.inp, x.out)
+            if x.free:
+                offer["free"] = True
+        else:
+            offer["pricing"] = None
+            offer["priceUnknown"] = True
+        if x is lst and own_lat is not None:
+            offer["latency"] = round(own_lat[0] * 1000.0, 3)
+        if x.deprecation:
+            offer["deprecationDate"] = x.deprecation
+        offer["source"] = {"file": prices_file, "key": x.key}
+        out.append(offer)
+    return out
+
+
+def _model_deprecation(grp: Model, lst: Listing) -> str | None:
+    """The maker's own listing's date when the maker lists the model; else the last date among the
+    offers when every reseller has announced one (a model still offered without a date is not deprecated)."""
+    own = [x for x in grp.listings if x.own]
+    if own:
+        return lst.deprecation if lst.own else sorted(own, key=_listing_rank)[0].deprecation
+    dates = [x.deprecation for x in grp.all()]
+    if dates and all(dates):
+        return max(d for d in dates if d)
+    return None
+
+
+def _resolve_alias_table(table: dict[str, str], by_id: dict[str, Model], aliases: dict[str, str]
+                         ) -> dict[str, str]:
+    """The checked-in arena-name table's targets as registry ids (a target may name an alias or a key)."""
+    keys = {x.key: mid for mid, m in by_id.items() for x in m.all()}
+    out = {}
+    for name, tgt in table.items():
+        mid = tgt if tgt in by_id else aliases.get(tgt) or keys.get(tgt)
+        if mid:
+            out[name] = mid
+    return out
 
 
 def _rel_diff(a: float, b: float) -> float:
@@ -713,6 +1021,17 @@ def _report(doc: dict[str, Any], prices: dict[str, Any], dropped: dict[str, list
             "ratedAnyTask": sum(1 for m in models if m["performance"]["qualityByTask"]),
             "ratedCoding": coding,
             "withLatency": sum(1 for m in models if m["performance"]["latency"] is not None),
+            "offers": sum(len(m["offers"]) for m in models),
+            "ratedOwnEntry": sum(1 for m in models if "quality" in m["source"]
+                                 and "borrowedFrom" not in m["source"]["quality"]),
+            "ratedBorrowed": sum(1 for m in models if "borrowedFrom" in m["source"].get("quality", {})),
+            "free": sum(1 for m in models if m.get("free")),
+            "freeWhy": dict(sorted(Counter(m["source"]["prices"]["free"].split(" ")[0] if
+                                           m["source"]["prices"]["free"].startswith("models.dev") else "local"
+                                           for m in models if m.get("free")).items())),
+            "priceUnknown": sum(1 for m in models if m.get("priceUnknown")),
+            "withAliases": sum(1 for m in models if m.get("aliases")),
+            "withDeprecationDate": sum(1 for m in models if m.get("deprecationDate")),
             "makersOwnListing": sum(1 for lst in by_id.values() if lst.own),
             "byProvider": dict(sorted(by_provider.items(), key=lambda kv: (-kv[1], kv[0]))),
             "arenaNamesMatched": sum(1 for v in arena_report.values() if "matched" in v),
@@ -721,6 +1040,7 @@ def _report(doc: dict[str, Any], prices: dict[str, Any], dropped: dict[str, list
         },
         "litellm": {
             "selected": len(models),
+            "offers": sum(len(m["offers"]) for m in models),
             "droppedCounts": {r: len(k) for r, k in sorted(dropped.items())},
             "dropped": {r: sorted(k) for r, k in sorted(dropped.items())},
         },

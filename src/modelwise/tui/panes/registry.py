@@ -45,12 +45,22 @@ def _observed(r: dict[str, Any]) -> str:
     return text
 
 
+def _price(p: float | None) -> float:
+    return _INF if p is None else p  # an unknown price sorts last, never as $0
+
+
+def _price_text(p: float | None, digits: int, free: bool) -> Text:
+    if p is None:
+        return Text("unknown", justify="right", style="dim")
+    return Text("free" if free and p == 0 else f"{p:.{digits}f}", justify="right")
+
+
 COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], Any], bool], ...] = (
     ("name", "name", lambda r: r["name"].lower(), False),
     ("provider", "provider", lambda r: (r["provider"] or "~").lower(), False),
-    ("input", "in $/1M", lambda r: r["inputPer1M"], False),
-    ("output", "out $/1M", lambda r: r["outputPer1M"], False),
-    ("blended", "$/1k", lambda r: r["blendedPer1k"], False),
+    ("input", "in $/1M", lambda r: _price(r["inputPer1M"]), False),
+    ("output", "out $/1M", lambda r: _price(r["outputPer1M"]), False),
+    ("blended", "$/1k", lambda r: _price(r["blendedPer1k"]), False),
     ("quality", "quality", _q, True),
     ("availability", "avail.", lambda r: r["availability"], True),
     ("latency", "latency", lambda r: r["latencyMs"] if r["latencyMs"] is not None else _INF, False),
@@ -66,15 +76,16 @@ def _cells(r: dict[str, Any]) -> tuple[Text, ...]:
     return (
         Ordered(clip(r["name"], 32), r["id"]),
         Text(r["provider"] or "-"),
-        Text(f"{r['inputPer1M']:.3f}", justify=right),
-        Text(f"{r['outputPer1M']:.3f}", justify=right),
-        Text(f"{r['blendedPer1k']:.6f}", justify=right),
+        _price_text(r["inputPer1M"], 3, r.get("free", False)),
+        _price_text(r["outputPer1M"], 3, r.get("free", False)),
+        _price_text(r["blendedPer1k"], 6, r.get("free", False)),
         Text(
             num(r["quality"]) if r["rated"] else "unrated", justify=right, style="" if r["rated"] else "dim"
         ),
         Text(f"{r['availability']:.3f}", justify=right),
         Text("-" if lat is None else f"{lat:.0f} ms", justify=right),
-        Text("rated" if r["rated"] else "unrated", style="" if r["rated"] else "dim"),
+        Text(("borrowed" if r.get("ratingBorrowedFrom") else "rated") if r["rated"] else "unrated",
+             style="" if r["rated"] else "dim"),
         Text(_observed(r)),
     )
 

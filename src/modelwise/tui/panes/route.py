@@ -353,6 +353,8 @@ class RoutePane(Vertical):
         eligibility = "winner" if row["winner"] else (row["reason"] or "eligible")
         rank = ("★" if row["winner"] else "") + str(row["rank"])
         name = clip(row["name"], 24) + ("" if row["rated"] else " (unrated)")
+        if row.get("free"):
+            name += " (free)"
         return (
             Text(rank, style=style, justify="right"),
             Text(name, style=style),
