@@ -19,7 +19,7 @@ from modelwise.core.errors import ConfigError, RegistryError
 from modelwise.core.models import ModelSpec, Registry
 from modelwise.core.settings import Settings
 
-_CACHE_FORMAT = 3
+_CACHE_FORMAT = 4
 
 
 def load_settings(

@@ -6,7 +6,7 @@ and the calibration, so the router can cache it and a decision only walks the to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
@@ -158,8 +158,12 @@ def rank_models(
     settings: Settings,
     constraints: Constraints = NO_CONSTRAINTS,
     calibration: Calibration = EMPTY,
+    unreachable: Mapping[str, str] | None = None,
 ) -> Ranking:
-    """Score every model for `task_type` and sort best first (ties by id; cost ties are settled per task)."""
+    """Score every model for `task_type` and sort best first (ties by id; cost ties are settled per task).
+
+    `unreachable`: model id -> why no provider can call it; such a model is scored and listed, never
+    eligible, and left out of the tier floor and the log cost scale."""
     nw = weights.normalised()
     wc, wp, wa, wk = nw
     learn = settings.learning_enabled and bool(calibration)
@@ -167,6 +171,7 @@ def rank_models(
     prior = settings.unrated_quality
     required = constraints.capabilities
     scored: list[Scored] = []
+    out_of_reach: set[str] = set()
     for m in models:
         s = Scored(m)
         caps = m.capabilities
@@ -190,7 +195,13 @@ def rank_models(
         s.availability = avail
         s.latency = latency
         reason = None
-        if not capable:
+        if unreachable and capable:
+            reason = unreachable.get(m.id)
+            if reason is not None:
+                out_of_reach.add(m.id)
+        if reason is not None:
+            pass
+        elif not capable:
             if task_type not in caps:
                 reason = f"not capable of {task_type}"
             else:
@@ -207,7 +218,7 @@ def rank_models(
         scored.append(s)
 
     if settings.cost_scale == "log":
-        capable_idx = [i for i, s in enumerate(scored) if s.capability]
+        capable_idx = [i for i, s in enumerate(scored) if s.capability and s.model.id not in out_of_reach]
         comps = log_cost_components([scored[i].model.blended_per_1k for i in capable_idx])
         for s in scored:
             s.cost = 0.0
@@ -221,7 +232,7 @@ def rank_models(
     for s in scored:
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
 
-    capable = [s for s in scored if s.capability]
+    capable = [s for s in scored if s.capability and s.model.id not in out_of_reach]
     rated_q = [s.performance for s in capable if s.rated or s.calibrated]
     floor = nearest_rank(rated_q or [s.performance for s in capable], tier.floor_percentile)
     for s in scored:
