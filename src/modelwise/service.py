@@ -731,7 +731,10 @@ class TokenOptimizationService:
         if r is None:
             if len(cache) > 8:
                 cache.clear()
-            r = cache[key] = Replayer(self.registry.models, settings)
+            models = self.registry.models
+            if self.restricted():  # replayed over the models routing would consider, at their offers' prices
+                models = tuple(m for m in self._reach_models if m.id in self.reach.reachable)
+            r = cache[key] = Replayer(models, settings)
         return r
 
     def whatif(

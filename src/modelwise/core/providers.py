@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 WIRE_FORMATS = ("openai", "anthropic")
 ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]{0,99}$")
 
 
-@dataclass(frozen=True, slots=True)
-class OfferRef:
+# NamedTuples, not frozen dataclasses: defined at import on the CLI's cold path (a tenth of the cost) and
+# made by the thousand per process (a frozen dataclass's __init__ is several times slower).
+
+
+class OfferRef(NamedTuple):
     """One way to buy a model: from `provider` under `upstream_id`, at these prices (USD per 1M tokens)."""
 
     provider: str
@@ -30,8 +33,10 @@ class OfferRef:
         return (3.0 * self.input_per_1m + self.output_per_1m) / 4.0
 
 
-@dataclass(frozen=True, slots=True)
-class ProviderDef:
+_NO_IDS: Mapping[str, str] = MappingProxyType({})
+
+
+class ProviderDef(NamedTuple):
     """A provider as defined (built-in, configured, or a built-in the config overrides).
 
     `key_envs`: the environment variables that may hold its key, in order (empty: no key needed).
@@ -44,7 +49,7 @@ class ProviderDef:
     api: str = "openai"
     key_envs: tuple[str, ...] = ()
     models: tuple[str, ...] | None = None
-    upstream_ids: Mapping[str, str] = field(default_factory=dict)
+    upstream_ids: Mapping[str, str] = _NO_IDS
     free: bool = False
     local: bool = False
     enabled: bool | None = None
@@ -166,8 +171,7 @@ def _as_offer(o: Any, model: Any) -> OfferRef:
 # -- the providers in effect ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Provider:
+class Provider(NamedTuple):
     """A provider with its state in this environment: whether it is on and which variable holds its key
     (the name only; the key itself is never kept)."""
 
@@ -211,7 +215,7 @@ def _apply(p: ProviderDef, given: Mapping[str, Any]) -> ProviderDef:
         changes["free"] = bool(given["free"])
     if given.get("enabled") is not None:
         changes["enabled"] = bool(given["enabled"])
-    return replace(p, **changes)
+    return p._replace(**changes)
 
 
 def resolve(defs: Iterable[ProviderDef], env: Mapping[str, str]) -> tuple[Provider, ...]:
@@ -231,8 +235,7 @@ def resolve(defs: Iterable[ProviderDef], env: Mapping[str, str]) -> tuple[Provid
     return tuple(out)
 
 
-@dataclass(frozen=True)
-class Reach:
+class Reach(NamedTuple):
     """Which models the enabled providers reach, and through which offer (the cheapest reachable one).
 
     `active`: some provider is on (otherwise routing is advisory, over the whole registry)."""
@@ -266,11 +269,8 @@ def _openrouter_offer(model: Any, offers: Sequence[OfferRef], p: ProviderDef) ->
 
 
 def _moved(o: OfferRef, provider: str, upstream_id: str) -> OfferRef:
-    """`o` sold by `provider` under `upstream_id` (dataclasses.replace costs ten times more)."""
-    return OfferRef(
-        provider, upstream_id, o.input_per_1m, o.output_per_1m, o.cache_read_per_1m, o.cache_write_per_1m,
-        o.latency_ms, o.tiers,
-    )
+    """`o` sold by `provider` under `upstream_id`."""
+    return o._replace(provider=provider, upstream_id=upstream_id)
 
 
 def provider_offer(model: Any, offers: Sequence[OfferRef], p: ProviderDef) -> OfferRef | None:
@@ -290,8 +290,8 @@ def provider_offer(model: Any, offers: Sequence[OfferRef], p: ProviderDef) -> Of
         up = p.upstream_ids.get(model.id)
         offer = own if up is None else _moved(own, own.provider, up)
     if offer is not None and p.free:
-        offer = replace(offer, input_per_1m=0.0, output_per_1m=0.0, cache_read_per_1m=0.0,
-                        cache_write_per_1m=0.0, tiers=())
+        offer = offer._replace(input_per_1m=0.0, output_per_1m=0.0, cache_read_per_1m=0.0,
+                               cache_write_per_1m=0.0, tiers=())
     return offer
 
 
