@@ -323,3 +323,12 @@ def test_http_names_the_offer_and_takes_any_provider(make_service, monkeypatch):
         query = "SELECT detail FROM decisions WHERE id = ?"
         (detail,) = conn.execute(query, (body["decisionId"],)).fetchone()
     assert json.loads(detail)["provider"] == "anthropic"
+
+
+def test_explain_groups_the_models_out_of_reach(tmp_path):
+    r = run_cli("explain", "debugging", "fix it", "--json", env=env_with(tmp_path, ANTHROPIC_API_KEY="x"))
+    assert r.returncode == 0, r.stderr
+    groups = {g["kind"]: g for g in json.loads(r.stdout)["exclusions"]}
+    assert groups["no-provider"]["count"] > 500
+    assert all(x["reason"].startswith("no configured provider serves it: ")
+               for x in groups["no-provider"]["examples"])

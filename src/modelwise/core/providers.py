@@ -90,6 +90,7 @@ BUILTIN_BY_NAME: dict[str, ProviderDef] = {p.name: p for p in BUILTIN}
 KEY_VARIABLES: tuple[str, ...] = tuple(dict.fromkeys(v for p in BUILTIN for v in p.key_envs))
 
 OPENROUTER = "openrouter"
+UNREACHABLE = "no configured provider serves it"  # how a model out of reach's reason begins
 # A vendor's own API, as the price map names it, and the vendor's prefix in OpenRouter's model ids.
 FIRST_PARTY: dict[str, tuple[str, ...]] = {
     "openai": ("openai",),
@@ -306,7 +307,7 @@ def _hint(hosts: Sequence[str], model: Any) -> str:
     if OPENROUTER in hosts or any(h in first_party for h in hosts):
         ways.append("set OPENROUTER_API_KEY")
     ways.append("add [providers." + (sorted(hosts)[0] if hosts else "NAME") + "]")
-    return "no configured provider serves it: " + " or ".join(dict.fromkeys(ways))
+    return UNREACHABLE + ": " + " or ".join(dict.fromkeys(ways))
 
 
 def compute_reach(models: Iterable[Any], providers: Sequence[Provider], count_all: bool = False) -> Reach:
