@@ -332,3 +332,29 @@ def test_explain_groups_the_models_out_of_reach(tmp_path):
     assert groups["no-provider"]["count"] > 500
     assert all(x["reason"].startswith("no configured provider serves it: ")
                for x in groups["no-provider"]["examples"])
+
+
+def test_openrouter_reaches_first_party_models_as_vendor_slash_id(tmp_path, shipped, price_map):
+    out = batch(tmp_path, env_with(tmp_path, OPENROUTER_API_KEY="x"))
+    for d in out:
+        assert d["provider"] == "openrouter", d
+        m = shipped[d["selectedModel"]]
+        host = listing_provider(d["selectedModel"], shipped, price_map)
+        # only a model its vendor's own API lists, under vendor/that API's id
+        vendor = {"mistral": "mistralai", "xai": "x-ai", "alibaba": "qwen", "zai": "z-ai",
+                  "moonshot": "moonshotai", "meta": "meta-llama"}.get(m["provider"], m["provider"])
+        key = m["source"]["prices"]["key"]
+        assert d["upstreamId"] == f"{vendor}/{key.split('/', 1)[-1]}", (d["upstreamId"], key, host)
+        assert host not in ("bedrock", "bedrock_converse", "azure", "fireworks_ai", "deepinfra"), host
+
+
+def test_enabled_false_turns_a_detected_provider_off(make_service, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "x")
+    on = make_service(SHIPPED)
+    assert on.reach.active and on.route_task("debugging", "x", dry_run=True)["provider"] == "anthropic"
+    off = make_service(SHIPPED, "[providers.anthropic]\nenabled = false\n")
+    d = off.route_task("debugging", "x", dry_run=True)
+    assert not off.reach.active and ADVISORY in d["warnings"]
+    # a key variable set to blanks is not a key
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "  ")
+    assert not make_service(SHIPPED).reach.active
