@@ -367,3 +367,23 @@ def test_enabled_false_turns_a_detected_provider_off(make_service, monkeypatch):
     # a key variable set to blanks is not a key
     monkeypatch.setenv("ANTHROPIC_API_KEY", "  ")
     assert not make_service(SHIPPED).reach.active
+
+
+def test_listing_provider_agrees_with_the_price_map_for_every_builtin(price_map):
+    """Without `offers`, a model's provider comes from its price-map key; for every model that a
+    built-in would serve, that is the map's own `litellm_provider` (Google's un-prefixed Gemini ids are
+    listed under Vertex AI and served by the Gemini API too)."""
+    from modelwise.core.providers import BUILTIN_BY_NAME, listing_of
+    from modelwise.loading import load_registry
+
+    served = 0
+    for m in load_registry(SHIPPED).models:
+        host, upstream = listing_of(m)
+        if host not in BUILTIN_BY_NAME:
+            continue
+        key = m.source["prices"]["key"]
+        actual = price_map[key]["litellm_provider"]
+        assert actual == host or (host, actual) == ("gemini", "vertex_ai-language-models"), (key, host)
+        assert key.endswith(upstream)
+        served += 1
+    assert served > 300

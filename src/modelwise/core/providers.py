@@ -114,8 +114,10 @@ OPENROUTER_VENDOR: dict[str, str] = {
     "meta": "meta-llama",
 }
 # A price-map key without a provider prefix is the vendor's own API, unless it is a Bedrock model id
-# (`anthropic.claude-…`, `us.anthropic.claude-…`); a few prefixes are spelt differently from the provider.
+# (`anthropic.claude-…`, `us.anthropic.claude-…`) or a Volcengine one (a yymmdd suffix: `…-251201`; the
+# vendors' own snapshots end in -2024-08-06, -0613 or -20250929); a few prefixes are spelt differently.
 _BEDROCK_ID = re.compile(r"^(?:[a-z]{2,6}\.)?[a-z0-9-]+\.[a-z]")
+_VOLCENGINE_ID = re.compile(r"-\d{6}$")
 _VENDOR_HOST = {"google": "gemini", "cohere": "cohere_chat"}
 _HOST_SPELLING = {"amazon-nova": "amazon_nova"}
 
@@ -134,6 +136,8 @@ def listing_of(model: Any) -> tuple[str, str]:
         return _HOST_SPELLING.get(head, head), rest
     if _BEDROCK_ID.match(key):
         return "bedrock", key
+    if _VOLCENGINE_ID.search(key):
+        return "volcengine", key
     vendor = model.provider or "unknown"
     return _VENDOR_HOST.get(vendor, vendor), key
 
