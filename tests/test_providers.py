@@ -59,9 +59,11 @@ def batch(tmp_path: Path, env: dict[str, str], *flags: str, dry_run: bool = True
 
 
 def listing_provider(model_id: str, shipped: dict, price_map: dict) -> str:
-    """Who sells a registry model, by the price map's own `litellm_provider` of the entry it came from."""
+    """Who sells a registry model, by the price map's own `litellm_provider` of the entry it came from
+    (Google's un-prefixed Gemini ids, listed under Vertex AI, are the Gemini API's too)."""
     key = shipped[model_id]["source"]["prices"]["key"]
-    return price_map[key]["litellm_provider"]
+    actual = price_map[key]["litellm_provider"]
+    return "gemini" if actual == "vertex_ai-language-models" and "/" not in key else actual
 
 
 @pytest.mark.parametrize(
