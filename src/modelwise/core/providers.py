@@ -320,6 +320,8 @@ def compute_reach(models: Iterable[Any], providers: Sequence[Provider], count_al
     reaches (every provider's when `count_all`, else the enabled ones')."""
     on = [p for p in providers if p.enabled]
     looked = list(enumerate(providers if count_all else on))
+    if not looked:  # nothing on: advisory, nothing to look up
+        return Reach(False, {}, frozenset(), {}, {}, tuple(providers))
     counts = {p.name: 0 for _, p in looked}
     # A provider that serves the offers carrying its name is looked up by that name (one dict probe per
     # offer); one with a model list by set membership; OpenRouter model by model.
