@@ -40,10 +40,13 @@ def in_zone(env: dict[str, str], tz: str) -> dict[str, str]:
 
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Point platformdirs at temporary folders and forget any MODELWISE_* variable of the machine."""
+    """Point platformdirs at temporary folders and forget any MODELWISE_* variable and any provider key
+    variable of the machine (a test sets the keys it needs)."""
     home = tmp_path_factory.mktemp("home")
+    from modelwise.core.providers import KEY_VARIABLES
+
     for var in list(os.environ):
-        if var.startswith("MODELWISE_"):
+        if var.startswith("MODELWISE_") or var in KEY_VARIABLES:
             monkeypatch.delenv(var)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))

@@ -383,6 +383,7 @@ def test_openapi_documents_every_endpoint_and_model(client):
         "requestId",
         "dryRun",
         "weights",
+        "anyProvider",
     }
     # what the service checks beyond pydantic is documented too (schemathesis generates from it)
     assert "documentation" in schemas["TaskIn"]["properties"]["type"]["enum"]

@@ -165,6 +165,7 @@ def cmd_route(args: argparse.Namespace) -> int:
         weights=args.weights,
         dry_run=args.dry_run,
         all_candidates=args.all_candidates,
+        any_provider=True if args.any_provider else None,
     )
     if args.json:
         emit(r)
@@ -180,6 +181,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     r = svc.explain(
         args.type, args.description, args.budget, constraints=constraints or None, weights=args.weights,
         leads=args.leads, grid_values=_grid_values(args.grid_values),
+        any_provider=True if args.any_provider else None,
     )
     if args.json:
         emit(r)
@@ -536,6 +538,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--min-quality", type=float, metavar="Q")
         p.add_argument("--max-latency", type=float, metavar="MS")
         p.add_argument("--json", action="store_true", help="print JSON")
+        p.add_argument(
+            "--any-provider", action="store_true",
+            help="consider the whole registry, not only models a configured provider serves",
+        )
 
     p = command("route", "route one task and record the decision", cmd_route)
     task_args(p)
@@ -598,10 +604,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("console", "open the console (the default with no command)", cmd_console)
 
     # Each area adds its commands from its own module (kept light: heavy imports happen inside commands).
-    from modelwise import cli_learning, cli_registry, cli_service, cli_whatif
+    from modelwise import cli_learning, cli_providers, cli_registry, cli_service, cli_whatif
 
     cli_registry.add_parser(sub)
-    for area in (cli_service, cli_learning, cli_whatif):
+    for area in (cli_service, cli_learning, cli_whatif, cli_providers):
         area.register(command)
     return parser
 
@@ -613,7 +619,10 @@ def build_parser() -> argparse.ArgumentParser:
 # values starting with '-', positionals split by options, a bad number, ...) goes to argparse, so every
 # message and exit code stays argparse's.
 
-_ROUTE_SWITCHES = {"--json": "json", "--dry-run": "dry_run", "--all-candidates": "all_candidates"}
+_ROUTE_SWITCHES = {
+    "--json": "json", "--dry-run": "dry_run", "--all-candidates": "all_candidates",
+    "--any-provider": "any_provider",
+}
 _ROUTE_OPTIONS = {
     "--agent": "agent",
     "--request-id": "request_id",
@@ -637,6 +646,7 @@ def fast_route_args(argv: list[str]) -> Any | None:
         "registry": None, "ledger": None, "config": None, "command": "route", "budget": None,
         "weights": None, "min_quality": None, "max_latency": None, "json": False, "agent": None,
         "request_id": None, "capability": None, "dry_run": False, "all_candidates": False,
+        "any_provider": False,
     }
     positionals: list[str] = []
     run_ended = False  # positionals must be one unbroken run (argparse splits runs around options)

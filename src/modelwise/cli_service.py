@@ -43,6 +43,10 @@ def register(command) -> None:
     )
     p.add_argument("--concurrency", type=int, default=8, help="tasks routed at once (default 8, the brief's)")
     p.add_argument("--json", action="store_true", help="print a JSON array of the answers, in input order")
+    p.add_argument(
+        "--any-provider", action="store_true",
+        help="consider the whole registry for every task without its own anyProvider",
+    )
 
 
 # -- serve -------------------------------------------------------------------------------------------
@@ -186,6 +190,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.concurrency < 1 or args.concurrency > 256:
         raise BadInput(f"--concurrency must be between 1 and 256, not {args.concurrency}")
     tasks = read_tasks(args.file)
+    if args.any_provider:
+        tasks = [{"anyProvider": True, **t} if isinstance(t, dict) else t for t in tasks]
     svc = service_from_args(args)
     svc.validate_tasks(tasks)  # every task checked before any is routed: a bad file writes nothing
     svc.enable_group_commit()
@@ -213,6 +219,10 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.json:
         emit(results)
     else:
+        from modelwise.core.providers import ADVISORY
+
+        if any(ADVISORY in (r.get("warnings") or ()) for r in results):
+            print(f"warning: {ADVISORY}", file=sys.stderr)  # once, not once per task
         for i, r in enumerate(results):
             if r.get("status") == "invalid":
                 print(f"{i:>5}  invalid  {r['error']}")

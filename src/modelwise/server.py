@@ -110,6 +110,11 @@ class TaskIn(_In):
     )
     dryRun: bool = Field(False, description="route without recording anything")
     weights: WeightsIn | None = None
+    anyProvider: bool | None = Field(
+        None,
+        description="consider the whole registry, not only the models a configured provider serves "
+        "(default: the config's any_provider)",
+    )
 
     def as_task(self) -> dict[str, Any]:
         """The SPEC 2 mapping the service takes."""
@@ -126,6 +131,8 @@ class TaskIn(_In):
             task["constraints"] = self.constraints.model_dump(exclude_none=True)
         if self.weights is not None:
             task["weights"] = self.weights.model_dump(exclude_none=True)
+        if self.anyProvider is not None:
+            task["anyProvider"] = self.anyProvider
         return task
 
 
@@ -224,6 +231,9 @@ class Candidate(_Out):
     rated: bool
     winner: bool
     free: bool = False
+    provider: str | None = Field(
+        None, description="the provider that would be called for it; null when none configured serves it"
+    )
 
 
 class RouteOut(_Out):
@@ -237,6 +247,8 @@ class RouteOut(_Out):
     agent: str | None
     selectedModel: str | None
     selectedModelName: str | None
+    provider: str | None = Field(description="the provider of the chosen offer (who would be called)")
+    upstreamId: str | None = Field(description="the model's id at that provider")
     estimatedCost: float
     estimatedTokens: Tokens
     score: float | None

@@ -6,6 +6,7 @@ input writes nothing), records outcomes and reports statistics."""
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import os
 import threading
@@ -181,6 +182,9 @@ class TokenOptimizationService:
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
         self._rankings: dict[tuple, Ranking] = {}
+        self._reach: Any = None
+        self._reach_models: tuple[ModelSpec, ...] = ()
+        self._reach_lock = threading.Lock()
         self._calibration: Calibration = EMPTY
         self._calibration_version = -1
         self._calibration_lock = threading.Lock()
@@ -273,26 +277,93 @@ class TokenOptimizationService:
                     self._calibration_version = self._calibration.version
         return self._calibration
 
+    @property
+    def reach(self) -> Any:
+        """Which models the enabled providers reach (core.providers.Reach), computed once per service
+        from the config and the environment (whether a key variable is set; the key is never read on)."""
+        if self._reach is None:
+            with self._reach_lock:
+                if self._reach is None:
+                    self._reach_models, self._reach = self._compute_reach()
+        return self._reach
+
+    def _compute_reach(self) -> tuple[tuple[ModelSpec, ...], Any]:
+        from modelwise.core import providers as prov
+        from modelwise.core.errors import ConfigError
+
+        defs = prov.merge_config(self.settings.providers_config())
+        problems = prov.config_model_problems(defs, self.registry._by_id)  # type: ignore[attr-defined]
+        if problems:
+            raise ConfigError(f"{self.paths.config}: {problems[0]}")
+        reach = prov.compute_reach(self.registry.models, prov.resolve(defs, os.environ))
+        if not reach.active:
+            return self.registry.models, reach
+        models = []
+        for m in self.registry.models:
+            o = reach.offers.get(m.id)
+            if o is not None and (
+                o.input_per_1m, o.output_per_1m, o.cache_read_per_1m, o.cache_write_per_1m, o.tiers, o.free
+            ) != (
+                m.input_per_1m, m.output_per_1m, m.cache_read_per_1m, m.cache_write_per_1m,
+                m.price_tiers, m.free,
+            ):
+                # the price the router pays is that of the offer it would call
+                m = dataclasses.replace(
+                    m, input_per_1m=o.input_per_1m, output_per_1m=o.output_per_1m,
+                    cache_read_per_1m=o.cache_read_per_1m, cache_write_per_1m=o.cache_write_per_1m,
+                    reasoning_per_1m=o.reasoning_per_1m, price_tiers=tuple(o.tiers), free=o.free,
+                    price_known=True,
+                )
+            models.append(m)
+        return tuple(models), reach
+
+    def restricted(self, any_provider: bool | None = None) -> bool:
+        """Whether routing keeps to the models some enabled provider reaches (else: the whole registry,
+        asked for with any_provider, or advisory because no provider is on)."""
+        if any_provider is None:
+            any_provider = self.settings.any_provider
+        return not any_provider and self.reach.active
+
+    def offer_for(self, model: ModelSpec) -> Any:
+        """The offer a decision for `model` names: the one its provider would be called through, or
+        (outside the reachable set) the model's cheapest listed offer."""
+        o = self.reach.offer(model.id)
+        if o is not None:
+            return o
+        from modelwise.core.providers import offers_of
+
+        return min(offers_of(model), key=lambda x: x.blended_per_1m)
+
     def ranking(
         self,
         task_type: str,
         weights: Weights | None = None,
         constraints: Constraints = NO_CONSTRAINTS,
         calibration: Calibration | None = None,
+        any_provider: bool | None = None,
     ) -> Ranking:
-        """Every model scored for a task type, cached per (type, weights, constraints, calibration)."""
+        """Every model scored for a task type, cached per (type, weights, constraints, calibration, the
+        set of reachable models)."""
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
         calib = self.calibration() if calibration is None else calibration
+        restricted = self.restricted(any_provider)
+        reach_key = self.reach.reachable if restricted else None
         # An outcome of one task type leaves the rankings of the others as they are. Deprecation is judged
         # on today's date in the ledger's zone, so a new day ranks afresh.
         today = self.today().isoformat()
-        key = (task_type, weights, constraints, calib.version_for(task_type), today)
+        key = (task_type, weights, constraints, calib.version_for(task_type), today, reach_key)
         r = self._rankings.get(key)
         if r is None:
-            r = rank_models(
-                self.registry.models, task_type, tier, weights, self.settings, constraints, calib, today
-            )
+            if restricted:
+                r = rank_models(
+                    self._reach_models, task_type, tier, weights, self.settings, constraints, calib,
+                    today, self.reach.unreachable,
+                )
+            else:
+                r = rank_models(
+                    self.registry.models, task_type, tier, weights, self.settings, constraints, calib, today
+                )
             if len(self._rankings) > 256:
                 self._rankings.clear()
             self._rankings[key] = r
@@ -373,15 +444,21 @@ class TokenOptimizationService:
         weights: Weights | str | Sequence[float] | Mapping[str, float] | None = None,
         dry_run: bool = False,
         all_candidates: bool = False,
+        any_provider: bool | None = None,
     ) -> dict[str, Any]:
         """Route one task and record the decision (SPEC 4). Returns the JSON object of `route --json`;
-        a refusal is recorded and returned with status `refused` (the CLI exits 3, HTTP answers 402)."""
+        a refusal is recorded and returned with status `refused` (the CLI exits 3, HTTP answers 402).
+        `any_provider`: consider the whole registry, not only the models an enabled provider reaches
+        (None: the config's `any_provider`)."""
         task_type, description, task_budget, agent, request_id, w = self._validate(
             task_type, description, budget, agent, request_id, weights
         )
+        if any_provider is not None and not isinstance(any_provider, bool):
+            raise BadInput("anyProvider must be true or false")
         cons = _parse_constraints(constraints)
         tier = tier_of(self.settings, task_type)
-        ranking = self.ranking(task_type, w, cons)
+        ranking = self.ranking(task_type, w, cons, any_provider=any_provider)
+        restricted = self.restricted(any_provider)
         tin, tout = self.estimate_tokens(task_type, description)
         if not dry_run:
             self.ledger  # noqa: B018 - open (or create) it first: its zone names the day below
@@ -398,6 +475,14 @@ class TokenOptimizationService:
             reserved = choice.estimated_cost if choice.status != REFUSED else 0.0
             day_spent_after = sum(spent.values()) + reserved
             warnings = list(choice.warnings)
+            if not self.reach.active:
+                from modelwise.core.providers import ADVISORY
+
+                warnings.append(ADVISORY)
+            elif not restricted and choice.winner is not None:
+                why = self.reach.unreachable.get(choice.winner.model.id)
+                if why is not None:
+                    warnings.append(f"{choice.winner.model.name} was chosen from the whole registry: {why}")
             share = day_spent_after / self.settings.daily_budget if self.settings.daily_budget else 1.0
             if share >= self.settings.alert_threshold:
                 warnings.append(
@@ -406,7 +491,7 @@ class TokenOptimizationService:
                 )
             response = self._response(
                 decision_id, request_id, task_type, tier.name, agent, choice, ranking, tin, tout,
-                task_budget, room, reserved, warnings, top, now, cons,
+                task_budget, room, reserved, warnings, top, now, cons, restricted,
             )
             return response, choice, day_spent_after
 
@@ -481,9 +566,19 @@ class TokenOptimizationService:
         top: int | None,
         now: datetime,
         constraints: Constraints,
+        restricted: bool = False,
     ) -> dict[str, Any]:
         w = choice.winner
         margin = choice.margin
+        offer = self.offer_for(w.model) if w else None
+        rows = candidate_rows(ranking, choice, tin, tout, task_budget, room.limit, top)
+        reach = self.reach
+        for row in rows:
+            o = reach.offers.get(row["model"])
+            if o is None and not restricted:
+                m = self.registry.get(row["model"])
+                o = self.offer_for(m) if m is not None else None
+            row["provider"] = o.provider if o is not None else None
         return {
             "decisionId": decision_id,
             "requestId": request_id,
@@ -493,6 +588,8 @@ class TokenOptimizationService:
             "agent": agent,
             "selectedModel": w.model.id if w else None,
             "selectedModelName": w.model.name if w else None,
+            "provider": offer.provider if offer else None,
+            "upstreamId": offer.upstream_id if offer else None,
             "estimatedCost": round(choice.estimated_cost, 10) if w else 0.0,
             "estimatedTokens": {"input": tin, "output": tout},
             "score": round(w.total, 6) if w else None,
@@ -513,7 +610,7 @@ class TokenOptimizationService:
             "floorDropped": choice.floor_dropped,
             "margin": None if margin is None else round(margin, 6),
             "flip": flip_point(ranking.weights.as_tuple(), w, choice.runner_up) if w else None,
-            "candidates": candidate_rows(ranking, choice, tin, tout, task_budget, room.limit, top),
+            "candidates": rows,
         }
 
     def explain(
@@ -527,6 +624,7 @@ class TokenOptimizationService:
         agent: str | None = None,
         leads: int = 5,
         grid_values: Sequence[float] | None = None,
+        any_provider: bool | None = None,
     ) -> dict[str, Any]:
         """The whole breakdown of a dry run, recording nothing (issue 7): the `route --json` object plus
         `flips` (the nearest flip of every weight, each direction), `leads` (the winner's lead over the
@@ -536,9 +634,9 @@ class TokenOptimizationService:
 
         response = self.route_task(
             task_type, description, budget, constraints=constraints, weights=weights, agent=agent,
-            dry_run=True, all_candidates=True,
+            dry_run=True, all_candidates=True, any_provider=any_provider,
         )
-        ctx = self._decision_context(task_type, description, response, constraints, weights)
+        ctx = self._decision_context(task_type, description, response, constraints, weights, any_provider)
         ranking, choice, tin, tout, task_budget, limit = ctx
         w = ranking.weights
         winner = choice.winner
@@ -570,10 +668,11 @@ class TokenOptimizationService:
         response: Mapping[str, Any],
         constraints: Constraints | Mapping[str, Any] | None,
         weights: Weights | str | Sequence[float] | Mapping[str, float] | None,
+        any_provider: bool | None = None,
     ) -> tuple[Ranking, Choice, int, int, float, float | None]:
         """Re-derive what a dry run decided (ranking, choice, tokens, task budget, limit) for `explain`."""
         w = self.parse_weights(weights)
-        ranking = self.ranking(task_type, w, _parse_constraints(constraints))
+        ranking = self.ranking(task_type, w, _parse_constraints(constraints), any_provider=any_provider)
         tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
         task_budget = response["budget"]["task"]
         day = self.today().isoformat()
@@ -714,7 +813,10 @@ class TokenOptimizationService:
         if r is None:
             if len(cache) > 8:
                 cache.clear()
-            r = cache[key] = Replayer(self.registry.models, settings)
+            models = self.registry.models
+            if self.restricted():  # replayed over the models routing would consider, at their offers' prices
+                models = tuple(m for m in self._reach_models if m.id in self.reach.reachable)
+            r = cache[key] = Replayer(models, settings)
         return r
 
     def whatif(
@@ -848,8 +950,7 @@ class TokenOptimizationService:
         """Route a task given as the JSON object of SPEC 2 (`type`, `description`, `budget`, ...)."""
         if not isinstance(task, Mapping):
             raise BadInput("a task must be an object with at least a 'type'")
-        known = {"type", "description", "budget", "agent", "constraints", "requestId", "dryRun", "weights"}
-        unknown = set(task) - known
+        unknown = set(task) - self.TASK_KEYS
         if unknown:
             raise BadInput(f"unknown task key(s): {', '.join(sorted(unknown))}")
         if "type" not in task:
@@ -863,6 +964,7 @@ class TokenOptimizationService:
             constraints=task.get("constraints"),
             weights=task.get("weights"),
             dry_run=bool(task.get("dryRun", False)),
+            any_provider=task.get("anyProvider"),
         )
 
     # -- outcomes ----------------------------------------------------------------------------------
@@ -932,6 +1034,15 @@ class TokenOptimizationService:
             if cost is not None:
                 actual = cost
             elif tokens[0] is not None or tokens[1] is not None:
+                o = self.reach.offer(model.id) if model is not None else None
+                if o is not None and model is not None:
+                    # priced as the offer it was routed to (a local provider's is free)
+                    model = dataclasses.replace(
+                        model, input_per_1m=o.input_per_1m, output_per_1m=o.output_per_1m,
+                        cache_read_per_1m=o.cache_read_per_1m, cache_write_per_1m=o.cache_write_per_1m,
+                        reasoning_per_1m=o.reasoning_per_1m, price_tiers=tuple(o.tiers), free=o.free,
+                        price_known=True,
+                    )
                 if model is None or not model.price_known:
                     raise BadInput(
                         f"model {dec['model_id']!r} is not in the registry, so its price is unknown; "
@@ -1658,7 +1769,8 @@ class TokenOptimizationService:
     # -- validation only, and group commit (the HTTP service and `batch`) ---------------------------
 
     TASK_KEYS = frozenset(
-        {"type", "description", "budget", "agent", "constraints", "requestId", "dryRun", "weights"}
+        {"type", "description", "budget", "agent", "constraints", "requestId", "dryRun", "weights",
+         "anyProvider"}
     )
     _group_commit: Any = None
 
@@ -1674,6 +1786,8 @@ class TokenOptimizationService:
             raise BadInput("a task needs a 'type'")
         if not isinstance(task.get("dryRun", False), bool):
             raise BadInput("dryRun must be true or false")
+        if not isinstance(task.get("anyProvider", False), bool | None):
+            raise BadInput("anyProvider must be true or false")
         self._validate(
             task["type"], task.get("description") or "", task.get("budget"), task.get("agent"),
             task.get("requestId"), task.get("weights"),

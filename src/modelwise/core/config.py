@@ -115,6 +115,47 @@ class ServerIn(_Strict):
     allowed_origins: list[Annotated[str, AfterValidator(_origin)]] = Field(default_factory=list)
 
 
+_KEY_FIELDS = ("api_key", "key", "apikey", "token", "secret")
+
+
+class ProviderIn(_Strict):
+    """`[providers.NAME]`: where a provider is and which environment variable holds its key (never the
+    key itself)."""
+
+    base_url: Annotated[str, Field(min_length=1, pattern=r"^https?://\S+$")] | None = None
+    api_key_env: str | None = None
+    api: Literal["openai", "anthropic"] | None = None
+    models: list[Annotated[str, Field(min_length=1)]] | None = None
+    upstream_ids: dict[str, Annotated[str, Field(min_length=1)]] | None = None
+    free: bool | None = None
+    enabled: bool | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_literal_key(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in _KEY_FIELDS:
+                if name in data:
+                    raise ValueError(
+                        f"{name}: a key is never written in the config; set api_key_env to the name of "
+                        "the environment variable that holds it"
+                    )
+        return data
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _env_name(cls, v: str | None) -> str | None:
+        from modelwise.core.providers import ENV_NAME
+
+        if v is not None and not ENV_NAME.match(v):
+            # never echoed: a pasted key must not reach an error message or a log
+            raise ValueError(
+                "must be the NAME of an environment variable (capital letters, digits and _, such as "
+                "OPENAI_API_KEY), not the key itself"
+            )
+        return v
+
+
 class ConfigIn(_Strict):
     """Every key is optional; absent keys keep the SPEC's defaults."""
 
@@ -138,6 +179,10 @@ class ConfigIn(_Strict):
     registry: str | None = None
     ledger: str | None = None
     server: ServerIn = Field(default_factory=ServerIn)
+    any_provider: bool = False
+    providers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], ProviderIn] = Field(
+        default_factory=dict
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -199,6 +244,9 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
                     raise ValueError(
                         f"{section}.{printable(key)}: unknown task type (known: {', '.join(sorted(known))})"
                     )
+        for name, p in cfg.providers.items():
+            if name not in _builtin_names() and p.base_url is None:
+                raise ValueError(f"providers.{printable(name)}: a new provider needs base_url")
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(printable(p) for p in err["loc"]) or "(top level)"
@@ -235,5 +283,16 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
         synchronous=cfg.synchronous,
         allowed_hosts=tuple(dict.fromkeys(cfg.server.allowed_hosts)),
         allowed_origins=tuple(dict.fromkeys(cfg.server.allowed_origins)),
+        any_provider=cfg.any_provider,
+        providers=tuple(
+            (name, tuple(sorted(p.model_dump(exclude_none=True).items())))
+            for name, p in cfg.providers.items()
+        ),
     ), {"registry": cfg.registry, "ledger": cfg.ledger}
+
+
+def _builtin_names() -> set[str]:
+    from modelwise.core.providers import BUILTIN_BY_NAME
+
+    return set(BUILTIN_BY_NAME)
 

@@ -7,6 +7,7 @@ import string
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from modelwise.core.providers import UNREACHABLE
 from modelwise.core.routing import eligibility, money
 from modelwise.core.scoring import Ranking, Scored, fmt_q
 from modelwise.core.settings import WEIGHT_NAMES, Weights
@@ -15,6 +16,7 @@ from modelwise.core.settings import WEIGHT_NAMES, Weights
 EXCLUSION_KINDS: dict[str, str] = {
     "not-capable": "not capable of the task type",
     "lacks-capability": "lacks a required capability",
+    "no-provider": "no configured provider serves it",
     "min-quality": "quality below the task's minQuality",
     "latency": "latency above (or unknown for) the task's maxLatencyMs",
     "tier-floor": "quality below the tier's floor",
@@ -74,6 +76,8 @@ def exclusion_kind(
     if e.static_reason is not None:
         if not e.capability:
             return "not-capable" if ranking.task_type not in e.model.capabilities else "lacks-capability"
+        if e.static_reason.startswith(UNREACHABLE):
+            return "no-provider"
         mq = ranking.constraints.min_quality
         if mq is not None and e.performance < mq:
             return "min-quality"

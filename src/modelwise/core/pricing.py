@@ -1,10 +1,13 @@
 """What one call costs: base prices, long-context tiers, cache reads and writes and reasoning tokens.
 
-Pure functions over anything priced like a `ModelSpec` or an `Offer` (prices in USD per million tokens)."""
+Pure functions over anything priced like a `ModelSpec` or an `Offer` (prices in USD per million tokens),
+over the registry's camelCase pricing objects, and LiteLLM price-map entries converted to those."""
 
 from __future__ import annotations
 
-from typing import NamedTuple, Protocol
+import re
+from collections.abc import Mapping
+from typing import Any, NamedTuple, Protocol
 
 
 class PriceTier(NamedTuple):
@@ -86,3 +89,115 @@ def min_prices(pricing: Priced) -> tuple[float, float]:
     for t in pricing.price_tiers:
         pin, pout = min(pin, t.input_per_1m), min(pout, t.output_per_1m)
     return pin, pout
+
+# -- the registry's camelCase pricing objects and LiteLLM's price map ---------------------------------
+
+
+class MappedPricing(NamedTuple):
+    """A camelCase pricing object (`{inputPer1M, outputPer1M, cacheReadPer1M?, cacheWritePer1M?,
+    reasoningPer1M?, tiers?: [{aboveTokens, ...}]}`) in the shape `call_cost` reads."""
+
+    input_per_1m: float
+    output_per_1m: float
+    cache_read_per_1m: float | None = None
+    cache_write_per_1m: float | None = None
+    reasoning_per_1m: float | None = None
+    price_tiers: tuple[PriceTier, ...] = ()
+
+
+def from_mapping(pricing: Mapping[str, Any]) -> MappedPricing:
+    tiers = tuple(
+        PriceTier(
+            int(t["aboveTokens"]),
+            float(t.get("inputPer1M", pricing.get("inputPer1M") or 0.0)),
+            float(t.get("outputPer1M", pricing.get("outputPer1M") or 0.0)),
+            t.get("cacheReadPer1M"),
+            t.get("cacheWritePer1M"),
+        )
+        for t in pricing.get("tiers") or ()
+    )
+    return MappedPricing(
+        float(pricing.get("inputPer1M") or 0.0), float(pricing.get("outputPer1M") or 0.0),
+        pricing.get("cacheReadPer1M"), pricing.get("cacheWritePer1M"), pricing.get("reasoningPer1M"), tiers,
+    )
+
+
+def mapping_cost(
+    pricing: Mapping[str, Any],
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int = 0,
+    cache_write_tokens: int = 0,
+    reasoning_tokens: int = 0,
+) -> float:
+    """`call_cost` of a camelCase pricing object."""
+    return call_cost(
+        from_mapping(pricing), input_tokens, output_tokens, cached_tokens, cache_write_tokens,
+        reasoning_tokens,
+    )
+
+
+_RATES = ("inputPer1M", "outputPer1M", "cacheReadPer1M", "cacheWritePer1M")
+
+
+def rates_for(pricing: Mapping[str, Any], input_tokens: int) -> dict[str, Any]:
+    """The per-1M rates a call of `input_tokens` pays: the base prices, overridden by the highest tier
+    whose `aboveTokens` the input exceeds (a tier's missing price keeps the base one). `aboveTokens` is
+    set to the tier applied (None: base prices)."""
+    out: dict[str, Any] = {k: pricing.get(k) for k in _RATES}
+    out["reasoningPer1M"] = pricing.get("reasoningPer1M")
+    out["aboveTokens"] = None
+    best = None
+    for tier in pricing.get("tiers") or ():
+        above = tier.get("aboveTokens")
+        if above is not None and input_tokens > above and (best is None or above > best["aboveTokens"]):
+            best = tier
+    if best is not None:
+        for k in _RATES:
+            if best.get(k) is not None:
+                out[k] = best[k]
+        out["aboveTokens"] = best["aboveTokens"]
+    return out
+
+
+_TIER_KEY = re.compile(
+    r"^(input_cost_per_token|output_cost_per_token|cache_read_input_token_cost|"
+    r"cache_creation_input_token_cost)_above_(\d+)k_tokens$"
+)
+_LITELLM_RATES = {
+    "input_cost_per_token": "inputPer1M",
+    "output_cost_per_token": "outputPer1M",
+    "cache_read_input_token_cost": "cacheReadPer1M",
+    "cache_creation_input_token_cost": "cacheWritePer1M",
+}
+
+
+def _per_1m(value: Any) -> float:
+    return round(float(value) * 1_000_000.0, 9) + 0.0
+
+
+def pricing_from_litellm(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """A LiteLLM price-map entry (`input_cost_per_token`, `cache_read_input_token_cost`,
+    `input_cost_per_token_above_200k_tokens`, ...) as a pricing object; batch, priority and flex prices are
+    not per-call prices and are left out. Raises ValueError when the entry has no per-token prices."""
+    if entry.get("input_cost_per_token") is None and entry.get("output_cost_per_token") is None:
+        raise ValueError("it has no per-token prices")
+    out: dict[str, Any] = {}
+    for src, dst in _LITELLM_RATES.items():
+        if entry.get(src) is not None:
+            out[dst] = _per_1m(entry[src])
+    out.setdefault("inputPer1M", 0.0)
+    out.setdefault("outputPer1M", 0.0)
+    if "cacheReadPer1M" not in out and entry.get("input_cost_per_token_cache_hit") is not None:
+        out["cacheReadPer1M"] = _per_1m(entry["input_cost_per_token_cache_hit"])
+    if entry.get("output_cost_per_reasoning_token") is not None:
+        out["reasoningPer1M"] = _per_1m(entry["output_cost_per_reasoning_token"])
+    tiers: dict[int, dict[str, Any]] = {}
+    for key, value in entry.items():
+        m = _TIER_KEY.match(key)
+        if m and value is not None:
+            above = int(m.group(2)) * 1000
+            tiers.setdefault(above, {"aboveTokens": above})[_LITELLM_RATES[m.group(1)]] = _per_1m(value)
+    if tiers:
+        out["tiers"] = [tiers[k] for k in sorted(tiers)]
+    return out

@@ -6,7 +6,7 @@ and the calibration, so the router can cache it and a decision only walks the to
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
@@ -195,9 +195,13 @@ def rank_models(
     constraints: Constraints = NO_CONSTRAINTS,
     calibration: Calibration = EMPTY,
     today: str | None = None,
+    unreachable: Mapping[str, str] | None = None,
 ) -> Ranking:
     """Score every model for `task_type` and sort best first (ties by id; cost ties are settled per task).
-    `today` (an ISO date in the ledger's zone) judges deprecation; None: deprecation is not judged."""
+
+    `today` (an ISO date in the ledger's zone) judges deprecation; None: deprecation is not judged.
+    `unreachable`: model id -> why no provider can call it; such a model is scored and listed, never
+    eligible, and left out of the tier floor and the log cost scale."""
     nw = weights.normalised()
     wc, wp, wa, wk = nw
     learn = settings.learning_enabled and bool(calibration)
@@ -205,6 +209,7 @@ def rank_models(
     prior = settings.unrated_quality
     required = constraints.capabilities
     scored: list[Scored] = []
+    out_of_reach: set[str] = set()
     for m in models:
         s = Scored(m)
         caps = m.capabilities
@@ -229,6 +234,9 @@ def rank_models(
         s.latency = latency
         reason = None
         deprecated, s.warning = deprecation_status(m.deprecation_date, today)
+        no_provider = unreachable.get(m.id) if unreachable and capable else None
+        if no_provider is not None:
+            out_of_reach.add(m.id)
         if not capable:
             if task_type not in caps:
                 reason = f"not capable of {task_type}"
@@ -239,6 +247,8 @@ def rank_models(
             reason = "price unknown"
         elif deprecated is not None:
             reason = deprecated
+        elif no_provider is not None:
+            reason = no_provider
         elif constraints.min_quality is not None and perf < constraints.min_quality:
             reason = f"quality {fmt_q(perf)} below minQuality {constraints.min_quality:g}"
         elif constraints.max_latency_ms is not None:
@@ -250,7 +260,10 @@ def rank_models(
         scored.append(s)
 
     if settings.cost_scale == "log":
-        capable_idx = [i for i, s in enumerate(scored) if s.capability and s.model.price_known]
+        capable_idx = [
+            i for i, s in enumerate(scored)
+            if s.capability and s.model.price_known and s.model.id not in out_of_reach
+        ]
         comps = log_cost_components([scored[i].model.blended_per_1k for i in capable_idx])
         for s in scored:
             s.cost = 0.0
@@ -264,7 +277,7 @@ def rank_models(
     for s in scored:
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
 
-    capable = [s for s in scored if s.capability]
+    capable = [s for s in scored if s.capability and s.model.id not in out_of_reach]
     rated_q = [s.performance for s in capable if s.rated or s.calibrated]
     floor = nearest_rank(rated_q or [s.performance for s in capable], tier.floor_percentile)
     for s in scored:

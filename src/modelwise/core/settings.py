@@ -133,6 +133,12 @@ class Settings:
     # `[server]`: Host headers (names, lower case, any port) and Origins `serve` accepts beyond its own
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
+    any_provider: bool = False
+    # `[providers.NAME]` tables as given: (name, sorted (key, value) pairs); see core/providers.py
+    providers: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+
+    def providers_config(self) -> dict[str, dict[str, object]]:
+        return {name: dict(items) for name, items in self.providers}
 
     def __post_init__(self) -> None:
         tier_of = {t: tier for tier in self.tiers for t in tier.tasks}

@@ -1,0 +1,260 @@
+"""`modelwise providers` (who can call which models, whether each key variable is set) and `modelwise cost`
+(what one call costs, with the prices used). Added to the parser by `register`; nothing heavy at import."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from modelwise.core.errors import BadInput
+
+EXIT_OK = 0
+
+
+def register(command: Callable[..., argparse.ArgumentParser]) -> None:
+    """`command(name, help, func)` returns a subparser with the global options; add this area's commands."""
+    p = command(
+        "providers", "the providers: on or off, whether their key is set, how many models each reaches",
+        cmd_providers,
+    )
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = command("cost", "what one call to a model costs, with the prices used", cmd_cost)
+    p.add_argument("model", metavar="MODEL", help="a registry id, an alias, or a LiteLLM price-map key")
+    p.add_argument("--input-tokens", type=int, required=True, metavar="N", help="input tokens, cached too")
+    p.add_argument("--output-tokens", type=int, required=True, metavar="M", help="output tokens")
+    p.add_argument("--cached-tokens", type=int, default=0, metavar="K", help="input tokens read from cache")
+    p.add_argument(
+        "--cache-write-tokens", type=int, default=0, metavar="W", help="input tokens written to the cache"
+    )
+    p.add_argument(
+        "--reasoning-tokens", type=int, default=0, metavar="R", help="output tokens spent reasoning"
+    )
+    p.add_argument("--price-map", action="store_true", help="read MODEL from the price map, not the registry")
+    p.add_argument("--prices", metavar="FILE", help="the LiteLLM price map to read (default: vendored)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+
+# -- providers ---------------------------------------------------------------------------------------
+
+
+def providers_table(svc: Any) -> list[dict[str, Any]]:
+    """One row per provider (built-in or configured): on or off and why, which key variable it reads and
+    whether it is set (never the key), where it is, its wire format and how many registry models it
+    reaches."""
+    from modelwise.core import providers as prov
+
+    defs = prov.merge_config(svc.settings.providers_config())
+    resolved = prov.resolve(defs, os.environ)
+    counts = prov.compute_reach(svc.registry.models, resolved, count_all=True).counts
+    rows = []
+    for p in resolved:
+        s = p.spec
+        origin = "built-in" if s.builtin else "configured"
+        if s.builtin and s.configured:
+            origin = "built-in, configured"
+        rows.append(
+            {
+                "name": s.name,
+                "label": s.label,
+                "origin": origin,
+                "enabled": p.enabled,
+                "why": p.why_off,
+                "keyVariables": list(s.key_envs),
+                "keyVariable": p.key_env,
+                "keyPresent": p.key_env is not None,
+                "baseUrl": s.base_url,
+                "api": s.api,
+                "free": s.free,
+                "local": s.local,
+                "models": counts.get(s.name, 0),
+                "listedModels": None if s.models is None else list(s.models),
+            }
+        )
+    return rows
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    from modelwise.cli import emit, service_from_args
+
+    svc = service_from_args(args)
+    rows = providers_table(svc)
+    if args.json:
+        emit(rows)
+        return EXIT_OK
+    print(f"{'provider':<14} {'state':<4} {'key':<28} {'api':<9} {'models':>6}  base url")
+    for r in rows:
+        if r["keyVariables"]:
+            key = (r["keyVariable"] + " set") if r["keyPresent"] else (r["keyVariables"][0] + " not set")
+        else:
+            key = "no key needed"
+        state = "on" if r["enabled"] else "off"
+        print(f"{r['name']:<14} {state:<4} {key[:28]:<28} {r['api']:<9} {r['models']:>6}  {r['baseUrl']}")
+    on = [r["name"] for r in rows if r["enabled"]]
+    if on:
+        print(f"routing keeps to the models {', '.join(on)} reach", file=sys.stderr)
+    else:
+        print(
+            "no provider is on: routing is advisory over the whole registry (set a key variable above or "
+            "add [providers.NAME] to the config)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+# -- cost --------------------------------------------------------------------------------------------
+
+
+def price_map_path(given: str | None) -> Path:
+    """The LiteLLM price map: `--prices FILE`, else the newest one in the user's data folder's `prices`
+    or the checkout's `data/prices`."""
+    if given:
+        return Path(given).expanduser()
+    from modelwise.paths import _REPO_ROOT, user_data_dir
+
+    pattern = "litellm-*_model_prices_and_context_window.json"
+    for folder in (user_data_dir() / "prices", _REPO_ROOT / "data" / "prices"):
+        found = sorted(folder.glob(pattern)) if folder.is_dir() else []
+        if found:
+            return found[-1]
+    raise BadInput("no LiteLLM price map found (data/prices/ of the checkout); give one with --prices FILE")
+
+
+def load_price_map(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except FileNotFoundError:
+        raise BadInput(f"{path}: price map not found") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"{path}: cannot read the price map: {exc}") from None
+    if not isinstance(data, dict):
+        raise BadInput(f"{path}: not a LiteLLM price map (expected an object of models)")
+    return data
+
+
+def registry_pricing(model: Any, offer: Any) -> dict[str, Any]:
+    """The registry's pricing object for `model`, at the prices of `offer` (the one it would be called
+    through) when that differs."""
+    given = getattr(model, "pricing", None)
+    if isinstance(given, dict) and offer is None:
+        return dict(given)
+    src = offer if offer is not None else model
+    out: dict[str, Any] = {"inputPer1M": src.input_per_1m, "outputPer1M": src.output_per_1m}
+    if src.cache_read_per_1m is not None:
+        out["cacheReadPer1M"] = src.cache_read_per_1m
+    write = getattr(src, "cache_write_per_1m", None)
+    if write is not None:
+        out["cacheWritePer1M"] = write
+    tiers = getattr(src, "tiers", None)
+    if tiers:
+        out["tiers"] = [t if isinstance(t, dict) else _tier_json(t) for t in tiers]
+    return out
+
+
+def _tier_json(t: Any) -> dict[str, Any]:
+    out = {"aboveTokens": getattr(t, "above_tokens", None)}
+    for attr, key in (("input_per_1m", "inputPer1M"), ("output_per_1m", "outputPer1M"),
+                      ("cache_read_per_1m", "cacheReadPer1M"), ("cache_write_per_1m", "cacheWritePer1M")):
+        if getattr(t, attr, None) is not None:
+            out[key] = getattr(t, attr)
+    return out
+
+
+def _find_model(svc: Any, name: str) -> Any:
+    m = svc.registry.get(name)
+    if m is not None:
+        return m
+    for m in svc.registry.models:
+        if name in (getattr(m, "aliases", None) or ()):
+            return m
+    return None
+
+
+def cost_of_call(svc: Any, args: argparse.Namespace) -> dict[str, Any]:
+    from modelwise.core.pricing import mapping_cost, pricing_from_litellm, rates_for
+
+    counts = {
+        "input": args.input_tokens, "output": args.output_tokens, "cached": args.cached_tokens,
+        "cacheWrite": args.cache_write_tokens, "reasoning": args.reasoning_tokens,
+    }
+    for what, n in counts.items():
+        if n < 0:
+            raise BadInput(f"--{_flag(what)}-tokens must be zero or more, not {n}")
+    model = None if args.price_map else _find_model(svc, args.model)
+    out: dict[str, Any] = {"model": args.model}
+    if model is not None:
+        offer = svc.reach.offer(model.id)
+        pricing = registry_pricing(model, offer)
+        out.update(
+            registryId=model.id, name=model.name, source="registry",
+            provider=offer.provider if offer is not None else None,
+            upstreamId=offer.upstream_id if offer is not None else None,
+        )
+    else:
+        path = price_map_path(args.prices)
+        entry = load_price_map(path).get(args.model)
+        if not isinstance(entry, dict) or args.model == "sample_spec":
+            where = "the price map" if args.price_map else "the registry (id or alias) nor the price map"
+            raise BadInput(f"unknown model {args.model!r}: not in {where} ({path.name})")
+        try:
+            pricing = pricing_from_litellm(entry)
+        except ValueError as exc:
+            raise BadInput(f"price map entry {args.model!r}: {exc}") from None
+        out.update(
+            source="price map", priceMap=path.name, provider=entry.get("litellm_provider"), upstreamId=None
+        )
+    try:
+        total = mapping_cost(
+            pricing, args.input_tokens, args.output_tokens, args.cached_tokens, args.cache_write_tokens,
+            args.reasoning_tokens,
+        )
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+    out.update(
+        tokens=counts, pricing=pricing, applied=rates_for(pricing, args.input_tokens), cost=round(total, 10)
+    )
+    return out
+
+
+def _flag(what: str) -> str:
+    return {"cacheWrite": "cache-write"}.get(what, what)
+
+
+def cmd_cost(args: argparse.Namespace) -> int:
+    from modelwise.cli import emit, service_from_args
+
+    svc = service_from_args(args)
+    r = cost_of_call(svc, args)
+    if args.json:
+        emit(r)
+        return EXIT_OK
+    a, t = r["applied"], r["tokens"]
+    where = f"{r['name']} ({r['registryId']}), registry" if r["source"] == "registry" else (
+        f"{r['model']}, price map {r['priceMap']}"
+    )
+    via = ""
+    if r["provider"]:
+        via = f" via {r['provider']}" + (f" as {r['upstreamId']}" if r.get("upstreamId") else "")
+    print(f"${r['cost']:.6f}  {where}{via}")
+    tier = f" (above {a['aboveTokens']:,} input tokens)" if a["aboveTokens"] is not None else ""
+    fresh = t["input"] - t["cached"] - t["cacheWrite"]
+    lines = [f"  input       {fresh:>12,} x ${a['inputPer1M']:g}/1M{tier}"]
+    if t["cached"]:
+        rate = a["cacheReadPer1M"] if a["cacheReadPer1M"] is not None else a["inputPer1M"]
+        lines.append(f"  cache read  {t['cached']:>12,} x ${rate:g}/1M")
+    if t["cacheWrite"]:
+        rate = a["cacheWritePer1M"] if a["cacheWritePer1M"] is not None else a["inputPer1M"]
+        lines.append(f"  cache write {t['cacheWrite']:>12,} x ${rate:g}/1M")
+    out_tokens = t["output"] - t["reasoning"]
+    lines.append(f"  output      {out_tokens:>12,} x ${a['outputPer1M']:g}/1M")
+    if t["reasoning"]:
+        rate = a["reasoningPer1M"] if a["reasoningPer1M"] is not None else a["outputPer1M"]
+        lines.append(f"  reasoning   {t['reasoning']:>12,} x ${rate:g}/1M")
+    print("\n".join(lines))
+    return EXIT_OK
