@@ -252,8 +252,10 @@ def _der_private_key(data: bytes) -> bool:
     OpenSSH key, or an OpenPGP secret-key packet."""
     if data.startswith(b"openssh-key-v1\x00"):
         return True
-    if len(data) >= 40 and data[0] in (0x94, 0x95, 0x96, 0x97, 0xC5) and data[1:2] != b"\x00":
-        return data[0] == 0xC5 or data[0] in (0x94, 0x95, 0x96, 0x97)
+    if len(data) >= 40 and data[0] in (0x94, 0x95, 0xC5):
+        # an OpenPGP secret-key packet: its header, version 3-5, a creation time, a public-key algorithm
+        at = {0x94: 2, 0x95: 3}.get(data[0]) or (2 if data[1] < 192 else 3 if data[1] < 224 else 6)
+        return data[at] in (3, 4, 5) and data[at + 5] in (1, 2, 3, 16, 17, 18, 19, 22, 25, 27)
     if len(data) < 48 or data[0] != 0x30:
         return False
     i = 1
@@ -375,7 +377,7 @@ _PUTTY_MAC = r"Private-(?:MAC|Hash):[ \t]*[0-9a-fA-F]++"
 _OPENSSH_BODY = r"b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/=]*+(?:(?:\s|\\[rn])++[A-Za-z0-9+/=]++)*+"
 
 _B64_RUN = re.compile(r"[A-Za-z0-9+/_-](?<![A-Za-z0-9+/_-][A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{19,}+={0,2}")
-_B64_GAP = re.compile(r"(?:\s|\\[rn])*+")
+_B64_GAP = re.compile(r"\s*+")
 
 
 def _scan_runs(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -383,6 +385,8 @@ def _scan_runs(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
     JSON-escaped or not) that decode to a private key although no header says so; base64 runs that decode
     to text holding a secret (an encoded token); and, with `generic`, machine-made tokens of an unknown
     vendor (`prefix_` and a random body) or of none (a bare random string of 32 or more)."""
+    if "\\" in text:
+        text = text.replace("\\n", "  ").replace("\\r", "  ")  # JSON-escaped breaks; indices unchanged
     runs = [m.span() for m in _B64_RUN.finditer(text)]
     i = 0
     while i < len(runs):
@@ -395,7 +399,7 @@ def _scan_runs(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
             j += 1
         start, end = runs[i][0], runs[j][1]
         if end - start >= 64:
-            raw = re.sub(r"\s|\\[rn]", "", text[start:end])
+            raw = re.sub(r"\s", "", text[start:end])
             data = _b64decode(raw)
             if data is not None and _der_private_key(data):
                 yield start, end, "private-key"
@@ -460,8 +464,8 @@ _NOT_SECRET_WORDS = {
     "donkey", "hockey", "jockey", "whiskey", "lackey", "hotkey", "keykey", "passkey",
 }
 # trailing name parts that do not change what the value is
-_NOISE = {"value", "val", "str", "string", "env", "b64", "base64", "raw", "plain", "enc", "encoded", "hex",
-          "txt", "text", "data", "here", "1", "2", "3", "new", "old", "0"}
+_NOISE = {"base", "value", "val", "str", "string", "env", "b64", "base64", "raw", "plain", "enc", "encoded",
+          "hex", "txt", "text", "data", "here", "1", "2", "3", "new", "old", "0"}
 _CODE_VALUES = {
     "none", "null", "nil", "true", "false", "undefined", "str", "string", "int", "bytes", "bool", "any",
     "optional", "secretstr", "required", "default", "self", "this", "password", "token", "secret", "env",
@@ -486,7 +490,9 @@ def name_strength(name: str) -> str | None:
         return None
     if last == "id" and len(parts) > 1 and parts[-2] in ("key", "session", "secret", "token"):
         return "medium"
-    if last in ("key", "keys") and len(parts) > 1 and parts[-2] in ("secret", "private", "master", "signing"):
+    if last in ("key", "keys", "token") and any(
+        p in ("secret", "private", "master", "signing", "encryption") for p in parts[:-1]
+    ):
         return "strong"
     for w in _STRONG:
         if last == w or (last.endswith(w) and len(w) >= 4):
@@ -623,7 +629,7 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
 # -- URLs ----------------------------------------------------------------------------------------------
 
 _URL_USERINFO = re.compile(r"://([^\s:/@?#\"'<>]*+):([^\s/@\"'<>]++)@(?=[A-Za-z0-9\[_-])")
-_QUERY = re.compile(r"[?&#;]([A-Za-z0-9_.\-\[\]]{1,40}+)=([^&\s#\"'<>;]++)")
+_QUERY = re.compile(r"[?&#]([A-Za-z0-9_.\-\[\]]{1,40}+)=([^&\s#\"'<>;]++)")
 
 
 def _scan_url_userinfo(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -665,10 +671,11 @@ _AUTH_HEADER = re.compile(
     r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:bearer|token|basic|digest|bot|apikey|api-key|key|sso-key"
     r"|ssws|otp|hmac|negotiate|ntlm|splunk|dsn|klaviyo-api-key|genieKey)[ \t]+)?([^\s\"',;]++)"
 )
-_BEARER = re.compile(r"bearer[ \t]+([a-z0-9._~+/=-]{6,}+)")
+_BEARER = re.compile(r"bearer[ \t]+([a-z0-9._~+/=-]{4,}+)")
 _BASIC = re.compile(r"basic[ \t]+([a-z0-9+/]{8,}+={0,2})")
 _CURL_USER = re.compile(r"(?:-u|--user)[ \t=]+[\"']?[^\s:\"']{1,64}+:([^\s\"']++)")
-_MYSQL_P = re.compile(r"mysql(?:dump|admin|sh)?[ \t][^\n]{0,200}?[ \t]-p([^\s\"']{2,}+)")
+_SHORT_P = re.compile(r"[ \t]-p[ \t]?([^\s\"'-][^\s\"']++)")  # mysql -pSECRET, docker login -p SECRET
+_NETRC = re.compile(r"machine[ \t]++\S++\s++(?:login[ \t]++\S++\s++)?password[ \t]++(\S++)")
 
 
 def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -682,6 +689,8 @@ def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
             value = text[m.start(1):m.end(1)]
             word = re.fullmatch(r"[A-Za-z][a-z]+|[A-Z]+", value) is not None
             capital = text[m.start():m.start() + 1] == "B"
+            if len(value) < 6 and not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
+                continue
             if any(c.isdigit() for c in value) or looks_random(value, 12) or (capital and not word):
                 yield m.start(1), m.end(1), "bearer-token"
     if "basic" in lowered:
@@ -695,8 +704,16 @@ def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
         for m in _CURL_USER.finditer(text):
             if _before_ok(text, m.start(), "A-Za-z0-9_-"):
                 yield m.start(1), m.end(1), "password"
-    if "mysql" in lowered:
-        for m in _MYSQL_P.finditer(text):
+    if "mysql" in lowered or "login" in lowered:
+        for n, m in enumerate(_SHORT_P.finditer(text)):
+            if n > 2000:
+                break  # that many -p flags are not a command line
+            line = max(lowered.rfind("\n", 0, m.start()), m.start() - 200, 0)
+            head = lowered[line:m.start()]
+            if "mysql" in head or "login" in head:
+                yield m.start(1), m.end(1), "password"
+    if "machine" in lowered:
+        for m in _NETRC.finditer(lowered):
             yield m.start(1), m.end(1), "password"
 
 
@@ -710,6 +727,8 @@ _EMAIL = re.compile(
 
 def _email_check(m: re.Match[str], text: str) -> bool:
     local = m.group(0).split("@", 1)[0]
+    if text[max(0, m.start() - 3):m.start()] == "://":
+        return False  # the user of a URL without a password (`https://user@host/`)
     return local not in ("git",) and not local.startswith(".")
 
 
@@ -745,7 +764,7 @@ def _number_windows(text: str) -> tuple[str, Callable[[int, int], tuple[int, int
     return sub, back
 
 
-_CARD = re.compile(r"[3-6](?<![\d.,][3-6])(?<![\d][ -][3-6])(?:[ -]?\d){12,18}(?![\d])(?![ -]\d)")
+_CARD = re.compile(r"[2-6](?<![\d.,][2-6])(?<![\d][ -][2-6])(?:[ -]?\d){12,18}(?![\d])(?![ -]\d)")
 _CARD_IIN = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6(?:011|5|4[4-9]|2)|5[06-9]|6")
 
 
@@ -785,7 +804,7 @@ _PHONE_US = re.compile(
     r"(?![\w\-/]|\.\d)"
 )
 _PHONE_NATIONAL = re.compile(
-    r"0(?<![\w+.\-/:]0)(?:\d{1,4}(?:[ -]\d{2,4}){2,4}|\d{2,4}[ /-]\d{5,8}|7\d{9})(?![\w\-/:]|\.\d)"
+    r"0(?<![\w+.\-/:]0)(?:\d{1,4}(?:[ -]\d{2,4}){2,4}|\d{2,4}[ /-]\d{5,8}|[1-9]\d{8})(?![\w\-/:]|\.\d)"
 )
 _PHONE_CONTEXT = re.compile(
     r"(?:phone|tel|mobile|cell|fax|whatsapp|sms|call me at|call)[a-z_]*[ \t]*[:=#]?[ \t]*"
@@ -822,7 +841,7 @@ _DNI = re.compile(r"[XYZ0-9](?<![A-Za-z0-9][XYZ0-9])\d{7}-?[A-Z](?![A-Za-z0-9])"
 _CPF = re.compile(r"\d(?<![\d.]\d)\d{2}\.\d{3}\.\d{3}-\d{2}(?![\d])")
 _AADHAAR = re.compile(r"[2-9](?<!\d[2-9])\d{3}[ -]\d{4}[ -]\d{4}(?![\d])")
 _NIR = re.compile(r"[12](?<!\d[12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\d])")
-_SIN = re.compile(r"[1-79](?<!\d[1-79])\d{2}[ -]\d{3}[ -]\d{3}(?![\d])")
+_SIN = re.compile(r"[0-79](?<!\d[0-79])\d{2}[ -]\d{3}[ -]\d{3}(?![\d])")
 _ID_CONTEXT = re.compile(
     r"(?:ssn|social security(?: number| no\.?)?|social insurance(?: number)?|sin|national[ _-]?id(?:entity)?"
     r"(?: number)?|passport(?: number| no\.?)?|tax[ _-]?id|tin|nino|ni number|bsn|personnummer|aadhaar|pesel"
@@ -846,6 +865,18 @@ def _scan_numbers(text: str, low: str, generic: bool = True) -> Iterator[tuple[i
 
 
 def _scan_national_ids(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
+    specific = list(_specific_ids(text))
+    yield from specific
+    lowered = low if len(low) == len(text) else text.lower()
+    for m in _ID_CONTEXT.finditer(lowered):
+        value = m.group(1)
+        s, e = m.span(1)
+        if _digits(value) >= 5 and _before_ok(lowered, m.start(), "a-z"):
+            if not any(s < fe and fs < e for fs, fe, _ in specific):
+                yield s, e, "national-id"
+
+
+def _specific_ids(text: str) -> Iterator[tuple[int, int, str]]:
     for m in _SSN.finditer(text):
         area, group, serial = m.group(0)[:3], m.group(0)[4:6], m.group(0)[7:]
         if area not in ("000", "666") and area[0] != "9" and group != "00" and serial != "0000":
@@ -868,11 +899,6 @@ def _scan_national_ids(text: str, low: str, generic: bool = True) -> Iterator[tu
     for m in _SIN.finditer(text):
         if luhn_ok(re.sub(r"\D", "", m.group(0))):
             yield m.start(), m.end(), "ca-sin"
-    lowered = low if len(low) == len(text) else text.lower()
-    for m in _ID_CONTEXT.finditer(lowered):
-        value = m.group(1)
-        if _digits(value) >= 5 and _before_ok(lowered, m.start(), "a-z"):
-            yield m.start(1), m.end(1), "national-id"
 
 
 # -- machine-made tokens without a known prefix --------------------------------------------------------
@@ -886,7 +912,9 @@ _DETECTORS: list[_Detector] = [
     *(_regex(k, p, n, check=_webhook_check if k == "webhook-url" else None) for k, p, n in _WEBHOOKS),
     _Detector("url-password", _scan_url_userinfo, ("://",)),
     _Detector("url-secret", _scan_query, ("=",)),
-    _Detector("authorization", _scan_auth, ("authorization", "bearer", "basic", "-u", "mysql")),
+    _Detector(
+        "authorization", _scan_auth, ("authorization", "bearer", "basic", "-u", "mysql", "login", "machine")
+    ),
     _Detector("secret-assignment", _scan_assignments, ()),
     _regex("email", _EMAIL.pattern, ("@",), check=_email_check),
     _Detector("iban", _scan_iban, ()),
@@ -934,7 +962,7 @@ def _find(text: str, depth: int = 0, generic: bool = True) -> list[Finding]:
     def add(found: Iterable[tuple[int, int, str]], v: _View, prio: int) -> None:
         for s, e, kind in found:
             s0, e0 = v.to_root(s, e) if v.parent is not None else (s, e)
-            raw.append((s0, e0, prio, kind))
+            raw.append((s0, e0, 0 if kind == "private-key" else prio, kind))
 
     detectors = _DETECTORS if depth == 0 else [d for d in _DETECTORS if d.kind != "base64-secret"]
     for prio, d in enumerate(detectors):
