@@ -659,6 +659,8 @@ NEGATIVES: list[str] = [
     "Key takeaways: latency dropped 40%, cost per call fell to $0.002.",
     "Sort the list by key, then by value.",
     "The session ended at 17:45; see ticket ABC-1234.",
+    "the caller 2026-11-30) keeps offsets; call 2026-11-30 12:00 with the team",
+    "phone home on 12/11/2026 at 10:30",
     "Contact the team on the #ops channel.",
     "Version strings like 1.0.0-alpha+001 are valid semver.",
     "Café naïve résumé — 日本語のテキスト、ｔｅｓｔ。",

@@ -522,6 +522,11 @@ _FLAG = re.compile(
     r"-(?<![\w-]-)-?[a-z][a-z0-9_-]{0,30}+[ \t]++"
     r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'[^'\n]*+'|[^\s\"'`,;&<>(){}\[\]-][^\s\"'`,;&<>(){}\[\]]*+)"
 )
+_PROSE_PASSWORD = re.compile(
+    r"(?:password|passwd|passphrase|passcode|pwd|pin)[ \t]+(?:is|was|remains|becomes)[ \t]+[\"'`]?"
+    r"([^\s\"'`,;]{3,}+)"
+)
+_PGPASS = re.compile(r"(?m)^[A-Za-z0-9_.*-]++:(?:\d++|\*):[^:\s]++:[^:\s]++:(\S++)$")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-$@]{0,40}+$")
 _VARIABLE = re.compile(
     r"[$%]\{?[A-Za-z_(]|\{\{|<[A-Za-z_ -]+>$|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$"
@@ -612,6 +617,18 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
             if "aws" in name.lower() and "secret" in name.lower():
                 kind = "aws-secret-key"
             yield vs, ve, kind
+    if "pass" in lowered or "pwd" in lowered or "pin" in lowered:
+        # "my password is hunter2": a value a machine or a person made (a digit, a symbol, mixed case)
+        for m in _PROSE_PASSWORD.finditer(lowered):
+            value = text[m.start(1):m.end(1)].rstrip(".!?")
+            if value.lower() in _CODE_VALUES or value.lower() in ("required", "incorrect", "wrong", "set"):
+                continue
+            mixed = not (value.islower() or value.isupper())
+            if any(c.isdigit() for c in value) or not value.isalnum() or mixed:
+                yield m.start(1), m.start(1) + len(value), "password"
+    if ":" in lowered:
+        for m in _PGPASS.finditer(text):  # ~/.pgpass: host:port:database:user:password
+            yield m.start(1), m.end(1), "password"
     if "-" in lowered:
         # `--password hunter2`, `--api-key abc`: a flag followed by its value
         for m in _FLAG.finditer(lowered):
@@ -806,9 +823,10 @@ _PHONE_US = re.compile(
 _PHONE_NATIONAL = re.compile(
     r"0(?<![\w+.\-/:]0)(?:\d{1,4}(?:[ -]\d{2,4}){2,4}|\d{2,4}[ /-]\d{5,8}|[1-9]\d{8})(?![\w\-/:]|\.\d)"
 )
+_DATE_LIKE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?[/.-]\d\d?[/.-]\d{2,4}|\d\d?:\d\d")
 _PHONE_CONTEXT = re.compile(
-    r"(?:phone|tel|mobile|cell|fax|whatsapp|sms|call me at|call)[a-z_]*[ \t]*[:=#]?[ \t]*"
-    r"\+?(\(?\d[\d ().-]{5,20}\d)"
+    r"(?:phone|telephone|tel|mobile|cell|fax|whatsapp|sms|call(?: me)?(?: at| on)?)"
+    r"(?:[ _-]?(?:no\.?|number|num|nr))?(?![a-z])[ \t]*[:=#]?[ \t]*\+?(\(?\d[\d ().-]{5,20}\d)"
 )
 
 
@@ -828,7 +846,10 @@ def _scan_phones(text: str, low: str, generic: bool = True) -> Iterator[tuple[in
     lowered = low if len(low) == len(text) else text.lower()
     if any(w in lowered for w in ("phone", "tel", "mobile", "cell", "fax", "whatsapp", "sms", "call")):
         for m in _PHONE_CONTEXT.finditer(lowered):
-            if 7 <= _digits(m.group(1)) <= 15 and _before_ok(lowered, m.start(), "a-z"):
+            value = m.group(1)
+            if _DATE_LIKE.search(value) or not _before_ok(lowered, m.start(), "a-z"):
+                continue
+            if 7 <= _digits(value) <= 15:
                 yield m.start(1), m.end(1), "phone"
 
 
