@@ -453,7 +453,7 @@ def _generic(out: list[Case]) -> None:
         _add(out, "api-token", f"set it to {value} please", value)
     for i in range(8):
         value = _r(34 + 4 * i if i != 1 else 33, _B62)
-        _add(out, "high-entropy-token", f"the key is {value} - keep it", value)
+        _add(out, "high-entropy-token", f"paste {value} into the form", value)
     for name in ("password", "secret", "token", "api_key"):
         value = _r(24)
         _add(out, "url-secret", f"https://api.example.com/v2/items?{name}={value}&page=2", value)
@@ -467,6 +467,27 @@ def _generic(out: list[Case]) -> None:
     cred = base64.b64encode(b"deploy:Sup3rS3cret").decode()
     _add(out, "authorization-header", f"Authorization: Basic {cred}", cred)
     _add(out, "basic-auth", f"send basic {cred} to the proxy", cred)
+
+
+def _more_shapes(out: list[Case]) -> None:
+    _add(out, "url-password", "ftp://anonymous:guest123@ftp.example.com/pub", ":guest123@")
+    _add(out, "secret", "The API secret is 7f3a9c2e1b", "7f3a9c2e1b")
+    _add(out, "password", "my password is hunter2.", "hunter2")
+    _add(out, "secret", 'mnemonic: "abandon ability able about above absent absorb abstract absurd abuse"',
+         "abandon ability able")
+    pk = "0x" + _hex(64)
+    _add(out, "secret", f'PRIVATE_KEY="{pk}"', pk)
+    npm = _hex(32)
+    _add(out, "token", f"//registry.npmjs.org/:_authToken={npm}", npm)
+    _add(out, "password", "data:\n  password: cGFzc3dvcmQxMjM=\n  username: YWRtaW4=", "cGFzc3dvcmQxMjM")
+    hvs = "hvs.CAESI" + _r(60)
+    _add(out, "high-entropy-token", f"vault token: {hvs}", hvs[4:])
+    ssws = "00" + _r(40)
+    _add(out, "high-entropy-token", f"Authorisation header SSWS {ssws}", ssws)
+    _add(out, "card-number", "card: 4539 1488 0343 6467", "4539 1488 0343 6467")
+    _add(out, "password", "db.internal:5432:app:bob:S3cret!", "S3cret!")
+    auth = base64.b64encode(b"deploy:tok3n").decode()
+    _add(out, "token", f'{{"auths": {{"ghcr.io": {{"auth": "{auth}"}}}}}}', auth)
 
 
 def _obfuscated(out: list[Case]) -> None:
@@ -552,7 +573,8 @@ def _personal(out: list[Case]) -> None:
 
 def _build() -> list[Case]:
     out: list[Case] = []
-    for part in (_cloud, _databases, _webhooks, _keys, _vendors, _generic, _obfuscated, _personal):
+    parts = (_cloud, _databases, _webhooks, _keys, _vendors, _generic, _more_shapes, _obfuscated, _personal)
+    for part in parts:
         part(out)
     return out
 
@@ -661,6 +683,10 @@ NEGATIVES: list[str] = [
     "The session ended at 17:45; see ticket ABC-1234.",
     "the caller 2026-11-30) keeps offsets; call 2026-11-30 12:00 with the team",
     "phone home on 12/11/2026 at 10:30",
+    "the token is 4096 tokens long and the key is caching",
+    "seed = 42; random.seed(seed)",
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 user@host",
+    "the password is required and must be at least 12 characters",
     "Contact the team on the #ops channel.",
     "Version strings like 1.0.0-alpha+001 are valid semver.",
     "Café naïve résumé — 日本語のテキスト、ｔｅｓｔ。",

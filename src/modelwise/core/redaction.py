@@ -488,6 +488,8 @@ def name_strength(name: str) -> str | None:
     last = parts[-1]
     if last in _NOT_SECRET_WORDS:
         return None
+    if last in ("mnemonic", "seedphrase") or parts[-2:] in (["seed", "phrase"], ["recovery", "phrase"]):
+        return "strong"
     if last == "id" and len(parts) > 1 and parts[-2] in ("key", "session", "secret", "token"):
         return "medium"
     if last in ("key", "keys", "token") and any(
@@ -505,7 +507,7 @@ def name_strength(name: str) -> str | None:
 
 _ASSIGN = re.compile(
     r"(?:pass|pwd|pw|secret|token|key|sig|credential|cred|cookie|auth|session|jwt|bearer|salt|dsn|otp|hmac"
-    r"|pat|sas|license)"
+    r"|pat|sas|license|mnemonic|seed)"
     r"[a-z0-9_.-]{0,40}+(?P<q>[\"']?)[ \t]{0,20}+(?P<sep>:=|=>|==|!=|=|:|>)[ \t]{0,20}+"
 )
 # a value: quoted (each kind of quote scans only to the next one of its kind, so quoted scans never
@@ -523,8 +525,9 @@ _FLAG = re.compile(
     r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'[^'\n]*+'|[^\s\"'`,;&<>(){}\[\]-][^\s\"'`,;&<>(){}\[\]]*+)"
 )
 _PROSE_PASSWORD = re.compile(
-    r"(?:password|passwd|passphrase|passcode|pwd|pin)[ \t]+(?:is|was|remains|becomes)[ \t]+[\"'`]?"
-    r"([^\s\"'`,;]{3,}+)"
+    r"(?P<w>password|passwd|passphrase|passcode|pwd|pin|secret|token|api key|key)"
+    r"[ \t]+(?:is|was|remains|becomes)[ \t]+[\"'`]?"
+    r"(?P<v>[^\s\"'`,;]{3,}+)"
 )
 _PGPASS = re.compile(r"(?m)^[A-Za-z0-9_.*-]++:(?:\d++|\*):[^:\s]++:[^:\s]++:(\S++)$")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-$@]{0,40}+$")
@@ -617,15 +620,24 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
             if "aws" in name.lower() and "secret" in name.lower():
                 kind = "aws-secret-key"
             yield vs, ve, kind
-    if "pass" in lowered or "pwd" in lowered or "pin" in lowered:
-        # "my password is hunter2": a value a machine or a person made (a digit, a symbol, mixed case)
+    if any(w in lowered for w in ("pass", "pwd", "pin", "secret", "token", "key")):
+        # "my password is hunter2", "the API secret is 7f3a9c2e1b": a value a machine or a person made
         for m in _PROSE_PASSWORD.finditer(lowered):
-            value = text[m.start(1):m.end(1)].rstrip(".!?")
+            value = text[m.start("v"):m.end("v")].rstrip(".!?")
             if value.lower() in _CODE_VALUES or value.lower() in ("required", "incorrect", "wrong", "set"):
                 continue
-            mixed = not (value.islower() or value.isupper())
-            if any(c.isdigit() for c in value) or not value.isalnum() or mixed:
-                yield m.start(1), m.start(1) + len(value), "password"
+            digits = any(c.isdigit() for c in value)
+            if m.group("w") in ("secret", "token", "api key", "key"):
+                # a word here is prose ("the key is caching"), a count is prose ("the token is 4096")
+                if len(value) < 8 or not (digits and any(c.isalpha() for c in value)):
+                    continue
+                kind = "secret"
+            else:
+                mixed = not (value.islower() or value.isupper())
+                if not (digits or not value.isalnum() or mixed):
+                    continue
+                kind = "password"
+            yield m.start("v"), m.start("v") + len(value), kind
     if ":" in lowered:
         for m in _PGPASS.finditer(text):  # ~/.pgpass: host:port:database:user:password
             yield m.start(1), m.end(1), "password"
@@ -742,10 +754,17 @@ _EMAIL = re.compile(
 )
 
 
+_URL_USER_BEFORE = re.compile(r"://[^\s/@:]*+:$")
+
+
 def _email_check(m: re.Match[str], text: str) -> bool:
     local = m.group(0).split("@", 1)[0]
     if text[max(0, m.start() - 3):m.start()] == "://":
         return False  # the user of a URL without a password (`https://user@host/`)
+    if text[m.start() - 1:m.start()] == ":" and _URL_USER_BEFORE.search(
+        text, max(0, m.start() - 200), m.start()
+    ):
+        return False  # the password and host of `scheme://user:password@host` (url-password has it)
     return local not in ("git",) and not local.startswith(".")
 
 
@@ -877,12 +896,13 @@ def _scan_numbers(text: str, low: str, generic: bool = True) -> Iterator[tuple[i
         return
     sub, back = windows
     sub_low = sub.lower()
-    for m in _CARD.finditer(sub):
-        if _card_check(m, sub):
-            yield (*back(m.start(), m.end()), "card-number")
+    cards = [m.span() for m in _CARD.finditer(sub) if _card_check(m, sub)]
+    for s, e in cards:
+        yield (*back(s, e), "card-number")
     for scan in (_scan_phones, _scan_national_ids):
         for s, e, kind in scan(sub, sub_low):
-            yield (*back(s, e), kind)
+            if not any(s < ce and cs < e for cs, ce in cards):  # a card's digits are not also an id
+                yield (*back(s, e), kind)
 
 
 def _scan_national_ids(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
