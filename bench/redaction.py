@@ -60,6 +60,13 @@ def _with_secrets(n: int) -> str:
     return (block * (n // len(block) + 1))[:n]
 
 
+def _tokens(n: int) -> str:
+    """Distinct random 32-character tokens, one a line: every one is a finding."""
+    rng = random.Random(5)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+    return "".join("".join(rng.choice(alphabet) for _ in range(32)) + "\n" for _ in range(n // 33 + 1))[:n]
+
+
 def _repeat(unit: str) -> Callable[[int], str]:
     return lambda n: (unit * (n // len(unit) + 1))[:n]
 
@@ -84,6 +91,8 @@ CASES: dict[str, Callable[[int], str]] = {
     "whitespace": _repeat(" \t\n"),
     "digits": _repeat("4 1 1 1 "),
     "base64": _base64ish,
+    "tokens": _tokens,
+    "b64-lines": _repeat("QUJDREVGR0hJSktMTU5PUFFS\n"),
     "begin-key": _repeat("-----BEGIN RSA PRIVATE KEY-----\n"),
     "zero-width": _repeat("sk-\u200bA"),
     "full-width": _repeat("\uff41\uff0e"),

@@ -17,8 +17,10 @@ import math
 import re
 import unicodedata
 from bisect import bisect_right
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,20 +203,29 @@ def entropy(s: str) -> float:
     """Shannon entropy in bits per character."""
     if not s:
         return 0.0
-    counts: dict[str, int] = {}
-    for ch in s:
-        counts[ch] = counts.get(ch, 0) + 1
     n = len(s)
-    return -sum(c / n * math.log2(c / n) for c in counts.values())
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+_DIGIT = re.compile(r"\d")
+_SYMBOL = re.compile(r"[^A-Za-z0-9]")
+# each character as its class (d, l, u, s): the runs of one class show how often the class switches
+_CLASS_OF = str.maketrans(
+    {**{c: "d" for c in "0123456789"}, **{c: "l" for c in "abcdefghijklmnopqrstuvwxyz"},
+     **{c: "u" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}}
+)
+_CLASS_RUN = re.compile(r"d+|l+|u+|[^dlu]+")
+_HEX_ONLY = re.compile(r"[0-9a-fA-F-]+")
 
 
 def _classes(s: str) -> int:
     return (
-        any(c.islower() for c in s) + any(c.isupper() for c in s) + any(c.isdigit() for c in s)
-        + any(not c.isalnum() for c in s)
+        (s.upper() != s) + (s.lower() != s) + (_DIGIT.search(s) is not None)
+        + (_SYMBOL.search(s) is not None)
     )
 
 
+@lru_cache(maxsize=4096)
 def looks_random(s: str, min_len: int = 20) -> bool:
     """A machine-made value rather than a word, a name or an identifier: long enough, mixed classes,
     high entropy, and the character class switching often (camelCase names and words switch seldom).
@@ -222,17 +233,14 @@ def looks_random(s: str, min_len: int = 20) -> bool:
     core = s.strip("=")
     if len(core) > 512:
         return False  # a blob (an image, a key body): not one token; keys have their own detector
-    if len(core) < min_len or re.fullmatch(r"[0-9a-fA-F-]+", core):
+    if len(core) < min_len or _HEX_ONLY.fullmatch(core):
         return False
-    if _classes(core) < 3 and not (_classes(core) == 2 and any(c.isdigit() for c in core)):
+    classes = _classes(core)
+    if classes < 3 and not (classes == 2 and _DIGIT.search(core)):
         return False
     if entropy(core) < (3.5 if len(core) < 32 else 4.0):
         return False
-    switches = sum(
-        1
-        for a, b in zip(core, core[1:], strict=False)
-        if (a.isdigit() != b.isdigit()) or (a.isalpha() and b.isalpha() and a.isupper() != b.isupper())
-    )
+    switches = len(_CLASS_RUN.findall(core.translate(_CLASS_OF))) - 1
     return switches >= 0.25 * len(core)
 
 
@@ -388,6 +396,7 @@ def _scan_runs(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
     if "\\" in text:
         text = text.replace("\\n", "  ").replace("\\r", "  ")  # JSON-escaped breaks; indices unchanged
     runs = [m.span() for m in _B64_RUN.finditer(text)]
+    candidates: list[tuple[int, int, str | None]] = []
     i = 0
     while i < len(runs):
         # a block: runs separated only by whitespace or escaped line breaks
@@ -407,16 +416,39 @@ def _scan_runs(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
                 continue
         for k in range(i, j + 1):
             s, e = runs[k]
-            value = text[s:e]
-            data = _b64decode(value)
-            decoded = _printable(data) if data is not None and len(data) >= 12 else None
-            if decoded is not None and _find(decoded, depth=1, generic=False):
-                yield s, e, "base64-secret"
-            elif generic and e - s <= 512:
-                kind = _machine_made(text, s, value)
-                if kind:
-                    yield s, e, kind
+            data = _b64decode(text[s:e])
+            candidates.append((s, e, _printable(data) if data is not None and len(data) >= 12 else None))
         i = j + 1
+    # what the runs decode to is searched in one pass (joined), not one search per run
+    flagged = _flag_decoded([d for _, _, d in candidates])
+    for n, (s, e, _) in enumerate(candidates):
+        if n in flagged:
+            yield s, e, "base64-secret"
+        elif generic and e - s <= 512:
+            kind = _machine_made(text, s, text[s:e])
+            if kind:
+                yield s, e, kind
+
+
+def _flag_decoded(decoded: list[str | None]) -> set[int]:
+    """The indices of the decoded texts that hold a secret."""
+    starts, parts, index, at = [], [], [], 0
+    for n, d in enumerate(decoded):
+        if d is not None:
+            starts.append(at)
+            parts.append(d)
+            index.append(n)
+            at += len(d) + 2
+    flagged: set[int] = set()
+    if not parts:
+        return flagged
+    for f in _find("\n\n".join(parts), depth=1, generic=False):
+        k = bisect_right(starts, f.start) - 1
+        flagged.add(index[k])
+        while k + 1 < len(starts) and starts[k + 1] < f.end:
+            k += 1
+            flagged.add(index[k])
+    return flagged
 
 
 _PREFIXED = re.compile(r"[a-z][a-z0-9]{1,11}(?:[_-][a-z0-9]{1,10}){0,2}[_-]([A-Za-z0-9]{20,})")
