@@ -94,6 +94,9 @@ CASES: dict[str, Callable[[int], str]] = {
     "tokens": _tokens,
     "b64-lines": _repeat("QUJDREVGR0hJSktMTU5PUFFS\n"),
     "begin-key": _repeat("-----BEGIN RSA PRIVATE KEY-----\n"),
+    "dashes": lambda n: ("begin " + "-" * n)[:n],
+    "eyJ": _repeat("eyJ"),
+    "key-names": _repeat("-H 'X-Api-Key: "),
     "zero-width": _repeat("sk-\u200bA"),
     "full-width": _repeat("\uff41\uff0e"),
 }

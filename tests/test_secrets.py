@@ -151,6 +151,11 @@ ADVERSARIAL = {
     "zero-width": "sk-\u200bA" * 10_000,
     "full-width": "\uff41\uff0e" * 25_000,
     "quotes": 'password="' + "password='" * 5_000,
+    "dashes": "begin " + "-" * 50_000,
+    "key-dashes": "-----BEGIN PRIVATE KEY-----" + "-" * 50_000,
+    "eyJ": "eyJ" * 15_000,
+    "hooks": "http://a/hooks/" * 3_000,
+    "names": "-H 'X-Api-Key: " * 3_000,
 }
 
 

@@ -359,7 +359,7 @@ _VENDOR: list[tuple[str, str, tuple[str, ...]]] = [
     ("postman-key", r"PMAK-[a-f0-9]{24}-[a-f0-9]{34}", ("pmak-",)),
     ("grafana-token", r"gl(?:c|sa)_[A-Za-z0-9+/_=-]{32,}+", ("glc_", "glsa_")),
     ("age-secret-key", r"AGE-SECRET-KEY-1[0-9A-Z]{58}", ("age-secret-key-",)),
-    ("jwt", r"eyJ[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+\.[A-Za-z0-9_-]*+", ("eyj",)),
+    ("jwt", r"eyJ(?<![A-Za-z0-9_-]eyJ)[A-Za-z0-9_-]{5,}+\.eyJ[A-Za-z0-9_-]{5,}+\.[A-Za-z0-9_-]*+", ("eyj",)),
 ]
 
 
@@ -374,10 +374,11 @@ def _vendor_detectors() -> list[_Detector]:
 
 _KWS = r"(?:[ \t\r\n]|\\[rn]){1,4}"  # between the words of a header: spaces, a (JSON-escaped) line break
 _PEM = (
-    r"-{2,}\s*BEGIN" + _KWS + r"(?:[A-Z0-9]+" + _KWS + r"){0,4}?(?:PRIVATE|SECRET)" + _KWS
+    # a run of dashes is tried from its start only, and taken whole (possessive)
+    r"-(?<!--)-++\s*+BEGIN" + _KWS + r"(?:[A-Z0-9]+" + _KWS + r"){0,4}?(?:PRIVATE|SECRET)" + _KWS
     + r"KEY(?:" + _KWS + r"BLOCK)?\s*-{2,}"
     # the body: base64, line breaks (also escaped), header lines (Proc-Type, DEK-Info, Version, Comment)
-    + r"(?:(?:(?<=\n)|(?<=\\n))[A-Z][A-Za-z-]{1,30}+:[^\r\n\\]*+|[A-Za-z0-9+/=\s]|\\[rn]|-(?!-*\s*END))*+"
+    + r"(?:(?:(?<=\n)|(?<=\\n))[A-Z][A-Za-z-]{1,30}+:[^\r\n\\]*+|[A-Za-z0-9+/=\s]|\\[rn]|-{1,5}+(?!\s*END))*+"
     + r"(?:-{2,}\s*END[^-\r\n\\]{0,60}-{2,})?"
 )
 _PUTTY_PRIVATE = r"Private-Lines:[ \t]*\d+(?:(?:\r?\n|\\r?\\n)[A-Za-z0-9+/=]++)++"
@@ -716,7 +717,7 @@ _WEBHOOKS = [
     ("discord-webhook", r"https?://(?:[a-z]+\.)?discord(?:app)?\.com/api/(?:v\d+/)?webhooks/\d+/[A-Za-z0-9_-]+",
      ("discord",)),
     ("teams-webhook", r"https?://[A-Za-z0-9.-]+\.webhook\.office\.com/[^\s\"'<>]+", ("webhook.office",)),
-    ("webhook-url", r"https?://[^\s/\"'<>]+/[^\s\"'<>]*?(?:webhook|hooks?)/[^\s\"'<>]*[A-Za-z0-9_-]{16,}[^\s\"'<>]*",
+    ("webhook-url", r"https?://[^\s/\"'<>]++/[^\s\"'<>]{0,300}?(?:webhook|hooks?)/[^\s\"'<>]++",
      ("hook",)),
 ]
 
