@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelwise.core.redaction import find_secrets, redact, redact_identifier
+from modelwise.core.redaction import KINDS, find_secrets, redact, redact_identifier
 from tests.conftest import run_cli
 from tests.secrets_corpus import CORPUS, NEGATIVES, SECRETS, description_with_all, secret_values
 
@@ -173,3 +173,9 @@ def test_adversarial_inputs_are_redacted_sensibly(name):
         assert out == text  # nothing there is a secret
     if name == "begin":
         assert out.startswith("[REDACTED:private-key]")
+
+
+def test_every_kind_found_is_a_known_kind():
+    found = {f.kind for c in CORPUS for f in find_secrets(c.text)}
+    assert found <= set(KINDS), found - set(KINDS)
+    assert {c.kind for c in CORPUS} <= set(KINDS)

@@ -1003,13 +1003,15 @@ _WRAP = re.compile(
     r"(?=[A-Za-z0-9_+/=-])"
 )
 
+# every kind a finding can have (the `[REDACTED:kind]` markers)
 KINDS: tuple[str, ...] = tuple(
     dict.fromkeys(
-        [d.kind for d in _DETECTORS]
-        + [k for k, _, _ in _VENDOR]
-        + ["password", "secret", "token", "aws-secret-key", "authorization-header", "bearer-token",
-           "basic-auth", "us-ssn", "uk-ni-number", "es-dni", "br-cpf", "in-aadhaar", "fr-nir", "ca-sin",
-           "url-secret"]
+        [k for k, _, _ in _VENDOR]
+        + [k for k, _, _ in _WEBHOOKS]
+        + ["private-key", "putty-private-key", "url-password", "url-secret", "password", "secret", "token",
+           "aws-secret-key", "authorization-header", "bearer-token", "basic-auth", "email", "card-number",
+           "iban", "phone", "us-ssn", "uk-ni-number", "es-dni", "br-cpf", "in-aadhaar", "fr-nir", "ca-sin",
+           "national-id", "base64-secret", "api-token", "high-entropy-token"]
     )
 )
 
