@@ -199,12 +199,18 @@ def _nir_ok(value: str) -> bool:
     return 97 - int(body) % 97 == int(digits[13:])
 
 
+_C_LOG_C = [0.0] + [c * math.log2(c) for c in range(1, 4097)]
+
+
 def entropy(s: str) -> float:
-    """Shannon entropy in bits per character."""
-    if not s:
-        return 0.0
+    """Shannon entropy in bits per character: log2(n) - sum(c log2 c) / n over the character counts."""
     n = len(s)
-    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+    if not n:
+        return 0.0
+    counts = Counter(s).values()
+    if n > 4096:
+        return -sum(c / n * math.log2(c / n) for c in counts)
+    return math.log2(n) - sum(map(_C_LOG_C.__getitem__, counts)) / n
 
 
 _DIGIT = re.compile(r"\d")
@@ -510,6 +516,7 @@ _CODE_VALUES = {
 _SPLIT_NAME = re.compile(r"[_.\-\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
+@lru_cache(maxsize=4096)
 def name_strength(name: str) -> str | None:
     """'strong' for a name whose value is a password or secret of any length, 'medium' for a token or key
     (its value must look machine-made), None for any other name."""
