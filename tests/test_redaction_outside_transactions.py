@@ -121,3 +121,31 @@ def test_request_ids_with_secrets_replay_and_stay_distinct(make_service) -> None
     assert other["decisionId"] != a["decisionId"] and not other.get("replayed")
     assert "corp.example.com" not in a["requestId"] and a["requestId"].startswith("[REDACTED:email:")
     assert a["requestId"] != other["requestId"]
+
+
+def test_http_group_commit_redacts_before_the_batch_and_off_the_event_loop(make_service, spied) -> None:
+    """Through a real uvicorn with group commit: a description of 900 kB full of secrets and a short one
+    are redacted outside the writer's transaction, the long one not on the event loop's thread, and what
+    is stored holds none of the secrets."""
+    import httpx
+
+    from tests.live import serving
+
+    calls, services = spied
+    svc = make_service(config="daily_budget = 1000.0\n")
+    services.append(svc)
+    big = (f"deploy with {TOKEN} and mail ops@corp.example.com; " * 15_000)[:900_000]
+    with serving(svc) as base, httpx.Client(base_url=base, timeout=60) as client:
+        loop_thread = [t.name for t in threading.enumerate() if t.name.endswith("(run)")]
+        for description in (big, f"short {TOKEN}"):
+            r = client.post("/route", json={"type": "debugging", "description": description,
+                                            "agent": f"bot-{TOKEN}"})
+            assert r.status_code == 200, r.text[:300]
+            assert TOKEN not in r.text
+    described = [c for c in calls if c[0] == "description"]
+    assert len(described) == 2, calls
+    assert not [c for c in calls if c[1]], calls
+    assert described[0][2] not in loop_thread and described[0][2] != "modelwise-group-commit", described
+    stored = b"".join(p.read_bytes() for p in svc.paths.ledger.parent.glob(svc.paths.ledger.name + "*"))
+    assert TOKEN.encode() not in stored and b"ops@corp.example.com" not in stored
+    assert stored.count(b"[REDACTED:github-token]") >= 10_000  # the long description is there, redacted
