@@ -221,6 +221,7 @@ _CLASS_OF = str.maketrans(
      **{c: "u" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}}
 )
 _CLASS_RUN = re.compile(r"d+|l+|u+|[^dlu]+")
+_SEPARATORS = re.compile(r"[_-]")
 _HEX_ONLY = re.compile(r"[0-9a-fA-F-]+")
 
 
@@ -241,6 +242,9 @@ def looks_random(s: str, min_len: int = 20) -> bool:
         return False  # a blob (an image, a key body): not one token; keys have their own detector
     if len(core) < min_len or _HEX_ONLY.fullmatch(core):
         return False
+    parts = _SEPARATORS.split(core)
+    if len(parts) >= 3 and sum(p.isalpha() and len(p) >= 2 for p in parts) * 2 >= len(parts):
+        return False  # words joined by _ or - (an identifier such as test_chart_and_grid_at_160x48)
     classes = _classes(core)
     if classes < 3 and not (classes == 2 and _DIGIT.search(core)):
         return False
@@ -577,11 +581,24 @@ _VARIABLE = re.compile(
 )
 
 
-def _assignment_value(name: str, value: str, quoted: bool, after: str) -> str | None:
+def _placeholder(value: str) -> bool:
+    """`$VAR`, `${VAR}`, `%(x)s`, `{{ x }}`, `<token>`, `[secret]`, `...`, `xxxx`, `****`: not a value."""
+    return bool(_TEMPLATE.match(value) or _PLACEHOLDER.fullmatch(value))
+
+
+_TEMPLATE = re.compile(r"[$%]\{?[A-Za-z_(]|\{\{")
+_PLACEHOLDER = re.compile(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.{3,}|…|[xX*#•-]{3,}")
+
+
+def _assignment_value(name: str, value: str, quoted: bool, after: str, sep: str = "=") -> str | None:
     """The kind for `name = value`, or None if the value is code, a placeholder or not secret-looking."""
     strength = name_strength(name)
     if strength is None:
         return None
+    if not quoted:
+        if sep in ("==", "!="):
+            return None  # a comparison with an expression is code
+        value = value.rstrip(":,")
     low = value.lower()
     if not value or low in _CODE_VALUES or low.rstrip("?!") in _CODE_VALUES:
         return None
@@ -655,7 +672,7 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
         if ve - vs > 4096:
             kind: str | None = "secret"  # no code or placeholder is that long
         else:
-            kind = _assignment_value(name, text[vs:ve], quoted, text[ve:ve + 1])
+            kind = _assignment_value(name, text[vs:ve], quoted, text[ve:ve + 1], sep)
         if kind is not None:
             if "aws" in name.lower() and "secret" in name.lower():
                 kind = "aws-secret-key"
@@ -752,10 +769,15 @@ def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
     lowered = low if same else text.lower()
     if "authorization" in lowered:
         for m in _AUTH_HEADER.finditer(lowered):
-            yield m.start(1), m.end(1), "authorization-header"
+            value = text[m.start(1):m.end(1)].rstrip("`.")
+            if _placeholder(value) or (value.isalpha() and len(value) < 16):
+                continue  # `Authorization: Bearer <token>`, `$TOKEN`, "the Authorization: Bearer header"
+            yield m.start(1), m.start(1) + len(value), "authorization-header"
     if "bearer" in lowered:
         for m in _BEARER.finditer(lowered):
             value = text[m.start(1):m.end(1)]
+            if _placeholder(value):
+                continue
             word = re.fullmatch(r"[A-Za-z][a-z]+|[A-Z]+", value) is not None
             capital = text[m.start():m.start() + 1] == "B"
             if len(value) < 6 and not (any(c.isdigit() for c in value) and any(c.isalpha() for c in value)):
