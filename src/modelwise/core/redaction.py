@@ -222,6 +222,7 @@ _CLASS_OF = str.maketrans(
 )
 _CLASS_RUN = re.compile(r"d+|l+|u+|[^dlu]+")
 _SEPARATORS = re.compile(r"[_-]")
+_WORDISH = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
 _HEX_ONLY = re.compile(r"[0-9a-fA-F-]+")
 
 
@@ -245,13 +246,16 @@ def looks_random(s: str, min_len: int = 20) -> bool:
     parts = _SEPARATORS.split(core)
     if len(parts) >= 3 and sum(p.isalpha() and len(p) >= 2 for p in parts) * 2 >= len(parts):
         return False  # words joined by _ or - (an identifier such as test_chart_and_grid_at_160x48)
+    words = _WORDISH.findall(core)
+    if len(words) >= 3 and sum(map(len, words)) >= 4.0 * len(words):
+        return False  # CamelCase words (PyImport_ImportFrozenModuleObject): a name
     classes = _classes(core)
     if classes < 3 and not (classes == 2 and _DIGIT.search(core)):
         return False
     if entropy(core) < (3.5 if len(core) < 32 else 4.0):
         return False
     switches = len(_CLASS_RUN.findall(core.translate(_CLASS_OF))) - 1
-    return switches >= 0.25 * len(core)
+    return switches >= 0.3 * len(core)
 
 
 def _printable(data: bytes) -> str | None:
@@ -477,7 +481,7 @@ def _machine_made(text: str, start: int, value: str) -> str | None:
     before = text[max(0, start - 12):start].lower()
     if "base64," in before or re.search(r"sha\d+-$|sha\d+:$|integrity", before):
         return None
-    if value.count("/") >= 2 and not looks_random(value.replace("/", ""), 32):
+    if value.count("/") >= 2 and not any(looks_random(seg, 32) for seg in value.split("/")):
         return None  # a path
     return "high-entropy-token" if looks_random(value, 32) else None
 
@@ -562,7 +566,7 @@ _QUOTED = {
     "'": re.compile(r"'[^'\n]*+'"),
     "`": re.compile(r"`[^`\n]*+`"),
 }
-_BARE_VALUE = re.compile(r"[^\s\"'`,;&<>(){}\[\]]++")
+_BARE_VALUE = re.compile(r"(?:[^\s\"'`,;&<>(){}\[\]\\]|\\(?![nrt]))++")  # up to a (JSON-escaped) break
 _NAME_REVERSED = re.compile(r"[a-z0-9_.\-$@]{0,40}+")
 _FLAG = re.compile(
     r"-(?<![\w-]-)-?[a-z][a-z0-9_-]{0,30}+[ \t]++"
@@ -590,8 +594,11 @@ _TEMPLATE = re.compile(r"[$%]\{?[A-Za-z_(]|\{\{")
 _PLACEHOLDER = re.compile(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.{3,}|…|[xX*#•-]{3,}")
 
 
-def _assignment_value(name: str, value: str, quoted: bool, after: str, sep: str = "=") -> str | None:
-    """The kind for `name = value`, or None if the value is code, a placeholder or not secret-looking."""
+def _assignment_value(
+    name: str, value: str, quoted: bool, after: str, sep: str = "=", spaced: bool = False
+) -> str | None:
+    """The kind for `name = value`, or None if the value is code, a placeholder or not secret-looking.
+    `after`: the character after the value (past a closing quote); `spaced`: ` = ` with spaces."""
     strength = name_strength(name)
     if strength is None:
         return None
@@ -602,12 +609,21 @@ def _assignment_value(name: str, value: str, quoted: bool, after: str, sep: str 
     low = value.lower()
     if not value or low in _CODE_VALUES or low.rstrip("?!") in _CODE_VALUES:
         return None
+    if after in ("+", "%") or (after == "." and quoted):
+        return None  # "prefix" + name, "fmt %s" % x, "x".encode(): code
     if not quoted:
-        if after[:1] in ("(", "[", ".") or _VARIABLE.match(value):
+        if after in ("(", "[", ".") or _VARIABLE.match(value):
             return None
         bare = re.sub(r"[^a-z0-9]", "", low)
-        if bare and (bare in re.sub(r"[^a-z0-9]", "", name.lower()) or any(w in bare for w in ("password",))):
+        named = re.sub(r"[^a-z0-9]", "", name.lower())
+        if bare and (bare in named or "password" in bare):
             return None
+        if value.isalpha() and after.isalpha() and after.islower() and (sep == ":" or spaced):
+            return None  # `password: The password for the login`: a sentence, not a value
+        if sep == "=" and spaced and re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+            return None  # `password = credentials`: a variable (an env file has no spaces round =)
+        if strength == "medium" and re.fullmatch(r"0x[0-9a-fA-F]+|[a-z][a-z0-9+.-]*://\S*", value):
+            return None  # a hex literal, a URL
     elif _VARIABLE.match(value) or re.fullmatch(r"[{<\[(].*[}>\])]", value):
         return None
     if strength == "strong":
@@ -615,11 +631,19 @@ def _assignment_value(name: str, value: str, quoted: bool, after: str, sep: str 
             return None
         if not quoted and re.fullmatch(r"[a-z]+", value) and value in _CODE_VALUES:
             return None
+        last = _SPLIT_NAME.split(name.strip("-_.$@\"' "))[-1].lower()
+        if last in ("pass", "pw", "pwd") and (
+            (not quoted and value.isalpha() and value.islower()) or (quoted and " " in value)
+        ):
+            return None  # "First pass: determine", "pwd: expected bytes", 'pass': 'The "pass" statement'
+
         parts = [p.lower() for p in _SPLIT_NAME.split(name) if p]
         return "password" if any(w in "".join(parts) for w in ("pass", "pwd", "pw")) else "secret"
     # medium: the value must look machine-made (or be long and not a word)
     if len(value) < 8 or " " in value.strip():
         return None
+    if quoted and re.search(r"%[-#0 +]*\d*(?:\.\d+)?[sdfrxi]|\{[^{}]*\}", value):
+        return None  # a format string
     if re.fullmatch(r"[a-z]+(?:[_-][a-z]+)*|[A-Za-z][a-z]+(?:[A-Z][a-z]+)*", value):
         return None
     if re.fullmatch(r"\d{1,12}", value) or re.fullmatch(r"\d+(?:\.\d+)+", value):
@@ -672,7 +696,11 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
         if ve - vs > 4096:
             kind: str | None = "secret"  # no code or placeholder is that long
         else:
-            kind = _assignment_value(name, text[vs:ve], quoted, text[ve:ve + 1], sep)
+            # what follows the value (past its quote and spaces): `(`, `.`, `+`, `%` make it code
+            after = text[ve + quoted:ve + quoted + 8].lstrip(" \t")[:1]
+            sep_at, sep_end = m.span("sep")
+            spaced = text[sep_at - 1:sep_at] == " " and text[sep_end:sep_end + 1] == " "
+            kind = _assignment_value(name, text[vs:ve], quoted, after, sep, spaced)
         if kind is not None:
             if "aws" in name.lower() and "secret" in name.lower():
                 kind = "aws-secret-key"
@@ -680,7 +708,7 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
     if any(w in lowered for w in ("pass", "pwd", "pin", "secret", "token", "key")):
         # "my password is hunter2", "the API secret is 7f3a9c2e1b": a value a machine or a person made
         for m in _PROSE_PASSWORD.finditer(lowered):
-            value = text[m.start("v"):m.end("v")].rstrip(".!?")
+            value = text[m.start("v"):m.end("v")].rstrip(".!?:;,)")
             if value.lower() in _CODE_VALUES or value.lower() in ("required", "incorrect", "wrong", "set"):
                 continue
             digits = any(c.isdigit() for c in value)
@@ -754,8 +782,8 @@ def _webhook_check(m: re.Match[str], text: str) -> bool:
 # -- authorization headers and command lines -----------------------------------------------------------
 
 _AUTH_HEADER = re.compile(
-    r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?:(?:bearer|token|basic|digest|bot|apikey|api-key|key|sso-key"
-    r"|ssws|otp|hmac|negotiate|ntlm|splunk|dsn|klaviyo-api-key|genieKey)[ \t]+)?([^\s\"',;]++)"
+    r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?P<scheme>(?:bearer|token|basic|digest|bot|apikey|api-key|key"
+    r"|sso-key|ssws|otp|hmac|negotiate|ntlm|splunk|dsn|klaviyo-api-key|geniekey)[ \t]+)?([^\s\"',;()\[\]]++)"
 )
 _BEARER = re.compile(r"bearer[ \t]+([a-z0-9._~+/=-]{4,}+)")
 _BASIC = re.compile(r"basic[ \t]+([a-z0-9+/]{8,}+={0,2})")
@@ -769,10 +797,16 @@ def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
     lowered = low if same else text.lower()
     if "authorization" in lowered:
         for m in _AUTH_HEADER.finditer(lowered):
-            value = text[m.start(1):m.end(1)].rstrip("`.")
+            vs, ve = m.span(2)
+            value = text[vs:ve].rstrip("`.")
             if _placeholder(value) or (value.isalpha() and len(value) < 16):
                 continue  # `Authorization: Bearer <token>`, `$TOKEN`, "the Authorization: Bearer header"
-            yield m.start(1), m.start(1) + len(value), "authorization-header"
+            if m.group("scheme") is None and (
+                _VARIABLE.match(value) or text[ve:ve + 1] in ("(", "[", ".")
+                or re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value) and not any(c.isdigit() for c in value)
+            ):
+                continue  # `authorization = self.headers.get(...)`, `authorization = parts[1]`: code
+            yield vs, vs + len(value), "authorization-header"
     if "bearer" in lowered:
         for m in _BEARER.finditer(lowered):
             value = text[m.start(1):m.end(1)]
@@ -902,7 +936,7 @@ _PHONE_US = re.compile(
     r"(?![\w\-/]|\.\d)"
 )
 _PHONE_NATIONAL = re.compile(
-    r"0(?<![\w+.\-/:]0)(?:\d{1,4}(?:[ -]\d{2,4}){2,4}|\d{2,4}[ /-]\d{5,8}|[1-9]\d{8})(?![\w\-/:]|\.\d)"
+    r"0(?<![\w+.\-/:]0)(?:\d{1,4}(?:[ -]\d{2,4}){2,4}|\d{2,4}[ /-]\d{5,8}|[67]\d{8,9})(?![\w\-/:]|\.\d)"
 )
 _DATE_LIKE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?[/.-]\d\d?[/.-]\d{2,4}|\d\d?:\d\d")
 _PHONE_CONTEXT = re.compile(
@@ -917,7 +951,7 @@ def _digits(s: str) -> int:
 
 def _scan_phones(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
     for m in _PHONE_E164.finditer(text):
-        if 8 <= _digits(m.group(0)) <= 15:
+        if 8 <= _digits(m.group(0)) <= 15 and not re.fullmatch(r"\+\d+\.\d+", m.group(0)):
             yield m.start(), m.end(), "phone"
     for m in _PHONE_US.finditer(text):
         yield m.start(), m.end(), "phone"
@@ -939,7 +973,7 @@ _UK_NI = re.compile(
     r"[A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9][A-Z])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]"
     r"(?![A-Za-z0-9])"
 )
-_DNI = re.compile(r"[XYZ0-9](?<![A-Za-z0-9][XYZ0-9])\d{7}-?[A-Z](?![A-Za-z0-9])")
+_DNI = re.compile(r"[XYZ0-9](?<![A-Za-z0-9.,+-][XYZ0-9])\d{7}-?[A-Z](?![A-Za-z0-9])")
 _CPF = re.compile(r"\d(?<![\d.]\d)\d{2}\.\d{3}\.\d{3}-\d{2}(?![\d])")
 _AADHAAR = re.compile(r"[2-9](?<!\d[2-9])\d{3}[ -]\d{4}[ -]\d{4}(?![\d])")
 _NIR = re.compile(r"[12](?<!\d[12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\d])")
@@ -947,7 +981,7 @@ _SIN = re.compile(r"[0-79](?<!\d[0-79])\d{2}[ -]\d{3}[ -]\d{3}(?![\d])")
 _ID_CONTEXT = re.compile(
     r"(?:ssn|social security(?: number| no\.?)?|social insurance(?: number)?|sin|national[ _-]?id(?:entity)?"
     r"(?: number)?|passport(?: number| no\.?)?|tax[ _-]?id|tin|nino|ni number|bsn|personnummer|aadhaar|pesel"
-    r"|dni|nie|cpf|steuer-?id)[ \t]*[:#=]?[ \t]*(?:is[ \t]+)?([a-z0-9][a-z0-9 .-]{4,20}[a-z0-9])"
+    r"|dni|nie|cpf|steuer-?id)(?![a-z])[ \t]*[:#=]?[ \t]*(?:is[ \t]+)?([a-z0-9][a-z0-9 .-]{4,20}[a-z0-9])"
 )
 
 
