@@ -620,7 +620,7 @@ def _assignment_value(
             return None
         if value.isalpha() and after.isalpha() and after.islower() and (sep == ":" or spaced):
             return None  # `password: The password for the login`: a sentence, not a value
-        if sep == "=" and spaced and re.fullmatch(r"[a-z_][a-z0-9_]*", value):
+        if sep == "=" and spaced and re.fullmatch(r"[a-z_]+", value):
             return None  # `password = credentials`: a variable (an env file has no spaces round =)
         if strength == "medium" and re.fullmatch(r"0x[0-9a-fA-F]+|[a-z][a-z0-9+.-]*://\S*", value):
             return None  # a hex literal, a URL
