@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from modelwise.core.redaction import KINDS, find_secrets, redact, redact_identifier
 from tests.conftest import run_cli
@@ -179,3 +181,32 @@ def test_every_kind_found_is_a_known_kind():
     found = {f.kind for c in CORPUS for f in find_secrets(c.text)}
     assert found <= set(KINDS), found - set(KINDS)
     assert {c.kind for c in CORPUS} <= set(KINDS)
+
+
+_TOKENS = [c for c in CORPUS if c.kind in ("github-token", "openai-key", "stripe-key", "slack-token",
+                                           "gitlab-token", "huggingface-token", "aws-access-key")
+           and c.payloads == (c.text,) and c.text.isascii()]
+_HIDDEN = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    case=st.sampled_from(_TOKENS),
+    cuts=st.lists(st.tuples(st.integers(min_value=1, max_value=200), st.sampled_from(_HIDDEN)), max_size=4),
+    wide=st.booleans(),
+    prose=st.sampled_from(["use {} now", "{}", "token:{}.", "«{}»", "x {}\ny"]),
+)
+def test_hidden_and_wide_characters_do_not_hide_a_token(case, cuts, wide, prose):
+    """Zero-width characters and soft hyphens anywhere in a token, full-width letters, or both: the
+    token's visible characters are gone from the output, and the prose around it is unchanged."""
+    token = case.text
+    shown = "".join(chr(ord(c) + 0xFEE0) for c in token) if wide else token
+    hidden = shown
+    for at, ch in sorted(cuts, reverse=True):
+        at = at % len(hidden)
+        hidden = hidden[:at] + ch + hidden[at:]
+    before, after = prose.split("{}")
+    out = redact(before + hidden + after)
+    visible = "".join(c for c in out if c not in _HIDDEN)
+    assert shown not in visible and shown[4:] not in visible, out
+    assert out.startswith(before) and out.endswith(after), out

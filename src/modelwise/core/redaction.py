@@ -602,10 +602,8 @@ def _assignment_value(
     strength = name_strength(name)
     if strength is None:
         return None
-    if not quoted:
-        if sep in ("==", "!="):
-            return None  # a comparison with an expression is code
-        value = value.rstrip(":,")
+    if not quoted and sep in ("==", "!="):
+        return None  # a comparison with an expression is code
     low = value.lower()
     if not value or low in _CODE_VALUES or low.rstrip("?!") in _CODE_VALUES:
         return None
@@ -692,6 +690,9 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
                 ve = bare_end
         if sep == ":" and not quoted and text[ve:ve + 1] == ":":
             continue  # a C++ scope or a Python slice, not a value
+        if not quoted:
+            while ve - vs > 1 and text[ve - 1] in ".:,!?":
+                ve -= 1  # the sentence's punctuation, not the value's
         covered = ve  # a name inside this value is part of it: each value is looked at once
         if ve - vs > 4096:
             kind: str | None = "secret"  # no code or placeholder is that long
@@ -1060,7 +1061,7 @@ _DETECTORS: list[_Detector] = [
 ]
 
 # the detectors that look for a token broken by line wraps: known formats only
-_WRAPPABLE = [d for d in _DETECTORS[:4 + len(_VENDOR)]]
+_WRAPPABLE = _DETECTORS[4:4 + len(_VENDOR)]
 _WRAP = re.compile(
     r"(?:\n(?<=[A-Za-z0-9_+/=-]\n)|\r\n(?<=[A-Za-z0-9_+/=-]\r\n)|\\n(?<=[A-Za-z0-9_+/=-]\\n))[ \t]*"
     r"(?=[A-Za-z0-9_+/=-])"
@@ -1110,8 +1111,34 @@ def _find(text: str, depth: int = 0, generic: bool = True) -> list[Finding]:
     if unwrapped is not None and depth == 0:
         ulow = unwrapped.text.lower()
         for prio, d in enumerate(_WRAPPABLE):
-            add(_run([d], unwrapped.text, ulow, generic), unwrapped, prio)
+            add((_rewrapped(text, unwrapped, f) for f in _run([d], unwrapped.text, ulow, generic)), unwrapped,
+                prio)
     return _merge(raw)
+
+
+def _rewrapped(text: str, view: _View, found: tuple[int, int, str]) -> tuple[int, int, str]:
+    """A token found across a line break continues on the next line only if what it takes there looks
+    machine-made (`ghp_…\nAb3x…`); a word there (`…token\nthanks`) is the next line's, not the token's."""
+    s, e, kind = found
+    s0, e0 = view.to_root(s, e)
+    nl = max(text.rfind("\n", s0, e0), text.rfind("\\n", s0, e0) + 1)
+    if nl <= s0:
+        return found
+    tail = text[nl + 1:e0].lstrip(" \t")
+    if len(tail) >= 4 and (any(c.isdigit() for c in tail) or _classes(tail) >= 2):
+        return found
+    # cut the finding at the line break: the last character of the view that lies before it
+    cut = nl
+    while cut > s0 and text[cut - 1] in "\r\\":
+        cut -= 1
+    lo, hi = s, e - 1
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if view.to_root(mid, mid + 1)[0] < cut:
+            lo = mid
+        else:
+            hi = mid - 1
+    return s, lo + 1, kind
 
 
 def _merge(raw: list[tuple[int, int, int, str]]) -> list[Finding]:
