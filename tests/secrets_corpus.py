@@ -474,6 +474,7 @@ def _more_shapes(out: list[Case]) -> None:
     _add(out, "secret", "The API secret is 7f3a9c2e1b", "7f3a9c2e1b")
     _add(out, "password", "my password is hunter2.", "hunter2")
     _add(out, "password", "password = hunter2", "hunter2")
+    _add(out, "password", "SMTP_PASSWORD=abcd efgh ijkl mnop (a Gmail app password)", "efgh ijkl mnop")
     _add(out, "password", 'conn = psycopg2.connect(host="db", user="app", password="pw123")', "pw123")
     _add(out, "secret", "SECRET_KEY = 'django-insecure-#x8$(f0k!q1w2'", "django-insecure-#x8$(f0k!q1w2")
     _add(out, "token", 'authToken := "7a8b9c0d1e2f3a4b"', "7a8b9c0d1e2f3a4b")

@@ -566,6 +566,7 @@ _QUOTED = {
     "'": re.compile(r"'[^'\n]*+'"),
     "`": re.compile(r"`[^`\n]*+`"),
 }
+_APP_PASSWORD_REST = re.compile(r"(?: [a-z]{4}){3}(?![A-Za-z0-9])")
 _BARE_VALUE = re.compile(r"(?:[^\s\"'`,;&<>(){}\[\]\\]|\\(?![nrt]))++")  # up to a (JSON-escaped) break
 _NAME_REVERSED = re.compile(r"[a-z0-9_.\-$@]{0,40}+")
 _FLAG = re.compile(
@@ -705,6 +706,10 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
         if kind is not None:
             if "aws" in name.lower() and "secret" in name.lower():
                 kind = "aws-secret-key"
+            if not quoted and ve - vs == 4:
+                more = _APP_PASSWORD_REST.match(text, ve)  # an app password: `abcd efgh ijkl mnop`
+                if more is not None:
+                    ve = covered = more.end()
             yield vs, ve, kind
     if any(w in lowered for w in ("pass", "pwd", "pin", "secret", "token", "key")):
         # "my password is hunter2", "the API secret is 7f3a9c2e1b": a value a machine or a person made
