@@ -773,8 +773,15 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
             ) from None
         if service.group_commit_enabled:
-            # straight to the group-commit writer thread (no SQLite on the event loop, one thread hop)
-            result = await asyncio.wrap_future(service.submit_task(task.as_task()))
+            # straight to the group-commit writer thread (no SQLite on the event loop, one thread hop);
+            # submit_task redacts on the calling thread, so a long description is handed over from a pool
+            # thread rather than holding up the event loop
+            item = task.as_task()
+            if len(item.get("description") or "") > 8192:
+                future = await run_in_threadpool(service.submit_task, item)
+            else:
+                future = service.submit_task(item)
+            result = await asyncio.wrap_future(future)
         else:
             result = await run_in_threadpool(service.route_mapping, task.as_task())
         return _json(result, route_status(result))

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -31,7 +31,7 @@ from modelwise.core.calibration import (
 )
 from modelwise.core.errors import BadInput
 from modelwise.core.models import ModelSpec, Registry
-from modelwise.core.redaction import for_storage
+from modelwise.core.redaction import for_storage, redact_identifier
 from modelwise.core.routing import (
     DRY_RUN,
     REFUSED,
@@ -143,6 +143,14 @@ def _correction_reason(reason: Any) -> str:
     from modelwise.core.redaction import redact
 
     return redact(reason)
+
+
+class Scrubbed(NamedTuple):
+    """A task's free text as the ledger keeps it (see `TokenOptimizationService.scrub`)."""
+
+    description: str | None
+    agent: str | None
+    request_id: str | None
 
 
 class TokenOptimizationService:
@@ -445,16 +453,23 @@ class TokenOptimizationService:
         dry_run: bool = False,
         all_candidates: bool = False,
         any_provider: bool | None = None,
+        scrubbed: Scrubbed | None = None,
     ) -> dict[str, Any]:
         """Route one task and record the decision (SPEC 4). Returns the JSON object of `route --json`;
         a refusal is recorded and returned with status `refused` (the CLI exits 3, HTTP answers 402).
         `any_provider`: consider the whole registry, not only the models an enabled provider reaches
-        (None: the config's `any_provider`)."""
+        (None: the config's `any_provider`). `scrubbed`: the redactions of this task's description, agent
+        and request id, made beforehand by `scrub` (the group-commit path does so on the caller's thread,
+        outside the batch transaction)."""
         task_type, description, task_budget, agent, request_id, w = self._validate(
             task_type, description, budget, agent, request_id, weights
         )
         if any_provider is not None and not isinstance(any_provider, bool):
             raise BadInput("anyProvider must be true or false")
+        # redaction runs here, before any write transaction opens (never inside `make`)
+        if scrubbed is None:
+            scrubbed = self.scrub(description, agent, request_id, dry_run=dry_run)
+        stored, agent, request_id = scrubbed
         cons = _parse_constraints(constraints)
         tier = tier_of(self.settings, task_type)
         ranking = self.ranking(task_type, w, cons, any_provider=any_provider)
@@ -502,8 +517,6 @@ class TokenOptimizationService:
             response["status"] = DRY_RUN
             return response
 
-        stored = for_storage(description, self.settings.store_descriptions)
-
         def make(spent: Mapping[str, float]) -> NewDecision:
             decision_id = "dec_" + f"{int(now.timestamp() * 1000):011x}" + random_suffix(5)
             response, choice, spent_after = build(spent, decision_id)
@@ -547,6 +560,22 @@ class TokenOptimizationService:
             response = dict(response)
             response["replayed"] = True
         return response
+
+    def scrub(
+        self, description: Any, agent: Any, request_id: Any, *, dry_run: bool = False
+    ) -> Scrubbed:
+        """What the ledger keeps of a task's free text: the description as `store_descriptions` says
+        (nothing for a dry run, which stores nothing), and the agent and request id with their secrets
+        replaced by stable markers. Linear in the text; call it outside any transaction. Values of the
+        wrong type are passed through (validation rejects them)."""
+        stored = None
+        if not dry_run and isinstance(description, str):
+            stored = for_storage(description, self.settings.store_descriptions)
+        if isinstance(agent, str):
+            agent = redact_identifier(agent)
+        if isinstance(request_id, str):
+            request_id = redact_identifier(request_id)
+        return Scrubbed(stored, agent, request_id)
 
     def _response(
         self,
@@ -946,7 +975,7 @@ class TokenOptimizationService:
             raise failures[min(failures)]
         return results
 
-    def route_mapping(self, task: Mapping[str, Any]) -> dict[str, Any]:
+    def route_mapping(self, task: Mapping[str, Any], scrubbed: Scrubbed | None = None) -> dict[str, Any]:
         """Route a task given as the JSON object of SPEC 2 (`type`, `description`, `budget`, ...)."""
         if not isinstance(task, Mapping):
             raise BadInput("a task must be an object with at least a 'type'")
@@ -965,6 +994,16 @@ class TokenOptimizationService:
             weights=task.get("weights"),
             dry_run=bool(task.get("dryRun", False)),
             any_provider=task.get("anyProvider"),
+            scrubbed=scrubbed,
+        )
+
+    def scrub_mapping(self, task: Any) -> Scrubbed | None:
+        """`scrub` for a task given as a SPEC 2 mapping (None for what is not a mapping)."""
+        if not isinstance(task, Mapping):
+            return None
+        return self.scrub(
+            task.get("description") or "", task.get("agent"), task.get("requestId"),
+            dry_run=bool(task.get("dryRun", False)),
         )
 
     # -- outcomes ----------------------------------------------------------------------------------
@@ -1225,6 +1264,8 @@ class TokenOptimizationService:
             raise BadInput(f"limit must be a whole number zero or more, not {limit!r}")
         if not self.ledger_exists():
             return []
+        # agents are stored redacted: filter by the stored form
+        agent = redact_identifier(agent) if isinstance(agent, str) else agent
         return [
             self.decision_json(r)
             for r in self.ledger.decisions(
@@ -1868,7 +1909,9 @@ class TokenOptimizationService:
             except Exception as exc:  # noqa: BLE001 - delivered through the future
                 fut.set_exception(exc)
             return fut
-        return group.submit(self.route_mapping, task)
+        # redaction on this thread: the writer runs the job inside its batch transaction, where a long
+        # description would hold the ledger's write lock for every other process
+        return group.submit(self.route_mapping, task, self.scrub_mapping(task))
 
 
 def _or_inf(price: float | None) -> float:
