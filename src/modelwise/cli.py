@@ -30,7 +30,9 @@ def _parser_class() -> type[argparse.ArgumentParser]:
 
         class _Parser(argparse.ArgumentParser):
             def error(self, message: str) -> None:  # type: ignore[override]
-                raise BadInput(f"{self.prog}: {message}")
+                # the edge prints "modelwise: " before every error: name only the subcommand here
+                command = self.prog.removeprefix("modelwise").strip()
+                raise BadInput(f"{command}: {message}" if command else message)
 
         _PARSER_CLASS = _Parser
     return _PARSER_CLASS
