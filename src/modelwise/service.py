@@ -38,6 +38,7 @@ from modelwise.core.routing import (
     Choice,
     candidate_rows,
     decide,
+    decision_field,
     flip_point,
     money,
     weight_flips,
@@ -609,7 +610,14 @@ class TokenOptimizationService:
             "floor": None if ranking.floor is None else round(ranking.floor, 6),
             "floorDropped": choice.floor_dropped,
             "margin": None if margin is None else round(margin, 6),
-            "flip": flip_point(ranking.weights.as_tuple(), w, choice.runner_up) if w else None,
+            "flip": (
+                flip_point(
+                    ranking.weights.as_tuple(), w,
+                    decision_field(ranking, choice.floor_dropped, tin, tout, task_budget, room.limit),
+                    tin, tout,
+                )
+                if w else None
+            ),
             "candidates": rows,
         }
 
@@ -1715,7 +1723,14 @@ class TokenOptimizationService:
             "weights": w.to_json(),
             "weightsNormalised": dict(zip(w.to_json(), ranking.normalised, strict=True)),
             "floor": ranking.floor,
-            "flip": flip_point(w.as_tuple(), win, run) if win else None,
+            "flip": (
+                flip_point(
+                    w.as_tuple(), win,
+                    decision_field(ranking, choice.floor_dropped, tin, tout, task_budget, limit),
+                    tin, tout,
+                )
+                if win else None
+            ),
             "lead": explain_core.leads(win, [run], ranking.normalised)[0] if win and run else None,
             "models": len(ranking.entries),
             "eligible": eligible,

@@ -1,4 +1,5 @@
-"""Routing (SPEC 4): the winner, degradation under the budget, refusal, the margin and the flip point.
+"""Routing (SPEC 4): the winner, degradation under the budget, refusal, the margin and the flip point
+(the smallest one-weight change that changes the winner, whoever then wins).
 
 `decide` is the hot path: it walks a cached `Ranking` from the top and stops at the first models that
 fit, so a decision costs a few comparisons whatever the registry's size."""
@@ -6,7 +7,7 @@ fit, so a decision costs a few comparisons whatever the registry's size."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from modelwise.core.scoring import Ranking, Scored, fmt_q
@@ -183,99 +184,130 @@ def _why(winner: Scored, runner: Scored | None) -> str:
     )
 
 
-def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) -> dict | None:
-    """The smallest change of one raw weight at which the runner-up ties the winner.
+def decision_field(
+    ranking: Ranking, floor_dropped: bool, tin: int, tout: int, task_budget: float, limit: float | None
+) -> Iterator[Scored]:
+    """The models a decision (`decide` with this `limit`) chose among, lazily, best total first: the
+    eligible ones (with the tier floor unless it was dropped) whose estimated cost fits `min(task
+    budget, limit)` and whose context window holds the task. Weights change neither the eligibility
+    nor the costs, so under any other weights the router picks the best of this same set."""
+    entries = ranking.nofloor_list if floor_dropped else ranking.floor_list
+    cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
+    tokens = tin + tout
+    return (e for e in entries if _fits(e, tin, tout, cap, tokens))
 
-    With weight j set to v (the others unchanged, then all normalised), the totals tie when
-    Σ_{i≠j} w_i d_i + v d_j = 0, d = winner's components − runner-up's. Returns
-    {"model", "weight", "value"}, or None when no single non-negative weight can make them tie."""
-    if runner is None:
-        return None
-    d = (
-        winner.capability - runner.capability,
-        winner.performance - runner.performance,
-        winner.availability - runner.availability,
-        winner.cost - runner.cost,
-    )
-    dot = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
+
+def _scan_flips(
+    weights: Sequence[float],
+    winner: Scored,
+    field: Iterable[Scored],
+    tin: int,
+    tout: int,
+    nearest_only: bool,
+) -> list[dict]:
+    """The crossings of the winner with every other model of `field`, per weight and direction.
+
+    Along weight j = v (the others kept, then all normalised), model m beats the winner when
+    D_m + (v − w_j)·B_m < 0, with D_m = Σ_i w_i (c_W,i − c_m,i) ≥ 0 (the winner's lead times the weights'
+    sum) and B_m = c_W,j − c_m,j; so the crossing is v* = w_j − D_m / B_m, a change of D_m / |B_m|.
+    When several models cross at the same v*, the one that wins just beyond it is reported: the steepest
+    (largest |B_m|), then the router's own tie-break (lower estimated cost, then the smaller id).
+
+    `field` must come best total first. With `nearest_only`, the scan stops once no later model can
+    cross nearer than the nearest crossing found: components lie in [0, 1], so |B_m| ≤ `span` and a
+    change is at least D_m / span, and D_m only grows down the field. Only the nearest flip is then
+    exact (the other directions may have stopped early); without it every direction is exact."""
+    cw = winner.components()
     wsum = weights[0] + weights[1] + weights[2] + weights[3]
-    best_change = math.inf
-    best_j = -1
-    best_v = 0.0
-    for j in range(4):
-        dj = d[j]
-        if dj == 0:
+    span = max(max(c, 1.0 - c) for c in cw)
+    # One slot per (weight, direction): (crossing key, model); "down" keys negate the crossing so that
+    # the nearest one sorts first in both directions.
+    up: list[tuple | None] = [None, None, None, None]
+    down: list[tuple | None] = [None, None, None, None]
+    best = math.inf
+    for m in field:
+        if m is winner:
             continue
-        v = -(dot - weights[j] * dj) / dj
-        if v < 0 or v != v or v == math.inf or wsum - weights[j] + v <= 0:
-            continue
-        if v == 0 and weights[j] > 0:  # a tie at zero cannot be passed: the runner-up never wins there
-            continue
-        change = abs(v - weights[j])
-        if change < best_change:
-            best_change, best_j, best_v = change, j, v
-    if best_j < 0:
-        return None
-    return {"model": runner.model.id, "weight": WEIGHT_NAMES[best_j], "value": round(best_v, 6) + 0.0}
+        cm = m.components()
+        d = (cw[0] - cm[0], cw[1] - cm[1], cw[2] - cm[2], cw[3] - cm[3])
+        lead = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
+        if nearest_only and lead > best * span * (1 + 1e-9) + 1e-12:
+            break
+        for j in range(4):
+            bj = d[j]
+            if bj == 0:
+                continue
+            wj = weights[j]
+            v = wj - lead / bj
+            if not math.isfinite(v) or v < 0 or wsum - wj + v <= 0:
+                continue
+            if bj < 0 and v >= wj:  # raising weight j helps m
+                key = (v, bj, m.estimated_cost(tin, tout), m.model.id)
+                slot = up[j]
+                if slot is None or key < slot[0]:
+                    up[j] = (key, m)
+                    best = min(best, v - wj)
+            elif bj > 0 and 0 < v <= wj:  # lowering weight j helps m (a tie at 0 is no flip)
+                key = (-v, -bj, m.estimated_cost(tin, tout), m.model.id)
+                slot = down[j]
+                if slot is None or key < slot[0]:
+                    down[j] = (key, m)
+                    best = min(best, wj - v)
+    flips: list[dict] = []
+    for j, name in enumerate(WEIGHT_NAMES):
+        for found, direction in ((down[j], "down"), (up[j], "up")):
+            if found is not None:
+                m = found[1]
+                flips.append(
+                    {
+                        "weight": name,
+                        "value": abs(found[0][0]) + 0.0,
+                        "model": m.model.id,
+                        "modelName": m.model.name,
+                        "direction": direction,
+                        "current": weights[j],
+                    }
+                )
+    return flips
+
+
+def nearest_flip(flips: Sequence[dict]) -> dict | None:
+    """The flip of `flips` that needs the smallest change of its weight (|value − current|); on a tie
+    the first in `weight_flips`' order (weights in order, "down" before "up")."""
+    best: dict | None = None
+    for f in flips:
+        if best is None or abs(f["value"] - f["current"]) < abs(best["value"] - best["current"]):
+            best = f
+    return best
 
 
 def weight_flips(
     weights: Sequence[float],
     winner: Scored,
-    field: Sequence[Scored],
+    field: Iterable[Scored],
     tin: int = 0,
     tout: int = 0,
 ) -> list[dict]:
     """For every weight, the nearest value above and below its current one at which some other model of
-    `field` (the models the winner was chosen among) overtakes the winner, and which model that is.
+    `field` (the models the winner was chosen among, best total first: `decision_field`) overtakes the
+    winner, and which model that is: `{weight, value, model, modelName, direction, current}`. Values are
+    exact (not rounded), so the winner at value ± a small step is and is not the reported model."""
+    return _scan_flips(weights, winner, field, tin, tout, nearest_only=False)
 
-    Along weight j = v, model m beats the winner when A_m + v·B_m < 0 with A_m = Σ_{i≠j} w_i (c_W,i − c_m,i)
-    and B_m = c_W,j − c_m,j; the crossing is v* = −A_m / B_m. When several models cross at the same v*,
-    the one that wins just beyond it is reported: the steepest (largest |B_m|), then the router's own
-    tie-break (lower estimated cost for `tin`/`tout` tokens, then the smaller id). Values are exact
-    (not rounded), so the winner at v* ± a small step is and is not the reported model."""
-    cw = winner.components()
-    flips: list[dict] = []
-    for j, name in enumerate(WEIGHT_NAMES):
-        wj = weights[j]
-        others = sum(weights[i] for i in range(4) if i != j)
-        # (crossing, -|slope|, estimated cost, id, model): the smallest key wins in each direction,
-        # with the crossing negated for "down" so that the nearest one sorts first there too.
-        up: tuple | None = None
-        down: tuple | None = None
-        for m in field:
-            if m is winner:
-                continue
-            cm = m.components()
-            bj = cw[j] - cm[j]
-            if bj == 0:
-                continue
-            a = sum(weights[i] * (cw[i] - cm[i]) for i in range(4) if i != j)
-            v = -a / bj
-            if not math.isfinite(v) or v < 0 or others + v <= 0:
-                continue
-            if bj < 0 and v >= wj:  # raising weight j helps m
-                key = (v, bj, m.estimated_cost(tin, tout), m.model.id, m)
-                if up is None or key[:4] < up[:4]:
-                    up = key
-            elif bj > 0 and 0 < v <= wj:  # lowering weight j helps m (a tie at 0 is no flip)
-                key = (-v, -bj, m.estimated_cost(tin, tout), m.model.id, m)
-                if down is None or key[:4] < down[:4]:
-                    down = key
-        for found, direction in ((down, "down"), (up, "up")):
-            if found is not None:
-                m = found[4]
-                flips.append(
-                    {
-                        "weight": name,
-                        "value": abs(found[0]) + 0.0,
-                        "model": m.model.id,
-                        "modelName": m.model.name,
-                        "direction": direction,
-                        "current": wj,
-                    }
-                )
-    return flips
+
+def flip_point(
+    weights: Sequence[float],
+    winner: Scored,
+    field: Iterable[Scored],
+    tin: int = 0,
+    tout: int = 0,
+) -> dict | None:
+    """The flip point: the smallest change of one raw weight (the others kept) that changes the winner,
+    whoever then wins, among `field` (the models the decision chose among, best total first:
+    `decision_field`). Exactly `nearest_flip(weight_flips(...))`, found without scanning the whole field:
+    {"model", "modelName", "weight", "value", "direction", "current"}, or None when no single weight
+    change hands the win to another model."""
+    return nearest_flip(_scan_flips(weights, winner, field, tin, tout, nearest_only=True))
 
 
 def eligibility(
