@@ -234,7 +234,7 @@ def test_flip_point_is_where_another_model_ties(make_service, task_type):
     s = Settings()
     r = rank(models, task_type)
     c = decide(r, 1000, 1000, 10.0, None)
-    flip = flip_point(s.weights.as_tuple(), c.winner, _field(r, c), 1000, 1000)
+    flip = flip_point(r, c.winner, c.floor_dropped, 1000, 1000, 10.0, None)
     assert flip is not None and flip["model"] != c.winner.model.id
     other = next(e for e in r.entries if e.model.id == flip["model"])
     j = WEIGHT_NAMES.index(flip["weight"])
@@ -255,7 +255,7 @@ def test_flip_is_the_smallest_single_weight_change(make_service):
     svc = make_service()
     r = rank(list(svc.registry.models), "debugging")
     c = decide(r, 1000, 1000, 10.0, None)
-    flip = flip_point((0.4, 0.3, 0.2, 0.1), c.winner, _field(r, c), 1000, 1000)
+    flip = flip_point(r, c.winner, c.floor_dropped, 1000, 1000, 10.0, None)
     # GPT-4o would win if cost weighed 0.04 instead of 0.1 (the only one-weight change that small).
     assert (flip["model"], flip["weight"], flip["direction"]) == ("gpt-4o", "cost", "down")
     assert flip["value"] == pytest.approx(0.04)
@@ -270,7 +270,7 @@ def test_the_flip_can_hand_the_win_to_a_model_other_than_the_runner_up():
     r = rank([a, b, c], weights=Weights(0.4, 0.3, 0.2, 0.1))
     ch = decide(r, 100, 100, 1.0, None)
     assert (ch.winner.model.id, ch.runner_up.model.id) == ("a", "b")
-    flip = flip_point((0.4, 0.3, 0.2, 0.1), ch.winner, _field(r, ch, 100, 100, 1.0), 100, 100)
+    flip = flip_point(r, ch.winner, ch.floor_dropped, 100, 100, 1.0, None)
     assert flip is not None and (flip["model"], flip["weight"], flip["direction"]) == ("c", "cost", "up")
     wa, wc = ch.winner, next(e for e in r.entries if e.model.id == "c")
     pairs = zip((0.4, 0.3, 0.2, 0.1), wa.components(), wc.components(), strict=True)
@@ -293,7 +293,7 @@ def test_flip_point_only_counts_models_the_decision_chose_among():
         assert ch.winner.model.id == "a"
         field = _field(r, ch, tin, tout, 1.0, limit)
         return {f["model"] for f in weight_flips(w, ch.winner, field, tin, tout)}, (
-            flip_point(w, ch.winner, _field(r, ch, tin, tout, 1.0, limit), tin, tout)
+            flip_point(r, ch.winner, ch.floor_dropped, tin, tout, 1.0, limit)
         )
 
     flips, nearest = flip(50, 50, None)
@@ -310,7 +310,7 @@ def test_no_flip_when_no_single_weight_can_tie():
     r = rank([a, b])
     c = decide(r, 100, 100, 1.0, None)
     assert c.winner.model.id == "a"
-    assert flip_point((0.4, 0.3, 0.2, 0.1), c.winner, _field(r, c, 100, 100, 1.0), 100, 100) is None
+    assert flip_point(r, c.winner, c.floor_dropped, 100, 100, 1.0, None) is None
 
 
 def test_weights_validation():

@@ -38,7 +38,6 @@ from modelwise.core.routing import (
     Choice,
     candidate_rows,
     decide,
-    decision_field,
     flip_point,
     money,
     weight_flips,
@@ -611,12 +610,8 @@ class TokenOptimizationService:
             "floorDropped": choice.floor_dropped,
             "margin": None if margin is None else round(margin, 6),
             "flip": (
-                flip_point(
-                    ranking.weights.as_tuple(), w,
-                    decision_field(ranking, choice.floor_dropped, tin, tout, task_budget, room.limit),
-                    tin, tout,
-                )
-                if w else None
+                None if w is None
+                else flip_point(ranking, w, choice.floor_dropped, tin, tout, task_budget, room.limit)
             ),
             "candidates": rows,
         }
@@ -1724,12 +1719,7 @@ class TokenOptimizationService:
             "weightsNormalised": dict(zip(w.to_json(), ranking.normalised, strict=True)),
             "floor": ranking.floor,
             "flip": (
-                flip_point(
-                    w.as_tuple(), win,
-                    decision_field(ranking, choice.floor_dropped, tin, tout, task_budget, limit),
-                    tin, tout,
-                )
-                if win else None
+                flip_point(ranking, win, choice.floor_dropped, tin, tout, task_budget, limit) if win else None
             ),
             "lead": explain_core.leads(win, [run], ranking.normalised)[0] if win and run else None,
             "models": len(ranking.entries),

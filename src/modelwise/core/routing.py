@@ -197,88 +197,49 @@ def decision_field(
     return (e for e in entries if _fits(e, tin, tout, cap, tokens))
 
 
-def _scan_flips(
-    weights: Sequence[float],
-    winner: Scored,
-    field: Iterable[Scored],
-    tin: int,
-    tout: int,
-    nearest_only: bool,
-) -> list[dict]:
-    """The crossings of the winner with every other model of `field`, per weight and direction.
+def _lead(
+    weights: Sequence[float], cw: tuple[float, ...], m: Scored
+) -> tuple[tuple[float, float, float, float], float]:
+    """The winner's component differences over m and its lead, Σ_i w_i (c_W,i − c_m,i)."""
+    cm = m.components()
+    d = (cw[0] - cm[0], cw[1] - cm[1], cw[2] - cm[2], cw[3] - cm[3])
+    return d, weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
 
-    Along weight j = v (the others kept, then all normalised), model m beats the winner when
-    D_m + (v − w_j)·B_m < 0, with D_m = Σ_i w_i (c_W,i − c_m,i) ≥ 0 (the winner's lead times the weights'
-    sum) and B_m = c_W,j − c_m,j; so the crossing is v* = w_j − D_m / B_m, a change of D_m / |B_m|.
-    When several models cross at the same v*, the one that wins just beyond it is reported: the steepest
-    (largest |B_m|), then the router's own tie-break (lower estimated cost, then the smaller id).
 
-    `field` must come best total first. With `nearest_only`, the scan stops once no later model can
-    cross nearer than the nearest crossing found: components lie in [0, 1], so |B_m| ≤ `span` and a
-    change is at least D_m / span, and D_m only grows down the field. Only the nearest flip is then
-    exact (the other directions may have stopped early); without it every direction is exact."""
-    cw = winner.components()
-    wsum = weights[0] + weights[1] + weights[2] + weights[3]
-    span = max(max(c, 1.0 - c) for c in cw)
-    # One slot per (weight, direction): (crossing key, model); "down" keys negate the crossing so that
-    # the nearest one sorts first in both directions.
-    up: list[tuple | None] = [None, None, None, None]
-    down: list[tuple | None] = [None, None, None, None]
-    best = math.inf
-    for m in field:
-        if m is winner:
+def _crossings(
+    weights: Sequence[float], wsum: float, d: tuple[float, float, float, float], lead: float
+) -> Iterator[tuple[int, float, float]]:
+    """Where a model m overtakes the winner along each weight, the others kept (`d` and `lead` from `_lead`):
+    (slot, value, slope) with slot = 2·j for lowering weight j and 2·j + 1 for raising it.
+
+    Along weight j = v (then all weights normalised), m beats the winner when D + (v − w_j)·B < 0, with
+    D = Σ_i w_i (c_W,i − c_m,i) (the winner's lead times the weights' sum) and B = c_W,j − c_m,j; so the
+    crossing is v* = w_j − D / B. Raising w_j helps m when B < 0, lowering it when B > 0 (a tie at 0 is
+    no flip, nor is a value at which every weight would be 0)."""
+    for j in range(4):
+        bj = d[j]
+        if bj == 0:
             continue
-        cm = m.components()
-        d = (cw[0] - cm[0], cw[1] - cm[1], cw[2] - cm[2], cw[3] - cm[3])
-        lead = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
-        if nearest_only and lead > best * span * (1 + 1e-9) + 1e-12:
-            break
-        for j in range(4):
-            bj = d[j]
-            if bj == 0:
-                continue
-            wj = weights[j]
-            v = wj - lead / bj
-            if not math.isfinite(v) or v < 0 or wsum - wj + v <= 0:
-                continue
-            if bj < 0 and v >= wj:  # raising weight j helps m
-                key = (v, bj, m.estimated_cost(tin, tout), m.model.id)
-                slot = up[j]
-                if slot is None or key < slot[0]:
-                    up[j] = (key, m)
-                    best = min(best, v - wj)
-            elif bj > 0 and 0 < v <= wj:  # lowering weight j helps m (a tie at 0 is no flip)
-                key = (-v, -bj, m.estimated_cost(tin, tout), m.model.id)
-                slot = down[j]
-                if slot is None or key < slot[0]:
-                    down[j] = (key, m)
-                    best = min(best, wj - v)
-    flips: list[dict] = []
-    for j, name in enumerate(WEIGHT_NAMES):
-        for found, direction in ((down[j], "down"), (up[j], "up")):
-            if found is not None:
-                m = found[1]
-                flips.append(
-                    {
-                        "weight": name,
-                        "value": abs(found[0][0]) + 0.0,
-                        "model": m.model.id,
-                        "modelName": m.model.name,
-                        "direction": direction,
-                        "current": weights[j],
-                    }
-                )
-    return flips
+        wj = weights[j]
+        v = wj - lead / bj
+        if not math.isfinite(v) or v < 0 or wsum - wj + v <= 0:
+            continue
+        if bj < 0 and v >= wj:
+            yield 2 * j + 1, v, bj
+        elif bj > 0 and 0 < v <= wj:
+            yield 2 * j, v, bj
 
 
-def nearest_flip(flips: Sequence[dict]) -> dict | None:
-    """The flip of `flips` that needs the smallest change of its weight (|value − current|); on a tie
-    the first in `weight_flips`' order (weights in order, "down" before "up")."""
-    best: dict | None = None
-    for f in flips:
-        if best is None or abs(f["value"] - f["current"]) < abs(best["value"] - best["current"]):
-            best = f
-    return best
+def _flip(weights: Sequence[float], slot: int, v: float, m: Scored) -> dict:
+    j = slot // 2
+    return {
+        "weight": WEIGHT_NAMES[j],
+        "value": v + 0.0,
+        "model": m.model.id,
+        "modelName": m.model.name,
+        "direction": "up" if slot % 2 else "down",
+        "current": weights[j],
+    }
 
 
 def weight_flips(
@@ -289,25 +250,125 @@ def weight_flips(
     tout: int = 0,
 ) -> list[dict]:
     """For every weight, the nearest value above and below its current one at which some other model of
-    `field` (the models the winner was chosen among, best total first: `decision_field`) overtakes the
-    winner, and which model that is: `{weight, value, model, modelName, direction, current}`. Values are
-    exact (not rounded), so the winner at value ± a small step is and is not the reported model."""
-    return _scan_flips(weights, winner, field, tin, tout, nearest_only=False)
+    `field` (the models the winner was chosen among: `decision_field`) overtakes the winner, and which
+    model that is: `{weight, value, model, modelName, direction, current}`, weights in order, "down"
+    before "up". When several models cross at the same value, the one that wins just beyond it is
+    reported: the steepest (largest |B|), then the router's own tie-break (lower estimated cost for
+    `tin`/`tout` tokens, then the smaller id). Values are exact (not rounded), so the winner at
+    value ± a small step is and is not the reported model."""
+    cw = winner.components()
+    wsum = weights[0] + weights[1] + weights[2] + weights[3]
+    best: list[tuple | None] = [None] * 8  # per slot: (nearest first key, model)
+    for m in field:
+        if m is winner:
+            continue
+        for slot, v, bj in _crossings(weights, wsum, *_lead(weights, cw, m)):
+            key = (abs(v - weights[slot // 2]), -abs(bj), m.estimated_cost(tin, tout), m.model.id)
+            found = best[slot]
+            if found is None or key < found[0]:
+                best[slot] = (key, v, m)
+    return [_flip(weights, slot, f[1], f[2]) for slot, f in enumerate(best) if f is not None]
+
+
+def nearest_flip(flips: Sequence[dict]) -> dict | None:
+    """The flip of `flips` that needs the smallest change of its weight (|value − current|); on a tie
+    the first in `weight_flips`' order."""
+    best: dict | None = None
+    for f in flips:
+        if best is None or abs(f["value"] - f["current"]) < abs(best["value"] - best["current"]):
+            best = f
+    return best
+
+
+_MEMO_SIZE = 32
+
+
+def _nearest_scan(
+    weights: Sequence[float], winner: Scored, field: Iterable[Scored], tin: int, tout: int
+) -> dict | None:
+    """`nearest_flip(weight_flips(...))` by one scan of `field` (best total first) that stops once no
+    later model can cross nearer: components lie in [0, 1], so |B| ≤ `span` and a model's change is at
+    least its lead / span, and the lead only grows down the field."""
+    cw = winner.components()
+    wsum = weights[0] + weights[1] + weights[2] + weights[3]
+    span = max(max(c, 1.0 - c) for c in cw)
+    best: tuple | None = None
+    for m in field:
+        if m is winner:
+            continue
+        d, lead = _lead(weights, cw, m)
+        if best is not None and lead > best[0][0] * span * (1 + 1e-9) + 1e-12:
+            break
+        for slot, v, bj in _crossings(weights, wsum, d, lead):
+            key = (abs(v - weights[slot // 2]), slot, -abs(bj), m.estimated_cost(tin, tout), m.model.id)
+            if best is None or key < best[0]:
+                best = (key, v, m)
+    return None if best is None else _flip(weights, best[0][1], best[1], best[2])
 
 
 def flip_point(
-    weights: Sequence[float],
+    ranking: Ranking,
     winner: Scored,
-    field: Iterable[Scored],
-    tin: int = 0,
-    tout: int = 0,
+    floor_dropped: bool,
+    tin: int,
+    tout: int,
+    task_budget: float,
+    limit: float | None,
 ) -> dict | None:
-    """The flip point: the smallest change of one raw weight (the others kept) that changes the winner,
-    whoever then wins, among `field` (the models the decision chose among, best total first:
-    `decision_field`). Exactly `nearest_flip(weight_flips(...))`, found without scanning the whole field:
-    {"model", "modelName", "weight", "value", "direction", "current"}, or None when no single weight
-    change hands the win to another model."""
-    return nearest_flip(_scan_flips(weights, winner, field, tin, tout, nearest_only=True))
+    """The flip point of a decision: the smallest change of one raw weight (the others kept) that changes
+    the winner, whoever then wins, among the models the decision chose among (`decision_field`); the
+    same flip as `nearest_flip(weight_flips(..., decision_field(...)))`, or None when no single weight
+    change hands the win to another model.
+
+    The nearest flip is the nearest crossing of any one model, so every model's own nearest crossing
+    is computed once per ranking and winner (memoised on the ranking, sorted nearest first); a decision
+    then walks that list to the first model that fits its budget and context window."""
+    weights = ranking.weights.as_tuple()
+    key = (winner.model.id, floor_dropped)
+    order = ranking.crossings.get(key)
+    if order is None:  # a first decision for this winner (a one-off CLI call): scan, do not memoise yet
+        if len(ranking.crossings) >= _MEMO_SIZE:
+            ranking.crossings.clear()
+        ranking.crossings[key] = ()
+        field = decision_field(ranking, floor_dropped, tin, tout, task_budget, limit)
+        return _nearest_scan(weights, winner, field, tin, tout)
+    if not order:
+        cw = winner.components()
+        wsum = weights[0] + weights[1] + weights[2] + weights[3]
+        rows = []
+        for m in ranking.nofloor_list if floor_dropped else ranking.floor_list:
+            if m is winner:
+                continue
+            near: tuple | None = None
+            for slot, v, bj in _crossings(weights, wsum, *_lead(weights, cw, m)):
+                k = (abs(v - weights[slot // 2]), slot, -abs(bj), v)
+                if near is None or k < near:
+                    near = k
+            if near is not None:
+                rows.append((*near, m))
+        rows.sort(key=lambda r: r[:3])
+        order = tuple(rows) or ((math.inf, 0, 0.0, 0.0, None),)  # (no crossing at all)
+        ranking.crossings[key] = order
+    cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
+    tokens = tin + tout
+    n = len(order)
+    for i in range(n):
+        row = order[i]
+        m = row[4]
+        if m is None or not _fits(m, tin, tout, cap, tokens):
+            continue
+        # The same crossing, slot and slope: the router's tie-break decides who wins beyond it.
+        best, best_key = m, (m.estimated_cost(tin, tout), m.model.id)
+        k = i + 1
+        while k < n and order[k][:3] == row[:3]:
+            o = order[k][4]
+            if _fits(o, tin, tout, cap, tokens):
+                ok = (o.estimated_cost(tin, tout), o.model.id)
+                if ok < best_key:
+                    best, best_key = o, ok
+            k += 1
+        return _flip(weights, row[1], row[3], best)
+    return None
 
 
 def eligibility(
