@@ -61,6 +61,11 @@ def check_flip(svc, task: str, weights: str | None, budget=None, desc: str = DES
     assert winner_with(svc, task, desc, base.replace(flip["weight"], past), budget) == flip["model"], flip
     got = winner_with(svc, task, desc, base.replace(flip["weight"], short), budget)
     assert got == route["selectedModel"], flip
+    # The console's sensitivity grid over that weight (as both axes, so the column decides) at the two
+    # values shows the same change of winner.
+    name = flip["weight"]
+    g = svc.sensitivity_grid(task, desc, budget, rows=name, cols=name, values=(short, past), weights=weights)
+    assert g["winners"][0] == [route["selectedModel"], flip["model"]]
     return flip
 
 
