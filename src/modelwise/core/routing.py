@@ -280,7 +280,7 @@ def nearest_flip(flips: Sequence[dict]) -> dict | None:
     return best
 
 
-_MEMO_SIZE = 32
+_MEMO_SIZE = 8  # winners memoised per ranking (a degraded decision can have another winner)
 
 
 def _nearest_scan(
