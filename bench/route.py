@@ -56,7 +56,6 @@ def time_decisions(models, decisions: int) -> tuple[float, float]:
     settings = Settings()
     rankings = {t: rank_models(models, t, tier_of(settings, t), settings.weights, settings) for t in TASKS}
     rng = random.Random(1)
-    w = settings.weights.as_tuple()
     samples = []
     for i in range(decisions):
         t = TASKS[i % len(TASKS)]
@@ -68,7 +67,7 @@ def time_decisions(models, decisions: int) -> tuple[float, float]:
         start = time.perf_counter_ns()
         choice = decide(ranking, tin, out, budget, limit)
         if choice.winner is not None:
-            flip_point(w, choice.winner, choice.runner_up)
+            flip_point(ranking, choice.winner, choice.floor_dropped, tin, out, budget, limit)
         candidate_rows(ranking, choice, tin, out, budget, limit, 10)
         samples.append((time.perf_counter_ns() - start) / 1000.0)
     samples.sort()

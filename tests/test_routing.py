@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelwise.core.models import ModelSpec
-from modelwise.core.routing import DEGRADED, REFUSED, decide, flip_point
+from modelwise.core.routing import DEGRADED, REFUSED, decide, decision_field, flip_point, weight_flips
 from modelwise.core.scoring import Constraints, linear_cost_component, rank_models, total_under
 from modelwise.core.settings import WEIGHT_NAMES, Settings, Tier, Weights
 from modelwise.core.tiers import nearest_rank, tier_of
@@ -223,26 +223,31 @@ def _winner_under(models, weights, task_type="debugging"):
     return decide(rank(models, task_type, weights=weights), 1000, 1000, 10.0, None).winner.model.id
 
 
+def _field(r, c, tin=1000, tout=1000, budget=10.0, limit=None):
+    return decision_field(r, c.floor_dropped, tin, tout, budget, limit)
+
+
 @pytest.mark.parametrize("task_type", ["documentation", "debugging"])
-def test_flip_point_is_where_the_runner_up_ties(make_service, task_type):
+def test_flip_point_is_where_another_model_ties(make_service, task_type):
     svc = make_service()
     models = list(svc.registry.models)
     s = Settings()
     r = rank(models, task_type)
     c = decide(r, 1000, 1000, 10.0, None)
-    flip = flip_point(s.weights.as_tuple(), c.winner, c.runner_up)
-    assert flip is not None and flip["model"] == c.runner_up.model.id
+    flip = flip_point(r, c.winner, c.floor_dropped, 1000, 1000, 10.0, None)
+    assert flip is not None and flip["model"] != c.winner.model.id
+    other = next(e for e in r.entries if e.model.id == flip["model"])
     j = WEIGHT_NAMES.index(flip["weight"])
     w = list(s.weights.as_tuple())
     w[j] = flip["value"]
     a = total_under(c.winner.components(), w)
-    b = total_under(c.runner_up.components(), w)
+    b = total_under(other.components(), w)
     assert a == pytest.approx(b, abs=1e-6)
-    # Past the flip (in the direction away from the current weight), the runner-up wins.
+    # Past the flip (in the direction away from the current weight), that model wins; short of it, not.
     step = 1e-3 if flip["value"] > s.weights.as_tuple()[j] else -1e-3
     past = s.weights.replace(flip["weight"], max(0.0, flip["value"] + step))
     before = s.weights.replace(flip["weight"], flip["value"] - step)
-    assert _winner_under(models, past, task_type) == c.runner_up.model.id
+    assert _winner_under(models, past, task_type) == flip["model"]
     assert _winner_under(models, before, task_type) == c.winner.model.id
 
 
@@ -250,9 +255,53 @@ def test_flip_is_the_smallest_single_weight_change(make_service):
     svc = make_service()
     r = rank(list(svc.registry.models), "debugging")
     c = decide(r, 1000, 1000, 10.0, None)
-    flip = flip_point((0.4, 0.3, 0.2, 0.1), c.winner, c.runner_up)
+    flip = flip_point(r, c.winner, c.floor_dropped, 1000, 1000, 10.0, None)
     # GPT-4o would win if cost weighed 0.04 instead of 0.1 (the only one-weight change that small).
-    assert flip == {"model": "gpt-4o", "weight": "cost", "value": pytest.approx(0.04)}
+    assert (flip["model"], flip["weight"], flip["direction"]) == ("gpt-4o", "cost", "down")
+    assert flip["value"] == pytest.approx(0.04)
+
+
+def test_the_flip_can_hand_the_win_to_a_model_other_than_the_runner_up():
+    """The runner-up b is close on the total but trails on cost, so no small change of the cost weight
+    helps it; c is further behind but much cheaper, so a little more weight on cost hands c the win."""
+    a = model("a", 0.010, 0.90, 0.99)
+    b = model("b", 0.011, 0.89, 0.99)  # worse than a on every component: it can never win alone
+    c = model("c", 0.001, 0.50, 0.99)
+    r = rank([a, b, c], weights=Weights(0.4, 0.3, 0.2, 0.1))
+    ch = decide(r, 100, 100, 1.0, None)
+    assert (ch.winner.model.id, ch.runner_up.model.id) == ("a", "b")
+    flip = flip_point(r, ch.winner, ch.floor_dropped, 100, 100, 1.0, None)
+    assert flip is not None and (flip["model"], flip["weight"], flip["direction"]) == ("c", "cost", "up")
+    wa, wc = ch.winner, next(e for e in r.entries if e.model.id == "c")
+    pairs = zip((0.4, 0.3, 0.2, 0.1), wa.components(), wc.components(), strict=True)
+    lead = sum(w * (x - y) for w, x, y in pairs)
+    assert flip["value"] == pytest.approx(0.1 + lead / (wc.cost - wa.cost))
+
+
+def test_flip_point_only_counts_models_the_decision_chose_among():
+    """d would take the win with more weight on performance (or less on cost), but not when it is over
+    what is left of the budget; c would with more weight on cost (or less on performance), but not when
+    its context window cannot hold the task."""
+    a = model("a", 0.001, 0.80, 0.99)
+    d = model("d", 0.010, 0.95, 0.99)
+    c = model("c", 0.0001, 0.60, 0.99, context_window=150)
+    w = (0.4, 0.3, 0.2, 0.1)
+    r = rank([a, d, c], weights=Weights(*w))
+
+    def flip(tin, tout, limit):
+        ch = decide(r, tin, tout, 1.0, limit)
+        assert ch.winner.model.id == "a"
+        field = _field(r, ch, tin, tout, 1.0, limit)
+        return {f["model"] for f in weight_flips(w, ch.winner, field, tin, tout)}, (
+            flip_point(r, ch.winner, ch.floor_dropped, tin, tout, 1.0, limit)
+        )
+
+    flips, nearest = flip(50, 50, None)
+    assert flips == {"c", "d"} and nearest["model"] in {"c", "d"}
+    flips, nearest = flip(50, 50, 0.0005)  # d costs $0.001 here, a $0.0001
+    assert flips == {"c"} and nearest["model"] == "c"
+    flips, nearest = flip(100, 100, 0.001)  # and now c's window is too small as well
+    assert flips == set() and nearest is None
 
 
 def test_no_flip_when_no_single_weight_can_tie():
@@ -260,7 +309,8 @@ def test_no_flip_when_no_single_weight_can_tie():
     b = model("b", 0.002, 0.8, 0.98)  # worse on every component: no weight helps b
     r = rank([a, b])
     c = decide(r, 100, 100, 1.0, None)
-    assert c.winner.model.id == "a" and flip_point((0.4, 0.3, 0.2, 0.1), c.winner, c.runner_up) is None
+    assert c.winner.model.id == "a"
+    assert flip_point(r, c.winner, c.floor_dropped, 100, 100, 1.0, None) is None
 
 
 def test_weights_validation():

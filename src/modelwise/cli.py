@@ -82,7 +82,7 @@ def money(x: float | None) -> str:
 def _flip_words(flip: dict | None, weights: dict[str, float], names: dict[str, str]) -> str | None:
     if not flip:
         return None
-    name = names.get(flip["model"], flip["model"])
+    name = flip.get("modelName") or names.get(flip["model"], flip["model"])
     return (
         f"{name} would win if {flip['weight']} weighed {flip['value']:.4g}"
         f" instead of {weights[flip['weight']]:g}"

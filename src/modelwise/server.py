@@ -209,11 +209,15 @@ class ConstraintsOut(_Out):
 
 
 class Flip(_Out):
-    """The smallest change of one weight that makes the runner-up tie the winner."""
+    """The flip point: the smallest change of one weight (the others kept) that changes the winner, and
+    the model that then wins (the runner-up or another one the decision chose among)."""
 
     model: str
+    modelName: str
     weight: str
     value: float
+    direction: Literal["up", "down"]
+    current: float
 
 
 class Candidate(_Out):

@@ -638,7 +638,10 @@ class TokenOptimizationService:
             "floor": None if ranking.floor is None else round(ranking.floor, 6),
             "floorDropped": choice.floor_dropped,
             "margin": None if margin is None else round(margin, 6),
-            "flip": flip_point(ranking.weights.as_tuple(), w, choice.runner_up) if w else None,
+            "flip": (
+                None if w is None
+                else flip_point(ranking, w, choice.floor_dropped, tin, tout, task_budget, room.limit)
+            ),
             "candidates": rows,
         }
 
@@ -1756,7 +1759,9 @@ class TokenOptimizationService:
             "weights": w.to_json(),
             "weightsNormalised": dict(zip(w.to_json(), ranking.normalised, strict=True)),
             "floor": ranking.floor,
-            "flip": flip_point(w.as_tuple(), win, run) if win else None,
+            "flip": (
+                flip_point(ranking, win, choice.floor_dropped, tin, tout, task_budget, limit) if win else None
+            ),
             "lead": explain_core.leads(win, [run], ranking.normalised)[0] if win and run else None,
             "models": len(ranking.entries),
             "eligible": eligible,

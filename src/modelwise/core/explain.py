@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from modelwise.core.providers import UNREACHABLE
-from modelwise.core.routing import eligibility, money
+from modelwise.core.routing import decision_field, eligibility, money, nearest_flip
 from modelwise.core.scoring import Ranking, Scored, fmt_q
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 
@@ -32,13 +32,7 @@ def field_of(
     """The models a decision chose among: eligible (SPEC 4) and affordable within `min(task budget,
     limit)`, in the router's order (total, then lower estimated cost, then id). Weights do not change
     this set, so the winner under any other weights is the first of it re-sorted by those weights."""
-    cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
-    out = [
-        e
-        for e in ranking.entries
-        if eligibility(e, ranking, tin, tout, task_budget, floor_dropped) is None
-        and e.estimated_cost(tin, tout) <= cap
-    ]
+    out = list(decision_field(ranking, floor_dropped, tin, tout, task_budget, limit))
     out.sort(key=lambda e: (-e.total, e.estimated_cost(tin, tout), e.model.id))
     return out
 
@@ -238,8 +232,8 @@ def summary(
         parts[0] += "; it is the only model left to choose from."
     if status == "degraded":
         parts.append(f"It is a degraded choice: {reason}.")
-    if flips:
-        nearest = min(flips, key=lambda f: abs(f["value"] - f["current"]) / (f["current"] or 1.0))
+    nearest = nearest_flip(flips)
+    if nearest is not None:
         verb = "rose" if nearest["direction"] == "up" else "fell"
         parts.append(
             f"The nearest change of one weight that would hand the win to another model: if "

@@ -1,4 +1,5 @@
-"""Routing (SPEC 4): the winner, degradation under the budget, refusal, the margin and the flip point.
+"""Routing (SPEC 4): the winner, degradation under the budget, refusal, the margin and the flip point
+(the smallest one-weight change that changes the winner, whoever then wins).
 
 `decide` is the hot path: it walks a cached `Ranking` from the top and stops at the first models that
 fit, so a decision costs a few comparisons whatever the registry's size."""
@@ -6,7 +7,7 @@ fit, so a decision costs a few comparisons whatever the registry's size."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from modelwise.core.scoring import Ranking, Scored, fmt_q
@@ -183,99 +184,191 @@ def _why(winner: Scored, runner: Scored | None) -> str:
     )
 
 
-def flip_point(weights: Sequence[float], winner: Scored, runner: Scored | None) -> dict | None:
-    """The smallest change of one raw weight at which the runner-up ties the winner.
+def decision_field(
+    ranking: Ranking, floor_dropped: bool, tin: int, tout: int, task_budget: float, limit: float | None
+) -> Iterator[Scored]:
+    """The models a decision (`decide` with this `limit`) chose among, lazily, best total first: the
+    eligible ones (with the tier floor unless it was dropped) whose estimated cost fits `min(task
+    budget, limit)` and whose context window holds the task. Weights change neither the eligibility
+    nor the costs, so under any other weights the router picks the best of this same set."""
+    entries = ranking.nofloor_list if floor_dropped else ranking.floor_list
+    cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
+    tokens = tin + tout
+    return (e for e in entries if _fits(e, tin, tout, cap, tokens))
 
-    With weight j set to v (the others unchanged, then all normalised), the totals tie when
-    Σ_{i≠j} w_i d_i + v d_j = 0, d = winner's components − runner-up's. Returns
-    {"model", "weight", "value"}, or None when no single non-negative weight can make them tie."""
-    if runner is None:
-        return None
-    d = (
-        winner.capability - runner.capability,
-        winner.performance - runner.performance,
-        winner.availability - runner.availability,
-        winner.cost - runner.cost,
-    )
-    dot = weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
-    wsum = weights[0] + weights[1] + weights[2] + weights[3]
-    best_change = math.inf
-    best_j = -1
-    best_v = 0.0
+
+def _lead(
+    weights: Sequence[float], cw: tuple[float, ...], m: Scored
+) -> tuple[tuple[float, float, float, float], float]:
+    """The winner's component differences over m and its lead, Σ_i w_i (c_W,i − c_m,i)."""
+    cm = m.components()
+    d = (cw[0] - cm[0], cw[1] - cm[1], cw[2] - cm[2], cw[3] - cm[3])
+    return d, weights[0] * d[0] + weights[1] * d[1] + weights[2] * d[2] + weights[3] * d[3]
+
+
+def _crossings(
+    weights: Sequence[float], wsum: float, d: tuple[float, float, float, float], lead: float
+) -> Iterator[tuple[int, float, float]]:
+    """Where a model m overtakes the winner along each weight, the others kept (`d` and `lead` from `_lead`):
+    (slot, value, slope) with slot = 2·j for lowering weight j and 2·j + 1 for raising it.
+
+    Along weight j = v (then all weights normalised), m beats the winner when D + (v − w_j)·B < 0, with
+    D = Σ_i w_i (c_W,i − c_m,i) (the winner's lead times the weights' sum) and B = c_W,j − c_m,j; so the
+    crossing is v* = w_j − D / B. Raising w_j helps m when B < 0, lowering it when B > 0 (a tie at 0 is
+    no flip, nor is a value at which every weight would be 0)."""
     for j in range(4):
-        dj = d[j]
-        if dj == 0:
+        bj = d[j]
+        if bj == 0:
             continue
-        v = -(dot - weights[j] * dj) / dj
-        if v < 0 or v != v or v == math.inf or wsum - weights[j] + v <= 0:
+        wj = weights[j]
+        v = wj - lead / bj
+        if not math.isfinite(v) or v < 0 or wsum - wj + v <= 0:
             continue
-        if v == 0 and weights[j] > 0:  # a tie at zero cannot be passed: the runner-up never wins there
-            continue
-        change = abs(v - weights[j])
-        if change < best_change:
-            best_change, best_j, best_v = change, j, v
-    if best_j < 0:
-        return None
-    return {"model": runner.model.id, "weight": WEIGHT_NAMES[best_j], "value": round(best_v, 6) + 0.0}
+        if bj < 0 and v >= wj:
+            yield 2 * j + 1, v, bj
+        elif bj > 0 and 0 < v <= wj:
+            yield 2 * j, v, bj
+
+
+def _flip(weights: Sequence[float], slot: int, v: float, m: Scored) -> dict:
+    j = slot // 2
+    return {
+        "weight": WEIGHT_NAMES[j],
+        "value": v + 0.0,
+        "model": m.model.id,
+        "modelName": m.model.name,
+        "direction": "up" if slot % 2 else "down",
+        "current": weights[j],
+    }
 
 
 def weight_flips(
     weights: Sequence[float],
     winner: Scored,
-    field: Sequence[Scored],
+    field: Iterable[Scored],
     tin: int = 0,
     tout: int = 0,
 ) -> list[dict]:
     """For every weight, the nearest value above and below its current one at which some other model of
-    `field` (the models the winner was chosen among) overtakes the winner, and which model that is.
-
-    Along weight j = v, model m beats the winner when A_m + v·B_m < 0 with A_m = Σ_{i≠j} w_i (c_W,i − c_m,i)
-    and B_m = c_W,j − c_m,j; the crossing is v* = −A_m / B_m. When several models cross at the same v*,
-    the one that wins just beyond it is reported: the steepest (largest |B_m|), then the router's own
-    tie-break (lower estimated cost for `tin`/`tout` tokens, then the smaller id). Values are exact
-    (not rounded), so the winner at v* ± a small step is and is not the reported model."""
+    `field` (the models the winner was chosen among: `decision_field`) overtakes the winner, and which
+    model that is: `{weight, value, model, modelName, direction, current}`, weights in order, "down"
+    before "up". When several models cross at the same value, the one that wins just beyond it is
+    reported: the steepest (largest |B|), then the router's own tie-break (lower estimated cost for
+    `tin`/`tout` tokens, then the smaller id). Values are exact (not rounded), so the winner at
+    value ± a small step is and is not the reported model."""
     cw = winner.components()
-    flips: list[dict] = []
-    for j, name in enumerate(WEIGHT_NAMES):
-        wj = weights[j]
-        others = sum(weights[i] for i in range(4) if i != j)
-        # (crossing, -|slope|, estimated cost, id, model): the smallest key wins in each direction,
-        # with the crossing negated for "down" so that the nearest one sorts first there too.
-        up: tuple | None = None
-        down: tuple | None = None
-        for m in field:
+    wsum = weights[0] + weights[1] + weights[2] + weights[3]
+    best: list[tuple | None] = [None] * 8  # per slot: (nearest first key, model)
+    for m in field:
+        if m is winner:
+            continue
+        for slot, v, bj in _crossings(weights, wsum, *_lead(weights, cw, m)):
+            key = (abs(v - weights[slot // 2]), -abs(bj), m.estimated_cost(tin, tout), m.model.id)
+            found = best[slot]
+            if found is None or key < found[0]:
+                best[slot] = (key, v, m)
+    return [_flip(weights, slot, f[1], f[2]) for slot, f in enumerate(best) if f is not None]
+
+
+def nearest_flip(flips: Sequence[dict]) -> dict | None:
+    """The flip of `flips` that needs the smallest change of its weight (|value − current|); on a tie
+    the first in `weight_flips`' order."""
+    best: dict | None = None
+    for f in flips:
+        if best is None or abs(f["value"] - f["current"]) < abs(best["value"] - best["current"]):
+            best = f
+    return best
+
+
+_MEMO_SIZE = 8  # winners memoised per ranking (a degraded decision can have another winner)
+
+
+def _nearest_scan(
+    weights: Sequence[float], winner: Scored, field: Iterable[Scored], tin: int, tout: int
+) -> dict | None:
+    """`nearest_flip(weight_flips(...))` by one scan of `field` (best total first) that stops once no
+    later model can cross nearer: components lie in [0, 1], so |B| ≤ `span` and a model's change is at
+    least its lead / span, and the lead only grows down the field."""
+    cw = winner.components()
+    wsum = weights[0] + weights[1] + weights[2] + weights[3]
+    span = max(max(c, 1.0 - c) for c in cw)
+    best: tuple | None = None
+    for m in field:
+        if m is winner:
+            continue
+        d, lead = _lead(weights, cw, m)
+        if best is not None and lead > best[0][0] * span * (1 + 1e-9) + 1e-12:
+            break
+        for slot, v, bj in _crossings(weights, wsum, d, lead):
+            key = (abs(v - weights[slot // 2]), slot, -abs(bj), m.estimated_cost(tin, tout), m.model.id)
+            if best is None or key < best[0]:
+                best = (key, v, m)
+    return None if best is None else _flip(weights, best[0][1], best[1], best[2])
+
+
+def flip_point(
+    ranking: Ranking,
+    winner: Scored,
+    floor_dropped: bool,
+    tin: int,
+    tout: int,
+    task_budget: float,
+    limit: float | None,
+) -> dict | None:
+    """The flip point of a decision: the smallest change of one raw weight (the others kept) that changes
+    the winner, whoever then wins, among the models the decision chose among (`decision_field`); the
+    same flip as `nearest_flip(weight_flips(..., decision_field(...)))`, or None when no single weight
+    change hands the win to another model.
+
+    The nearest flip is the nearest crossing of any one model, so every model's own nearest crossing
+    is computed once per ranking and winner (memoised on the ranking, sorted nearest first); a decision
+    then walks that list to the first model that fits its budget and context window."""
+    weights = ranking.weights.as_tuple()
+    key = (winner.model.id, floor_dropped)
+    order = ranking.crossings.get(key)
+    if order is None:  # a first decision for this winner (a one-off CLI call): scan, do not memoise yet
+        if len(ranking.crossings) >= _MEMO_SIZE:
+            ranking.crossings.clear()
+        ranking.crossings[key] = ()
+        field = decision_field(ranking, floor_dropped, tin, tout, task_budget, limit)
+        return _nearest_scan(weights, winner, field, tin, tout)
+    if not order:
+        cw = winner.components()
+        wsum = weights[0] + weights[1] + weights[2] + weights[3]
+        rows = []
+        for m in ranking.nofloor_list if floor_dropped else ranking.floor_list:
             if m is winner:
                 continue
-            cm = m.components()
-            bj = cw[j] - cm[j]
-            if bj == 0:
-                continue
-            a = sum(weights[i] * (cw[i] - cm[i]) for i in range(4) if i != j)
-            v = -a / bj
-            if not math.isfinite(v) or v < 0 or others + v <= 0:
-                continue
-            if bj < 0 and v >= wj:  # raising weight j helps m
-                key = (v, bj, m.estimated_cost(tin, tout), m.model.id, m)
-                if up is None or key[:4] < up[:4]:
-                    up = key
-            elif bj > 0 and 0 < v <= wj:  # lowering weight j helps m (a tie at 0 is no flip)
-                key = (-v, -bj, m.estimated_cost(tin, tout), m.model.id, m)
-                if down is None or key[:4] < down[:4]:
-                    down = key
-        for found, direction in ((down, "down"), (up, "up")):
-            if found is not None:
-                m = found[4]
-                flips.append(
-                    {
-                        "weight": name,
-                        "value": abs(found[0]) + 0.0,
-                        "model": m.model.id,
-                        "modelName": m.model.name,
-                        "direction": direction,
-                        "current": wj,
-                    }
-                )
-    return flips
+            near: tuple | None = None
+            for slot, v, bj in _crossings(weights, wsum, *_lead(weights, cw, m)):
+                k = (abs(v - weights[slot // 2]), slot, -abs(bj), v)
+                if near is None or k < near:
+                    near = k
+            if near is not None:
+                rows.append((*near, m))
+        rows.sort(key=lambda r: r[:3])
+        order = tuple(rows) or ((math.inf, 0, 0.0, 0.0, None),)  # (no crossing at all)
+        ranking.crossings[key] = order
+    cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
+    tokens = tin + tout
+    n = len(order)
+    for i in range(n):
+        row = order[i]
+        m = row[4]
+        if m is None or not _fits(m, tin, tout, cap, tokens):
+            continue
+        # The same crossing, slot and slope: the router's tie-break decides who wins beyond it.
+        best, best_key = m, (m.estimated_cost(tin, tout), m.model.id)
+        k = i + 1
+        while k < n and order[k][:3] == row[:3]:
+            o = order[k][4]
+            if _fits(o, tin, tout, cap, tokens):
+                ok = (o.estimated_cost(tin, tout), o.model.id)
+                if ok < best_key:
+                    best, best_key = o, ok
+            k += 1
+        return _flip(weights, row[1], row[3], best)
+    return None
 
 
 def eligibility(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
 from modelwise.core.models import ModelSpec
@@ -144,6 +144,8 @@ class Ranking:
     nofloor_min_out: tuple[float, ...]
     constraints: Constraints
     today: str | None = None
+    # routing.flip_point's memo: the winner's crossings with every model of a list, nearest first.
+    crossings: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:

@@ -30,12 +30,15 @@ def clock_time(iso: str, tz: tzinfo | None) -> str:
 
 
 def flip_words(breakdown: dict[str, Any]) -> str | None:
-    """ "Claude Sonnet 4 would win if cost weighed 0.04 instead of 0.1" (SPEC 4's flip point)."""
+    """ "Claude Sonnet 4 would win if cost weighed 0.04 instead of 0.1": the flip point (the smallest
+    one-weight change that changes the winner) in words; the winner it names need not be the runner-up."""
     flip = breakdown.get("flip")
     runner = breakdown.get("runnerUp")
     if not flip:
         return None
-    name = runner["name"] if runner and runner["model"] == flip["model"] else flip["model"]
+    name = flip.get("modelName")
+    if not name:
+        name = runner["name"] if runner and runner["model"] == flip["model"] else flip["model"]
     current = breakdown["weights"][flip["weight"]]
     return f"{name} would win if {flip['weight']} weighed {flip['value']:.4g} instead of {current:g}"
 
