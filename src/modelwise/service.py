@@ -548,6 +548,88 @@ class TokenOptimizationService:
             response["replayed"] = True
         return response
 
+    def route_call(
+        self,
+        task_type: str,
+        input_tokens: int,
+        requested_output: int | None = None,
+        *,
+        model_id: str | None = None,
+        agent: str | None = None,
+    ) -> dict[str, Any]:
+        """Route a model call the gateway is about to make and reserve its worst case: `input_tokens` (a
+        conservative count) plus the most output the task budget, the tier and the day leave (at most
+        `requested_output`, the model's maximum output and its context window). The answer is that of
+        `route_task` with `maxTokens`, the output to allow upstream. `model_id`: this model as asked
+        (budget-checked, not ranked). When nothing fits, raises Refused and records nothing."""
+        from modelwise.core.calls import affordable_output, output_ceiling
+        from modelwise.core.errors import Refused
+        from modelwise.core.routing import ROUTED
+
+        task_type, _, task_budget, agent, _, w = self._validate(task_type, "", None, agent, None, None)
+        tier = tier_of(self.settings, task_type)
+        ranking = self.ranking(task_type, w, any_provider=False)  # only what a provider is called for
+        asked = None
+        if model_id is not None:
+            asked = next((e for e in ranking.entries if e.model.id == model_id), None)
+            if asked is None:
+                raise BadInput(f"model {model_id!r} is not one modelwise can route to")
+        self.ledger  # noqa: B018 - its zone names the day
+        now = self.clock()
+        day = budget_policy.budget_day(now, self.tz).isoformat()
+        granted = 0
+
+        def make(spent: Mapping[str, float]) -> NewDecision:
+            nonlocal granted
+            room = budget_policy.headroom(self.settings, tier, spent)
+            cap = min(task_budget, room.limit)
+            what = budget_policy.limited_by(self.settings, tier, room)
+            if asked is not None:
+                cost = asked.estimated_cost(input_tokens, 1)
+                choice = Choice(ROUTED, asked, None, cost, "asked for by name")
+                if choice.estimated_cost > cap:
+                    choice = Choice(REFUSED, None, None, 0.0, f"{asked.model.name} does not fit: {what} "
+                                    f"leaves {money(max(cap, 0.0))}", refusal_kind="budget")
+            else:
+                allowance = self.settings.tokens_for(task_type)[1]
+                wanted = allowance if requested_output is None else min(requested_output, allowance)
+                choice = decide(ranking, input_tokens, max(wanted, 1), task_budget, room.limit, what)
+            e = choice.winner
+            out = -1
+            if e is not None:
+                ceiling = output_ceiling(
+                    requested_output, e.model.max_output_tokens, e.model.context_window, input_tokens
+                )
+                out = affordable_output(e.estimated_cost, input_tokens, cap, ceiling)
+            if e is None or out < 1:
+                reason = choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}"
+                raise Refused(f"{reason}")
+            granted = out
+            reserved = e.estimated_cost(input_tokens, out)
+            choice.estimated_cost = reserved
+            after = sum(spent.values()) + reserved
+            response = self._response(
+                "dec_" + f"{int(now.timestamp() * 1000):011x}" + random_suffix(5), None, task_type,
+                tier.name, agent, choice, ranking, input_tokens, out, task_budget, room, reserved,
+                list(choice.warnings), 3, now, NO_CONSTRAINTS, self.restricted(False),
+            )
+            alerts = [
+                (t, after, self.settings.daily_budget,
+                 f"spend reached {t:.0%} of the {money(self.settings.daily_budget)} daily budget")
+                for t in budget_policy.crossed(self.settings, after)
+            ]
+            return NewDecision(
+                id=response["decisionId"], request_id=None, ts=response["timestamp"],
+                ts_unix=now.timestamp(), day=day, task_type=task_type, tier=tier.name, agent=agent,
+                model_id=e.model.id, model_name=e.model.name, status=choice.status,
+                reserved=response["estimatedCost"], estimated_cost=response["estimatedCost"],
+                input_tokens=input_tokens, output_tokens=out, desc_chars=0, budget=task_budget,
+                score=e.total, description=None, response=response, alerts=alerts,
+            )
+
+        response, _ = self._admit(day, None, make)
+        return {**response, "maxTokens": granted}
+
     def _response(
         self,
         decision_id: str | None,
@@ -1869,6 +1951,22 @@ class TokenOptimizationService:
                 fut.set_exception(exc)
             return fut
         return group.submit(self.route_mapping, task)
+
+
+    def submit_call(self, task_type: str, input_tokens: int, requested_output: int | None = None,
+                    **kw: Any) -> Future:
+        """`route_call` on the group-commit writer thread (see `submit_task`)."""
+        group = self._group_commit
+        if group is None:
+            from concurrent.futures import Future
+
+            fut: Future = Future()
+            try:
+                fut.set_result(self.route_call(task_type, input_tokens, requested_output, **kw))
+            except Exception as exc:  # noqa: BLE001 - delivered through the future
+                fut.set_exception(exc)
+            return fut
+        return group.submit(self.route_call, task_type, input_tokens, requested_output, **kw)
 
 
 def _or_inf(price: float | None) -> float:
