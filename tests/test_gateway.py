@@ -177,6 +177,7 @@ def test_hard_cap_under_parallel_calls_and_streams(gateway, standin):
     rows = settled(svc, results.count("ok"))
     assert len(rows) == results.count("ok")  # a refusal records nothing
     assert all(r["outcome"] == "success" for r in rows)
+    assert all(r["actualCost"] <= r["estimatedCost"] + 1e-12 for r in rows)  # never above the reservation
     spent = sum(r["actualCost"] for r in rows)
     assert spent <= budget + 1e-9
     from modelwise.core.budget import allocation
@@ -252,6 +253,8 @@ def test_bad_input_is_an_openai_error_and_records_nothing(gateway, standin):
                                        headers=auth), 400, "max_tokens")
         _assert_openai_error(http.post(url, json={"model": "auto", "messages": msgs},
                                        headers={**auth, "X-Modelwise-Task-Type": "nope"}), 400, "nope")
+        _assert_openai_error(http.post(url, json={"model": "auto", "messages": msgs, "n": 3}, headers=auth),
+                             400, "n must be 1")
         big = b'{"model": "auto", "messages": [{"role": "user", "content": "' + b"x" * (33 << 20) + b'"}]}'
         _assert_openai_error(http.post(url, content=big, headers={**auth, "Content-Type":
                                                                   "application/json"}), 413, "larger")

@@ -238,6 +238,8 @@ def mount(app: FastAPI, service: Any) -> None:
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise _Invalid(400, "stream must be true or false")
+        if body.get("n") not in (None, 1):  # n answers would spend n times the output reserved
+            raise _Invalid(400, "n must be 1 (the gateway reserves and caps one answer per call)")
         key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
         wanted = _positive_int(body, key)
         agent = request.headers.get("x-modelwise-agent") or body.get("user")
