@@ -333,3 +333,23 @@ def test_bench_gateway_runs():
                         "0.2"], capture_output=True, text=True, timeout=120, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("requests/s at 16 connections") == 2 and "added p50" in r.stdout
+
+
+def test_models_behind_an_anthropic_format_provider_are_not_routed_to(gateway, standin, monkeypatch):
+    """No format translation yet: a model only an `api = "anthropic"` provider serves is neither listed,
+    nor routed to by auto, nor accepted by name."""
+    monkeypatch.setenv("OTHER_KEY", "sk-other")
+    extra = ('[weights]\ncapability = 0\nperformance = 0\navailability = 0\ncost = 1\n'  # cheapest wins
+             '[providers.other]\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "OTHER_KEY"\n'
+             'api = "anthropic"\nmodels = ["claude-sonnet-4"]\n')
+    svc, _, client = gateway(extra)
+    assert svc.reach.offer("claude-sonnet-4").provider == "other"
+    assert svc.route_task("knowledge", dry_run=True)["selectedModel"] == "claude-sonnet-4"
+    assert "claude-sonnet-4" not in [m.id for m in client.models.list()]
+    for _ in range(3):
+        r = client.chat.completions.with_raw_response.create(
+            model="auto:knowledge", messages=[{"role": "user", "content": "what is a monad?"}]
+        )
+        assert r.headers["x-modelwise-provider"] == "standin"
+    with pytest.raises(openai.NotFoundError):
+        client.chat.completions.create(model="claude-sonnet-4", messages=[{"role": "user", "content": "x"}])

@@ -341,9 +341,10 @@ class TokenOptimizationService:
         constraints: Constraints = NO_CONSTRAINTS,
         calibration: Calibration | None = None,
         any_provider: bool | None = None,
+        api: str | None = None,
     ) -> Ranking:
         """Every model scored for a task type, cached per (type, weights, constraints, calibration, the
-        set of reachable models)."""
+        set of reachable models). `api`: only models whose offer is called in that wire format."""
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
         calib = self.calibration() if calibration is None else calibration
@@ -352,13 +353,20 @@ class TokenOptimizationService:
         # An outcome of one task type leaves the rankings of the others as they are. Deprecation is judged
         # on today's date in the ledger's zone, so a new day ranks afresh.
         today = self.today().isoformat()
-        key = (task_type, weights, constraints, calib.version_for(task_type), today, reach_key)
+        key = (task_type, weights, constraints, calib.version_for(task_type), today, reach_key, api)
         r = self._rankings.get(key)
         if r is None:
             if restricted:
+                unreachable = self.reach.unreachable
+                if api is not None:
+                    apis = {p.name: p.spec.api for p in self.reach.providers}
+                    unreachable = {**unreachable, **{
+                        mid: f"its provider {o.provider} is not called in the {api} format"
+                        for mid, o in self.reach.offers.items() if apis.get(o.provider) != api
+                    }}
                 r = rank_models(
                     self._reach_models, task_type, tier, weights, self.settings, constraints, calib,
-                    today, self.reach.unreachable,
+                    today, unreachable,
                 )
             else:
                 r = rank_models(
@@ -568,7 +576,8 @@ class TokenOptimizationService:
 
         task_type, _, task_budget, agent, _, w = self._validate(task_type, "", None, agent, None, None)
         tier = tier_of(self.settings, task_type)
-        ranking = self.ranking(task_type, w, any_provider=False)  # only what a provider is called for
+        # only models the gateway can call: reachable, in the OpenAI format (no translation yet)
+        ranking = self.ranking(task_type, w, any_provider=False, api="openai")
         asked = None
         if model_id is not None:
             asked = next((e for e in ranking.entries if e.model.id == model_id), None)

@@ -191,9 +191,25 @@ class _Stream(Response):
             self.call.settle(outcome, tokens)
 
 
+def callable_ids(reach: Any) -> list[str]:
+    """The models the gateway can call: reachable through a provider that speaks the OpenAI format."""
+    if not reach.active:
+        return []
+    apis = {p.name: p.spec.api for p in reach.providers}
+    return sorted(mid for mid in reach.reachable if apis.get(reach.offers[mid].provider) == "openai")
+
+
 def mount(app: FastAPI, service: Any) -> None:
     """Add the OpenAI-compatible routes to `app` (behind the server's guard and token check)."""
     types = service.settings.task_types
+    known: dict[int, frozenset[str]] = {}
+
+    def callable_set(reach: Any) -> frozenset[str]:
+        ids = known.get(id(reach))
+        if ids is None:
+            known.clear()
+            ids = known[id(reach)] = frozenset(callable_ids(reach))
+        return ids
 
     async def route(task_type: str, tin: int, wanted: int | None, model_id: str | None,
                     agent: str | None) -> dict[str, Any]:
@@ -214,8 +230,8 @@ def mount(app: FastAPI, service: Any) -> None:
         ]
         data += [
             {"id": mid, "object": "model", "created": 0, "owned_by": reach.offers[mid].provider}
-            for mid in sorted(reach.reachable)
-        ] if reach.active else []
+            for mid in callable_ids(reach)
+        ]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
     @app.post("/v1/chat/completions", include_in_schema=False)
@@ -262,7 +278,7 @@ def mount(app: FastAPI, service: Any) -> None:
                 raise _Invalid(503, "no provider is on: set a provider's key variable (modelwise providers)")
             if model != AUTO:
                 spec = service.registry.resolve(model)
-                if spec is None or spec.id not in reach.reachable:
+                if spec is None or spec.id not in callable_set(reach):
                     raise _Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves "
                                    "(GET /v1/models lists them)")
                 model_id = spec.id
