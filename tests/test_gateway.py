@@ -91,6 +91,7 @@ def test_routed_answer_passes_through_and_settles_at_reported_usage(gateway, sta
     answer = raw.parse()
     dec_id = raw.headers["x-modelwise-decision-id"]
     assert raw.headers["x-modelwise-task-type"] == "debugging"
+    assert raw.headers["x-modelwise-task-type-from"] == "rule:stack-trace"
     assert raw.headers["x-modelwise-provider"] == "standin"
     model = raw.headers["x-modelwise-model"]
     assert answer.model == model and answer.choices[0].message.content.startswith("Hello from the stand-in")
@@ -114,12 +115,14 @@ def test_named_type_header_concrete_model_and_agent(gateway, standin):
         model="auto:testing", messages=[{"role": "user", "content": "hello"}], user="agent-7"
     )
     assert r.headers["x-modelwise-task-type"] == "testing"
+    assert r.headers["x-modelwise-task-type-from"] == "named"
     r = client.chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}], max_tokens=50,
         extra_headers={"X-Modelwise-Task-Type": "formatting", "X-Modelwise-Agent": "cline"},
     )
     assert r.headers["x-modelwise-model"] == "gpt-4o-mini"
     assert r.headers["x-modelwise-task-type"] == "formatting"
+    assert svc.decision(r.headers["x-modelwise-decision-id"])["detail"]["taskTypeFrom"] == "header"
     assert standin.requests[-1]["json"]["model"] == "gpt-4o-mini"
     assert standin.requests[-1]["json"]["max_tokens"] == 50  # what the client asked, within budget
     rows = settled(svc, 2)

@@ -564,12 +564,14 @@ class TokenOptimizationService:
         *,
         model_id: str | None = None,
         agent: str | None = None,
+        type_from: str | None = None,
     ) -> dict[str, Any]:
         """Route a model call the gateway is about to make and reserve its worst case: `input_tokens` (a
         conservative count) plus the most output the task budget, the tier and the day leave (at most
         `requested_output`, the model's maximum output and its context window). The answer is that of
         `route_task` with `maxTokens`, the output to allow upstream. `model_id`: this model as asked
-        (budget-checked, not ranked). When nothing fits, raises Refused and records nothing."""
+        (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`.
+        When nothing fits, raises Refused and records nothing."""
         from modelwise.core.calls import affordable_output, output_ceiling
         from modelwise.core.errors import Refused
         from modelwise.core.routing import ROUTED
@@ -622,6 +624,8 @@ class TokenOptimizationService:
                 tier.name, agent, choice, ranking, input_tokens, out, task_budget, room, reserved,
                 list(choice.warnings), 3, now, NO_CONSTRAINTS, self.restricted(False),
             )
+            if type_from is not None:
+                response["taskTypeFrom"] = type_from
             alerts = [
                 (t, after, self.settings.daily_budget,
                  f"spend reached {t:.0%} of the {money(self.settings.daily_budget)} daily budget")

@@ -99,6 +99,7 @@ class _Call:
             "X-Modelwise-Model": d["selectedModel"] or "",
             "X-Modelwise-Provider": d["provider"] or "",
             "X-Modelwise-Task-Type": d["taskType"],
+            "X-Modelwise-Task-Type-From": d.get("taskTypeFrom") or "",
         }
 
     def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None) -> None:
@@ -211,15 +212,10 @@ def mount(app: FastAPI, service: Any) -> None:
             ids = known[id(reach)] = frozenset(callable_ids(reach))
         return ids
 
-    async def route(task_type: str, tin: int, wanted: int | None, model_id: str | None,
-                    agent: str | None) -> dict[str, Any]:
+    async def route(task_type: str, tin: int, wanted: int | None, **kw: Any) -> dict[str, Any]:
         if service.group_commit_enabled:
-            return await asyncio.wrap_future(
-                service.submit_call(task_type, tin, wanted, model_id=model_id, agent=agent)
-            )
-        return await run_in_threadpool(
-            lambda: service.route_call(task_type, tin, wanted, model_id=model_id, agent=agent)
-        )
+            return await asyncio.wrap_future(service.submit_call(task_type, tin, wanted, **kw))
+        return await run_in_threadpool(lambda: service.route_call(task_type, tin, wanted, **kw))
 
     @app.get("/v1/models", include_in_schema=False)
     async def models() -> Response:
@@ -271,7 +267,7 @@ def mount(app: FastAPI, service: Any) -> None:
             task_type = model[len(AUTO) + 1:]
             if task_type not in types:
                 raise _Invalid(404, f"unknown model {model[:80]!r}: {task_type[:60]!r} is not a task type")
-            task_type = named or task_type
+            task_type, how = (named, "header") if named else (task_type, "named")
         else:
             reach = service.reach
             if not reach.active:
@@ -282,10 +278,10 @@ def mount(app: FastAPI, service: Any) -> None:
                     raise _Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves "
                                    "(GET /v1/models lists them)")
                 model_id = spec.id
-            task_type = named or infer(messages, types)[0]
+            task_type, how = (named, "header") if named else infer(messages, types)
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
         try:
-            decision = await route(task_type, tin, wanted, model_id, agent)
+            decision = await route(task_type, tin, wanted, model_id=model_id, agent=agent, type_from=how)
         except Refused as exc:
             return error(402, str(exc))
         except (BadInput, LedgerError) as exc:
