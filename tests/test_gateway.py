@@ -139,12 +139,17 @@ def test_streaming_passes_chunks_and_settles_with_final_usage(gateway, standin):
         chunks = list(resp.parse())
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "one two three four five six"
-    assert chunks[-1].usage.completion_tokens == 6
+    assert chunks[-1].usage is None  # not asked for: the gateway's own usage request stays upstream
     sent = standin.requests[-1]["json"]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
     row = next(r for r in settled(svc, 1) if r["decisionId"] == dec_id)
     assert row["outcome"] == "success"
     assert row["actualCost"] == pytest.approx(priced(svc, row["selectedModel"], 21, 6), rel=1e-9)
+    asked = client.chat.completions.create(
+        model="auto:knowledge", messages=[{"role": "user", "content": "count"}], stream=True,
+        stream_options={"include_usage": True},
+    )
+    assert [c.usage.completion_tokens for c in asked if c.usage] == [6]  # asked for: passed on
 
 
 def test_hard_cap_under_parallel_calls_and_streams(gateway, standin):

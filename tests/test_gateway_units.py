@@ -107,4 +107,8 @@ def test_stream_tally_over_any_chunk_boundaries():
         for i in range(0, len(usage), size):
             t.feed(usage[i:i + size])
         assert t.usage == (7, 4)
+    stripped = StreamTally(strip=True)
+    out = b"".join(stripped.feed(part) for part in (body[:5], body[5:], usage[:20], usage[20:]))
+    assert stripped.usage == (7, 4) and b"usage\": {" not in out
+    assert out.count(b"data: ") == len(events) + 1 and out.endswith(b"data: [DONE]\n\n")
     assert reported({"prompt_tokens": True}) is None and reported(None) is None

@@ -144,12 +144,12 @@ class _Stream(Response):
     """The upstream's event stream passed through as it arrives; a client that goes away cancels the
     upstream call. The decision is settled when the stream ends, however it ends."""
 
-    def __init__(self, call: _Call, resp: aiohttp.ClientResponse, tin: int):
+    def __init__(self, call: _Call, resp: aiohttp.ClientResponse, tin: int, strip_usage: bool):
         super().__init__(b"", 200, media_type="text/event-stream")  # its own headers are sent below
-        self.call, self.resp, self.tin = call, resp, tin
+        self.call, self.resp, self.tin, self.strip_usage = call, resp, tin, strip_usage
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        tally = StreamTally()
+        tally = StreamTally(strip=self.strip_usage)
         outcome = "success"
         ctype = self.resp.headers.get("Content-Type", "text/event-stream").encode("latin-1")
 
@@ -161,8 +161,11 @@ class _Stream(Response):
             ]})
             try:
                 async for data in self.resp.content.iter_any():
-                    tally.feed(data)
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
+                    data = tally.feed(data)
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                if tally.rest():
+                    await send({"type": "http.response.body", "body": tally.rest(), "more_body": True})
             except (TimeoutError, aiohttp.ClientError) as exc:
                 outcome = "error"
                 event = orjson.dumps(error_body(502, f"the provider's stream broke: {type(exc).__name__}"))
@@ -305,9 +308,12 @@ def mount(app: FastAPI, service: Any) -> None:
         body["model"] = decision["upstreamId"]
         body.pop("max_tokens" if key == "max_completion_tokens" else "max_completion_tokens", None)
         body[key] = decision["maxTokens"]
+        asked_usage = True
         if stream:
             options = body.get("stream_options")
-            body["stream_options"] = {**(options if isinstance(options, dict) else {}), "include_usage": True}
+            options = options if isinstance(options, dict) else {}
+            asked_usage = options.get("include_usage") is True
+            body["stream_options"] = {**options, "include_usage": True}
         try:
             resp = await upstream.session().post(target.url, data=orjson.dumps(body), headers=target.headers)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
@@ -332,7 +338,7 @@ def mount(app: FastAPI, service: Any) -> None:
                 usage = None
             call.settle("success", usage or (tin, decision["maxTokens"]))
             return Response(payload, 200, call.headers(), media_type="application/json")
-        return _Stream(call, resp, tin)
+        return _Stream(call, resp, tin, strip_usage=not asked_usage)
 
 
 def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:

@@ -45,22 +45,29 @@ class StreamTally:
     that carries a `usage` object is parsed; the others are kept as bytes and parsed only if the stream
     ends without usage (to count what was streamed)."""
 
-    __slots__ = ("usage", "_buf", "_payloads")
+    __slots__ = ("usage", "strip", "_buf", "_payloads")
 
-    def __init__(self) -> None:
+    def __init__(self, strip: bool = False) -> None:
+        """`strip`: drop the usage-only event (no choices) from what is passed on, for a client that did
+        not ask for usage (the gateway asks for it upstream either way)."""
         self.usage: tuple[int, int] | None = None
+        self.strip = strip
         self._buf = b""
         self._payloads: list[bytes] = []
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes) -> bytes:
+        """Read `data`; returns the bytes to pass on: `data` itself, or with `strip` the complete events
+        but a usage-only one."""
         buf = self._buf + data
         if b"\r" in buf:
             buf = buf.replace(b"\r\n", b"\n")
+        kept: list[bytes] = []
         while True:
             end = buf.find(b"\n\n")
             if end < 0:
                 break
             event, buf = buf[:end], buf[end + 2:]
+            drop = False
             for line in event.split(b"\n"):
                 if not line.startswith(b"data:"):
                     continue
@@ -70,10 +77,19 @@ class StreamTally:
                 self._payloads.append(payload)
                 if b'"usage":{' in payload or b'"usage": {' in payload:
                     try:
-                        self.usage = reported(orjson.loads(payload).get("usage")) or self.usage
+                        chunk = orjson.loads(payload)
+                        self.usage = reported(chunk.get("usage")) or self.usage
+                        drop = not chunk.get("choices")
                     except (orjson.JSONDecodeError, AttributeError):
                         pass
+            if self.strip and not drop:
+                kept.append(event + b"\n\n")
         self._buf = buf
+        return b"".join(kept) if self.strip else data
+
+    def rest(self) -> bytes:
+        """With `strip`: what is left of an event the stream ended in the middle of."""
+        return self._buf if self.strip else b""
 
     def output_tokens(self) -> int:
         """A conservative count of the output streamed so far (`text_tokens` of the deltas' text)."""
