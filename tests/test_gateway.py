@@ -361,3 +361,21 @@ def test_models_behind_an_anthropic_format_provider_are_not_routed_to(gateway, s
         assert r.headers["x-modelwise-provider"] == "standin"
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="claude-sonnet-4", messages=[{"role": "user", "content": "x"}])
+
+
+def test_without_group_commit_calls_are_routed_and_settled(make_service, standin, monkeypatch):
+    """`serve --no-group-commit`: admission in the thread pool, settlement in the executor."""
+    monkeypatch.setenv("STANDIN_KEY", KEY)
+    standin.behaviour = Behaviour(usage=(12, 3))
+    svc = make_service(config=config(standin.base_url))
+    with serving(svc, token=TOKEN, group_commit=False) as base:
+        assert not svc.group_commit_enabled
+        client = openai.OpenAI(base_url=base + "/v1", api_key=TOKEN, max_retries=0)
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        with client.chat.completions.with_streaming_response.create(
+            model="gpt-4o", messages=[{"role": "user", "content": "hi"}], stream=True
+        ) as resp:
+            list(resp.parse())
+        rows = settled(svc, 2)
+    assert [r["outcome"] for r in rows] == ["success", "success"]
+    assert all(r["actualCost"] == pytest.approx(priced(svc, "gpt-4o", 12, 3), rel=1e-9) for r in rows)
