@@ -379,3 +379,24 @@ def test_without_group_commit_calls_are_routed_and_settled(make_service, standin
         rows = settled(svc, 2)
     assert [r["outcome"] for r in rows] == ["success", "success"]
     assert all(r["actualCost"] == pytest.approx(priced(svc, "gpt-4o", 12, 3), rel=1e-9) for r in rows)
+
+
+def test_messages_beyond_the_context_window_are_400_and_record_nothing(make_service, standin, monkeypatch,
+                                                                       tmp_path):
+    import json
+
+    monkeypatch.setenv("STANDIN_KEY", KEY)
+    reg = json.loads((Path(__file__).parent / "fixtures" / "brief_registry.json").read_text())
+    for m in reg["models"]:
+        m["contextWindow"] = 100
+    (tmp_path / "reg.json").write_text(json.dumps(reg))
+    svc = make_service(registry=tmp_path / "reg.json", config=config(standin.base_url))
+    with serving(svc, token=TOKEN) as base:
+        client = openai.OpenAI(base_url=base + "/v1", api_key=TOKEN, max_retries=0)
+        with pytest.raises(openai.BadRequestError) as err:
+            client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x " * 300}])
+        assert "context window of 100 tokens" in err.value.body["message"]
+        ok = client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "hi"}])
+        assert ok.choices[0].message.content
+    assert len(standin.requests) == 1 and standin.requests[0]["json"]["max_tokens"] < 100
+    assert len(settled(svc, 1)) == 1

@@ -611,10 +611,15 @@ class TokenOptimizationService:
                 ceiling = output_ceiling(
                     requested_output, e.model.max_output_tokens, e.model.context_window, input_tokens
                 )
+                if ceiling < 1:
+                    raise BadInput(
+                        f"the messages (about {input_tokens:,} tokens) leave no room for an answer in "
+                        f"{e.model.name}'s context window of {e.model.context_window:,} tokens"
+                    )
                 out = affordable_output(e.estimated_cost, input_tokens, cap, ceiling)
             if e is None or out < 1:
                 reason = choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}"
-                raise Refused(f"{reason}")
+                raise Refused(reason)
             granted = out
             reserved = e.estimated_cost(input_tokens, out)
             choice.estimated_cost = reserved
