@@ -14,15 +14,13 @@ def serving(
     service: Any, token: str | None = None, group_commit: bool = True, host: str = "127.0.0.1"
 ) -> Iterator[str]:
     """Serve `service` as `modelwise serve` does; yields the base URL, stops the server on exit."""
-    import uvicorn
-
-    from modelwise.server import bind, create_app, uvicorn_config
+    from modelwise.server import bind, create_app, uvicorn_config, uvicorn_server
 
     if group_commit:
         service.enable_group_commit()
     sock = bind(host, 0)
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn_config(create_app(service, token=token)))
+    server = uvicorn_server(uvicorn_config(create_app(service, token=token)))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

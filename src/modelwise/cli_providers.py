@@ -112,17 +112,17 @@ def cmd_providers(args: argparse.Namespace) -> int:
 
 def price_map_path(given: str | None) -> Path:
     """The LiteLLM price map: `--prices FILE`, else the newest one in the user's data folder's `prices`
-    or the checkout's `data/prices`."""
+    (written by `registry update`), else the one shipped with modelwise (`data/prices`)."""
     if given:
         return Path(given).expanduser()
-    from modelwise.paths import _REPO_ROOT, user_data_dir
+    from modelwise.paths import shipped_data_dir, user_data_dir
 
     pattern = "litellm-*_model_prices_and_context_window.json"
-    for folder in (user_data_dir() / "prices", _REPO_ROOT / "data" / "prices"):
+    for folder in (user_data_dir() / "prices", shipped_data_dir() / "prices"):
         found = sorted(folder.glob(pattern)) if folder.is_dir() else []
         if found:
             return found[-1]
-    raise BadInput("no LiteLLM price map found (data/prices/ of the checkout); give one with --prices FILE")
+    raise BadInput("no LiteLLM price map found (none shipped or updated); give one with --prices FILE")
 
 
 def load_price_map(path: Path) -> dict[str, Any]:

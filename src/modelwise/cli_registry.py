@@ -169,6 +169,10 @@ def cmd_update(args: argparse.Namespace) -> int:
             diff = upd.diff_registries(upd.load_doc(previous), result.doc)
             out.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(out, text)
+            if not args.out:  # `modelwise cost PRICE-MAP-KEY` then reads the map this registry came from
+                kept = paths.user_data_dir() / "prices" / Path(prices).name
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                write_atomic(kept, Path(prices).read_text(encoding="utf-8"))
     except BadInput as exc:
         _err([f"registry update: {exc}"])
         return 2

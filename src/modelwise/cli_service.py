@@ -78,6 +78,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    print(
+        f"modelwise: OpenAI-compatible base URL to paste: http://{shown}:{port}/v1 (model: auto, "
+        f"auto:TYPE or a model id{'; API key: the token' if token else ''})",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.workers == 1:
         try:
             _serve(svc, sock, args, token)
@@ -124,17 +130,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _serve(svc: Any, sock: Any, args: argparse.Namespace, token: str | None) -> None:
-    import uvicorn
-
     from modelwise.cli import unescaped
-    from modelwise.server import create_app, uvicorn_config
+    from modelwise.server import create_app, uvicorn_config, uvicorn_server
 
     if not args.no_group_commit:
         svc.enable_group_commit()
     # uvicorn's logs colour on a terminal on purpose; the request targets they show are escaped
     sys.stdout, sys.stderr = unescaped(sys.stdout), unescaped(sys.stderr)
     app = create_app(svc, token=token)
-    server = uvicorn.Server(uvicorn_config(app, access_log=args.access_log, log_level="info"))
+    server = uvicorn_server(uvicorn_config(app, access_log=args.access_log, log_level="info"))
     try:
         server.run(sockets=[sock])
     finally:

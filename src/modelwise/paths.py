@@ -53,7 +53,7 @@ def default_registry() -> Path:
 
 
 def shipped_data_dir() -> Path:
-    """The vendored rating snapshots (`scores/`) bundled in the wheel, or the checkout's `data/`."""
+    """The vendored snapshots (`scores/`, `prices/`) bundled in the wheel, or the checkout's `data/`."""
     bundled = _BUNDLED / "data"
     return bundled if bundled.is_dir() else _REPO_ROOT / "data"
 

@@ -28,6 +28,8 @@ from modelwise.core.errors import NESTED_TOO_DEEPLY, BadInput, ModelwiseError, p
 from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_REASON, MAX_TOKENS
 
 MAX_BODY = 1024 * 1024  # 1 MiB
+GATEWAY_PREFIX = "/v1/"
+GATEWAY_MAX_BODY = 32 * 1024 * 1024  # a chat request carries whole files and images
 MAX_BATCH = 10_000
 MODEL_SORTS = ("id", "name", "provider", "quality", "cost", "price", "input", "output", "latency", "context")
 # The custom string format of `since`/`until` (OpenAPI allows formats of one's own; validators ignore them)
@@ -391,8 +393,14 @@ class Health(_Out):
 
 
 async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = ()
+    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = (),
+    scope: Scope | None = None,
 ) -> None:  # type: ignore[assignment]
+    if scope is not None and scope["path"].startswith(GATEWAY_PREFIX) and "detail" in body:
+        from modelwise.gateway.openai_api import error_body  # the gateway's clients read OpenAI errors
+
+        status = 400 if status == 422 else status  # OpenAI's status for a malformed body
+        body = error_body(status, body["detail"])
     payload = json.dumps(body).encode()
     await send(
         {
@@ -458,6 +466,7 @@ class Guard:
         self.app = app
         self.expected = None if not token else b"Bearer " + token.encode()
         self.max_body = max_body
+        self.gateway_max_body = max(max_body, GATEWAY_MAX_BODY) if max_body == MAX_BODY else max_body
         self.hosts = LOOPBACK_HOSTS | {h.lower().encode("ascii") for h in allowed_hosts}
         self.origins = frozenset(o.lower().encode("ascii") for o in allowed_origins)
 
@@ -514,7 +523,7 @@ class Guard:
                 f"Host {_shown(host)} is not this server's (loopback or the address it listens on); "  # type: ignore[arg-type]
                 "a name it should answer to goes in the config's [server] allowed_hosts"
             )
-            await _send_json(send, 421, {"detail": detail})
+            await _send_json(send, 421, {"detail": detail}, scope=scope)
             return
         cors = False
         if origin is not None:
@@ -529,7 +538,7 @@ class Guard:
                     f"cross-origin request from {_shown(origin)} refused; an origin allowed to call this "
                     "server goes in the config's [server] allowed_origins"
                 )
-                await _send_json(send, 403, {"detail": detail})
+                await _send_json(send, 403, {"detail": detail}, scope=scope)
                 return
         method = scope["method"]
         if cors and method == "OPTIONS":  # a browser's preflight for an allowed origin
@@ -546,7 +555,8 @@ class Guard:
             send = _with_cors(send, origin)  # type: ignore[arg-type]
         if self.expected is not None and scope["path"] != "/health" and not self._authorised(given):
             await _send_json(
-                send, 401, {"detail": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")]
+                send, 401, {"detail": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")],
+                scope=scope,
             )
             return
         if method in ("GET", "HEAD", "OPTIONS"):
@@ -557,16 +567,17 @@ class Guard:
         ):
             given_type = "none" if ctype is None else _shown(ctype)
             detail = f"the body must be JSON sent as Content-Type: application/json (given: {given_type})"
-            await _send_json(send, 415, {"detail": detail}, [(b"connection", b"close")])
+            await _send_json(send, 415, {"detail": detail}, [(b"connection", b"close")], scope=scope)
             return
-        too_big = {"detail": f"request body is larger than {self.max_body:,} bytes"}
+        max_body = self.gateway_max_body if scope["path"].startswith(GATEWAY_PREFIX) else self.max_body
+        too_big = {"detail": f"request body is larger than {max_body:,} bytes"}
         if length is not None:
             try:
                 declared = int(length)
             except ValueError:
                 declared = -1
-            if declared > self.max_body:
-                await _send_json(send, 413, too_big, [(b"connection", b"close")])
+            if declared > max_body:
+                await _send_json(send, 413, too_big, [(b"connection", b"close")], scope=scope)
                 return
         chunks: list[bytes] = []
         size = 0
@@ -576,8 +587,8 @@ class Guard:
                 return
             chunk = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body:
-                await _send_json(send, 413, too_big, [(b"connection", b"close")])
+            if size > max_body:
+                await _send_json(send, 413, too_big, [(b"connection", b"close")], scope=scope)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
@@ -587,7 +598,7 @@ class Guard:
             body.decode("utf-8")
         except UnicodeDecodeError as exc:
             detail = f"the body is not valid JSON: it is not UTF-8 text (byte {exc.start})"
-            await _send_json(send, 422, {"detail": detail})
+            await _send_json(send, 422, {"detail": detail}, scope=scope)
             return
         replayed = False
 
@@ -739,9 +750,13 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
         return _json({"detail": _validation_detail(exc)}, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if isinstance(exc.__cause__, RecursionError):  # FastAPI's 400 when json.loads of the body recursed
             return _json({"detail": f"the body is not valid JSON: {NESTED_TOO_DEEPLY}"}, 422)
+        if request.url.path.startswith(GATEWAY_PREFIX):
+            from modelwise.gateway.openai_api import error
+
+            return error(exc.status_code, str(exc.detail), headers=exc.headers or {})
         response = _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the `Allow` a 405 must carry (RFC 9110)
         return response
@@ -877,6 +892,10 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
     async def health() -> Response:
         return _json({"status": "ok", "version": __version__, "models": len(service.registry.models)})
 
+    from modelwise.gateway.openai_api import mount
+
+    mount(app, service)
+
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
             from fastapi.openapi.utils import get_openapi
@@ -1006,3 +1025,19 @@ def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warn
     if not any(isinstance(f, _AccessLogMask) for f in access.filters):
         access.addFilter(_AccessLogMask())
     return config
+
+
+def uvicorn_server(config: Any) -> Any:
+    """uvicorn's Server over `config`, closing the gateway's upstream connections when it stops."""
+    import uvicorn
+
+    from modelwise.gateway import upstream
+
+    class _Server(uvicorn.Server):
+        async def serve(self, sockets: Any = None) -> None:
+            try:
+                await super().serve(sockets=sockets)
+            finally:
+                await upstream.close_all()
+
+    return _Server(config)

@@ -349,9 +349,10 @@ class TokenOptimizationService:
         constraints: Constraints = NO_CONSTRAINTS,
         calibration: Calibration | None = None,
         any_provider: bool | None = None,
+        api: str | None = None,
     ) -> Ranking:
         """Every model scored for a task type, cached per (type, weights, constraints, calibration, the
-        set of reachable models)."""
+        set of reachable models). `api`: only models whose offer is called in that wire format."""
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
         calib = self.calibration() if calibration is None else calibration
@@ -360,13 +361,20 @@ class TokenOptimizationService:
         # An outcome of one task type leaves the rankings of the others as they are. Deprecation is judged
         # on today's date in the ledger's zone, so a new day ranks afresh.
         today = self.today().isoformat()
-        key = (task_type, weights, constraints, calib.version_for(task_type), today, reach_key)
+        key = (task_type, weights, constraints, calib.version_for(task_type), today, reach_key, api)
         r = self._rankings.get(key)
         if r is None:
             if restricted:
+                unreachable = self.reach.unreachable
+                if api is not None:
+                    apis = {p.name: p.spec.api for p in self.reach.providers}
+                    unreachable = {**unreachable, **{
+                        mid: f"its provider {o.provider} is not called in the {api} format"
+                        for mid, o in self.reach.offers.items() if apis.get(o.provider) != api
+                    }}
                 r = rank_models(
                     self._reach_models, task_type, tier, weights, self.settings, constraints, calib,
-                    today, self.reach.unreachable,
+                    today, unreachable,
                 )
             else:
                 r = rank_models(
@@ -576,6 +584,100 @@ class TokenOptimizationService:
         if isinstance(request_id, str):
             request_id = redact_identifier(request_id)
         return Scrubbed(stored, agent, request_id)
+
+    def route_call(
+        self,
+        task_type: str,
+        input_tokens: int,
+        requested_output: int | None = None,
+        *,
+        model_id: str | None = None,
+        agent: str | None = None,
+        type_from: str | None = None,
+    ) -> dict[str, Any]:
+        """Route a model call the gateway is about to make and reserve its worst case: `input_tokens` (a
+        conservative count) plus the most output the task budget, the tier and the day leave (at most
+        `requested_output`, the model's maximum output and its context window). The answer is that of
+        `route_task` with `maxTokens`, the output to allow upstream. `model_id`: this model as asked
+        (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`.
+        When nothing fits, raises Refused and records nothing."""
+        from modelwise.core.calls import affordable_output, output_ceiling
+        from modelwise.core.errors import Refused
+        from modelwise.core.routing import ROUTED
+
+        task_type, _, task_budget, agent, _, w = self._validate(task_type, "", None, agent, None, None)
+        if agent is not None:
+            agent = redact_identifier(agent)  # before the write transaction, like every route
+        tier = tier_of(self.settings, task_type)
+        # only models the gateway can call: reachable, in the OpenAI format (no translation yet)
+        ranking = self.ranking(task_type, w, any_provider=False, api="openai")
+        asked = None
+        if model_id is not None:
+            asked = next((e for e in ranking.entries if e.model.id == model_id), None)
+            if asked is None:
+                raise BadInput(f"model {model_id!r} is not one modelwise can route to")
+        self.ledger  # noqa: B018 - its zone names the day
+        now = self.clock()
+        day = budget_policy.budget_day(now, self.tz).isoformat()
+        granted = 0
+
+        def make(spent: Mapping[str, float]) -> NewDecision:
+            nonlocal granted
+            room = budget_policy.headroom(self.settings, tier, spent)
+            cap = min(task_budget, room.limit)
+            what = budget_policy.limited_by(self.settings, tier, room)
+            if asked is not None:
+                cost = asked.estimated_cost(input_tokens, 1)
+                choice = Choice(ROUTED, asked, None, cost, "asked for by name")
+                if choice.estimated_cost > cap:
+                    choice = Choice(REFUSED, None, None, 0.0, f"{asked.model.name} does not fit: {what} "
+                                    f"leaves {money(max(cap, 0.0))}", refusal_kind="budget")
+            else:
+                allowance = self.settings.tokens_for(task_type)[1]
+                wanted = allowance if requested_output is None else min(requested_output, allowance)
+                choice = decide(ranking, input_tokens, max(wanted, 1), task_budget, room.limit, what)
+            e = choice.winner
+            out = -1
+            if e is not None:
+                ceiling = output_ceiling(
+                    requested_output, e.model.max_output_tokens, e.model.context_window, input_tokens
+                )
+                if ceiling < 1:
+                    raise BadInput(
+                        f"the messages (about {input_tokens:,} tokens) leave no room for an answer in "
+                        f"{e.model.name}'s context window of {e.model.context_window:,} tokens"
+                    )
+                out = affordable_output(e.estimated_cost, input_tokens, cap, ceiling)
+            if e is None or out < 1:
+                reason = choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}"
+                raise Refused(reason)
+            granted = out
+            reserved = e.estimated_cost(input_tokens, out)
+            choice.estimated_cost = reserved
+            after = sum(spent.values()) + reserved
+            response = self._response(
+                "dec_" + f"{int(now.timestamp() * 1000):011x}" + random_suffix(5), None, task_type,
+                tier.name, agent, choice, ranking, input_tokens, out, task_budget, room, reserved,
+                list(choice.warnings), 3, now, NO_CONSTRAINTS, self.restricted(False),
+            )
+            if type_from is not None:
+                response["taskTypeFrom"] = type_from
+            alerts = [
+                (t, after, self.settings.daily_budget,
+                 f"spend reached {t:.0%} of the {money(self.settings.daily_budget)} daily budget")
+                for t in budget_policy.crossed(self.settings, after)
+            ]
+            return NewDecision(
+                id=response["decisionId"], request_id=None, ts=response["timestamp"],
+                ts_unix=now.timestamp(), day=day, task_type=task_type, tier=tier.name, agent=agent,
+                model_id=e.model.id, model_name=e.model.name, status=choice.status,
+                reserved=response["estimatedCost"], estimated_cost=response["estimatedCost"],
+                input_tokens=input_tokens, output_tokens=out, desc_chars=0, budget=task_budget,
+                score=e.total, description=None, response=response, alerts=alerts,
+            )
+
+        response, _ = self._admit(day, None, make)
+        return {**response, "maxTokens": granted}
 
     def _response(
         self,
@@ -1917,6 +2019,22 @@ class TokenOptimizationService:
         # redaction on this thread: the writer runs the job inside its batch transaction, where a long
         # description would hold the ledger's write lock for every other process
         return group.submit(self.route_mapping, task, self.scrub_mapping(task))
+
+
+    def submit_call(self, task_type: str, input_tokens: int, requested_output: int | None = None,
+                    **kw: Any) -> Future:
+        """`route_call` on the group-commit writer thread (see `submit_task`)."""
+        group = self._group_commit
+        if group is None:
+            from concurrent.futures import Future
+
+            fut: Future = Future()
+            try:
+                fut.set_result(self.route_call(task_type, input_tokens, requested_output, **kw))
+            except Exception as exc:  # noqa: BLE001 - delivered through the future
+                fut.set_exception(exc)
+            return fut
+        return group.submit(self.route_call, task_type, input_tokens, requested_output, **kw)
 
 
 def _or_inf(price: float | None) -> float:

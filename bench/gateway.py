@@ -1,0 +1,151 @@
+"""The gateway's cost: the stand-in provider (tests/standin_provider.py, its own process) called directly
+and through `modelwise serve` (another process, with a ledger), in one run: the latency added with
+nothing queued (p50/p99, non-streaming, and the time to the first byte of a stream) and requests per
+second at 16 connections, with the ratios. Run: python bench/gateway.py [--requests N] [--seconds S]"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+# bench/http.py would shadow the standard library's http, which aiohttp imports
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+import aiohttp  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+BODY = b'{"model": "%s", "messages": [{"role": "user", "content": "Write a haiku about budgets."}]%s}'
+
+
+def _start(cmd: list[str], env: dict[str, str], pattern: str) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    stream = proc.stdout if "standin" in " ".join(cmd) else proc.stderr
+    line = stream.readline()  # type: ignore[union-attr]
+    m = re.search(pattern, line)
+    if not m:
+        proc.kill()
+        raise SystemExit(f"could not start {cmd}: {line}")
+    return proc, m.group(1)
+
+
+async def _wait_up(url: str, session: aiohttp.ClientSession) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            async with session.get(url) as r:
+                if r.status < 500:
+                    return
+        except aiohttp.ClientError:
+            await asyncio.sleep(0.05)
+    raise SystemExit(f"{url} never answered")
+
+
+async def _one(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str],
+               stream: bool) -> float:
+    """Seconds to the whole answer (non-streaming) or to the first body byte (streaming)."""
+    start = time.perf_counter()
+    async with session.post(url, data=body, headers=headers) as r:
+        if r.status != 200:
+            raise SystemExit(f"{url}: HTTP {r.status} {await r.text()}")
+        if stream:
+            await r.content.readany()
+            took = time.perf_counter() - start
+            await r.read()
+            return took
+        await r.read()
+        return time.perf_counter() - start
+
+
+def _pct(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q * len(xs)))]
+
+
+async def _latency(session: aiohttp.ClientSession, targets: dict[str, tuple[str, bytes, dict[str, str]]],
+                   n: int, stream: bool) -> dict[str, list[float]]:
+    out: dict[str, list[float]] = {k: [] for k in targets}
+    for _ in range(n):  # alternated, so both see the same machine
+        for name, (url, body, headers) in targets.items():
+            out[name].append(await _one(session, url, body, headers, stream))
+    return out
+
+
+async def _throughput(url: str, body: bytes, headers: dict[str, str], seconds: float, stream: bool) -> float:
+    connector = aiohttp.TCPConnector(limit=16)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        done = 0
+        stop = time.perf_counter() + seconds
+
+        async def worker() -> None:
+            nonlocal done
+            while time.perf_counter() < stop:
+                await _one(session, url, body, headers, stream)
+                done += 1
+
+        start = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(16)))
+        return done / (time.perf_counter() - start)
+
+
+async def run(args: argparse.Namespace, direct: str, gateway: str, key: str, token: str) -> None:
+    async with aiohttp.ClientSession() as session:
+        await _wait_up(gateway.rsplit("/v1", 1)[0] + "/health", session)
+        for stream in (False, True):
+            extra = b', "stream": true' if stream else b""
+            targets = {
+                "direct": (direct + "/chat/completions", BODY % (b"gpt-4o-mini", extra),
+                           {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}),
+                "modelwise": (gateway + "/chat/completions", BODY % (b"auto:documentation", extra),
+                              {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}),
+            }
+            await _latency(session, targets, 30, stream)  # warm up
+            lat = await _latency(session, targets, args.requests, stream)
+            what = "time to first byte, streaming" if stream else "latency, non-streaming"
+            d50, d99 = _pct(lat["direct"], 0.5) * 1000, _pct(lat["direct"], 0.99) * 1000
+            g50, g99 = _pct(lat["modelwise"], 0.5) * 1000, _pct(lat["modelwise"], 0.99) * 1000
+            print(f"{what}: direct p50 {d50:.2f} ms p99 {d99:.2f} ms; modelwise p50 {g50:.2f} ms "
+                  f"p99 {g99:.2f} ms; added p50 {g50 - d50:.2f} ms p99 {g99 - d99:.2f} ms "
+                  f"(ratio p50 {g50 / d50:.2f}x)")
+            rates = {}
+            for name, (url, body, headers) in targets.items():
+                rates[name] = await _throughput(url, body, headers, args.seconds, stream)
+            kind = "streaming" if stream else "non-streaming"
+            print(f"requests/s at 16 connections, {kind}: direct {rates['direct']:.0f}, modelwise "
+                  f"{rates['modelwise']:.0f} (ratio {rates['modelwise'] / rates['direct']:.2f})")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
+    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per throughput run")
+    args = ap.parse_args()
+    key, token = "sk-bench-standin", "tok-bench"
+    tmp = Path(tempfile.mkdtemp(prefix="mw-gateway-bench-"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_KEY": key}
+    standin, direct = _start([sys.executable, "-m", "tests.standin_provider"], env, r"(http://\S+/v1)")
+    cfg = tmp / "config.toml"
+    cfg.write_text(
+        "daily_budget = 1000000\n[task_budgets]\ndocumentation = 10\n"
+        f'[providers.standin]\nbase_url = "{direct}"\napi_key_env = "STANDIN_KEY"\napi = "openai"\n'
+        'models = ["gpt-4o-mini"]\n'
+    )
+    env.update(MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(tmp / "ledger.sqlite3"),
+               MODELWISE_REGISTRY=str(ROOT / "tests" / "fixtures" / "brief_registry.json"))
+    serve, base = _start([sys.executable, "-m", "modelwise", "serve", "--port", "0", "--token", token], env,
+                         r"serving on (http://127\.0\.0\.1:\d+)")
+    try:
+        asyncio.run(run(args, direct, base + "/v1", key, token))
+    finally:
+        for p in (serve, standin):
+            p.terminate()
+            p.wait(30)
+
+
+if __name__ == "__main__":
+    main()

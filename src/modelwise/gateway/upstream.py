@@ -1,0 +1,59 @@
+"""The client to the providers: one aiohttp session per process and event loop (pooled keep-alive
+connections), with connect and read timeouts; the provider's base URL and key from its definition."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any, NamedTuple
+
+import aiohttp
+
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection
+READ_TIMEOUT = 300.0  # seconds of silence from the provider before the call is given up
+
+_sessions: dict[int, aiohttp.ClientSession] = {}
+
+
+class Target(NamedTuple):
+    """Where a chosen offer is called: the URL of its chat endpoint, its wire format and its headers."""
+
+    url: str
+    api: str
+    headers: dict[str, str]
+
+
+def session() -> aiohttp.ClientSession:
+    """This event loop's session (made on first use; a forked worker makes its own)."""
+    loop = asyncio.get_running_loop()
+    s = _sessions.get(id(loop))
+    if s is None or s.closed:
+        connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, ttl_dns_cache=300, loop=loop)
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
+        s = aiohttp.ClientSession(
+            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
+        )
+        _sessions[id(loop)] = s
+    return s
+
+
+async def close_all() -> None:
+    """Close this event loop's session (when the server stops)."""
+    s = _sessions.pop(id(asyncio.get_running_loop()), None)
+    if s is not None and not s.closed:
+        await s.close()
+
+
+def target(reach: Any, provider: str) -> Target | None:
+    """The chat-completions endpoint of `provider` (an enabled one of `reach`), with its key read from its
+    environment variable now (never stored); None when the provider is not on."""
+    for p in reach.providers:
+        if p.name == provider and p.enabled:
+            headers = {"Content-Type": "application/json"}
+            if p.key_env:
+                key = os.environ.get(p.key_env, "").strip()
+                if key:
+                    headers["Authorization"] = f"Bearer {key}"
+            base = p.spec.base_url.rstrip("/")
+            return Target(f"{base}/chat/completions", p.spec.api, headers)
+    return None

@@ -1,0 +1,165 @@
+"""A stand-in OpenAI-compatible provider on loopback (aiohttp): configurable answers, usage, delays,
+errors and streams; it records every request it gets. `python -m tests.standin_provider` serves one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+
+@dataclass
+class Behaviour:
+    """What the stand-in answers. `usage`: (prompt, completion) tokens to report, None = counted (prompt:
+    `_prompt_tokens`, completion: the words sent); `report_usage`: whether usage is sent at all."""
+
+    text: str = "Hello from the stand-in provider, answering your request in a few words."
+    usage: tuple[int, int] | None = None
+    report_usage: bool = True
+    status: int = 200
+    error: dict[str, Any] | None = None
+    fill: bool = False  # report the whole max_tokens as completion tokens (the worst case of a call)
+    delay: float = 0.0  # seconds before the answer (or the first chunk)
+    chunk_delay: float = 0.0  # seconds between streamed chunks
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _prompt_tokens(body: dict[str, Any]) -> int:
+    """A provider's count of the prompt, as a tokenizer makes it: ~4 characters a token, 4 a message."""
+    chars = sum(len(m["content"]) if isinstance(m.get("content"), str) else 0 for m in body["messages"])
+    return -(-chars // 4) + 4 * len(body["messages"]) + 3
+
+
+class Standin:
+    """Serve with `with Standin() as s:`; `s.base_url` ends in /v1; `s.requests` holds what came in
+    (path, headers, JSON body); `s.cut` counts streams the client went away from."""
+
+    def __init__(self, behaviour: Behaviour | None = None, record: bool = True):
+        self.behaviour = behaviour or Behaviour()
+        self.requests: list[dict[str, Any]] = []
+        self.record = record
+        self.cut = 0
+        self.completed = 0
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v1/chat/completions", self.chat)
+        return app
+
+    async def chat(self, request: web.Request) -> web.StreamResponse:
+        raw = await request.read()
+        body = json.loads(raw)
+        if self.record:
+            self.requests.append({"path": request.path, "headers": dict(request.headers), "json": body})
+        b = self.behaviour
+        if b.delay:
+            await asyncio.sleep(b.delay)
+        if b.status >= 400:
+            err = b.error or {"error": {"message": "stand-in failure", "type": "server_error", "code": None}}
+            return web.json_response(err, status=b.status)
+        limit = body.get("max_completion_tokens") or body.get("max_tokens") or 10**9
+        words = b.text.split(" ")[:limit]
+        prompt, completion = b.usage or (_prompt_tokens(body), len(words))
+        if b.fill and limit < 10**9:
+            completion = limit
+        total = prompt + completion
+        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+        base = {"id": "chatcmpl-standin", "created": int(time.time()), "model": body["model"], **b.extra}
+        if not body.get("stream"):
+            answer = {
+                **base,
+                "object": "chat.completion",
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": " ".join(words)}}],
+            }
+            if b.report_usage:
+                answer["usage"] = usage
+            self.completed += 1
+            return web.json_response(answer)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+        include = bool((body.get("stream_options") or {}).get("include_usage")) and b.report_usage
+        chunk = {**base, "object": "chat.completion.chunk"}
+
+        async def event(obj: Any) -> None:
+            await resp.write(b"data: " + json.dumps(obj).encode() + b"\n\n")
+
+        try:
+            await event({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]})
+            for i, w in enumerate(words):
+                if b.chunk_delay:
+                    await asyncio.sleep(b.chunk_delay)
+                delta = {"content": w if i == 0 else " " + w}
+                await event({**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
+            await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if include:
+                await event({**chunk, "choices": [], "usage": usage})
+            await resp.write(b"data: [DONE]\n\n")
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.cut += 1
+            raise
+        self.completed += 1
+        return resp
+
+    def __enter__(self) -> Standin:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        self.port = sock.getsockname()[1]
+        started = threading.Event()
+
+        def run() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+            loop.run_until_complete(runner.setup())
+            loop.run_until_complete(web.SockSite(runner, sock).start())
+            self._runner = runner
+            started.set()
+            loop.run_forever()
+            loop.run_until_complete(runner.cleanup())
+            loop.close()
+
+        self._thread = threading.Thread(target=run, daemon=True)
+        self._thread.start()
+        started.wait(20)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+        if self._thread is not None:
+            self._thread.join(20)
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--port", type=int, default=0)
+    args = ap.parse_args()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", args.port))
+    s = Standin(record=False)
+    print(f"http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
+    web.run_app(s.app(), sock=sock, access_log=None, print=None)
+
+
+if __name__ == "__main__":
+    main()

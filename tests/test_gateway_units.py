@@ -1,0 +1,114 @@
+"""The gateway's pure parts: the conservative token count, the output the money left pays for, the task
+type inference rules and the stream tally over arbitrary chunk boundaries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modelwise.core.calls import (
+    DEFAULT_MAX_OUTPUT,
+    PER_IMAGE,
+    affordable_output,
+    input_tokens,
+    output_ceiling,
+    text_tokens,
+)
+from modelwise.core.settings import Settings
+from modelwise.gateway.inference import infer
+from modelwise.gateway.usage import StreamTally, reported
+
+TYPES = Settings().task_types
+
+
+def test_text_tokens_bounds():
+    assert text_tokens("") == 0
+    assert text_tokens("abcdef") == 2
+    assert text_tokens("a.b") == 1 + 1  # "ab" at 3 a token, the dot one
+    assert text_tokens("é") == 2  # two UTF-8 bytes
+    assert text_tokens("漢字") == 6
+    # never below a byte-level count of what the usual tokenizers can merge least: 1 token per 4 ASCII
+    for text in ("def f(x):\n    return x + 1\n", "The quick brown fox jumps over the lazy dog. " * 20):
+        assert text_tokens(text) >= len(text) / 4
+
+
+def test_input_tokens_counts_messages_images_and_tools():
+    one = input_tokens([{"role": "user", "content": "hi"}])
+    two = input_tokens([{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hi"}])
+    assert two - one == text_tokens("hi") + text_tokens("assistant") + 8
+    img = input_tokens([{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}],
+                       dumps=json.dumps)
+    assert img >= PER_IMAGE
+    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {}}}]
+    assert input_tokens([{"role": "user", "content": "hi"}], tools, json.dumps) > one
+
+
+def test_output_ceiling_and_affordable_output():
+    assert output_ceiling(None, None, None, 10) == DEFAULT_MAX_OUTPUT
+    assert output_ceiling(500, 4096, 8000, 10) == 500
+    assert output_ceiling(None, 4096, 4000, 1000) == 3000
+
+    def cost(tin: int, tout: int) -> float:  # $1 / 1M input, $4 / 1M output
+        return (tin * 1.0 + tout * 4.0) / 1_000_000
+
+    out = affordable_output(cost, 1000, 0.005, 10_000)
+    assert cost(1000, out) <= 0.005 < cost(1000, out + 1)
+    assert affordable_output(cost, 1000, 1.0, 10_000) == 10_000  # the ceiling binds
+    assert affordable_output(cost, 10_000, 0.005, 10_000) == -1  # not even the input fits
+    assert affordable_output(lambda tin, tout: 0.0, 10, 0.0, 64) == 64  # free
+
+
+@pytest.mark.parametrize(
+    "text, task",
+    [
+        ("Traceback (most recent call last):\n  File \"a.py\", line 3\nKeyError: 'x'", "debugging"),
+        ("my tests are failing after the upgrade", "debugging"),
+        ("diff --git a/x.py b/x.py\n@@ -1,3 +1,4 @@\n+import os", "code_review"),
+        ("write pytest unit tests for this parser", "testing"),
+        ("refactor this module into smaller functions", "refactoring"),
+        ("make this loop faster, it is the hot path", "optimization"),
+        ("what architecture should our microservices use?", "architecture"),
+        ("add docstrings to these functions", "documentation"),
+        ("implement a function that merges two sorted lists", "code_generation"),
+        ("```python\nx = 1\n```", "code_generation"),
+        ("what is the capital of France?", "knowledge"),
+    ],
+)
+def test_inference_rules(text, task):
+    assert infer([{"role": "user", "content": text}], TYPES)[0] == task
+
+
+def test_inference_reads_the_last_user_turn_then_the_system_prompt():
+    msgs = [{"role": "system", "content": "You review pull requests."},
+            {"role": "user", "content": "fix the bug in this"}, {"role": "assistant", "content": "ok"},
+            {"role": "user", "content": "hello"}]
+    assert infer(msgs, TYPES) == ("code_review", "rule:diff-review")
+    parts = [{"type": "text", "text": "add unit tests"}]
+    assert infer([{"role": "user", "content": parts}], TYPES)[0] == "testing"
+    assert infer([{"role": "user", "content": "hello"}], ("debugging",)) == ("debugging", "default")
+
+
+def test_stream_tally_over_any_chunk_boundaries():
+    events = [
+        {"choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}], "usage": None},
+        {"choices": [{"index": 0, "delta": {"content": "Hello"}}], "usage": None},
+        {"choices": [{"index": 0, "delta": {"content": " world, and more"}}], "usage": None},
+    ]
+    body = b"".join(b"data: " + json.dumps(e).encode() + b"\r\n\r\n" for e in events)
+    usage = b'data: {"choices": [], "usage": {"prompt_tokens": 7, "completion_tokens": 4}}\n\n'
+    usage += b"data: [DONE]\n\n"
+    for size in (1, 3, 17, len(body)):
+        t = StreamTally()
+        for i in range(0, len(body), size):
+            t.feed(body[i:i + size])
+        assert t.usage is None
+        assert t.output_tokens() == text_tokens("Hello world, and more")
+        for i in range(0, len(usage), size):
+            t.feed(usage[i:i + size])
+        assert t.usage == (7, 4)
+    stripped = StreamTally(strip=True)
+    out = b"".join(stripped.feed(part) for part in (body[:5], body[5:], usage[:20], usage[20:]))
+    assert stripped.usage == (7, 4) and b"usage\": {" not in out
+    assert out.count(b"data: ") == len(events) + 1 and out.endswith(b"data: [DONE]\n\n")
+    assert reported({"prompt_tokens": True}) is None and reported(None) is None
