@@ -169,7 +169,9 @@ class TokenOptimizationService:
         else:
             from_config = {}
         self.settings = settings
+        self.generation = 0  # how many times `reload` swapped the settings or the registry in
         reg_arg = None if isinstance(registry, Registry) else registry
+        self._path_flags = (reg_arg, ledger, isinstance(registry, Registry))
         self.paths: Paths = resolve(cfg_path, explicit, reg_arg, ledger, from_config)
         if isinstance(registry, Registry):
             self.registry = registry
@@ -1765,6 +1767,48 @@ class TokenOptimizationService:
 
         update_config(self.paths.config, updates)
         return self.paths.config
+
+    def reload(self, registry: bool = False) -> dict[str, Any]:
+        """Read the config file again (and the registry too when `registry`, or when the config now
+        names another one) and use them from now on: rankings, reach and replays are computed afresh.
+        Nothing changes when they cannot be used: raises ConfigError (the config, a time zone other
+        than the ledger's, another ledger) or RegistryError, the current settings staying in force.
+        Returns {"config": path, "registry": path or None when it was not read again}."""
+        from modelwise.core.errors import ConfigError
+        from modelwise.loading import load_registry, load_settings
+
+        config = self.paths.config
+        # Not through the validated cache: an edit that keeps the file's size within one tick of its
+        # modification time would read as the old settings.
+        settings, from_config = load_settings(config, self.paths.config_explicit)
+        reg_flag, ledger_flag, injected = self._path_flags
+        paths = resolve(config, self.paths.config_explicit, reg_flag, ledger_flag, from_config)
+        if paths.ledger != self.paths.ledger:
+            raise ConfigError(
+                f"{config}: the ledger is now {paths.ledger}, not {self.paths.ledger}: "
+                "another ledger is used from the next start, not in a running process"
+            )
+        if settings.timezone is not None and self.ledger_exists():
+            zone = self.ledger.zone
+            if settings.timezone != zone:
+                raise ConfigError(
+                    f"{config}: the timezone {settings.timezone!r} differs from {zone!r}, the zone ledger "
+                    f"{self.paths.ledger} keeps its budget days in: set timezone = {zone!r} (or remove "
+                    "it), or use a new ledger"
+                )
+        new_registry = None
+        if not injected and (registry or paths.registry != self.paths.registry):
+            new_registry = load_registry(paths.registry, paths.cache)
+        with self._reach_lock:
+            self.settings = settings
+            self.paths = paths
+            if new_registry is not None:
+                self.registry = new_registry
+            self._rankings = {}
+            self._reach = None
+            self.__dict__.pop("_replayers", None)
+            self.generation += 1
+        return {"config": str(config), "registry": None if new_registry is None else str(paths.registry)}
 
     # -- validation only, and group commit (the HTTP service and `batch`) ---------------------------
 
