@@ -117,7 +117,8 @@ def _print_route(r: dict[str, Any], verbose: bool = False) -> None:
     if r.get("decisionId"):
         print(f"  decision {r['decisionId']}")
     for w in r.get("warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
+        if w != r["reason"]:  # a degradation's reason is its warning: said once, above
+            print(f"warning: {w}", file=sys.stderr)
     if verbose:
         _print_candidates(r["candidates"])
 
@@ -577,7 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", metavar="TEXT", help="why the outcome is corrected (with --correct)")
     p.add_argument("--json", action="store_true")
 
-    p = command("stats", "the brief's statistics for today", cmd_stats)
+    p = command(
+        "stats", "today's tasks, spend, average cost, latency, success rate and model use", cmd_stats
+    )
     p.add_argument("--since", help="7d, 24h, today, 2026-11-01 or an ISO time")
     p.add_argument("--until")
     p.add_argument("--all", action="store_true", help="every day in the ledger")

@@ -821,7 +821,11 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             )
         return _json(result)
 
-    @app.get("/stats", response_model=StatsOut, summary="The brief's statistics (today by default)")
+    @app.get(
+        "/stats",
+        response_model=StatsOut,
+        summary="Tasks, spend, average cost, latency, success rate and use of each model (today by default)",
+    )
     async def stats(
         since: Annotated[str | None, Query(description="7d, 24h, today, 2026-11-01 or an ISO time")] = None,
         until: str | None = None,

@@ -371,6 +371,27 @@ class TokenOptimizationService:
             self._rankings[key] = r
         return r
 
+    def known_capabilities(self) -> frozenset[str]:
+        """Every capability some model of the registry declares."""
+        cached = self.__dict__.get("_capabilities")
+        if cached is None or cached[0] is not self.registry:
+            caps: set[str] = set()
+            for m in self.registry.models:
+                caps |= m.capabilities
+            cached = self.__dict__["_capabilities"] = (self.registry, frozenset(caps))
+        return cached[1]
+
+    def _known_constraints(self, cons: Constraints) -> Constraints:
+        """`cons`, once every capability it requires is one the registry knows (a typo is bad input,
+        not a refusal for want of a model)."""
+        unknown = sorted(set(cons.capabilities) - self.known_capabilities())
+        if unknown:
+            raise BadInput(
+                f"unknown capabilit{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}; "
+                f"the registry's models have: {', '.join(sorted(self.known_capabilities()))}"
+            )
+        return cons
+
     def estimate_tokens(self, task_type: str, description: str) -> tuple[int, int]:
         """SPEC 2: input = ceil(characters / 4) + the type's context allowance; output = its allowance."""
         ctx, out = self.settings.tokens_for(task_type)
@@ -457,7 +478,7 @@ class TokenOptimizationService:
         )
         if any_provider is not None and not isinstance(any_provider, bool):
             raise BadInput("anyProvider must be true or false")
-        cons = _parse_constraints(constraints)
+        cons = self._known_constraints(_parse_constraints(constraints))
         tier = tier_of(self.settings, task_type)
         ranking = self.ranking(task_type, w, cons, any_provider=any_provider)
         restricted = self.restricted(any_provider)
@@ -674,7 +695,8 @@ class TokenOptimizationService:
     ) -> tuple[Ranking, Choice, int, int, float, float | None]:
         """Re-derive what a dry run decided (ranking, choice, tokens, task budget, limit) for `explain`."""
         w = self.parse_weights(weights)
-        ranking = self.ranking(task_type, w, _parse_constraints(constraints), any_provider=any_provider)
+        cons = self._known_constraints(_parse_constraints(constraints))
+        ranking = self.ranking(task_type, w, cons, any_provider=any_provider)
         tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
         task_budget = response["budget"]["task"]
         day = self.today().isoformat()
@@ -1836,7 +1858,7 @@ class TokenOptimizationService:
             task["type"], task.get("description") or "", task.get("budget"), task.get("agent"),
             task.get("requestId"), task.get("weights"),
         )
-        _parse_constraints(task.get("constraints"))
+        self._known_constraints(_parse_constraints(task.get("constraints")))
 
     def validate_tasks(self, tasks: Sequence[Any]) -> None:
         """Validate every task before any is routed; the first bad one raises BadInput naming its index."""
