@@ -1271,9 +1271,12 @@ class TokenOptimizationService:
     def models_table(
         self, task: str | None = None, sort: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The registry as rows (SPEC 7 `models`), with observed values where outcomes exist."""
+        """The registry as rows (SPEC 7 `models`), with observed values where outcomes exist. Without
+        `sort`, best first: by the task's routing score (`score`) with `task`, else by quality, unrated
+        models last (ties by id)."""
         if task is not None:
             tier_of(self.settings, task)
+            scores = {e.model.id: e.total for e in self.ranking(task).entries}
         calib = self.calibration()
         rows = []
         for m in self.registry.models:
@@ -1301,6 +1304,7 @@ class TokenOptimizationService:
                     "latencyMs": m.latency_ms,
                     "contextWindow": m.context_window,
                     "capable": task in m.capabilities if task else None,
+                    "score": round(scores[m.id], 6) if task and m.id in scores else None,
                     "source": src.get("file") if isinstance(src, dict) else None,
                     "observed": None
                     if obs is None
@@ -1328,10 +1332,13 @@ class TokenOptimizationService:
             "latency": lambda r: (r["latencyMs"] if r["latencyMs"] is not None else math.inf, r["id"]),
             "context": lambda r: (-(r["contextWindow"] or 0), r["id"]),
         }
+        keys["score"] = lambda r: (-(r["score"] if r["score"] is not None else -math.inf), r["id"])
         if sort is not None:
             if sort not in keys:
                 raise BadInput(f"cannot sort by {sort!r} (known: {', '.join(keys)})")
             rows.sort(key=keys[sort])
+        else:
+            rows.sort(key=keys["score" if task else "quality"])
         if limit is not None:
             if limit < 0:
                 raise BadInput("limit must be zero or more")

@@ -1,0 +1,52 @@
+"""Comparisons that do not flatter: `models` lists the best first (by the task's score with --task, by
+quality otherwise, unrated last); the CLI as a subprocess."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import BRIEF_REGISTRY, run_cli
+
+
+def _registry_with_an_unrated_model(tmp_path) -> str:
+    data = json.loads(BRIEF_REGISTRY.read_text())
+    data["models"].insert(
+        0,
+        {
+            "id": "abliteration/uncensored-7b",
+            "name": "Uncensored 7B",
+            "provider": "abliteration",
+            "capabilities": ["code_generation", "documentation"],
+            "costPer1kTokens": 0.0001,
+            "performance": {"latency": 900},
+            "availability": 0.9,
+        }
+    )
+    path = tmp_path / "registry.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+def test_models_lists_the_best_first_and_the_unrated_last(cli_env, tmp_path) -> None:
+    env = dict(cli_env, MODELWISE_REGISTRY=_registry_with_an_unrated_model(tmp_path))
+    r = run_cli("models", "--json", env=env)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [x["id"] for x in rows][-1] == "abliteration/uncensored-7b"
+    rated = [x["quality"] for x in rows if x["quality"] is not None]
+    assert rated == sorted(rated, reverse=True) and len(rated) == len(rows) - 1
+
+    r = run_cli("models", "--task", "code_generation", "--json", env=env)
+    rows = json.loads(r.stdout)
+    scores = [x["score"] for x in rows]
+    assert None not in scores and scores == sorted(scores, reverse=True)
+    dry = json.loads(
+        run_cli("route", "code_generation", "x", "--dry-run", "--all-candidates", "--json", env=env).stdout
+    )
+    ranked = [c["model"] for c in sorted(dry["candidates"], key=lambda c: c["rank"])]
+    assert [x["id"] for x in rows] == [m for m in ranked if m in {x["id"] for x in rows}]  # route's order
+    human = run_cli("models", "--task", "code_generation", env=env).stdout.splitlines()
+    assert "score" in human[0] and human[1].startswith(rows[0]["id"])
+    # An explicit order still wins.
+    rows = json.loads(run_cli("models", "--sort", "id", "--json", env=env).stdout)
+    assert rows[0]["id"] == "abliteration/uncensored-7b"
