@@ -1,5 +1,6 @@
 """Comparisons that do not flatter: `models` lists the best first (by the task's score with --task, by
-quality otherwise, unrated last); the CLI as a subprocess."""
+quality otherwise, unrated last); `whatif` replays under the daily budget each decision was made under
+unless another is asked for. The CLI as a subprocess."""
 
 from __future__ import annotations
 
@@ -50,3 +51,28 @@ def test_models_lists_the_best_first_and_the_unrated_last(cli_env, tmp_path) -> 
     # An explicit order still wins.
     rows = json.loads(run_cli("models", "--sort", "id", "--json", env=env).stdout)
     assert rows[0]["id"] == "abliteration/uncensored-7b"
+
+
+def test_whatif_replays_under_the_recorded_daily_budget_unless_asked(cli_env) -> None:
+    config = cli_env["MODELWISE_CONFIG"]
+    with open(config, "w") as fh:
+        fh.write('timezone = "UTC"\ndaily_budget = 0.05\n')
+    for _ in range(5):  # degraded, then refused, under a $0.05 day
+        run_cli("route", "code_generation", "Parser for invoices", env=cli_env)
+    with open(config, "w") as fh:  # the budget was raised since
+        fh.write('timezone = "UTC"\ndaily_budget = 10.0\n')
+    same = "0.4,0.3,0.2,0.1"  # the weights the decisions were made with: only the budget could differ
+    r = run_cli("whatif", "--weights", same, "--json", env=cli_env)
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["decisions"] == 5 and out["changed"] == 0
+    assert out["replayed"]["cost"] == out["recorded"]["cost"]
+    assert out["settings"]["dailyBudgetFrom"] == "recorded"
+    assert out["settings"]["recordedDailyBudgets"] == [0.05]
+    human = run_cli("whatif", "--weights", same, env=cli_env).stdout
+    assert "the daily budget each decision was made under ($0.0500)" in human
+    # Asked for: replayed under it, and said so.
+    asked = run_cli("whatif", "--weights", same, "--daily-budget", "10", "--json", env=cli_env)
+    asked = json.loads(asked.stdout)
+    assert asked["changed"] > 0 and asked["settings"]["dailyBudgetFrom"] == "asked"
+    assert asked["settings"]["dailyBudget"] == 10.0

@@ -29,7 +29,9 @@ from modelwise.service import MAX_COST, MAX_LATENCY_MS, MAX_REASON, MAX_TOKENS
 
 MAX_BODY = 1024 * 1024  # 1 MiB
 MAX_BATCH = 10_000
-MODEL_SORTS = ("id", "name", "provider", "quality", "cost", "price", "input", "output", "latency", "context")
+MODEL_SORTS = (
+    "id", "name", "provider", "quality", "score", "cost", "price", "input", "output", "latency", "context"
+)
 # The custom string format of `since`/`until` (OpenAPI allows formats of one's own; validators ignore them)
 TIME_FORMAT = "modelwise-time"
 
@@ -191,6 +193,7 @@ class Tokens(_Out):
 
 class BudgetOut(_Out):
     task: float = Field(description="the task's own budget, USD")
+    daily: float | None = Field(None, description="the daily budget in force for this decision, USD")
     dailyRemaining: float = Field(description="left of today's budget after this decision")
     tierRemaining: float = Field(description="left of the tier's allocation after this decision")
 
@@ -373,6 +376,7 @@ class ModelRow(_Out):
     latencyMs: float | None
     contextWindow: int | None
     capable: bool | None
+    score: float | None = Field(None, description="the task's routing score (with task), best first")
     source: str | None
     observed: Observed | None
 
@@ -677,12 +681,22 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
 
 
-def _document_values(schema: dict[str, Any], task_types: tuple[str, ...], weights: dict[str, float]) -> None:
+def _document_values(
+    schema: dict[str, Any],
+    task_types: tuple[str, ...],
+    weights: dict[str, float],
+    capabilities: tuple[str, ...] = (),
+) -> None:
     """Write into the OpenAPI document what the service checks and pydantic does not see: the configured
-    task types, the sort keys, the time format of `since`/`until` and that the weights may not all end up
-    zero. The handlers still check them, with the service's own one-line messages."""
+    task types, the registry's capabilities, the sort keys, the time format of `since`/`until` and that
+    the weights may not all end up zero. The handlers still check them, with the service's own one-line
+    messages."""
     components = schema["components"]["schemas"]
     components["TaskIn"]["properties"]["type"]["enum"] = list(task_types)
+    if capabilities:
+        for branch in components["ConstraintsIn"]["properties"]["capabilities"]["anyOf"]:
+            if branch.get("type") == "array":
+                branch["items"]["enum"] = list(capabilities)
     # all zero = every weight configured above zero given as 0, every other one 0, null or absent
     given = [k for k, v in weights.items() if v > 0]
     components["WeightsIn"]["not"] = {
@@ -877,7 +891,12 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            _document_values(schema, service.settings.task_types, service.settings.weights.to_json())
+            _document_values(
+                schema,
+                service.settings.task_types,
+                service.settings.weights.to_json(),
+                tuple(sorted(service.known_capabilities())),
+            )
             if token:  # only a server with a token asks for one; documenting it otherwise would be false
                 schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
                     "type": "http",

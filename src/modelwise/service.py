@@ -621,6 +621,7 @@ class TokenOptimizationService:
             "warnings": warnings,
             "budget": {
                 "task": task_budget,
+                "daily": self.settings.daily_budget,
                 "dailyRemaining": round(room.daily_remaining - reserved, 10),
                 "tierRemaining": round(room.tier_remaining - reserved, 10),
             },
@@ -808,7 +809,7 @@ class TokenOptimizationService:
         records = []
         for row in self.ledger.replay_rows(day_from, until_ts):
             (seq, ts, day, task_type, model_id, status, reserved, _est, tin, tout, task_budget, w_json,
-             c_json, outcome, actual, a_in, a_out, o_ts) = row
+             c_json, outcome, actual, a_in, a_out, o_ts, daily) = row
             w = weights_of.get(w_json)
             if w is None:
                 w = Weights(**json.loads(w_json)) if w_json else self.settings.weights
@@ -821,7 +822,7 @@ class TokenOptimizationService:
                 Recorded(
                     seq, ts, day, task_type, model_id, status, reserved,
                     actual if outcome is not None else reserved, tin, tout, task_budget, w, c,
-                    o_ts, a_in, a_out, ts >= since_ts,
+                    o_ts, a_in, a_out, ts >= since_ts, daily,
                 )
             )
         events = [OutcomeEvent(*e) for e in self.ledger.outcome_events(until_ts)]
@@ -867,15 +868,21 @@ class TokenOptimizationService:
         until_ts = until_dt.timestamp() if until_dt else None
         records, events = self._replay_records(since_dt.timestamp(), until_ts)
         t1 = time.perf_counter()
-        result = self._replayer(settings).run(records, events, w)
+        # Each decision is replayed under the daily budget it was made under, unless another is asked for:
+        # a comparison of weights is not mixed with a change of budget made since.
+        recorded = daily_budget is None
+        result = self._replayer(settings).run(records, events, w, recorded_budgets=recorded)
         t2 = time.perf_counter()
         out = result.to_json()
+        budgets = sorted({r.daily_budget for r in records if r.in_period and r.daily_budget is not None})
         out.update(
             period={"since": since_dt.isoformat(), "until": until_dt.isoformat() if until_dt else None},
             weights=None if w is None else w.to_json(),
             settings={
                 "costScale": settings.cost_scale,
                 "dailyBudget": settings.daily_budget,
+                "dailyBudgetFrom": "asked" if not recorded else "recorded" if budgets else "config",
+                "recordedDailyBudgets": budgets,
                 "learning": settings.learning_enabled,
             },
             timing={"readMs": round((t1 - t0) * 1000, 3), "replayMs": round((t2 - t1) * 1000, 3),
@@ -907,7 +914,8 @@ class TokenOptimizationService:
                 for replayer in self.__dict__.get("_replayers", {}).values():
                     replayer.clear()  # the outcomes known at each point may differ now
             _, records, events = cached
-        result = self._replayer(settings).run(records, events, w)
+        recorded = changes.get("daily_budget") is None
+        result = self._replayer(settings).run(records, events, w, recorded_budgets=recorded)
         out = result.to_json()
         rec, rep = out["recorded"], out["replayed"]
         out["line"] = (
