@@ -1,6 +1,7 @@
 """Comparisons that do not flatter: `models` lists the best first (by the task's score with --task, by
 quality otherwise, unrated last); `whatif` replays under the daily budget each decision was made under
-unless another is asked for. The CLI as a subprocess."""
+unless another is asked for; `savings` compares with the best-rated reachable model (or the config's
+baseline) and says which. The CLI as a subprocess."""
 
 from __future__ import annotations
 
@@ -76,3 +77,38 @@ def test_whatif_replays_under_the_recorded_daily_budget_unless_asked(cli_env) ->
     asked = json.loads(asked.stdout)
     assert asked["changed"] > 0 and asked["settings"]["dailyBudgetFrom"] == "asked"
     assert asked["settings"]["dailyBudget"] == 10.0
+
+
+def test_savings_compares_with_the_best_rated_model_or_the_configs_baseline(cli_env, tmp_path) -> None:
+    data = json.loads(BRIEF_REGISTRY.read_text())
+    data["models"].append(  # the dearest of all, and a poor one: no user would pick it
+        {
+            "id": "gilded-1", "name": "Gilded 1", "provider": "acme",
+            "capabilities": ["code_generation", "documentation"], "costPer1kTokens": 0.6,
+            "performance": {"latency": 900, "quality": 0.5}, "availability": 0.99,
+        }
+    )
+    registry = tmp_path / "registry.json"
+    registry.write_text(json.dumps(data))
+    env = dict(cli_env, MODELWISE_REGISTRY=str(registry))
+    run_cli("route", "documentation", "Write the README", env=env)
+    s = json.loads(run_cli("savings", "--json", env=env).stdout)
+    assert s["baseline"]["byTaskType"] == {"documentation": "gpt-4o"}  # the best-rated, not gilded-1
+    assert "best-rated" in s["baseline"]["rule"]
+    assert "best-rated reachable model per task type (documentation: gpt-4o)" in run_cli(
+        "savings", env=env
+    ).stdout
+    with open(cli_env["MODELWISE_CONFIG"], "a") as fh:
+        fh.write('savings_baseline = "gpt-4o-mini"\n')
+    s = json.loads(run_cli("savings", "--json", env=env).stdout)
+    assert s["baseline"]["model"] == "gpt-4o-mini" and "savings_baseline" in s["baseline"]["rule"]
+    human = run_cli("savings", env=env).stdout
+    assert human.startswith("baseline: gpt-4o-mini, the config's savings_baseline")
+    # The flag still wins, and an unknown configured baseline is bad input naming where it came from.
+    assert json.loads(run_cli("savings", "--baseline", "gpt-4o", "--json", env=env).stdout)["baseline"][
+        "model"
+    ] == "gpt-4o"
+    with open(cli_env["MODELWISE_CONFIG"], "w") as fh:
+        fh.write('savings_baseline = "nope"\n')
+    r = run_cli("savings", env=env)
+    assert r.returncode == 2 and "savings_baseline" in r.stderr and "'nope'" in r.stderr

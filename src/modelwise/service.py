@@ -1443,33 +1443,49 @@ class TokenOptimizationService:
 
         Actual cost: settled actual, else the estimate (as spend is counted). Baseline cost of a decision:
         its tokens (the outcome's when it recorded them, else the estimate) × the baseline's prices. The
-        baseline is `baseline`, or for each task type the dearest capable model (by blended price, ties by
-        id). `days` = calendar days of the period that have decisions; annual = savings / days × 365, as the
-        brief's tables annualise one typical day. Refused decisions cost nothing and are left out."""
+        baseline is `baseline`, else the config's `savings_baseline`, else for each task type what a user
+        would otherwise pick: the best-rated priced model capable of it that routing can reach (ties: the
+        cheaper, then by id). `days` = calendar days of the period that have decisions; annual = savings /
+        days × 365, as the brief's tables annualise one typical day. Refused decisions cost nothing and are
+        left out."""
         fixed = None
+        rule = "given"
+        if baseline is None and self.settings.savings_baseline:
+            baseline = self.settings.savings_baseline
+            rule = f"the config's savings_baseline ({self.paths.config})"
         if baseline is not None:
             fixed = self.registry.resolve(baseline)  # an id or an alias (`gpt-4o`)
+            where = "" if rule == "given" else f" ({rule})"
             if fixed is None:
                 raise BadInput(
-                    f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
+                    f"unknown baseline model {baseline!r}{where} (not in the registry {self.paths.registry})"
                 )
             if not fixed.price_known:
-                raise BadInput(f"baseline model {baseline!r} has an unknown price; choose another")
+                raise BadInput(f"baseline model {baseline!r}{where} has an unknown price; choose another")
         now = self.clock()
         s = parse_when(since, now, self.tz, what="since").timestamp() if since else None
         u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
         if s is not None and u is not None and u <= s:
             raise BadInput("--until must be after --since")
         rows = self.ledger.savings_rollup(s, u) if self.ledger_exists() else []
-        dearest: dict[str, ModelSpec | None] = {}
+        best: dict[str, ModelSpec | None] = {}
+        pool = self.registry.models
+        if self.restricted():
+            pool = tuple(m for m in self._reach_models if m.id in self.reach.reachable)
 
         def baseline_for(task_type: str) -> ModelSpec | None:
             if fixed is not None:
                 return fixed
-            if task_type not in dearest:
-                capable = [m for m in self.registry.models if task_type in m.capabilities and m.price_known]
-                dearest[task_type] = max(capable, key=lambda m: (m.blended_per_1k, m.id)) if capable else None
-            return dearest[task_type]
+            if task_type not in best:
+                rated = [
+                    (q, m) for m in pool
+                    if task_type in m.capabilities and m.price_known
+                    and (q := m.quality_for(task_type)) is not None
+                ]
+                best[task_type] = (
+                    min(rated, key=lambda qm: (-qm[0], qm[1].blended_per_1k, qm[1].id))[1] if rated else None
+                )
+            return best[task_type]
 
         days: dict[str, dict[str, Any]] = {}
         used: dict[str, str] = {}
@@ -1502,7 +1518,7 @@ class TokenOptimizationService:
         return {
             "baseline": {
                 "model": fixed.id if fixed else None,
-                "rule": "given" if fixed else "dearest capable model per task type (by blended price)",
+                "rule": rule if fixed else "the best-rated reachable model per task type (by its quality)",
                 "byTaskType": dict(sorted(used.items())),
             },
             "period": {
