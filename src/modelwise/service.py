@@ -619,9 +619,9 @@ class TokenOptimizationService:
             "status": choice.status,
             "reason": choice.reason,
             "warnings": warnings,
+            "dailyBudget": self.settings.daily_budget,
             "budget": {
                 "task": task_budget,
-                "daily": self.settings.daily_budget,
                 "dailyRemaining": round(room.daily_remaining - reserved, 10),
                 "tierRemaining": round(room.tier_remaining - reserved, 10),
             },

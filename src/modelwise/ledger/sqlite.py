@@ -555,7 +555,7 @@ class SqliteLedger:
             "d.estimated_cost, d.input_tokens, d.output_tokens, d.budget, "
             "json_extract(d.detail, '$.weights'), json_extract(d.detail, '$.constraints'), "
             f"{_now('outcome')}, {_now('actual_cost')}, {_now('input_tokens')}, {_now('output_tokens')}, "
-            f"o.ts_unix, json_extract(d.detail, '$.budget.daily') "
+            f"o.ts_unix, json_extract(d.detail, '$.dailyBudget') "
             f"FROM decisions d {_OUTCOME_JOIN} {where} ORDER BY d.seq"
         )
         cur = self._conn().cursor()
