@@ -11,7 +11,7 @@ import pytest
 
 from modelwise.core.errors import BadInput, ConfigError
 from modelwise.core.settings import Weights
-from modelwise.loading import dump_toml, load_settings, update_config
+from modelwise.loading import load_settings, update_config
 from modelwise.paths import shipped_themes_dir
 from modelwise.tui.format import flip_words
 from modelwise.tui.themes import load_themes
@@ -76,17 +76,52 @@ def test_update_config_creates_a_missing_file(tmp_path) -> None:
     assert tomllib.loads(path.read_text()) == {"theme": "modelwise-light"}
 
 
-def test_dump_toml_round_trips_odd_values() -> None:
-    data = {
-        "s": 'quote " backslash \\ tab \t newline \n é ✓',
-        "i": -3,
-        "f": 0.1,
-        "b": False,
-        "l": [1, 2.5, "x"],
-        "weird key": {"inner.dot": {"x": 1}},
-        "empty": {},
+COMMENTED = """\
+# My modelwise config: keep these notes.
+daily_budget = 3.5  # dollars a day
+timezone = "Europe/Paris"
+
+# Quality first, but not at any price.
+[weights]
+cost = 0.20   # written as I like it
+performance = 0.3 # changes below
+
+[tiers.simple]
+share = 0.15  # the cheap tier
+
+[keymap]
+"route.record" = "f9"
+"""
+
+
+def test_update_config_edits_in_place_keeping_comments_and_layout(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(COMMENTED)
+    path.chmod(0o640)
+    update_config(
+        path,
+        {"theme": "ledger-green", "weights": {"cost": 0.2, "performance": 0.45, "capability": 0.4}},
+    )
+    # Byte for byte: only the changed value is rewritten (cost is unchanged, so stays "0.20"); new keys
+    # follow their table's last key.
+    assert path.read_text() == COMMENTED.replace(
+        'timezone = "Europe/Paris"\n', 'timezone = "Europe/Paris"\ntheme = "ledger-green"\n'
+    ).replace("performance = 0.3 # changes below\n", "performance = 0.45 # changes below\ncapability = 0.4\n")
+    assert path.stat().st_mode & 0o777 == 0o640
+    assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
+    settings, _ = load_settings(path, True)
+    assert settings.weights == Weights(0.4, 0.45, 0.2, 0.2) and settings.theme == "ledger-green"
+
+
+def test_update_config_keeps_windows_line_endings_and_inline_tables(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_bytes(b"# notes\r\nweights = {cost = 0.1}\r\n\r\n[tiers.simple]\r\nshare = 0.15\r\n")
+    update_config(path, {"theme": "x", "weights": {"performance": 0.5}})
+    text = path.read_bytes()
+    assert text.count(b"\r\n") == text.count(b"\n") and text.startswith(b"# notes\r\n")
+    assert tomllib.loads(text.decode()) == {
+        "theme": "x", "weights": {"cost": 0.1, "performance": 0.5}, "tiers": {"simple": {"share": 0.15}}
     }
-    assert tomllib.loads(dump_toml(data)) == data
 
 
 # -- spend over time ---------------------------------------------------------------------------------

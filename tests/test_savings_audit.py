@@ -26,7 +26,7 @@ def test_documentation_scenario(make_service):
     """Brief, scenario 1: 100 documentation tasks a day on GPT-4o Mini against GPT-4o."""
     svc = make_service()
     _run(svc, "documentation", 100, "gpt-4o-mini")
-    for baseline in ("gpt-4o", None):  # the default baseline is the dearest capable model: GPT-4o
+    for baseline in ("gpt-4o", None):  # the default baseline is the best-rated capable model: GPT-4o
         s = svc.savings(baseline=baseline)
         assert s["baselineCost"] == pytest.approx(2.50)
         assert s["actualCost"] == pytest.approx(0.15)

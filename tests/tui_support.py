@@ -11,6 +11,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
+WATCHERS = ("ledger-watch", "config-watch")  # the app's workers that run until it closes
 SNAPSHOT_CONFIG = 'timezone = "UTC"\ntheme = "modelwise-dark"\ndaily_budget = 0.1\nalert_threshold = 0.4\n'
 
 TASKS = (
@@ -61,7 +62,7 @@ async def settle(pilot: Pilot) -> None:
     await wait_for(pilot, lambda: not app.query_one("#registry").filling)
     quiet = 0
     for _ in range(50):  # a worker's answer may start another (the what-if, the grid): until two quiet rounds
-        busy = [w for w in app.workers if w.group != "ledger-watch" and not w.is_finished]
+        busy = [w for w in app.workers if w.group not in WATCHERS and not w.is_finished]
         if busy:
             quiet = 0
             await app.workers.wait_for_complete(busy)

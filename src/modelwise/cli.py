@@ -119,7 +119,8 @@ def _print_route(r: dict[str, Any], verbose: bool = False) -> None:
     if r.get("decisionId"):
         print(f"  decision {r['decisionId']}")
     for w in r.get("warnings", []):
-        print(f"warning: {w}", file=sys.stderr)
+        if w != r["reason"]:  # a degradation's reason is its warning: said once, above
+            print(f"warning: {w}", file=sys.stderr)
     if verbose:
         _print_candidates(r["candidates"])
 
@@ -420,7 +421,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     q_label = f"q({args.task})" if args.task else "quality"
     print(
         f"{'id':<40} {'provider':<12} {'in $/1M':>9} {'out $/1M':>9} {'$/1k':>9} {q_label:>10}"
-        f" {'latency':>8}  source"
+        + (f" {'score':>7}" if args.task else "")
+        + f" {'latency':>8}  source"
     )
     for r in rows:
         q = "unrated" if r["quality"] is None else f"{r['quality']:.3f}"
@@ -439,7 +441,9 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(
             f"{r['id'][:40]:<40} {(r['provider'] or '-')[:12]:<12} {_price_cell(r['inputPer1M'], 9, 3)} "
             f"{_price_cell(r['outputPer1M'], 9, 3)} "
-            f"{_price_cell(r['blendedPer1k'], 9, 6)} {q:>10} {lat:>8}  {r['source'] or '-'}{extra}"
+            f"{_price_cell(r['blendedPer1k'], 9, 6)} {q:>10}"
+            + (f" {'-' if r['score'] is None else format(r['score'], '.4f'):>7}" if args.task else "")
+            + f" {lat:>8}  {r['source'] or '-'}{extra}"
         )
     print(f"{len(rows)} models", file=sys.stderr)
     return EXIT_OK
@@ -579,7 +583,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", metavar="TEXT", help="why the outcome is corrected (with --correct)")
     p.add_argument("--json", action="store_true")
 
-    p = command("stats", "the brief's statistics for today", cmd_stats)
+    p = command(
+        "stats", "today's tasks, spend, average cost, latency, success rate and model use", cmd_stats
+    )
     p.add_argument("--since", help="7d, 24h, today, 2026-11-01 or an ISO time")
     p.add_argument("--until")
     p.add_argument("--all", action="store_true", help="every day in the ledger")
@@ -595,7 +601,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("models", "the registry as a table", cmd_models)
     p.add_argument("--task", help="quality for this task type; only capable models")
-    p.add_argument("--sort", help="id, name, provider, quality, cost, input, output, latency, context")
+    p.add_argument(
+        "--sort",
+        help="id, name, provider, quality, score (with --task), cost, input, output, latency, context; "
+        "default: best first (the task's score with --task, else quality; unrated last)",
+    )
     p.add_argument("--limit", type=int)
     p.add_argument("--pareto", action="store_true", help="only the cost/quality frontier for --task")
     p.add_argument("--json", action="store_true")

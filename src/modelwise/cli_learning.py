@@ -24,9 +24,9 @@ def cmd_savings(args: argparse.Namespace) -> int:
         return 0
     b = s["baseline"]
     if b["model"]:
-        base = b["model"]
+        base = b["model"] + ("" if b["rule"] == "given" else f", {b['rule']}")
     else:
-        base = "the dearest capable model per task type"
+        base = "the best-rated reachable model per task type"
         if b["byTaskType"]:
             base += " (" + ", ".join(f"{t}: {m}" for t, m in b["byTaskType"].items()) + ")"
     print(f"baseline: {base}")

@@ -148,7 +148,14 @@ def print_whatif(r: dict[str, Any], top: int = 10) -> None:
     w = r["weights"]
     changes = [f"weights {','.join(f'{v:g}' for v in w.values())}" if w else "each decision's own weights"]
     st = r["settings"]
-    changes.append(f"cost scale {st['costScale']}, daily budget {_money(st['dailyBudget'])}")
+    recorded = st.get("recordedDailyBudgets") or []
+    if st.get("dailyBudgetFrom") == "recorded":
+        budget = "the daily budget each decision was made under (" + ", ".join(map(_money, recorded)) + ")"
+    elif st.get("dailyBudgetFrom") == "asked":
+        budget = f"daily budget {_money(st['dailyBudget'])}"
+    else:
+        budget = f"daily budget {_money(st['dailyBudget'])} (the config's: none was recorded)"
+    changes.append(f"cost scale {st['costScale']}, {budget}")
     print(f"what-if over {period['since']} .. {period['until'] or 'now'}: {r['decisions']} decisions")
     print(f"  replayed with {'; '.join(changes)}")
     if not r["decisions"]:

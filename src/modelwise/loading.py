@@ -152,57 +152,6 @@ def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
 # -- writing the config ------------------------------------------------------------------------------
 
 
-def _toml_key(key: str) -> str:
-    import re
-
-    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
-
-
-def _toml_value(value: object) -> str:
-    import datetime as _dt
-
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if value != value:
-            return "nan"
-        if value in (float("inf"), float("-inf")):
-            return "inf" if value > 0 else "-inf"
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
-    if isinstance(value, _dt.date | _dt.time):
-        return value.isoformat()
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dump_toml(data: dict, _prefix: tuple[str, ...] = ()) -> str:
-    """A TOML document for a parsed one (what tomllib returns): scalars first, then one [table] per
-    nested dict. Comments of the original are not kept."""
-    lines: list[str] = []
-    tables = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{_toml_key(key)} = {_toml_value(value)}")
-    out = "\n".join(lines)
-    for key, value in tables:
-        path = (*_prefix, key)
-        header = "[" + ".".join(_toml_key(k) for k in path) + "]"
-        body = dump_toml(value, path)
-        scalar_part = any(not isinstance(v, dict) for v in value.values()) or not value
-        section = (header + "\n" + body) if scalar_part else body
-        out = (out + "\n\n" + section) if out else section
-    return out + ("\n" if out and not _prefix else "")
-
-
 def _merge(into: dict, updates: dict) -> None:
     for key, value in updates.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
@@ -211,45 +160,119 @@ def _merge(into: dict, updates: dict) -> None:
             into[key] = value
 
 
+def _same(old: object, new: object) -> bool:
+    """Whether a stored value already says `new` (then its text, as the user wrote it, is kept)."""
+    return type(old) is type(new) and old == new or (
+        isinstance(old, int | float) and isinstance(new, int | float)
+        and not isinstance(old, bool) and not isinstance(new, bool) and old == new
+    )
+
+
+def _edit(container, updates: dict) -> None:
+    """Set `updates` in a tomlkit document or table in place: a changed value is replaced where it stands
+    (its comment kept), an unchanged one is left as written, a new key goes after the container's last
+    key (before any comment that introduces the next table), a new table at the end."""
+    from tomlkit.items import AoT, Table
+
+    for key, value in updates.items():
+        if key in container:
+            old = container[key]
+            if isinstance(value, dict) and hasattr(old, "unwrap") and isinstance(old.unwrap(), dict):
+                _edit(old, value)
+            elif not _same(old.unwrap() if hasattr(old, "unwrap") else old, value):
+                container[key] = value
+            continue
+        body = getattr(container, "body", None)
+        if body is None:  # a table: its keys are in its container
+            body = getattr(getattr(container, "value", None), "body", None)
+        last = None
+        if not isinstance(value, dict) and body is not None:
+            keys = [k for k, item in body if k is not None and not isinstance(item, Table | AoT)]
+            last = keys[-1] if keys else None
+        inserter = getattr(container, "_insert_after", None) or getattr(
+            getattr(container, "value", None), "_insert_after", None
+        )
+        if last is not None and inserter is not None:
+            inserter(last, key, value)
+        else:
+            container[key] = value
+
+
 def update_config(path: Path, updates: dict) -> dict:
-    """Set keys in the TOML config at `path` (nested dicts merge: {"weights": {"cost": 0.2}}), keeping
-    every other key; the result is validated before it is written, then written atomically. A config
-    that cannot be read is left alone (ConfigError). Returns the new document."""
+    """Set keys in the TOML config at `path` (nested dicts merge: {"weights": {"cost": 0.2}}), editing
+    the file in place: comments, key order and layout are kept, only the changed values are rewritten.
+    The result is validated before it is written, then written atomically (a temporary file in the same
+    folder, fsynced, renamed over the old one, with its mode). A config that cannot be read is left alone
+    (ConfigError), and so is one whose update would not validate. Returns the new document as data."""
     import tempfile
     import tomllib
 
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    target = path.resolve() if path.is_symlink() else path  # a linked config stays a link
+    text = ""
     data: dict = {}
-    if path.exists():
+    if target.exists():
         try:
-            with open(path, "rb") as fh:
-                data = tomllib.load(fh)
+            text = target.read_bytes().decode("utf-8")  # as it is: its line endings kept
+            data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: not valid TOML, so it was not changed: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"{path}: not UTF-8 text, so it was not changed: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
+    try:
+        doc = tomlkit.parse(text)
+        _edit(doc, updates)
+        new_text = tomlkit.dumps(doc)
+        if "\r\n" in text and text.count("\r\n") == text.count("\n"):  # new lines end as the old ones
+            new_text = new_text.replace("\r\n", "\n").replace("\n", "\r\n")
+        written = tomllib.loads(new_text)
+    except (TOMLKitError, tomllib.TOMLDecodeError, ValueError, TypeError) as exc:
+        raise ConfigError(
+            f"{path}: the config could not be edited in place, so it was not changed: {exc}"
+        ) from None
     _merge(data, updates)
     from modelwise.core.config import settings_from_dict
 
     settings_from_dict(data, str(path))  # raises ConfigError naming the key
-    text = dump_toml(data)
-    if tomllib.loads(text) != data:
+    if written != data:
         raise ConfigError(f"{path}: the updated config would not read back the same; not written")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mode = path.stat().st_mode & 0o777 if path.exists() else None
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        mode = target.stat().st_mode & 0o7777 if target.exists() else None
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
         try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+                fh.write(new_text)
+                fh.flush()
+                os.fsync(fh.fileno())
             if mode is not None:
                 os.chmod(tmp, mode)
-            os.replace(tmp, path)
+            os.replace(tmp, target)
         except BaseException:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
             raise
+        _fsync_dir(target.parent)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write the config: {exc.strerror or exc}") from None
     return data
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (where the platform lets a folder be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -31,7 +31,9 @@ MAX_BODY = 1024 * 1024  # 1 MiB
 GATEWAY_PREFIX = "/v1/"
 GATEWAY_MAX_BODY = 32 * 1024 * 1024  # a chat request carries whole files and images
 MAX_BATCH = 10_000
-MODEL_SORTS = ("id", "name", "provider", "quality", "cost", "price", "input", "output", "latency", "context")
+MODEL_SORTS = (
+    "id", "name", "provider", "quality", "score", "cost", "price", "input", "output", "latency", "context"
+)
 # The custom string format of `since`/`until` (OpenAPI allows formats of one's own; validators ignore them)
 TIME_FORMAT = "modelwise-time"
 
@@ -261,6 +263,7 @@ class RouteOut(_Out):
     status: Literal["routed", "degraded", "refused", "dry-run"]
     reason: str
     warnings: list[str]
+    dailyBudget: float | None = Field(None, description="the daily budget in force for this decision, USD")
     budget: BudgetOut
     weights: WeightsOut
     weightsNormalised: WeightsOut
@@ -379,6 +382,7 @@ class ModelRow(_Out):
     latencyMs: float | None
     contextWindow: int | None
     capable: bool | None
+    score: float | None = Field(None, description="the task's routing score (with task), best first")
     source: str | None
     observed: Observed | None
 
@@ -692,12 +696,22 @@ def _json(obj: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(obj), status_code=status, media_type="application/json")
 
 
-def _document_values(schema: dict[str, Any], task_types: tuple[str, ...], weights: dict[str, float]) -> None:
+def _document_values(
+    schema: dict[str, Any],
+    task_types: tuple[str, ...],
+    weights: dict[str, float],
+    capabilities: tuple[str, ...] = (),
+) -> None:
     """Write into the OpenAPI document what the service checks and pydantic does not see: the configured
-    task types, the sort keys, the time format of `since`/`until` and that the weights may not all end up
-    zero. The handlers still check them, with the service's own one-line messages."""
+    task types, the registry's capabilities, the sort keys, the time format of `since`/`until` and that
+    the weights may not all end up zero. The handlers still check them, with the service's own one-line
+    messages."""
     components = schema["components"]["schemas"]
     components["TaskIn"]["properties"]["type"]["enum"] = list(task_types)
+    if capabilities:
+        for branch in components["ConstraintsIn"]["properties"]["capabilities"]["anyOf"]:
+            if branch.get("type") == "array":
+                branch["items"]["enum"] = list(capabilities)
     # all zero = every weight configured above zero given as 0, every other one 0, null or absent
     given = [k for k, v in weights.items() if v > 0]
     components["WeightsIn"]["not"] = {
@@ -847,7 +861,11 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             )
         return _json(result)
 
-    @app.get("/stats", response_model=StatsOut, summary="The brief's statistics (today by default)")
+    @app.get(
+        "/stats",
+        response_model=StatsOut,
+        summary="Tasks, spend, average cost, latency, success rate and use of each model (today by default)",
+    )
     async def stats(
         since: Annotated[str | None, Query(description="7d, 24h, today, 2026-11-01 or an ISO time")] = None,
         until: str | None = None,
@@ -903,7 +921,12 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             schema = get_openapi(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
-            _document_values(schema, service.settings.task_types, service.settings.weights.to_json())
+            _document_values(
+                schema,
+                service.settings.task_types,
+                service.settings.weights.to_json(),
+                tuple(sorted(service.known_capabilities())),
+            )
             if token:  # only a server with a token asks for one; documenting it otherwise would be false
                 schema.setdefault("components", {}).setdefault("securitySchemes", {})["bearer"] = {
                     "type": "http",

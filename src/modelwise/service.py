@@ -177,7 +177,9 @@ class TokenOptimizationService:
         else:
             from_config = {}
         self.settings = settings
+        self.generation = 0  # how many times `reload` swapped the settings or the registry in
         reg_arg = None if isinstance(registry, Registry) else registry
+        self._path_flags = (reg_arg, ledger, isinstance(registry, Registry))
         self.paths: Paths = resolve(cfg_path, explicit, reg_arg, ledger, from_config)
         if isinstance(registry, Registry):
             self.registry = registry
@@ -385,6 +387,27 @@ class TokenOptimizationService:
             self._rankings[key] = r
         return r
 
+    def known_capabilities(self) -> frozenset[str]:
+        """Every capability some model of the registry declares."""
+        cached = self.__dict__.get("_capabilities")
+        if cached is None or cached[0] is not self.registry:
+            caps: set[str] = set()
+            for m in self.registry.models:
+                caps |= m.capabilities
+            cached = self.__dict__["_capabilities"] = (self.registry, frozenset(caps))
+        return cached[1]
+
+    def _known_constraints(self, cons: Constraints) -> Constraints:
+        """`cons`, once every capability it requires is one the registry knows (a typo is bad input,
+        not a refusal for want of a model)."""
+        unknown = sorted(set(cons.capabilities) - self.known_capabilities())
+        if unknown:
+            raise BadInput(
+                f"unknown capabilit{'y' if len(unknown) == 1 else 'ies'} {', '.join(map(repr, unknown))}; "
+                f"the registry's models have: {', '.join(sorted(self.known_capabilities()))}"
+            )
+        return cons
+
     def estimate_tokens(self, task_type: str, description: str) -> tuple[int, int]:
         """SPEC 2: input = ceil(characters / 4) + the type's context allowance; output = its allowance."""
         ctx, out = self.settings.tokens_for(task_type)
@@ -478,7 +501,7 @@ class TokenOptimizationService:
         if scrubbed is None:
             scrubbed = self.scrub(description, agent, request_id, dry_run=dry_run)
         stored, agent, request_id = scrubbed
-        cons = _parse_constraints(constraints)
+        cons = self._known_constraints(_parse_constraints(constraints))
         tier = tier_of(self.settings, task_type)
         ranking = self.ranking(task_type, w, cons, any_provider=any_provider)
         restricted = self.restricted(any_provider)
@@ -727,6 +750,7 @@ class TokenOptimizationService:
             "status": choice.status,
             "reason": choice.reason,
             "warnings": warnings,
+            "dailyBudget": self.settings.daily_budget,
             "budget": {
                 "task": task_budget,
                 "dailyRemaining": round(room.daily_remaining - reserved, 10),
@@ -806,7 +830,8 @@ class TokenOptimizationService:
     ) -> tuple[Ranking, Choice, int, int, float, float | None]:
         """Re-derive what a dry run decided (ranking, choice, tokens, task budget, limit) for `explain`."""
         w = self.parse_weights(weights)
-        ranking = self.ranking(task_type, w, _parse_constraints(constraints), any_provider=any_provider)
+        cons = self._known_constraints(_parse_constraints(constraints))
+        ranking = self.ranking(task_type, w, cons, any_provider=any_provider)
         tin, tout = response["estimatedTokens"]["input"], response["estimatedTokens"]["output"]
         task_budget = response["budget"]["task"]
         day = self.today().isoformat()
@@ -918,7 +943,7 @@ class TokenOptimizationService:
         records = []
         for row in self.ledger.replay_rows(day_from, until_ts):
             (seq, ts, day, task_type, model_id, status, reserved, _est, tin, tout, task_budget, w_json,
-             c_json, outcome, actual, a_in, a_out, o_ts) = row
+             c_json, outcome, actual, a_in, a_out, o_ts, daily) = row
             w = weights_of.get(w_json)
             if w is None:
                 w = Weights(**json.loads(w_json)) if w_json else self.settings.weights
@@ -931,7 +956,7 @@ class TokenOptimizationService:
                 Recorded(
                     seq, ts, day, task_type, model_id, status, reserved,
                     actual if outcome is not None else reserved, tin, tout, task_budget, w, c,
-                    o_ts, a_in, a_out, ts >= since_ts,
+                    o_ts, a_in, a_out, ts >= since_ts, daily,
                 )
             )
         events = [OutcomeEvent(*e) for e in self.ledger.outcome_events(until_ts)]
@@ -977,15 +1002,21 @@ class TokenOptimizationService:
         until_ts = until_dt.timestamp() if until_dt else None
         records, events = self._replay_records(since_dt.timestamp(), until_ts)
         t1 = time.perf_counter()
-        result = self._replayer(settings).run(records, events, w)
+        # Each decision is replayed under the daily budget it was made under, unless another is asked for:
+        # a comparison of weights is not mixed with a change of budget made since.
+        recorded = daily_budget is None
+        result = self._replayer(settings).run(records, events, w, recorded_budgets=recorded)
         t2 = time.perf_counter()
         out = result.to_json()
+        budgets = sorted({r.daily_budget for r in records if r.in_period and r.daily_budget is not None})
         out.update(
             period={"since": since_dt.isoformat(), "until": until_dt.isoformat() if until_dt else None},
             weights=None if w is None else w.to_json(),
             settings={
                 "costScale": settings.cost_scale,
                 "dailyBudget": settings.daily_budget,
+                "dailyBudgetFrom": "asked" if not recorded else "recorded" if budgets else "config",
+                "recordedDailyBudgets": budgets,
                 "learning": settings.learning_enabled,
             },
             timing={"readMs": round((t1 - t0) * 1000, 3), "replayMs": round((t2 - t1) * 1000, 3),
@@ -1017,7 +1048,8 @@ class TokenOptimizationService:
                 for replayer in self.__dict__.get("_replayers", {}).values():
                     replayer.clear()  # the outcomes known at each point may differ now
             _, records, events = cached
-        result = self._replayer(settings).run(records, events, w)
+        recorded = changes.get("daily_budget") is None
+        result = self._replayer(settings).run(records, events, w, recorded_budgets=recorded)
         out = result.to_json()
         rec, rep = out["recorded"], out["replayed"]
         out["line"] = (
@@ -1393,9 +1425,12 @@ class TokenOptimizationService:
     def models_table(
         self, task: str | None = None, sort: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The registry as rows (SPEC 7 `models`), with observed values where outcomes exist."""
+        """The registry as rows (SPEC 7 `models`), with observed values where outcomes exist. Without
+        `sort`, best first: by the task's routing score (`score`) with `task`, else by quality, unrated
+        models last (ties by id)."""
         if task is not None:
             tier_of(self.settings, task)
+            scores = {e.model.id: e.total for e in self.ranking(task).entries}
         calib = self.calibration()
         rows = []
         for m in self.registry.models:
@@ -1423,6 +1458,7 @@ class TokenOptimizationService:
                     "latencyMs": m.latency_ms,
                     "contextWindow": m.context_window,
                     "capable": task in m.capabilities if task else None,
+                    "score": round(scores[m.id], 6) if task and m.id in scores else None,
                     "source": src.get("file") if isinstance(src, dict) else None,
                     "observed": None
                     if obs is None
@@ -1450,10 +1486,13 @@ class TokenOptimizationService:
             "latency": lambda r: (r["latencyMs"] if r["latencyMs"] is not None else math.inf, r["id"]),
             "context": lambda r: (-(r["contextWindow"] or 0), r["id"]),
         }
+        keys["score"] = lambda r: (-(r["score"] if r["score"] is not None else -math.inf), r["id"])
         if sort is not None:
             if sort not in keys:
                 raise BadInput(f"cannot sort by {sort!r} (known: {', '.join(keys)})")
             rows.sort(key=keys[sort])
+        else:
+            rows.sort(key=keys["score" if task else "quality"])
         if limit is not None:
             if limit < 0:
                 raise BadInput("limit must be zero or more")
@@ -1550,33 +1589,49 @@ class TokenOptimizationService:
 
         Actual cost: settled actual, else the estimate (as spend is counted). Baseline cost of a decision:
         its tokens (the outcome's when it recorded them, else the estimate) × the baseline's prices. The
-        baseline is `baseline`, or for each task type the dearest capable model (by blended price, ties by
-        id). `days` = calendar days of the period that have decisions; annual = savings / days × 365, as the
-        brief's tables annualise one typical day. Refused decisions cost nothing and are left out."""
+        baseline is `baseline`, else the config's `savings_baseline`, else for each task type what a user
+        would otherwise pick: the best-rated priced model capable of it that routing can reach (ties: the
+        cheaper, then by id). `days` = calendar days of the period that have decisions; annual = savings /
+        days × 365, as the brief's tables annualise one typical day. Refused decisions cost nothing and are
+        left out."""
         fixed = None
+        rule = "given"
+        if baseline is None and self.settings.savings_baseline:
+            baseline = self.settings.savings_baseline
+            rule = f"the config's savings_baseline ({self.paths.config})"
         if baseline is not None:
             fixed = self.registry.resolve(baseline)  # an id or an alias (`gpt-4o`)
+            where = "" if rule == "given" else f" ({rule})"
             if fixed is None:
                 raise BadInput(
-                    f"unknown baseline model {baseline!r} (not in the registry {self.paths.registry})"
+                    f"unknown baseline model {baseline!r}{where} (not in the registry {self.paths.registry})"
                 )
             if not fixed.price_known:
-                raise BadInput(f"baseline model {baseline!r} has an unknown price; choose another")
+                raise BadInput(f"baseline model {baseline!r}{where} has an unknown price; choose another")
         now = self.clock()
         s = parse_when(since, now, self.tz, what="since").timestamp() if since else None
         u = parse_when(until, now, self.tz, end=True, what="until").timestamp() if until else None
         if s is not None and u is not None and u <= s:
             raise BadInput("--until must be after --since")
         rows = self.ledger.savings_rollup(s, u) if self.ledger_exists() else []
-        dearest: dict[str, ModelSpec | None] = {}
+        best: dict[str, ModelSpec | None] = {}
+        pool = self.registry.models
+        if self.restricted():
+            pool = tuple(m for m in self._reach_models if m.id in self.reach.reachable)
 
         def baseline_for(task_type: str) -> ModelSpec | None:
             if fixed is not None:
                 return fixed
-            if task_type not in dearest:
-                capable = [m for m in self.registry.models if task_type in m.capabilities and m.price_known]
-                dearest[task_type] = max(capable, key=lambda m: (m.blended_per_1k, m.id)) if capable else None
-            return dearest[task_type]
+            if task_type not in best:
+                rated = [
+                    (q, m) for m in pool
+                    if task_type in m.capabilities and m.price_known
+                    and (q := m.quality_for(task_type)) is not None
+                ]
+                best[task_type] = (
+                    min(rated, key=lambda qm: (-qm[0], qm[1].blended_per_1k, qm[1].id))[1] if rated else None
+                )
+            return best[task_type]
 
         days: dict[str, dict[str, Any]] = {}
         used: dict[str, str] = {}
@@ -1609,7 +1664,7 @@ class TokenOptimizationService:
         return {
             "baseline": {
                 "model": fixed.id if fixed else None,
-                "rule": "given" if fixed else "dearest capable model per task type (by blended price)",
+                "rule": rule if fixed else "the best-rated reachable model per task type (by its quality)",
                 "byTaskType": dict(sorted(used.items())),
             },
             "period": {
@@ -1914,6 +1969,48 @@ class TokenOptimizationService:
         update_config(self.paths.config, updates)
         return self.paths.config
 
+    def reload(self, registry: bool = False) -> dict[str, Any]:
+        """Read the config file again (and the registry too when `registry`, or when the config now
+        names another one) and use them from now on: rankings, reach and replays are computed afresh.
+        Nothing changes when they cannot be used: raises ConfigError (the config, a time zone other
+        than the ledger's, another ledger) or RegistryError, the current settings staying in force.
+        Returns {"config": path, "registry": path or None when it was not read again}."""
+        from modelwise.core.errors import ConfigError
+        from modelwise.loading import load_registry, load_settings
+
+        config = self.paths.config
+        # Not through the validated cache: an edit that keeps the file's size within one tick of its
+        # modification time would read as the old settings.
+        settings, from_config = load_settings(config, self.paths.config_explicit)
+        reg_flag, ledger_flag, injected = self._path_flags
+        paths = resolve(config, self.paths.config_explicit, reg_flag, ledger_flag, from_config)
+        if paths.ledger != self.paths.ledger:
+            raise ConfigError(
+                f"{config}: the ledger is now {paths.ledger}, not {self.paths.ledger}: "
+                "another ledger is used from the next start, not in a running process"
+            )
+        if settings.timezone is not None and self.ledger_exists():
+            zone = self.ledger.zone
+            if settings.timezone != zone:
+                raise ConfigError(
+                    f"{config}: the timezone {settings.timezone!r} differs from {zone!r}, the zone ledger "
+                    f"{self.paths.ledger} keeps its budget days in: set timezone = {zone!r} (or remove "
+                    "it), or use a new ledger"
+                )
+        new_registry = None
+        if not injected and (registry or paths.registry != self.paths.registry):
+            new_registry = load_registry(paths.registry, paths.cache)
+        with self._reach_lock:
+            self.settings = settings
+            self.paths = paths
+            if new_registry is not None:
+                self.registry = new_registry
+            self._rankings = {}
+            self._reach = None
+            self.__dict__.pop("_replayers", None)
+            self.generation += 1
+        return {"config": str(config), "registry": None if new_registry is None else str(paths.registry)}
+
     # -- validation only, and group commit (the HTTP service and `batch`) ---------------------------
 
     TASK_KEYS = frozenset(
@@ -1940,7 +2037,7 @@ class TokenOptimizationService:
             task["type"], task.get("description") or "", task.get("budget"), task.get("agent"),
             task.get("requestId"), task.get("weights"),
         )
-        _parse_constraints(task.get("constraints"))
+        self._known_constraints(_parse_constraints(task.get("constraints")))
 
     def validate_tasks(self, tasks: Sequence[Any]) -> None:
         """Validate every task before any is routed; the first bad one raises BadInput naming its index."""

@@ -180,6 +180,7 @@ class ConfigIn(_Strict):
     ledger: str | None = None
     server: ServerIn = Field(default_factory=ServerIn)
     any_provider: bool = False
+    savings_baseline: Annotated[str, Field(min_length=1)] | None = None
     providers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], ProviderIn] = Field(
         default_factory=dict
     )
@@ -284,6 +285,7 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
         allowed_hosts=tuple(dict.fromkeys(cfg.server.allowed_hosts)),
         allowed_origins=tuple(dict.fromkeys(cfg.server.allowed_origins)),
         any_provider=cfg.any_provider,
+        savings_baseline=cfg.savings_baseline,
         providers=tuple(
             (name, tuple(sorted(p.model_dump(exclude_none=True).items())))
             for name, p in cfg.providers.items()

@@ -12,6 +12,7 @@ constraints, calibration state); a replay costs one `decide` per decision."""
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -49,6 +50,7 @@ class Recorded:
     actual_tin: int | None = None
     actual_tout: int | None = None
     in_period: bool = True
+    daily_budget: float | None = None  # the daily budget it was made under (None: not recorded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,9 +390,22 @@ class Replayer:
         events: Sequence[OutcomeEvent],
         weights: Weights | None = None,
         keep_changes: bool = False,
+        recorded_budgets: bool = False,
     ) -> ReplayResult:
-        """Replay `records` (in admission order) with `weights` (None: each decision's own)."""
+        """Replay `records` (in admission order) with `weights` (None: each decision's own).
+        `recorded_budgets`: each decision under the daily budget it was made under, where recorded (else
+        the settings' own)."""
         settings = self.settings
+        under: dict[float, Settings] = {}
+
+        def budget_settings(daily: float | None) -> Settings:
+            if not recorded_budgets or daily is None or daily == settings.daily_budget:
+                return settings
+            s = under.get(daily)
+            if s is None:
+                s = under[daily] = dataclasses.replace(settings, daily_budget=daily)
+            return s
+
         result = ReplayResult()
         before, updated_before = self.built, self.updated
         timeline = _Timeline(events, settings.learning_enabled)
@@ -436,7 +451,7 @@ class Replayer:
                         self.updated += 1
                 live.state = state
             ranking, by_id = live.ranking(), live.by_id
-            room = budget_policy.headroom(settings, tier, by_tier)
+            room = budget_policy.headroom(budget_settings(rec.daily_budget), tier, by_tier)
             choice = decide(ranking, rec.tin, rec.tout, rec.budget, room.limit)
             result.decisions += 1
             # As recorded.

@@ -134,6 +134,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     any_provider: bool = False
+    savings_baseline: str | None = None  # the model `savings` compares with (None: the best-rated one)
     # `[providers.NAME]` tables as given: (name, sorted (key, value) pairs); see core/providers.py
     providers: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
 

@@ -539,8 +539,9 @@ class SqliteLedger:
         """What a what-if replay needs of each decision from day `day_from` on, admitted before Unix time
         `until` (None: all), in admission order: (seq, ts_unix, day, task_type, model_id, status, reserved,
         estimated_cost, input_tokens, output_tokens, budget, weights JSON, constraints JSON, outcome,
-        actual_cost, actual input tokens, actual output tokens, outcome ts_unix). Only the weights and
-        constraints are read out of the stored answer, inside SQLite."""
+        actual_cost, actual input tokens, actual output tokens, outcome ts_unix, the daily budget in force
+        (None for a decision recorded before it was kept)). Only the weights, constraints and daily budget
+        are read out of the stored answer, inside SQLite."""
         clauses, params = [], []
         if day_from is not None:
             clauses.append("d.day >= ?")
@@ -554,7 +555,8 @@ class SqliteLedger:
             "d.estimated_cost, d.input_tokens, d.output_tokens, d.budget, "
             "json_extract(d.detail, '$.weights'), json_extract(d.detail, '$.constraints'), "
             f"{_now('outcome')}, {_now('actual_cost')}, {_now('input_tokens')}, {_now('output_tokens')}, "
-            f"o.ts_unix FROM decisions d {_OUTCOME_JOIN} {where} ORDER BY d.seq"
+            f"o.ts_unix, json_extract(d.detail, '$.dailyBudget') "
+            f"FROM decisions d {_OUTCOME_JOIN} {where} ORDER BY d.seq"
         )
         cur = self._conn().cursor()
         cur.row_factory = None  # plain tuples: ten thousand rows in a few milliseconds

@@ -22,8 +22,8 @@ from textual.reactive import reactive
 from textual.widgets import Footer, Input, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from modelwise.core.errors import ModelwiseError
-from modelwise.core.settings import Weights
+from modelwise.core.errors import ModelwiseError, RegistryError
+from modelwise.core.settings import Settings, Weights
 from modelwise.service import TokenOptimizationService
 from modelwise.tui.commands import ModelwiseCommands
 from modelwise.tui.format import money
@@ -85,6 +85,24 @@ class ConfigSaved(Message):
     what: str
     path: str
     weights: Weights | None = None
+
+
+@dataclass
+class ConfigReloaded(Message):
+    """The config (and the registry, when `registry` names it) was read again and is in force."""
+
+    config: str
+    registry: str | None
+    old: Settings
+    own: bool = False  # the console's own save (already reported)
+
+
+@dataclass
+class ConfigRefused(Message):
+    """A changed config or registry could not be used: `error` says why; the old settings stay."""
+
+    title: str
+    error: str
 
 
 class ModelwiseApp(App[None]):
@@ -171,7 +189,10 @@ class ModelwiseApp(App[None]):
         self.ledger_state: LedgerState | None = None
         self.default_weights = service.settings.weights
         self._watch_restarts = 0
-        self._watch_stop = threading.Event()  # set on unmount: the ledger watcher's thread ends with the app
+        self._watch_stop = threading.Event()  # set on unmount: the watchers' threads end with the app
+        self._reread = threading.Event()  # set when the settings changed: the ledger watcher reads again
+        self._config_restarts = 0
+        self._own_config: bytes | None = None  # the config as the console's last save wrote it
         themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
         for theme in themes:
             self.register_theme(theme)
@@ -229,6 +250,7 @@ class ModelwiseApp(App[None]):
         self.theme_changed_signal.subscribe(self, self._theme_changed)
         # The ledger and the registry table come right after the first frame, not before it.
         self.call_after_refresh(self.watch_ledger)
+        self.call_after_refresh(self.watch_config)
         self.call_after_refresh(self.load_models, None)
 
     def on_resize(self, event: events.Resize) -> None:
@@ -373,11 +395,14 @@ class ModelwiseApp(App[None]):
         self.theme = name
 
     def _theme_changed(self, theme: Any) -> None:
-        self.save_config_worker("theme", {"theme": theme.name})
+        if theme.name != self.service.settings.theme:  # not one the config already names (just read)
+            self.save_config_worker("theme", {"theme": theme.name})
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="config", name="save config")
     def save_config_worker(self, what: str, updates: dict[str, Any], weights: Weights | None = None) -> None:
         path = self.service.save_config(updates)
+        with suppress(OSError):
+            self._own_config = path.read_bytes()
         self.post_message(ConfigSaved(what, str(path), weights))
 
     @on(ConfigSaved)
@@ -404,7 +429,9 @@ class ModelwiseApp(App[None]):
                 version = ledger.data_version()
                 day = svc.today().isoformat()
                 now = time.monotonic()
-                if (version, day) != last or now - read_at >= self.refresh_seconds:
+                reread = self._reread.is_set()
+                if (version, day) != last or now - read_at >= self.refresh_seconds or reread:
+                    self._reread.clear()
                     state = read_state(svc, version)
                     last, read_at = (version, day), now
                     self.post_message(LedgerChanged(state))
@@ -414,6 +441,89 @@ class ModelwiseApp(App[None]):
                 time.sleep(self.poll_interval)
         finally:
             ledger.release()
+
+    # -- the config and the registry files -----------------------------------------------------------
+
+    def _file_stamps(self) -> tuple[Any, Any]:
+        """What the config says (its bytes: it is small) and when the registry last changed."""
+        paths = self.service.paths
+        try:
+            config: Any = paths.config.read_bytes()
+        except OSError as exc:
+            config = type(exc).__name__
+        try:
+            st = paths.registry.stat()
+            registry: Any = (str(paths.registry), st.st_size, st.st_mtime_ns, st.st_ino)
+        except OSError as exc:
+            registry = type(exc).__name__
+        return config, registry
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="config-watch", name="config watcher")
+    def watch_config(self) -> None:
+        """Poll the config and the registry files; when one changed (and stayed so for one poll, so a
+        file half-written by an editor is not read), read them again in this thread and put them in
+        force, or say why not. A plain `time.sleep`, as the ledger watcher does (libfaketime)."""
+        worker = get_current_worker()
+        svc = self.service
+        applied = seen = self._file_stamps()
+        try:
+            while not (worker.is_cancelled or self._watch_stop.is_set()):
+                time.sleep(self.poll_interval)
+                now = self._file_stamps()
+                if now != applied and now == seen:
+                    registry_changed = now[1] != applied[1]
+                    applied = now
+                    old = svc.settings
+                    try:
+                        done = svc.reload(registry=registry_changed)
+                    except ModelwiseError as exc:
+                        what = "Registry" if isinstance(exc, RegistryError) else "Config"
+                        error = str(exc)
+                        path = str(svc.paths.registry if what == "Registry" else svc.paths.config)
+                        if path not in error:
+                            error = f"{path}: {error}"
+                        self.post_message(ConfigRefused(f"{what} change not applied", error))
+                    else:
+                        self._reread.set()
+                        own = now[0] == self._own_config and not registry_changed
+                        self.post_message(ConfigReloaded(done["config"], done["registry"], old, own))
+                seen = now
+        finally:
+            svc.release_thread()
+
+    @on(ConfigReloaded)
+    def _config_reloaded(self, message: ConfigReloaded) -> None:
+        self._config_restarts = 0
+        settings, old = self.service.settings, message.old
+        if settings.keymap != old.keymap:
+            self.set_keymap(settings.keymap)
+        theme = settings.theme
+        if theme and theme != self.theme and theme in self.available_themes:
+            self.theme = theme
+        previous, self.default_weights = self.default_weights, settings.weights
+        with suppress(NoMatches):
+            pane = self.route_pane
+            if pane.weights == previous:  # the form showed the config's weights: it shows the new ones
+                pane.reset_weights(settings.weights)
+            pane.post_message(RoutePane.Changed())  # ranked again under the new settings
+            self.load_models(self.query_one(RegistryPane).task_type)
+        if message.own or (settings == old and message.registry is None):
+            return  # the console's own save (already said), or nothing that matters changed
+        changed = [message.config] + ([message.registry] if message.registry else [])
+        self.notify(
+            f"{' and '.join(changed)} read again: daily budget {money(settings.daily_budget)}",
+            title="Settings applied",
+            timeout=4,
+        )
+
+    @on(ConfigRefused)
+    def _config_refused(self, message: ConfigRefused) -> None:
+        self.notify(
+            f"{message.error}\nThe settings in force are unchanged.",
+            title=message.title,
+            severity="error",
+            timeout=10,
+        )
 
     @on(LedgerChanged)
     def _ledger_changed(self, message: LedgerChanged) -> None:
@@ -482,6 +592,9 @@ class ModelwiseApp(App[None]):
         if worker.group == "ledger-watch" and not self._watch_stop.is_set():
             self._watch_restarts += 1
             self.set_timer(min(30.0, 2.0**self._watch_restarts), self.watch_ledger)
+        if worker.group == "config-watch" and not self._watch_stop.is_set():
+            self._config_restarts += 1
+            self.set_timer(min(30.0, 2.0**self._config_restarts), self.watch_config)
 
 
 def run(service: TokenOptimizationService | None = None) -> int:

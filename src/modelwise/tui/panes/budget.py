@@ -73,7 +73,7 @@ class BudgetPane(Vertical):
                 for a in alerts
             ]
             self.query_one("#alerts", Static).update(
-                Text("alerts today\n", style="bold").join([Text(""), *lines])
+                Text.assemble(Text("alerts today", style="bold"), "\n", Text("\n").join(lines))
             )
         else:
             self.query_one("#alerts", Static).update(Text("no alerts today", style="dim"))

@@ -224,7 +224,11 @@ class RoutePane(Vertical):
             self._computed = None
             self._show_verdict()
             return
-        key = (task, None if state is None else (state.version, state.day, state.calibration.version))
+        key = (
+            task,
+            self.service.generation,  # the config or registry was read again
+            None if state is None else (state.version, state.day, state.calibration.version),
+        )
         if key == self._computed:  # e.g. the Changed a widget posts when it mounts
             return
         self._computed = key
@@ -373,7 +377,7 @@ class RoutePane(Vertical):
         state = self.ledger_state
         if state is None:  # the ledger is read first; the what-if reads it again
             return
-        key = (self.weights, state.version, state.day, state.calibration.version)
+        key = (self.weights, state.version, state.day, state.calibration.version, self.service.generation)
         if key != self._whatif.wanted:
             self.query_one("#whatif").add_class("-stale")  # until the answer for these weights comes
             self._whatif.want(key)
@@ -413,7 +417,7 @@ class RoutePane(Vertical):
         except BadInput:
             return
         state = self.ledger_state
-        key = (task, None if state is None else (state.version, state.day))
+        key = (task, self.service.generation, None if state is None else (state.version, state.day))
         if key != self._grid.wanted:
             self.query_one("#grid-title", Static).update(Text("winner by weight: computing…", style="dim"))
             self._grid.want(key)
