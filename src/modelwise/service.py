@@ -1135,7 +1135,8 @@ class TokenOptimizationService:
         )
 
     def scrub_mapping(self, task: Any) -> Scrubbed | None:
-        """`scrub` for a task given as a SPEC 2 mapping (None for what is not a mapping)."""
+        """`scrub` for a task given as a mapping (`type`, `description`, `agent`, `requestId`, ...); None
+        for what is not a mapping."""
         if not isinstance(task, Mapping):
             return None
         return self.scrub(
@@ -1425,7 +1426,7 @@ class TokenOptimizationService:
     def models_table(
         self, task: str | None = None, sort: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """The registry as rows (SPEC 7 `models`), with observed values where outcomes exist. Without
+        """The registry as rows (the `models` command), with observed values where outcomes exist. Without
         `sort`, best first: by the task's routing score (`score`) with `task`, else by quality, unrated
         models last (ties by id)."""
         if task is not None:

@@ -1,5 +1,5 @@
-"""The registry file's schema (SPEC 1; version 2 adds offers, price tiers, aliases and free/unknown prices)
-in pydantic, and its conversion into `ModelSpec` records."""
+"""The registry file's schema (docs/design.md, Registry; version 2 adds offers, price tiers, aliases and
+free/unknown prices) in pydantic, and its conversion into `ModelSpec` records."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Routing (SPEC 4): the winner, degradation under the budget, refusal, the margin and the flip point
-(the smallest one-weight change that changes the winner, whoever then wins).
+"""Routing (docs/design.md, Routing): the winner, degradation under the budget, refusal, the margin and
+the flip point (the smallest one-weight change that changes the winner, whoever then wins).
 
 `decide` is the hot path: it walks a cached `Ranking` from the top and stops at the first models that
 fit, so a decision costs a few comparisons whatever the registry's size."""
