@@ -127,6 +127,17 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
     }
 
 
+def assert_within_budget(rows: list[dict], budget: float, shares: dict[str, float] | None = None) -> None:
+    """Decisions' reservations within the daily budget and each tier's share, per budget day: a run that
+    crosses midnight spends on two days, each within its own."""
+    for day in {r["day"] for r in rows}:
+        on_day = [r for r in rows if r["day"] == day]
+        assert sum(r["reserved"] for r in on_day) <= budget + 1e-9, day
+        for tier, share in (shares or {}).items():
+            spent = sum(r["reserved"] for r in on_day if r["tier"] == tier)
+            assert spent <= budget * share + 1e-9, (day, tier, spent)
+
+
 def load_json(text: str):
     return json.loads(text)
 

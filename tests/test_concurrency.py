@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import BRIEF_REGISTRY, run_cli
+from tests.conftest import BRIEF_REGISTRY, assert_within_budget, run_cli
 
 WORKER = Path(__file__).parent / "workers" / "route_worker.py"
 
@@ -24,9 +24,7 @@ def _ledger_rows(path: Path) -> list[dict]:
 
 
 def _check_budget(rows: list[dict], budget: float, shares: dict[str, float]) -> None:
-    assert sum(r["reserved"] for r in rows) <= budget + 1e-9
-    for tier, share in shares.items():
-        assert sum(r["reserved"] for r in rows if r["tier"] == tier) <= budget * share + 1e-9
+    assert_within_budget(rows, budget, shares)
 
 
 def test_six_api_processes_never_overspend(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import load_json, run_cli
+from tests.conftest import assert_within_budget, load_json, run_cli
 
 TOKEN = "tok-7f3a9c1e5b-never-logged"
 
@@ -174,4 +174,4 @@ def test_several_worker_processes_share_the_port_and_the_budget(cli_env, tmp_pat
     assert sorted(r["id"] for r in rows if r["status"] != "refused") == sorted(
         a.json()["decisionId"] for a in answers if a.status_code == 200
     )
-    assert sum(r["reserved"] for r in rows) <= 0.1 * 0.5 + 1e-9  # the medium tier's share of the day
+    assert_within_budget(rows, 0.1, {"medium": 0.5})  # the medium tier's share of the day
