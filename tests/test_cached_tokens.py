@@ -12,6 +12,7 @@ import httpx
 import openai
 import pytest
 
+from modelwise.gateway.usage import cached_of
 from tests.conftest import LedgerWatch, run_cli
 from tests.live import serving
 from tests.standin_provider import Behaviour, Standin
@@ -156,3 +157,11 @@ def test_the_gateway_settles_the_cached_tokens_the_provider_reports(make_service
     assert [r["outcome"] for r in rows] == ["success"]
     assert rows[0]["actualCost"] == pytest.approx(expected(4000, 100, 3000), rel=1e-12)
     assert rows[0]["actualCost"] < expected(4000, 100)
+
+
+def test_only_a_count_within_the_prompt_is_taken_as_cached():
+    assert cached_of({"prompt_tokens_details": {"cached_tokens": 30}}, 40) == 30
+    assert cached_of({"prompt_tokens_details": {"cached_tokens": 41}}, 40) == 0
+    for details in ({"cached_tokens": True}, {"cached_tokens": -1}, {"cached_tokens": "3"}, {}, None, 7):
+        assert cached_of({"prompt_tokens_details": details}, 40) == 0
+    assert cached_of(None, 40) == 0
