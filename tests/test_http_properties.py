@@ -178,6 +178,8 @@ _outcome_fields = {
     "latencyMs": numbers | nan_like | junk,
     "inputTokens": numbers | junk,
     "outputTokens": numbers | junk,
+    "cachedTokens": numbers | junk,
+    "cacheWriteTokens": numbers | junk,
     "cost": numbers | nan_like | junk,
 }
 valid_outcomes = st.fixed_dictionaries(
