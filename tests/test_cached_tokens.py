@@ -113,6 +113,8 @@ def test_http_outcomes_take_cached_tokens_and_refuse_bad_ones(make_service, regi
             assert r.status_code == 422, (extra, r.text)
             assert set(r.json()) == {"detail"} and "\n" not in r.json()["detail"]
             assert needle in r.json()["detail"], (extra, r.json())
+        r = client.post("/outcomes", json={**base_body, "decisionId": "dec_nope", "cachedTokens": 10})
+        assert r.status_code == 404  # an unknown decision first, as for the other checks of a decision
         assert watch.version() == before
         r = client.post("/outcomes", json={**base_body, "inputTokens": 5000, "cachedTokens": 4000,
                                            "cacheWriteTokens": 1000})

@@ -1193,14 +1193,6 @@ class TokenOptimizationService:
                 value = int(value)
             tokens.append(value)
         cached, written = tokens[2] or 0, tokens[3] or 0
-        if tokens[2] is not None or tokens[3] is not None:
-            if tokens[0] is None:
-                raise BadInput("cached and cache-write tokens are part of the input tokens: give those too")
-            if cached + written > tokens[0]:
-                raise BadInput(
-                    f"cached tokens ({cached:,}) + cache-write tokens ({written:,}) exceed the input tokens "
-                    f"({tokens[0]:,}) they are part of"
-                )
         if cost is not None:
             cost = _finite_number(cost, "cost")
             if cost > MAX_COST:
@@ -1216,6 +1208,16 @@ class TokenOptimizationService:
             if reason is not None and not correct:
                 raise BadInput("a reason goes with a correction (correct the outcome to give one)")
             stored_reason = None if reason is None else _correction_reason(reason)
+            if tokens[2] is not None or tokens[3] is not None:  # so are the cache counts
+                if tokens[0] is None:
+                    raise BadInput(
+                        "cached and cache-write tokens are part of the input tokens: give those too"
+                    )
+                if cached + written > tokens[0]:
+                    raise BadInput(
+                        f"cached tokens ({cached:,}) + cache-write tokens ({written:,}) exceed the input "
+                        f"tokens ({tokens[0]:,}) they are part of"
+                    )
             model = self.registry.resolve(dec["model_id"])  # an old id may be an alias now
             tin = tokens[0] if tokens[0] is not None else dec["input_tokens"]
             tout = tokens[1] if tokens[1] is not None else dec["output_tokens"]
