@@ -28,6 +28,7 @@ class Behaviour:
     delay: float = 0.0  # seconds before the answer (or the first chunk)
     chunk_delay: float = 0.0  # seconds between streamed chunks
     extra: dict[str, Any] = field(default_factory=dict)
+    cached: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -77,7 +78,10 @@ class Standin:
         if b.fill and limit < 10**9:
             completion = limit
         total = prompt + completion
-        usage = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": total}
+        usage: dict[str, Any] = {"prompt_tokens": prompt, "completion_tokens": completion,
+                                 "total_tokens": total}
+        if b.cached is not None:
+            usage["prompt_tokens_details"] = {"cached_tokens": b.cached}
         base = {"id": "chatcmpl-standin", "created": int(time.time()), "model": body["model"], **b.extra}
         if not body.get("stream"):
             answer = {

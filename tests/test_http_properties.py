@@ -20,7 +20,8 @@ from tests.conftest import BRIEF_REGISTRY, LedgerWatch
 
 TASK_TYPES = ["documentation", "code_generation", "architecture", "debugging", "design"]
 TASK_KEYS = ["type", "description", "budget", "agent", "constraints", "requestId", "dryRun", "weights"]
-OUTCOME_KEYS = ["decisionId", "outcome", "latencyMs", "inputTokens", "outputTokens", "cost"]
+OUTCOME_KEYS = ["decisionId", "outcome", "latencyMs", "inputTokens", "outputTokens", "cachedTokens",
+                "cacheWriteTokens", "cost"]
 
 # numbers at and past every edge: huge, tiny, negative, integral floats, and the strings people send
 numbers = st.one_of(
@@ -178,6 +179,8 @@ _outcome_fields = {
     "latencyMs": numbers | nan_like | junk,
     "inputTokens": numbers | junk,
     "outputTokens": numbers | junk,
+    "cachedTokens": numbers | junk,
+    "cacheWriteTokens": numbers | junk,
     "cost": numbers | nan_like | junk,
 }
 valid_outcomes = st.fixed_dictionaries(
@@ -204,7 +207,7 @@ def test_outcome_bodies(http, body):
         body = {**body, "decisionId": pick}
     before = watch.version()
     r = client.post("/outcomes", content=_dumps(body))
-    check(r, watch, before, OUTCOME_KEYS + ["note", "decision"])
+    check(r, watch, before, OUTCOME_KEYS + ["note", "decision", "cached tokens", "cache-write tokens"])
     if r.status_code == 200:  # settled once: the decision leaves the pool of open ones
         ids.remove(body["decisionId"])
         settled.append(body["decisionId"])

@@ -219,6 +219,8 @@ def cmd_record(args: argparse.Namespace) -> int:
         cost=args.cost,
         correct=args.correct,
         reason=args.reason,
+        cached_tokens=args.cached_tokens,
+        cache_write_tokens=args.cache_write_tokens,
     )
     if args.json:
         emit(r)
@@ -573,6 +575,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=float)
     p.add_argument("--input-tokens", type=int)
     p.add_argument("--output-tokens", type=int)
+    p.add_argument(
+        "--cached-tokens", type=int, metavar="K", help="of the input tokens, read from the prompt cache"
+    )
+    p.add_argument(
+        "--cache-write-tokens", type=int, metavar="W", help="of the input tokens, written to the prompt cache"
+    )
     p.add_argument("--cost", type=float, help="actual cost in USD (instead of tokens x prices)")
     p.add_argument(
         "--correct",

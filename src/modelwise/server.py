@@ -158,6 +158,13 @@ class OutcomeIn(_In):
     latencyMs: Annotated[float | None, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)] = None
     inputTokens: TokenCount | None = None
     outputTokens: TokenCount | None = None
+    cachedTokens: TokenCount | None = Field(
+        None, description="of the input tokens, those read from the prompt cache (priced at its cache-read "
+        "price); needs inputTokens"
+    )
+    cacheWriteTokens: TokenCount | None = Field(
+        None, description="of the input tokens, those written to the prompt cache; needs inputTokens"
+    )
     cost: Annotated[float | None, Field(ge=0, le=MAX_COST, allow_inf_nan=False)] = Field(
         None, description="actual cost, USD"
     )
@@ -852,6 +859,8 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             "cost": body.cost,
             "correct": body.correct,
             "reason": body.reason,
+            "cached_tokens": body.cachedTokens,
+            "cache_write_tokens": body.cacheWriteTokens,
         }
         if service.group_commit_enabled:
             result = await asyncio.wrap_future(service.submit_outcome(body.decisionId, body.outcome, **kw))

@@ -1157,6 +1157,8 @@ class TokenOptimizationService:
         cost: float | None = None,
         correct: bool = False,
         reason: str | None = None,
+        cached_tokens: int | None = None,
+        cache_write_tokens: int | None = None,
     ) -> dict[str, Any]:
         """Settle a decision (SPEC 5/6): the actual cost, from a given cost or tokens × the model's prices,
         replaces its reservation. Without either, it settles at the estimate. Token counts the decided
@@ -1166,7 +1168,8 @@ class TokenOptimizationService:
         the same way, with an optional `reason`) is appended and supersedes the outcome for spend,
         learning and reports; the outcome first recorded is kept. A settlement that raises the day's
         spend records the alert thresholds it reaches, and an over-budget alert when it takes the day
-        over its budget."""
+        over its budget. `cached_tokens` and `cache_write_tokens` are the part of the input tokens read
+        from and written to the provider's prompt cache, priced at its cache prices."""
         if outcome not in OUTCOMES:
             raise BadInput(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
         if not isinstance(decision_id, str) or not decision_id:
@@ -1176,7 +1179,8 @@ class TokenOptimizationService:
             if latency_ms > MAX_LATENCY_MS:
                 raise BadInput(f"latency must be at most {MAX_LATENCY_MS:,.0f} ms, not {latency_ms!r}")
         tokens = []
-        for value, what in ((input_tokens, "input tokens"), (output_tokens, "output tokens")):
+        for value, what in ((input_tokens, "input tokens"), (output_tokens, "output tokens"),
+                            (cached_tokens, "cached tokens"), (cache_write_tokens, "cache-write tokens")):
             if value is not None:
                 if (
                     isinstance(value, bool)
@@ -1188,6 +1192,7 @@ class TokenOptimizationService:
                     raise BadInput(f"{what} must be a whole number from 0 to {MAX_TOKENS:,}, not {value!r}")
                 value = int(value)
             tokens.append(value)
+        cached, written = tokens[2] or 0, tokens[3] or 0
         if cost is not None:
             cost = _finite_number(cost, "cost")
             if cost > MAX_COST:
@@ -1203,6 +1208,16 @@ class TokenOptimizationService:
             if reason is not None and not correct:
                 raise BadInput("a reason goes with a correction (correct the outcome to give one)")
             stored_reason = None if reason is None else _correction_reason(reason)
+            if tokens[2] is not None or tokens[3] is not None:  # so are the cache counts
+                if tokens[0] is None:
+                    raise BadInput(
+                        "cached and cache-write tokens are part of the input tokens: give those too"
+                    )
+                if cached + written > tokens[0]:
+                    raise BadInput(
+                        f"cached tokens ({cached:,}) + cache-write tokens ({written:,}) exceed the input "
+                        f"tokens ({tokens[0]:,}) they are part of"
+                    )
             model = self.registry.resolve(dec["model_id"])  # an old id may be an alias now
             tin = tokens[0] if tokens[0] is not None else dec["input_tokens"]
             tout = tokens[1] if tokens[1] is not None else dec["output_tokens"]
@@ -1228,7 +1243,7 @@ class TokenOptimizationService:
                         else f"the price of model {dec['model_id']!r} is unknown; give the actual cost "
                         "instead of tokens"
                     )
-                actual = model.cost_of(tin, tout)
+                actual = model.cost_of(tin, tout, cached, written)
             else:
                 actual = dec["estimated_cost"]
             previous = dec["actual_cost"] if correct else dec["reserved"]

@@ -20,7 +20,7 @@ from modelwise.core.calls import input_tokens
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
 from modelwise.gateway.inference import infer
-from modelwise.gateway.usage import StreamTally, reported
+from modelwise.gateway.usage import StreamTally, cached_of, reported
 
 log = logging.getLogger("modelwise.gateway")
 
@@ -102,9 +102,11 @@ class _Call:
             "X-Modelwise-Task-Type-From": d.get("taskTypeFrom") or "",
         }
 
-    def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None) -> None:
+    def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None,
+               cached: int = 0) -> None:
         """Queue the settlement (never awaited: it also runs from a cancelled stream); a settlement the
-        ledger refuses (tokens beyond the model's listed limits) is made at the reservation instead."""
+        ledger refuses (tokens beyond the model's listed limits) is made at the reservation instead.
+        `cached`: of the input tokens, those the provider read from its prompt cache."""
         if self.settled:
             return
         self.settled = True
@@ -113,6 +115,8 @@ class _Call:
             kw["cost"] = cost
         elif tokens is not None:
             kw["input_tokens"], kw["output_tokens"] = tokens
+            if cached:
+                kw["cached_tokens"] = cached
         svc, dec_id = self.service, self.decision["decisionId"]
 
         def done(fut: Any) -> None:
@@ -191,8 +195,10 @@ class _Stream(Response):
         finally:
             watching.cancel()
             self.resp.close()
-            tokens = tally.usage or (self.tin, tally.output_tokens())
-            self.call.settle(outcome, tokens)
+            if tally.usage is not None:
+                self.call.settle(outcome, tally.usage, cached=tally.cached)
+            else:
+                self.call.settle(outcome, (self.tin, tally.output_tokens()))
 
 
 def callable_ids(reach: Any) -> list[str]:
@@ -332,11 +338,15 @@ def mount(app: FastAPI, service: Any) -> None:
             if resp.status >= 400:
                 call.settle("error", cost=0.0)
                 return _upstream_error(resp.status, payload, decision["provider"], call.headers())
+            cached = 0
             try:
-                usage = reported(orjson.loads(payload).get("usage"))
+                raw_usage = orjson.loads(payload).get("usage")
+                usage = reported(raw_usage)
+                if usage is not None:
+                    cached = cached_of(raw_usage, usage[0])
             except (orjson.JSONDecodeError, AttributeError):
                 usage = None
-            call.settle("success", usage or (tin, decision["maxTokens"]))
+            call.settle("success", usage or (tin, decision["maxTokens"]), cached=cached)
             return Response(payload, 200, call.headers(), media_type="application/json")
         return _Stream(call, resp, tin, strip_usage=not asked_usage)
 

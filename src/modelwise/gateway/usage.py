@@ -21,6 +21,16 @@ def reported(usage: Any) -> tuple[int, int] | None:
     return (tin if ok[0] else 0), (tout if ok[1] else 0)  # type: ignore[return-value]
 
 
+def cached_of(usage: Any, prompt_tokens: int) -> int:
+    """The prompt tokens an OpenAI `usage` object says were read from the cache
+    (`prompt_tokens_details.cached_tokens`); 0 when absent or not a count within the prompt."""
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    n = details.get("cached_tokens") if isinstance(details, dict) else None
+    if isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= prompt_tokens:
+        return n
+    return 0
+
+
 def _delta_text(chunk: Any) -> list[str]:
     out: list[str] = []
     if not isinstance(chunk, dict):
@@ -45,12 +55,13 @@ class StreamTally:
     that carries a `usage` object is parsed; the others are kept as bytes and parsed only if the stream
     ends without usage (to count what was streamed)."""
 
-    __slots__ = ("usage", "strip", "_buf", "_payloads")
+    __slots__ = ("usage", "cached", "strip", "_buf", "_payloads")
 
     def __init__(self, strip: bool = False) -> None:
         """`strip`: drop the usage-only event (no choices) from what is passed on, for a client that did
         not ask for usage (the gateway asks for it upstream either way)."""
         self.usage: tuple[int, int] | None = None
+        self.cached = 0  # of the usage's prompt tokens, those read from the cache
         self.strip = strip
         self._buf = b""
         self._payloads: list[bytes] = []
@@ -78,7 +89,9 @@ class StreamTally:
                 if b'"usage":{' in payload or b'"usage": {' in payload:
                     try:
                         chunk = orjson.loads(payload)
-                        self.usage = reported(chunk.get("usage")) or self.usage
+                        got = reported(chunk.get("usage"))
+                        if got is not None:
+                            self.usage, self.cached = got, cached_of(chunk["usage"], got[0])
                         drop = not chunk.get("choices")
                     except (orjson.JSONDecodeError, AttributeError):
                         pass
