@@ -6,7 +6,6 @@ input writes nothing), records outcomes and reports statistics."""
 from __future__ import annotations
 
 import bisect
-import dataclasses
 import math
 import os
 import threading
@@ -308,23 +307,10 @@ class TokenOptimizationService:
         reach = prov.compute_reach(self.registry.models, prov.resolve(defs, os.environ))
         if not reach.active:
             return self.registry.models, reach
-        models = []
-        for m in self.registry.models:
-            o = reach.offers.get(m.id)
-            if o is not None and (
-                o.input_per_1m, o.output_per_1m, o.cache_read_per_1m, o.cache_write_per_1m, o.tiers, o.free
-            ) != (
-                m.input_per_1m, m.output_per_1m, m.cache_read_per_1m, m.cache_write_per_1m,
-                m.price_tiers, m.free,
-            ):
-                # the price the router pays is that of the offer it would call
-                m = dataclasses.replace(
-                    m, input_per_1m=o.input_per_1m, output_per_1m=o.output_per_1m,
-                    cache_read_per_1m=o.cache_read_per_1m, cache_write_per_1m=o.cache_write_per_1m,
-                    reasoning_per_1m=o.reasoning_per_1m, price_tiers=tuple(o.tiers), free=o.free,
-                    price_known=True,
-                )
-            models.append(m)
+        # the price the router pays is that of the offer it would call
+        models = [
+            m if (o := reach.offers.get(m.id)) is None else prov.priced_as(m, o) for m in self.registry.models
+        ]
         return tuple(models), reach
 
     def restricted(self, any_provider: bool | None = None) -> bool:
@@ -1228,13 +1214,9 @@ class TokenOptimizationService:
             elif tokens[0] is not None or tokens[1] is not None:
                 o = self.reach.offer(model.id) if model is not None else None
                 if o is not None and model is not None:
-                    # priced as the offer it was routed to (a local provider's is free)
-                    model = dataclasses.replace(
-                        model, input_per_1m=o.input_per_1m, output_per_1m=o.output_per_1m,
-                        cache_read_per_1m=o.cache_read_per_1m, cache_write_per_1m=o.cache_write_per_1m,
-                        reasoning_per_1m=o.reasoning_per_1m, price_tiers=tuple(o.tiers), free=o.free,
-                        price_known=True,
-                    )
+                    from modelwise.core.providers import priced_as
+
+                    model = priced_as(model, o)  # as the offer it was routed to (a local one is free)
                 if model is None or not model.price_known:
                     raise BadInput(
                         f"model {dec['model_id']!r} is not in the registry, so its price is unknown; "

@@ -162,6 +162,25 @@ def offers_of(model: Any) -> tuple[OfferRef, ...]:
     )
 
 
+def priced_as(model: Any, offer: OfferRef) -> Any:
+    """`model` at the prices of `offer`, the one it is called through (the router's score and the
+    settlement pay those); the model itself when they are already its own."""
+    import dataclasses
+
+    own = (model.input_per_1m, model.output_per_1m, model.cache_read_per_1m, model.cache_write_per_1m,
+           model.reasoning_per_1m, model.price_tiers, model.free, model.price_known)
+    theirs = (offer.input_per_1m, offer.output_per_1m, offer.cache_read_per_1m, offer.cache_write_per_1m,
+              offer.reasoning_per_1m, tuple(offer.tiers), offer.free, True)
+    if own == theirs:
+        return model
+    return dataclasses.replace(
+        model, input_per_1m=offer.input_per_1m, output_per_1m=offer.output_per_1m,
+        cache_read_per_1m=offer.cache_read_per_1m, cache_write_per_1m=offer.cache_write_per_1m,
+        reasoning_per_1m=offer.reasoning_per_1m, price_tiers=tuple(offer.tiers), free=offer.free,
+        price_known=True,
+    )
+
+
 def _as_offer(o: Any, model: Any) -> OfferRef:
     if isinstance(o, OfferRef):
         return o
