@@ -83,7 +83,7 @@ def run(decisions: int = 10_000, outcomes: float = 0.3, quick: bool = False) -> 
         registry=ROOT / "model_registry.json", ledger=tmp / "l.sqlite3", config=cfg, clock=clock
     )
     build(svc, clock, decisions, outcomes)
-    svc._replayers = {}
+    svc.ctx.replayers = {}
     t = time.perf_counter()
     r = svc.whatif()
     cold = (time.perf_counter() - t) * 1000
@@ -141,7 +141,7 @@ def main() -> None:
     print(f"registry: {len(svc.registry):,} models; learning {learning}")
 
     # 1. Replay with what was used: reproduces the day.
-    svc._replayers = {}  # cold: no rankings cached
+    svc.ctx.replayers = {}  # cold: no rankings cached
     t = time.perf_counter()
     r = svc.whatif()
     cold = (time.perf_counter() - t) * 1000

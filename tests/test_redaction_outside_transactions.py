@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import modelwise.service as service_module
+import modelwise.app.routing as service_module
 from tests.conftest import run_cli
 
 TOKEN = "ghp_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R"

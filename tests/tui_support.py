@@ -25,7 +25,7 @@ TASKS = (
 def deterministic_ids(monkeypatch) -> None:
     """Decision ids end in random hex; make them a counter so snapshots are stable."""
     counter = itertools.count(1)
-    monkeypatch.setattr("modelwise.service.random_suffix", lambda n: f"{next(counter):0{2 * n}x}")
+    monkeypatch.setattr("modelwise.app.routing.random_suffix", lambda n: f"{next(counter):0{2 * n}x}")
 
 
 def seed(service, clock, tasks=TASKS, step_seconds: float = 1800.0) -> list[dict]:

@@ -34,7 +34,8 @@ from typing import Any
 from modelwise.core.calibration import Calibration, Observed, calibrated_quality
 from modelwise.core.errors import BadInput
 from modelwise.core.models import ModelSpec, Registry
-from modelwise.core.routing import REFUSED, decide, weight_flips
+from modelwise.core.planning import plan
+from modelwise.core.routing import REFUSED, weight_flips
 from modelwise.core.scoring import Ranking, rank_models
 from modelwise.core.settings import Settings, Tier, Weights
 from modelwise.importers.outcomes import OutcomeData
@@ -181,7 +182,8 @@ def route_all(
                 )
                 rankings[key] = ranking
             tout = settings.tokens_for(p.task_type)[1]
-            choice = decide(ranking, p.input_tokens, tout, settings.budget_for(p.task_type), None)
+            task_budget = settings.budget_for(p.task_type)
+            choice = plan(ranking, p.input_tokens, tout, task_budget, settings, None).choice
             chosen[p.id] = (
                 None if choice.status == REFUSED or choice.winner is None else choice.winner.model.id
             )

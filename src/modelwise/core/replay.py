@@ -18,10 +18,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from modelwise.core import budget as budget_policy
 from modelwise.core.calibration import EMPTY, Calibration, Observed
 from modelwise.core.models import ModelSpec
-from modelwise.core.routing import REFUSED, decide
+from modelwise.core.planning import plan
+from modelwise.core.routing import REFUSED
 from modelwise.core.scoring import Constraints, Ranking, Scored, rank_models
 from modelwise.core.settings import Settings, Weights
 from modelwise.core.tiers import tier_of
@@ -451,8 +451,8 @@ class Replayer:
                         self.updated += 1
                 live.state = state
             ranking, by_id = live.ranking(), live.by_id
-            room = budget_policy.headroom(budget_settings(rec.daily_budget), tier, by_tier)
-            choice = decide(ranking, rec.tin, rec.tout, rec.budget, room.limit)
+            under_budget = budget_settings(rec.daily_budget)
+            choice = plan(ranking, rec.tin, rec.tout, rec.budget, under_budget, by_tier).choice
             result.decisions += 1
             # As recorded.
             was = by_id.get(rec.model_id) if rec.model_id is not None else None

@@ -7,7 +7,7 @@ fit, so a decision costs a few comparisons whatever the registry's size."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from modelwise.core.scoring import Ranking, Scored, fmt_q
@@ -93,7 +93,7 @@ def decide(
     tout: int,
     task_budget: float,
     limit: float | None,
-    limited_by: str | None = None,
+    limited_by: str | Callable[[], str] | None = None,
 ) -> Choice:
     """Pick the winner (see `_decide`); a winner within 30 days of its deprecation date adds a warning."""
     choice = _decide(ranking, tin, tout, task_budget, limit, limited_by)
@@ -109,7 +109,7 @@ def _decide(
     tout: int,
     task_budget: float,
     limit: float | None,
-    limited_by: str | None = None,
+    limited_by: str | Callable[[], str] | None = None,
 ) -> Choice:
     """Pick the winner for a task of `tin` input and `tout` output tokens.
 
@@ -168,6 +168,8 @@ def _decide(
         )
         return Choice(REFUSED, None, None, 0.0, reason, refusal_kind="no-model")
     left = money(max(limit or 0.0, 0.0))
+    if callable(limited_by):
+        limited_by = limited_by()
     reason = (
         f"{limited_by} is exhausted ({left} left today)" if limited_by
         else f"budget exhausted: {left} left today for the {ranking.tier.name} tier"

@@ -1,0 +1,76 @@
+"""What outcomes taught, kept up to date incrementally from the append-only outcomes table."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterable
+
+from modelwise.app.values import OUTCOMES
+from modelwise.core.calibration import Calibration, Observed
+from modelwise.ledger import Ledger
+
+
+def observed_by_key(
+    rows: Iterable[tuple[str, str, int, int, int, list[float]]],
+) -> dict[tuple[str, str], Observed]:
+    """Ledger observations (sorted latencies) as Observed records with the median latency."""
+    return {(model_id, task_type): _observed(s, f, e, lat) for model_id, task_type, s, f, e, lat in rows}
+
+
+def _observed(s: int, f: int, e: int, lat: list[float]) -> Observed:
+    median = None
+    if lat:
+        n = len(lat)
+        median = lat[n // 2] if n % 2 else (lat[n // 2 - 1] + lat[n // 2]) / 2
+    return Observed(s, f, e, median, len(lat))
+
+
+class Learned:
+    """The calibration kept up to date incrementally: the outcomes table is append-only, so each refresh
+    reads only the outcomes recorded since the last one (by rowid) and updates the counts and sorted
+    latencies of the (model, task type) pairs they touch. A new correction changes an outcome already
+    counted, so it makes the next refresh read every outcome again (with its current values); corrections
+    are rare. The result equals a full re-read (`observed_by_key(ledger.observations())`, keys in the
+    same sorted order); a ledger whose history no longer matches (replaced, shorter) is read in full
+    again. The version is the ledger's `outcomes_version` of the snapshot read."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.counts: dict[tuple[str, str], list[int]] = {}
+        self.latencies: dict[tuple[str, str], list[float]] = {}
+        self.by_key: dict[tuple[str, str], Observed] = {}
+        self.task_versions: dict[str, int] = {}
+        self.last: tuple[int, str] | None = None  # (rowid, decision id) of the newest outcome read
+        self.corrections = 0  # seq of the newest correction reflected
+
+    def update(self, ledger: Ledger) -> Calibration:
+        if self.last is not None and not ledger.has_outcome(*self.last):
+            self.reset()
+        last, corrections, rows = ledger.outcomes_since(self.last[0] if self.last is not None else 0)
+        if corrections != self.corrections or (self.last is not None and last < self.last[0]):
+            self.reset()
+            last, corrections, rows = ledger.outcomes_since(0)
+        self.corrections = corrections
+        version = last + corrections
+        touched: set[tuple[str, str]] = set()
+        new_key = False
+        for rowid, decision_id, model_id, task_type, outcome, latency_ms in rows:
+            key = (model_id, task_type)
+            c = self.counts.get(key)
+            if c is None:
+                c = self.counts[key] = [0, 0, 0]
+                new_key = True
+            c[OUTCOMES.index(outcome)] += 1
+            if latency_ms is not None:
+                bisect.insort(self.latencies.setdefault(key, []), latency_ms)
+            self.task_versions[task_type] = version
+            self.last = (rowid, decision_id)
+            touched.add(key)
+        if touched:
+            by_key = dict(self.by_key)
+            for key in touched:
+                by_key[key] = _observed(*self.counts[key], self.latencies.get(key, []))
+            self.by_key = dict(sorted(by_key.items())) if new_key else by_key
+        return Calibration(self.by_key, version, dict(self.task_versions))
