@@ -12,7 +12,7 @@ import ipaddress
 import json
 import logging
 import socket
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -60,9 +60,9 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 async def _send_json(
-    send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]] = (),
+    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = (),
     scope: Scope | None = None,
-) -> None:  # type: ignore[assignment]
+) -> None:
     if scope is not None and scope["path"].startswith(GATEWAY_PREFIX) and "detail" in body:
         from modelwise.gateway.openai_api import error_body  # the gateway's clients read OpenAI errors
 
@@ -317,12 +317,12 @@ def _validation_detail(exc: RequestValidationError) -> str:
     parts = [p for p in err.get("loc", ()) if p != "body"]
     if parts and isinstance(parts[0], int):  # /route/batch: the task's index first, as the service says it
         rest = ".".join(str(p) for p in parts[1:])
-        loc = f"task {parts[0]}" + (f": {rest}" if rest else "")
+        where = f"task {parts[0]}" + (f": {rest}" if rest else "")
     else:
-        loc = ".".join(str(p) for p in parts) or "body"
+        where = ".".join(str(p) for p in parts) or "body"
     msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return _one_line(f"{loc}: {msg}{more}")
+    return _one_line(f"{where}: {msg}{more}")
 
 
 async def _known_query_only(request: Request) -> None:

@@ -71,6 +71,7 @@ class Learned:
         if touched:
             by_key = dict(self.by_key)
             for key in touched:
-                by_key[key] = _observed(*self.counts[key], self.latencies.get(key, []))
+                s, f, e = self.counts[key]
+                by_key[key] = _observed(s, f, e, self.latencies.get(key, []))
             self.by_key = dict(sorted(by_key.items())) if new_key else by_key
         return Calibration(self.by_key, version, dict(self.task_versions))

@@ -113,7 +113,7 @@ def budget_status(ctx: Context, day: str | None = None) -> dict[str, Any]:
     day = day or ctx.today().isoformat()
     rows = ctx.ledger.rollup(day, day, ("tier",)) if ctx.ledger_exists() else []
     by_tier = {r["tier"]: r for r in rows}
-    tiers = []
+    tiers: list[dict[str, Any]] = []
     for tier in ctx.settings.tiers:
         r = by_tier.get(tier.name, {})
         tiers.append(
