@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from modelwise.app.values import Scrubbed, parse_constraints, random_suffix, timestamp
 from modelwise.core import budget as budget_policy
 from modelwise.core.errors import BadInput
-from modelwise.core.planning import Plan, Task, plan
+from modelwise.core.planning import Decision, Plan, Task, plan
 from modelwise.core.redaction import for_storage, redact_identifier
 from modelwise.core.routing import DRY_RUN, REFUSED, Choice, money
 from modelwise.core.scoring import Constraints
@@ -104,11 +104,9 @@ def decision_json(
     top: int | None,
     restricted: bool,
 ) -> dict[str, Any]:
-    """A decision as its JSON object (`route --json`, `POST /route`, the ledger's detail) from its plan."""
-    choice, ranking, room = p.choice, p.ranking, p.room
-    assert room is not None, "a decision is planned against the day's spend"
-    w = choice.winner
-    reserved = p.reserved
+    """The `Decision` a plan makes, as its JSON object (`route --json`, `POST /route`, the ledger's
+    detail): the offer of the winner and of each candidate row named as routing would call them."""
+    w = p.winner
     offer = ctx.offer_for(w.model) if w else None
     rows = p.rows(top)
     reach = ctx.reach
@@ -118,40 +116,10 @@ def decision_json(
             m = ctx.registry.get(row["model"])
             o = ctx.offer_for(m) if m is not None else None
         row["provider"] = o.provider if o is not None else None
-    margin = choice.margin
-    names = ranking.weights.to_json()
-    return {
-        "decisionId": decision_id,
-        "requestId": request_id,
-        "timestamp": timestamp(now),
-        "taskType": ranking.task_type,
-        "tier": ranking.tier.name,
-        "agent": agent,
-        "selectedModel": w.model.id if w else None,
-        "selectedModelName": w.model.name if w else None,
-        "provider": offer.provider if offer else None,
-        "upstreamId": offer.upstream_id if offer else None,
-        "estimatedCost": round(choice.estimated_cost, 10) if w else 0.0,
-        "estimatedTokens": {"input": p.tin, "output": p.tout},
-        "score": round(w.total, 6) if w else None,
-        "status": choice.status,
-        "reason": choice.reason,
-        "warnings": warnings,
-        "dailyBudget": ctx.settings.daily_budget,
-        "budget": {
-            "task": p.task_budget,
-            "dailyRemaining": round(room.daily_remaining - reserved, 10),
-            "tierRemaining": round(room.tier_remaining - reserved, 10),
-        },
-        "weights": names,
-        "weightsNormalised": dict(zip(names, (round(x, 6) for x in ranking.normalised), strict=True)),
-        "constraints": constraints.to_json(),
-        "floor": None if ranking.floor is None else round(ranking.floor, 6),
-        "floorDropped": choice.floor_dropped,
-        "margin": None if margin is None else round(margin, 6),
-        "flip": p.flip,
-        "candidates": rows,
-    }
+    return Decision(
+        p, decision_id, request_id, timestamp(now), agent, constraints, ctx.settings.daily_budget, warnings,
+        offer.provider if offer else None, offer.upstream_id if offer else None, rows,
+    ).to_json()
 
 
 def route_task(

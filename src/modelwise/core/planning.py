@@ -122,6 +122,66 @@ class Plan:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What routing answers for one task: its plan, with who asked, when, the offer it would call
+    (provider and the model's id there), what it warns about and the candidate rows shown (each with
+    the provider that would be called for it). `to_json` is its wire form (`wire.RouteOut`)."""
+
+    plan: Plan
+    id: str | None
+    request_id: str | None
+    timestamp: str
+    agent: str | None
+    constraints: Constraints
+    daily_budget: float
+    warnings: list[str]
+    provider: str | None
+    upstream_id: str | None
+    rows: list[dict]
+
+    def to_json(self) -> dict:
+        p = self.plan
+        choice, ranking, room = p.choice, p.ranking, p.room
+        assert room is not None, "a decision is planned against the day's spend"
+        w = choice.winner
+        reserved = p.reserved
+        margin = choice.margin
+        names = ranking.weights.to_json()
+        return {
+            "decisionId": self.id,
+            "requestId": self.request_id,
+            "timestamp": self.timestamp,
+            "taskType": ranking.task_type,
+            "tier": ranking.tier.name,
+            "agent": self.agent,
+            "selectedModel": w.model.id if w else None,
+            "selectedModelName": w.model.name if w else None,
+            "provider": self.provider,
+            "upstreamId": self.upstream_id,
+            "estimatedCost": round(choice.estimated_cost, 10) if w else 0.0,
+            "estimatedTokens": {"input": p.tin, "output": p.tout},
+            "score": round(w.total, 6) if w else None,
+            "status": choice.status,
+            "reason": choice.reason,
+            "warnings": self.warnings,
+            "dailyBudget": self.daily_budget,
+            "budget": {
+                "task": p.task_budget,
+                "dailyRemaining": round(room.daily_remaining - reserved, 10),
+                "tierRemaining": round(room.tier_remaining - reserved, 10),
+            },
+            "weights": names,
+            "weightsNormalised": dict(zip(names, (round(x, 6) for x in ranking.normalised), strict=True)),
+            "constraints": self.constraints.to_json(),
+            "floor": None if ranking.floor is None else round(ranking.floor, 6),
+            "floorDropped": choice.floor_dropped,
+            "margin": None if margin is None else round(margin, 6),
+            "flip": p.flip,
+            "candidates": self.rows,
+        }
+
+
 def plan(
     ranking: Ranking,
     tin: int,
