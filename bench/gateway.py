@@ -1,14 +1,18 @@
-"""The gateway's cost: the stand-in provider (tests/standin_provider.py, its own process) called directly
-and through `modelwise serve` (another process, with a ledger), in one run: the latency added with
-nothing queued (p50/p99, non-streaming, and the time to the first byte of a stream) and requests per
-second at 16 connections, with the ratios. Run: python bench/gateway.py [--requests N] [--seconds S]"""
+"""The gateway's cost: the stand-in provider (tests/standin_provider.py, its own process) called directly,
+through a minimal pass-through proxy (bench/passthrough.py: FastAPI, uvloop, aiohttp, no routing), through
+LiteLLM's proxy when `litellm` is installed, and through `modelwise serve` (with a ledger), in one run:
+the latency each adds with nothing queued (p50/p99, non-streaming, and the time to the first byte of a
+stream) and requests per second at 16 connections, with the ratios to direct.
+Run: python bench/gateway.py [--requests N] [--seconds S]"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,7 +29,7 @@ BODY = b'{"model": "%s", "messages": [{"role": "user", "content": "Write a haiku
 
 def _start(cmd: list[str], env: dict[str, str], pattern: str) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    stream = proc.stdout if "standin" in " ".join(cmd) else proc.stderr
+    stream = proc.stderr if "serve" in cmd else proc.stdout  # `modelwise serve` says its URL on stderr
     line = stream.readline()  # type: ignore[union-attr]
     m = re.search(pattern, line)
     if not m:
@@ -93,31 +97,38 @@ async def _throughput(url: str, body: bytes, headers: dict[str, str], seconds: f
         return done / (time.perf_counter() - start)
 
 
-async def run(args: argparse.Namespace, direct: str, gateway: str, key: str, token: str) -> None:
+async def run(args: argparse.Namespace, proxies: dict[str, tuple[str, str, str]]) -> None:
+    """`proxies`: name -> (base URL, model to ask for, bearer token), "direct" first."""
     async with aiohttp.ClientSession() as session:
-        await _wait_up(gateway.rsplit("/v1", 1)[0] + "/health", session)
+        for name, (base, _, _) in proxies.items():
+            if name != "direct":
+                await _wait_up(base.rsplit("/v1", 1)[0] + "/health", session)
         for stream in (False, True):
             extra = b', "stream": true' if stream else b""
             targets = {
-                "direct": (direct + "/chat/completions", BODY % (b"gpt-4o-mini", extra),
-                           {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}),
-                "modelwise": (gateway + "/chat/completions", BODY % (b"auto:documentation", extra),
-                              {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}),
+                name: (base + "/chat/completions", BODY % (model.encode(), extra),
+                       {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                for name, (base, model, token) in proxies.items()
             }
             await _latency(session, targets, 30, stream)  # warm up
             lat = await _latency(session, targets, args.requests, stream)
             what = "time to first byte, streaming" if stream else "latency, non-streaming"
             d50, d99 = _pct(lat["direct"], 0.5) * 1000, _pct(lat["direct"], 0.99) * 1000
-            g50, g99 = _pct(lat["modelwise"], 0.5) * 1000, _pct(lat["modelwise"], 0.99) * 1000
-            print(f"{what}: direct p50 {d50:.2f} ms p99 {d99:.2f} ms; modelwise p50 {g50:.2f} ms "
-                  f"p99 {g99:.2f} ms; added p50 {g50 - d50:.2f} ms p99 {g99 - d99:.2f} ms "
-                  f"(ratio p50 {g50 / d50:.2f}x)")
+            print(f"{what}: direct p50 {d50:.2f} ms p99 {d99:.2f} ms")
+            for name in targets:
+                if name == "direct":
+                    continue
+                g50, g99 = _pct(lat[name], 0.5) * 1000, _pct(lat[name], 0.99) * 1000
+                print(f"  {name}: p50 {g50:.2f} ms p99 {g99:.2f} ms; added p50 {g50 - d50:.2f} ms "
+                      f"p99 {g99 - d99:.2f} ms (ratio p50 {g50 / d50:.2f}x)")
             rates = {}
             for name, (url, body, headers) in targets.items():
                 rates[name] = await _throughput(url, body, headers, args.seconds, stream)
             kind = "streaming" if stream else "non-streaming"
-            print(f"requests/s at 16 connections, {kind}: direct {rates['direct']:.0f}, modelwise "
-                  f"{rates['modelwise']:.0f} (ratio {rates['modelwise'] / rates['direct']:.2f})")
+            print(f"requests/s at 16 connections, {kind}: " + ", ".join(
+                f"{name} {r:.0f}" + ("" if name == "direct" else f" (ratio {r / rates['direct']:.2f})")
+                for name, r in rates.items()
+            ))
 
 
 def main() -> None:
@@ -139,12 +150,39 @@ def main() -> None:
                MODELWISE_REGISTRY=str(ROOT / "tests" / "fixtures" / "brief_registry.json"))
     serve, base = _start([sys.executable, "-m", "modelwise", "serve", "--port", "0", "--token", token], env,
                          r"serving on (http://127\.0\.0\.1:\d+)")
+    procs = [serve, standin]
+    proxies = {"direct": (direct, "gpt-4o-mini", key)}
+    passthrough, pbase = _start([sys.executable, str(ROOT / "bench" / "passthrough.py")],
+                                {**env, "UPSTREAM": direct, "UPSTREAM_KEY": key}, r"(http://\S+/v1)")
+    procs.append(passthrough)
+    proxies["pass-through"] = (pbase, "gpt-4o-mini", "unused")
+    if importlib.util.find_spec("litellm") is not None:
+        lcfg = tmp / "litellm.yaml"
+        lcfg.write_text(
+            "model_list:\n  - model_name: gpt-4o-mini\n    litellm_params:\n      model: openai/gpt-4o-mini\n"
+            f"      api_base: {direct}\n      api_key: {key}\n"
+        )
+        port = _free_port()
+        cmd = [sys.executable, "-m", "litellm", "--config", str(lcfg), "--port", str(port)]
+        quiet = subprocess.DEVNULL
+        litellm = subprocess.Popen(cmd, env=env, stdout=quiet, stderr=quiet, cwd=tmp)
+        procs.append(litellm)
+        proxies["litellm"] = (f"http://127.0.0.1:{port}/v1", "gpt-4o-mini", "unused")
+    else:
+        print("LiteLLM's proxy: not measured (litellm is not installed; pip install 'litellm[proxy]')")
+    proxies["modelwise"] = (base + "/v1", "auto:documentation", token)
     try:
-        asyncio.run(run(args, direct, base + "/v1", key, token))
+        asyncio.run(run(args, proxies))
     finally:
-        for p in (serve, standin):
+        for p in procs:
             p.terminate()
             p.wait(30)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 if __name__ == "__main__":
