@@ -209,7 +209,9 @@ class ModelIn(BaseModel):
             write, reasoning = self.pricing.cache_write_per_1m, self.pricing.reasoning_per_1m
             tiers = self.pricing.tiers_tuple()
         else:
-            inp = out = float(self.cost_per_1k_tokens) * 1000.0  # type: ignore[arg-type]
+            # The model validator requires costPer1kTokens when there is no pricing object.
+            assert self.cost_per_1k_tokens is not None
+            inp = out = float(self.cost_per_1k_tokens) * 1000.0
             cache = None
         quality_src = (self.source or {}).get("quality")
         borrowed = quality_src.get("borrowedFrom") if isinstance(quality_src, dict) else None
