@@ -157,7 +157,8 @@ class ProviderIn(_Strict):
 
 
 class ConfigIn(_Strict):
-    """Every key is optional; absent keys keep the SPEC's defaults."""
+    """Every key is optional; absent keys keep the defaults (docs/design.md, "Tasks and tiers", "Scoring",
+    "Budget")."""
 
     daily_budget: NonNeg = 10.0
     alert_threshold: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), Number] = 0.8

@@ -73,7 +73,7 @@ class ModelSpec:
 
     @property
     def blended_per_1k(self) -> float:
-        """(3 x input + output) / 4 per million, expressed per 1,000 tokens (SPEC 1)."""
+        """(3 x input + output) / 4 per million, expressed per 1,000 tokens (docs/design.md, "Registry")."""
         return (3.0 * self.input_per_1m + self.output_per_1m) / 4.0 / 1000.0
 
     def quality_for(self, task_type: str) -> float | None:

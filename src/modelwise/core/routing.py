@@ -377,7 +377,7 @@ def flip_point(
 def eligibility(
     e: Scored, ranking: Ranking, tin: int, tout: int, task_budget: float, floor_dropped: bool
 ) -> str | None:
-    """Why a model is not eligible for this task, or None when it is (SPEC 4, step 1)."""
+    """Why a model is not eligible for this task, or None when it is (docs/design.md, "Routing")."""
     if e.static_reason is not None:
         return e.static_reason
     if not e.floor_ok and not floor_dropped:
@@ -402,8 +402,9 @@ def candidate_rows(
     limit: float | None,
     top: int | None = 10,
 ) -> list[dict]:
-    """The breakdown rows (SPEC 7 `candidates`): the top `top` models by total (all when None), plus the
-    winner and the runner-up wherever they rank, each with its components, cost and eligibility."""
+    """The breakdown rows (`candidates`, docs/design.md, "Command line"): the top `top` models by total (all
+    when None), plus the winner and the runner-up wherever they rank, each with its components, cost and
+    eligibility."""
     entries = ranking.entries
     chosen = entries if top is None else entries[:top]
     n = len(chosen)

@@ -1,4 +1,4 @@
-"""The brief's weighted score (SPEC 3): four components per model and their weighted total.
+"""The brief's weighted score (docs/design.md, "Scoring"): four components per model and their weighted total.
 
 `rank_models` does everything that depends only on the task type, the weights, the static constraints
 and the calibration, so the router can cache it and a decision only walks the top of a sorted list."""
@@ -19,7 +19,8 @@ from modelwise.core.tiers import nearest_rank
 
 @dataclass(frozen=True, slots=True)
 class Constraints:
-    """A task's own limits (SPEC 2): minimum quality, maximum latency, extra required capabilities."""
+    """A task's own limits (docs/design.md, "Tasks and tiers"): minimum quality, maximum latency, extra
+    required capabilities."""
 
     min_quality: float | None = None
     max_latency_ms: float | None = None
@@ -122,7 +123,7 @@ class Scored:
 
 
 def linear_cost_component(blended_per_1k: float, ceiling: float) -> float:
-    """1 for a free model, 0 at or above the ceiling (SPEC 3)."""
+    """1 for a free model, 0 at or above the ceiling (docs/design.md, "Scoring")."""
     return max(0.0, 1.0 - blended_per_1k / ceiling)
 
 

@@ -1,4 +1,5 @@
-"""The effective settings as plain records, with the SPEC's defaults; the config file only overrides them."""
+"""The effective settings as plain records, with the defaults of docs/design.md ("Tasks and tiers", "Scoring",
+"Budget"); the config file only overrides them."""
 
 from __future__ import annotations
 
