@@ -1,4 +1,5 @@
-"""Replaying per-prompt outcome data through the router with k-fold cross-validation (SPEC 6).
+"""Replaying per-prompt outcome data through the router with k-fold cross-validation (docs/design.md,
+"Outcomes and learning").
 
 Pure: a function of the rows, the registry, the settings and the weights (no file, no ledger, no clock).
 

@@ -91,7 +91,8 @@ def _cache_file(cache_dir: Path, path: Path, kind: str = "registry") -> Path:
 
 
 def load_registry(path: Path, cache_dir: Path | None = None) -> Registry:
-    """Load and validate a registry file (SPEC 1), using the validated cache when the file is unchanged."""
+    """Load and validate a registry file (docs/design.md, "Registry"), using the validated cache when the file
+    is unchanged."""
     try:
         st = path.stat()
     except OSError as exc:

@@ -1,4 +1,5 @@
-"""Build `model_registry.json` (SPEC 1, 10) from public price and rating snapshots; no network, no clock."""
+"""Build `model_registry.json` (docs/design.md, "Building the registry") from public price and rating
+snapshots; no network, no clock."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ AIDER_NOT_USED = (
     "settings, latest 2025) rate models that the arena coding category already rates, on a different scale "
     "(percent of exercises solved); merging the two would need an invented weighting."
 )
-AVAILABILITY_DEFAULT = 0.99  # SPEC default: no public availability data exists
+AVAILABILITY_DEFAULT = 0.99  # no public availability data exists (docs/design.md, "Building the registry")
 PRICE_DIFF_THRESHOLD = 0.05
 
 # The model maker, from the model's own name (first match wins).
