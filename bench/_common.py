@@ -25,7 +25,7 @@ def figure(
     spread: tuple[float, float] | None = None,
     note: str = "",
 ) -> dict:
-    """One measured figure. `ratio` is figure / budget (the SPEC's ratio); `within` says whether the
+    """One measured figure. `ratio` is figure / budget; `within` says whether the
     figure meets its budget (≤ for times, ≥ for throughputs). `spread` is (min, max) of the samples."""
     ratio = None if budget is None else value / budget
     within = None if budget is None else (value >= budget if higher_is_better else value <= budget)

@@ -1,4 +1,5 @@
-"""Every SPEC 9 benchmark in one run, as one table of figure, budget and ratio (figure / budget).
+"""Every benchmark of docs/design.md, "Performance budget", in one run, as one table of figure, budget and
+ratio (figure / budget).
 
     python bench/all.py [--quick] [--only route,cli,console,stats,http,whatif] [--markdown FILE]
 

@@ -1,5 +1,6 @@
-"""Cold-process CLI speed (SPEC 9): wall time of `modelwise route --json` in a new process, beside
-`python -c pass`, over the shipped registry and a fresh temporary ledger (every run records a decision).
+"""Cold-process CLI speed (docs/design.md, "Performance budget"): wall time of `modelwise route --json` in a
+new process, beside `python -c pass`, over the shipped registry and a fresh temporary ledger (every run
+records a decision).
 
 Timed both as the installed `modelwise` script (what a user or an agent runs) and as
 `python -m modelwise` (which adds runpy). The first run in a new cache folder validates the registry

@@ -1,4 +1,5 @@
-"""Benchmark of the HTTP service (SPEC 9: >= 2,000 routed-and-recorded requests per second on loopback).
+"""Benchmark of the HTTP service (budget: 2,000 routed-and-recorded requests per second on loopback;
+docs/design.md, "Performance budget").
 
 Starts `modelwise serve` as a subprocess on a free loopback port over a temporary ledger and the shipped
 registry, then drives `POST /route` from separate worker processes, each with a few keep-alive

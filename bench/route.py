@@ -1,5 +1,6 @@
-"""In-process routing speed (SPEC 9): µs per decision over 5,000 synthetic models and over the shipped
-registry, with the ranking cached per task type and weights as the service caches it.
+"""In-process routing speed (docs/design.md, "Performance budget"): µs per decision over 5,000 synthetic
+models and over the shipped registry, with the ranking cached per task type and weights as the service caches
+it.
 
 Run: python bench/route.py [--decisions N]. Prints each figure, its budget and the ratio (figure/budget)."""
 

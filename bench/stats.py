@@ -1,4 +1,4 @@
-"""`stats` over a ledger of 1,000,000 decisions (SPEC 9: ≤ 200 ms).
+"""`stats` over a ledger of 1,000,000 decisions (budget 200 ms; docs/design.md, "Performance budget").
 
 Builds the ledger once (kept in the temp folder and reused; --rebuild makes a new one) through the
 ledger's own write path: every decision is admitted and every outcome settled by `SqliteLedger`'s

@@ -66,7 +66,7 @@ def timed(fn, repeat: int = 5) -> tuple[float, object]:
 
 
 def run(decisions: int = 10_000, outcomes: float = 0.3, quick: bool = False) -> list[dict]:
-    """The figures for bench/all.py (issue 7, no SPEC budget): replaying a day of `decisions` with the
+    """The figures for bench/all.py (issue 7; no budget): replaying a day of `decisions` with the
     recorded weights and with new ones, and the console's per-keystroke what-if line."""
     import sys
 

@@ -1,5 +1,6 @@
-"""Outcomes teach the router (SPEC 6): settlement costs, the Beta posterior, the switch away from a failing
-model, learning off, and registry versus observed values in `models` and `explain`."""
+"""Outcomes teach the router (docs/design.md, "Outcomes and learning"): settlement costs, the Beta posterior,
+the switch away from a failing model, learning off, and registry versus observed values in `models` and
+`explain`."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The ledger and the budget (SPEC 5): reservation and settlement, idempotency, alerts, the budget day
-in the configured zone, redaction before storage, migrations and WAL."""
+"""The ledger and the budget (docs/design.md, "Budget" and "Ledger guarantees"): reservation and settlement,
+idempotency, alerts, the budget day in the configured zone, redaction before storage, migrations and WAL."""
 
 from __future__ import annotations
 

@@ -42,12 +42,13 @@ CONFIG = SchemathesisConfig.from_str(
 bearer = "{TOKEN}"
 
 [checks.positive_data_acceptance]
-# 402: a valid task the day's budget cannot pay for is refused (and recorded), as SPEC 4 says.
+# 402: a valid task the day's budget cannot pay for is refused (and recorded): docs/design.md, "HTTP service".
 # 404: a well-formed decision id that does not exist.
 expected-statuses = ["2xx", "402", "404"]
 
 [checks.negative_data_rejection]
-# the defaults, and 413: a description over its maxLength is also a body over 1 MiB (SPEC 8)
+# the defaults, and 413: a description over its maxLength is also a body over 1 MiB
+# (docs/design.md, "HTTP service")
 expected-statuses = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429"]
 """
 )

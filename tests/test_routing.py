@@ -1,5 +1,5 @@
-"""Scoring and routing (SPEC 3 and 4): the brief's worked example, eligibility, tiers, degradation,
-refusal, ties, margins and the flip point, each checked by its definition."""
+"""Scoring and routing (docs/design.md, "Scoring" and "Routing"): the brief's worked example, eligibility,
+tiers, degradation, refusal, ties, margins and the flip point, each checked by its definition."""
 
 from __future__ import annotations
 

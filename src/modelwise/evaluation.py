@@ -1,4 +1,5 @@
-"""Replaying per-prompt outcome data through the router with k-fold cross-validation (SPEC 6).
+"""Replaying per-prompt outcome data through the router with k-fold cross-validation (docs/design.md,
+"Outcomes and learning").
 
 Pure: a function of the rows, the registry, the settings and the weights (no file, no ledger, no clock).
 
@@ -191,7 +192,10 @@ def route_all(
 
 
 def score_router(prompts: Sequence[Prompt], chosen: dict[str, str | None]) -> dict[str, Any]:
-    scores, costs, picks, refused = [], [], defaultdict(int), 0
+    scores: list[float] = []
+    costs: list[float] = []
+    picks: defaultdict[str, int] = defaultdict(int)
+    refused = 0
     for p in prompts:
         m = chosen[p.id]
         if m is None:
@@ -210,7 +214,9 @@ def score_router(prompts: Sequence[Prompt], chosen: dict[str, str | None]) -> di
 
 
 def score_oracle(prompts: Sequence[Prompt]) -> dict[str, Any]:
-    scores, costs, picks = [], [], defaultdict(int)
+    scores: list[float] = []
+    costs: list[float] = []
+    picks: defaultdict[str, int] = defaultdict(int)
     for p in prompts:
         best = max(s for s, _ in p.results.values())
         model, (s, c) = min(

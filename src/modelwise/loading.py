@@ -11,9 +11,10 @@ import json
 import marshal
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from modelwise.core.errors import NESTED_TOO_DEEPLY, ConfigError, RegistryError
 from modelwise.core.models import ModelSpec, Registry
@@ -82,7 +83,7 @@ def _write_cache(cache: Path, payload: bytes) -> None:
 
 def _cache_file(cache_dir: Path, path: Path, kind: str = "registry") -> Path:
     try:  # as the stdlib's random does for sha512: the builtin module, without OpenSSL's start-up (~2 ms)
-        from _sha1 import sha1
+        from _sha1 import sha1  # type: ignore[import-not-found]  # CPython's own module, not in typeshed
     except ImportError:  # pragma: no cover - a Python built without its own hashes
         from hashlib import sha1
     key = sha1(str(path.resolve()).encode()).hexdigest()[:20]
@@ -90,7 +91,8 @@ def _cache_file(cache_dir: Path, path: Path, kind: str = "registry") -> Path:
 
 
 def load_registry(path: Path, cache_dir: Path | None = None) -> Registry:
-    """Load and validate a registry file (SPEC 1), using the validated cache when the file is unchanged."""
+    """Load and validate a registry file (docs/design.md, "Registry"), using the validated cache when the file
+    is unchanged."""
     try:
         st = path.stat()
     except OSError as exc:
@@ -168,7 +170,7 @@ def _same(old: object, new: object) -> bool:
     )
 
 
-def _edit(container, updates: dict) -> None:
+def _edit(container: MutableMapping[str, Any], updates: dict[str, Any]) -> None:
     """Set `updates` in a tomlkit document or table in place: a changed value is replaced where it stands
     (its comment kept), an unchanged one is left as written, a new key goes after the container's last
     key (before any comment that introduces the next table), a new table at the end."""

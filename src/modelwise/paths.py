@@ -102,7 +102,7 @@ def resolve(
     from_config = from_config or {}
     base = config.parent
 
-    def pick(flag, env_name: str, key: str, default: Callable[[], Path]) -> Path:
+    def pick(flag: str | os.PathLike | None, env_name: str, key: str, default: Callable[[], Path]) -> Path:
         if flag:
             return Path(flag).expanduser()
         env = os.environ.get(env_name)

@@ -1,4 +1,5 @@
-"""Budget policy (SPEC 5): tier allocations, what is left, alert thresholds and the budget day."""
+"""Budget policy (docs/design.md, "Budget"): tier allocations, what is left, alert thresholds and the budget
+day."""
 
 from __future__ import annotations
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 
@@ -115,7 +116,7 @@ def clopper_pearson(successes: int, n: int, confidence: float = 0.95) -> tuple[f
         return None
     tail = (1.0 - confidence) / 2.0
 
-    def solve(f, target: float) -> float:  # f decreasing in q on [0, 1]
+    def solve(f: Callable[[float], float], target: float) -> float:  # f decreasing in q on [0, 1]
         lo, hi = 0.0, 1.0
         for _ in range(60):
             mid = (lo + hi) / 2

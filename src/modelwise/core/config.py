@@ -157,7 +157,8 @@ class ProviderIn(_Strict):
 
 
 class ConfigIn(_Strict):
-    """Every key is optional; absent keys keep the SPEC's defaults."""
+    """Every key is optional; absent keys keep the defaults (docs/design.md, "Tasks and tiers", "Scoring",
+    "Budget")."""
 
     daily_budget: NonNeg = 10.0
     alert_threshold: Annotated[float, Field(gt=0, le=1, allow_inf_nan=False), Number] = 0.8
@@ -204,13 +205,17 @@ def _merge_tiers(given: dict[str, TierIn]) -> tuple[Tier, ...]:
     out: dict[str, Tier] = dict(by_name)
     for name, t in given.items():
         base = by_name.get(name)
-        if base is None and (t.share is None or t.floor_percentile is None or t.tasks is None):
-            raise ValueError(f"tiers.{printable(name)}: a new tier needs share, floor_percentile and tasks")
+        if base is None:
+            if t.share is None or t.floor_percentile is None or t.tasks is None:
+                raise ValueError(
+                    f"tiers.{printable(name)}: a new tier needs share, floor_percentile and tasks"
+                )
+            base = Tier(name=name, share=t.share, floor_percentile=t.floor_percentile, tasks=tuple(t.tasks))
         out[name] = Tier(
             name=name,
-            share=t.share if t.share is not None else base.share,  # type: ignore[union-attr]
-            floor_percentile=t.floor_percentile if t.floor_percentile is not None else base.floor_percentile,  # type: ignore[union-attr]
-            tasks=tuple(t.tasks) if t.tasks is not None else base.tasks,  # type: ignore[union-attr]
+            share=t.share if t.share is not None else base.share,
+            floor_percentile=t.floor_percentile if t.floor_percentile is not None else base.floor_percentile,
+            tasks=tuple(t.tasks) if t.tasks is not None else base.tasks,
         )
     # A task type named in a configured tier moves there from a default tier.
     claimed = {task: name for name in given for task in out[name].tasks}

@@ -12,7 +12,7 @@ from modelwise.core.routing import decision_field, eligibility, money, nearest_f
 from modelwise.core.scoring import Ranking, Scored, fmt_q
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 
-# Why a model is out of a decision, in the order the router checks (SPEC 4, step 1), with a label.
+# Why a model is out of a decision, in the order the router checks (docs/design.md, "Routing").
 EXCLUSION_KINDS: dict[str, str] = {
     "not-capable": "not capable of the task type",
     "lacks-capability": "lacks a required capability",
@@ -29,8 +29,8 @@ EXCLUSION_KINDS: dict[str, str] = {
 def field_of(
     ranking: Ranking, tin: int, tout: int, task_budget: float, limit: float | None, floor_dropped: bool
 ) -> list[Scored]:
-    """The models a decision chose among: eligible (SPEC 4) and affordable within `min(task budget,
-    limit)`, in the router's order (total, then lower estimated cost, then id). Weights do not change
+    """The models a decision chose among: eligible (docs/design.md, "Routing") and affordable within `min(task
+    budget, limit)`, in the router's order (total, then lower estimated cost, then id). Weights do not change
     this set, so the winner under any other weights is the first of it re-sorted by those weights."""
     out = list(decision_field(ranking, floor_dropped, tin, tout, task_budget, limit))
     out.sort(key=lambda e: (-e.total, e.estimated_cost(tin, tout), e.model.id))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import Any, NamedTuple
 
@@ -39,7 +39,7 @@ class Offer(NamedTuple):
     @classmethod
     def from_tuple(cls, t: tuple) -> Offer:
         if t[7]:
-            return cls(*t[:7], tuple(PriceTier(*x) for x in t[7]), *t[8:])
+            return cls._make((*t[:7], tuple(PriceTier(*x) for x in t[7]), *t[8:]))
         return cls(*t)
 
 
@@ -73,7 +73,7 @@ class ModelSpec:
 
     @property
     def blended_per_1k(self) -> float:
-        """(3 x input + output) / 4 per million, expressed per 1,000 tokens (SPEC 1)."""
+        """(3 x input + output) / 4 per million, expressed per 1,000 tokens (docs/design.md, "Registry")."""
         return (3.0 * self.input_per_1m + self.output_per_1m) / 4.0 / 1000.0
 
     def quality_for(self, task_type: str) -> float | None:
@@ -157,21 +157,23 @@ class Registry:
     models: tuple[ModelSpec, ...]
     path: str | None = None
     meta: dict[str, Any] | None = field(default=None, compare=False)
+    _by_id: dict[str, ModelSpec] = field(init=False, repr=False, compare=False)
+    _by_alias: dict[str, ModelSpec] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_id", {m.id: m for m in self.models})
         object.__setattr__(self, "_by_alias", None)
 
     def get(self, model_id: str) -> ModelSpec | None:
-        return self._by_id.get(model_id)  # type: ignore[attr-defined]
+        return self._by_id.get(model_id)
 
     def resolve(self, name: str) -> ModelSpec | None:
         """A model by its id, one of its aliases (`mistral-large-latest`) or an offer's upstream id
         (`provider/upstream` or the bare upstream id when only one model has it)."""
-        m = self._by_id.get(name)  # type: ignore[attr-defined]
+        m = self._by_id.get(name)
         if m is not None:
             return m
-        index = self._by_alias  # type: ignore[attr-defined]
+        index = self._by_alias
         if index is None:
             index = {}
             for spec in self.models:
@@ -191,5 +193,5 @@ class Registry:
     def __len__(self) -> int:
         return len(self.models)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ModelSpec]:
         return iter(self.models)

@@ -22,12 +22,20 @@ class PriceTier(NamedTuple):
 
 
 class Priced(Protocol):
-    input_per_1m: float
-    output_per_1m: float
-    cache_read_per_1m: float | None
-    cache_write_per_1m: float | None
-    reasoning_per_1m: float | None
-    price_tiers: tuple[PriceTier, ...]
+    """Anything priced like a model or an offer (read-only: frozen records and named tuples qualify)."""
+
+    @property
+    def input_per_1m(self) -> float: ...
+    @property
+    def output_per_1m(self) -> float: ...
+    @property
+    def cache_read_per_1m(self) -> float | None: ...
+    @property
+    def cache_write_per_1m(self) -> float | None: ...
+    @property
+    def reasoning_per_1m(self) -> float | None: ...
+    @property
+    def price_tiers(self) -> tuple[PriceTier, ...]: ...
 
 
 class PriceUnknown(ValueError):

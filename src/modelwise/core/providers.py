@@ -4,7 +4,7 @@ which models the enabled providers reach. Pure data and logic; the environment i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -184,7 +184,7 @@ def priced_as(model: Any, offer: OfferRef) -> Any:
 def _as_offer(o: Any, model: Any) -> OfferRef:
     if isinstance(o, OfferRef):
         return o
-    get = o.get if isinstance(o, Mapping) else lambda k, d=None: getattr(o, k, d)
+    get: Callable[..., Any] = o.get if isinstance(o, Mapping) else lambda k, d=None: getattr(o, k, d)
     return OfferRef(
         provider=get("provider"),
         upstream_id=get("upstream_id") or get("upstreamId") or model.id,
@@ -306,6 +306,7 @@ def _moved(o: OfferRef, provider: str, upstream_id: str) -> OfferRef:
 
 def provider_offer(model: Any, offers: Sequence[OfferRef], p: ProviderDef) -> OfferRef | None:
     """The offer through which provider `p` serves `model`, or None when it does not."""
+    offer: OfferRef | None
     if p.models is not None:
         if model.id not in p.models:
             return None

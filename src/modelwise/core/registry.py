@@ -12,9 +12,9 @@ from modelwise.core.errors import RegistryError, printable
 from modelwise.core.models import ModelSpec, Offer, Registry
 from modelwise.core.pricing import PriceTier
 
-# Range checks that catch a price in the wrong unit (SPEC 1 wants USD per million tokens, or per 1k).
-# Real chat prices run from about $0.01 to $600 per million tokens; a per-token price (2.5e-06) typed
-# where per million is meant lands far below the floor.
+# Range checks that catch a price in the wrong unit (USD per million tokens, or per 1k: docs/design.md,
+# "Registry"). Real chat prices run from about $0.01 to $600 per million tokens; a per-token price (2.5e-06)
+# typed where per million is meant lands far below the floor.
 MIN_NONZERO_PER_1M = 0.001
 MAX_PER_1M = 10_000.0
 MIN_NONZERO_PER_1K = 0.000001
@@ -209,7 +209,9 @@ class ModelIn(BaseModel):
             write, reasoning = self.pricing.cache_write_per_1m, self.pricing.reasoning_per_1m
             tiers = self.pricing.tiers_tuple()
         else:
-            inp = out = float(self.cost_per_1k_tokens) * 1000.0  # type: ignore[arg-type]
+            # The model validator requires costPer1kTokens when there is no pricing object.
+            assert self.cost_per_1k_tokens is not None
+            inp = out = float(self.cost_per_1k_tokens) * 1000.0
             cache = None
         quality_src = (self.source or {}).get("quality")
         borrowed = quality_src.get("borrowedFrom") if isinstance(quality_src, dict) else None
@@ -264,8 +266,8 @@ _ALIASES: dict[str, str] | None = None
 
 
 def parse_registry(data: Any, source: str) -> Registry:
-    """Validate a parsed registry document (either shape of SPEC 1). Raises RegistryError naming the
-    file, the model (index and id) and the field of every problem; nothing is half-loaded."""
+    """Validate a parsed registry document (either shape of docs/design.md, "Registry"). Raises RegistryError
+    naming the file, the model (index and id) and the field of every problem; nothing is half-loaded."""
     global _ALIASES
     if _ALIASES is None:
         _ALIASES = _field_names()

@@ -180,10 +180,12 @@ class _Timeline:
         key = (task_type, n)
         snap = self.snapshots.get(key)
         if snap is None:
-            by_key = {}
+            by_key: dict[tuple[str, str], Observed] = {}
             for model_id, t in self.counts:
                 if t == task_type:
-                    by_key[(model_id, t)] = self.observed(model_id, t)
+                    obs = self.observed(model_id, t)
+                    if obs is not None:  # always: every key of `counts` has an observation
+                        by_key[(model_id, t)] = obs
             snap = Calibration(by_key, n)
             self.snapshots[key] = snap
         return n, snap
@@ -314,13 +316,13 @@ class _Live:
                 weights=r.weights,
                 normalised=r.normalised,
                 floor=self.floor,
-                entries=self.entries,  # type: ignore[arg-type]  # lists: read-only for `decide`
-                floor_list=self.fl.items,  # type: ignore[arg-type]
-                floor_min_in=self.fl.min_in,  # type: ignore[arg-type]
-                floor_min_out=self.fl.min_out,  # type: ignore[arg-type]
-                nofloor_list=self.nf.items,  # type: ignore[arg-type]
-                nofloor_min_in=self.nf.min_in,  # type: ignore[arg-type]
-                nofloor_min_out=self.nf.min_out,  # type: ignore[arg-type]
+                entries=self.entries,
+                floor_list=self.fl.items,
+                floor_min_in=self.fl.min_in,
+                floor_min_out=self.fl.min_out,
+                nofloor_list=self.nf.items,
+                nofloor_min_in=self.nf.min_in,
+                nofloor_min_out=self.nf.min_out,
                 constraints=r.constraints,
                 today=r.today,
             )
@@ -444,8 +446,8 @@ class Replayer:
                                                          rec.day)
                 live = lives[base] = _Live(fresh, state, fresh_by_id)
             elif live.state < state:
-                for model_id in sorted(set(timeline.changed_models[rec.task_type][live.state : state])):
-                    s = self._rescored(live, model_id, timeline.observed(model_id, rec.task_type))
+                for changed in sorted(set(timeline.changed_models[rec.task_type][live.state : state])):
+                    s = self._rescored(live, changed, timeline.observed(changed, rec.task_type))
                     if s is not None:
                         live.replace(s)
                         self.updated += 1

@@ -10,7 +10,7 @@ import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from modelwise.core.scoring import Ranking, Scored, fmt_q
+from modelwise.core.scoring import Crossing, Ranking, Scored, fmt_q
 from modelwise.core.settings import WEIGHT_NAMES
 
 ROUTED = "routed"
@@ -121,6 +121,7 @@ def _decide(
     fl, nf = ranking.floor_list, ranking.nofloor_list
     cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
     top = best_fit(fl, ranking.floor_min_in, ranking.floor_min_out, tin, tout, task_budget)
+    winner: Scored | None
     if top is not None and cap >= task_budget:
         winner = top
     else:
@@ -133,6 +134,8 @@ def _decide(
         if winner is top:
             reason = _why(winner, runner)
             return Choice(ROUTED, winner, runner, cost, reason)
+        # cap <= task_budget: a winner within cap means some model fits the task budget, so top exists.
+        assert top is not None
         reason = (
             f"{top.model.name} ({money(top.estimated_cost(tin, tout))}) does not fit the remaining budget "
             f"{money(limit or 0.0)}; degraded to {winner.model.name}"
@@ -337,15 +340,15 @@ def flip_point(
     if not order:
         cw = winner.components()
         wsum = weights[0] + weights[1] + weights[2] + weights[3]
-        rows = []
+        rows: list[Crossing] = []
         for m in ranking.nofloor_list if floor_dropped else ranking.floor_list:
             if m is winner:
                 continue
-            near: tuple | None = None
+            near: tuple[float, int, float, float] | None = None
             for slot, v, bj in _crossings(weights, wsum, *_lead(weights, cw, m)):
-                k = (abs(v - weights[slot // 2]), slot, -abs(bj), v)
-                if near is None or k < near:
-                    near = k
+                cand = (abs(v - weights[slot // 2]), slot, -abs(bj), v)
+                if near is None or cand < near:
+                    near = cand
             if near is not None:
                 rows.append((*near, m))
         rows.sort(key=lambda r: r[:3])
@@ -356,15 +359,15 @@ def flip_point(
     n = len(order)
     for i in range(n):
         row = order[i]
-        m = row[4]
-        if m is None or not _fits(m, tin, tout, cap, tokens):
+        first = row[4]
+        if first is None or not _fits(first, tin, tout, cap, tokens):
             continue
         # The same crossing, slot and slope: the router's tie-break decides who wins beyond it.
-        best, best_key = m, (m.estimated_cost(tin, tout), m.model.id)
+        best, best_key = first, (first.estimated_cost(tin, tout), first.model.id)
         k = i + 1
         while k < n and order[k][:3] == row[:3]:
             o = order[k][4]
-            if _fits(o, tin, tout, cap, tokens):
+            if o is not None and _fits(o, tin, tout, cap, tokens):
                 ok = (o.estimated_cost(tin, tout), o.model.id)
                 if ok < best_key:
                     best, best_key = o, ok
@@ -376,7 +379,7 @@ def flip_point(
 def eligibility(
     e: Scored, ranking: Ranking, tin: int, tout: int, task_budget: float, floor_dropped: bool
 ) -> str | None:
-    """Why a model is not eligible for this task, or None when it is (SPEC 4, step 1)."""
+    """Why a model is not eligible for this task, or None when it is (docs/design.md, "Routing")."""
     if e.static_reason is not None:
         return e.static_reason
     if not e.floor_ok and not floor_dropped:
@@ -401,8 +404,9 @@ def candidate_rows(
     limit: float | None,
     top: int | None = 10,
 ) -> list[dict]:
-    """The breakdown rows (SPEC 7 `candidates`): the top `top` models by total (all when None), plus the
-    winner and the runner-up wherever they rank, each with its components, cost and eligibility."""
+    """The breakdown rows (`candidates`, docs/design.md, "Command line"): the top `top` models by total (all
+    when None), plus the winner and the runner-up wherever they rank, each with its components, cost and
+    eligibility."""
     entries = ranking.entries
     chosen = entries if top is None else entries[:top]
     n = len(chosen)
@@ -415,6 +419,7 @@ def candidate_rows(
     for e in listed:
         reason = eligibility(e, ranking, tin, tout, task_budget, choice.floor_dropped)
         cost = e.estimated_cost(tin, tout)
+        note: str | None
         if reason is None and e is not winner and limit is not None and cost > limit:
             note = f"eligible, but over the remaining budget {money(max(limit, 0.0))}"
         elif reason is None and e.warning is not None:

@@ -1,4 +1,4 @@
-"""The brief's weighted score (SPEC 3): four components per model and their weighted total.
+"""The brief's weighted score (docs/design.md, "Scoring"): four components per model and their weighted total.
 
 `rank_models` does everything that depends only on the task type, the weights, the static constraints
 and the calibration, so the router can cache it and a decision only walks the top of a sorted list."""
@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
 from modelwise.core.models import ModelSpec
@@ -18,13 +19,14 @@ from modelwise.core.tiers import nearest_rank
 
 @dataclass(frozen=True, slots=True)
 class Constraints:
-    """A task's own limits (SPEC 2): minimum quality, maximum latency, extra required capabilities."""
+    """A task's own limits (docs/design.md, "Tasks and tiers"): minimum quality, maximum latency, extra
+    required capabilities."""
 
     min_quality: float | None = None
     max_latency_ms: float | None = None
     capabilities: tuple[str, ...] = ()
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "minQuality": self.min_quality,
             "maxLatencyMs": self.max_latency_ms,
@@ -60,6 +62,25 @@ class Scored:
         "_row",
     )
 
+    model: ModelSpec
+    capability: float
+    performance: float
+    availability: float
+    cost: float
+    total: float
+    rated: bool
+    calibrated: bool
+    latency: float | None
+    static_reason: str | None
+    floor_ok: bool
+    pin: float
+    pout: float
+    ctx: int | None
+    rank: int
+    tiered: bool
+    warning: str | None
+    _row: dict[str, Any] | None
+
     def __init__(self, model: ModelSpec):
         self.model = model
         # pin/pout: the lowest per-1M prices over the base and the long-context tiers (a lower bound
@@ -74,7 +95,7 @@ class Scored:
         self.warning = None
         self._row = None
 
-    def static_row(self) -> dict:
+    def static_row(self) -> dict[str, Any]:
         """The part of a breakdown row that does not depend on the task's size (built once)."""
         row = self._row
         if row is None:
@@ -102,7 +123,7 @@ class Scored:
 
 
 def linear_cost_component(blended_per_1k: float, ceiling: float) -> float:
-    """1 for a free model, 0 at or above the ceiling (SPEC 3)."""
+    """1 for a free model, 0 at or above the ceiling (docs/design.md, "Scoring")."""
     return max(0.0, 1.0 - blended_per_1k / ceiling)
 
 
@@ -122,6 +143,10 @@ def log_cost_components(prices: Sequence[float]) -> list[float]:
     return out
 
 
+Crossing = tuple[float, int, float, float, Scored | None]
+"""routing.flip_point's memo row: (change, slot, -|slope|, value, model); model None: no crossing at all."""
+
+
 @dataclass(frozen=True, slots=True)
 class Ranking:
     """Every model scored for one task type under one set of weights, best first.
@@ -135,17 +160,20 @@ class Ranking:
     weights: Weights
     normalised: tuple[float, float, float, float]
     floor: float | None
-    entries: tuple[Scored, ...]
-    floor_list: tuple[Scored, ...]
-    floor_min_in: tuple[float, ...]
-    floor_min_out: tuple[float, ...]
-    nofloor_list: tuple[Scored, ...]
-    nofloor_min_in: tuple[float, ...]
-    nofloor_min_out: tuple[float, ...]
+    # Tuples from rank_models; replay's incremental rankings pass their lists (read-only here).
+    entries: Sequence[Scored]
+    floor_list: Sequence[Scored]
+    floor_min_in: Sequence[float]
+    floor_min_out: Sequence[float]
+    nofloor_list: Sequence[Scored]
+    nofloor_min_in: Sequence[float]
+    nofloor_min_out: Sequence[float]
     constraints: Constraints
     today: str | None = None
     # routing.flip_point's memo: the winner's crossings with every model of a list, nearest first.
-    crossings: dict = field(default_factory=dict, compare=False, repr=False)
+    crossings: dict[tuple[str, bool], tuple[Crossing, ...]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
 
 def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -279,9 +307,9 @@ def rank_models(
     for s in scored:
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
 
-    capable = [s for s in scored if s.capability and s.model.id not in out_of_reach]
-    rated_q = [s.performance for s in capable if s.rated or s.calibrated]
-    floor = nearest_rank(rated_q or [s.performance for s in capable], tier.floor_percentile)
+    in_reach = [s for s in scored if s.capability and s.model.id not in out_of_reach]
+    rated_q = [s.performance for s in in_reach if s.rated or s.calibrated]
+    floor = nearest_rank(rated_q or [s.performance for s in in_reach], tier.floor_percentile)
     for s in scored:
         s.floor_ok = floor is None or s.performance >= floor
 

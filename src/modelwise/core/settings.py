@@ -1,4 +1,5 @@
-"""The effective settings as plain records, with the SPEC's defaults; the config file only overrides them."""
+"""The effective settings as plain records, with the defaults of docs/design.md ("Tasks and tiers", "Scoring",
+"Budget"); the config file only overrides them."""
 
 from __future__ import annotations
 
@@ -137,6 +138,7 @@ class Settings:
     savings_baseline: str | None = None  # the model `savings` compares with (None: the best-rated one)
     # `[providers.NAME]` tables as given: (name, sorted (key, value) pairs); see core/providers.py
     providers: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    _tier_of: dict[str, Tier] = field(init=False, repr=False, compare=False)  # set by __post_init__
 
     def providers_config(self) -> dict[str, dict[str, object]]:
         return {name: dict(items) for name, items in self.providers}
@@ -150,7 +152,7 @@ class Settings:
         return tuple(t for tier in self.tiers for t in tier.tasks)
 
     def tier_for(self, task_type: str) -> Tier | None:
-        return self._tier_of.get(task_type)  # type: ignore[attr-defined]
+        return self._tier_of.get(task_type)
 
     def tier_named(self, name: str) -> Tier | None:
         for tier in self.tiers:

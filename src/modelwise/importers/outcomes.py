@@ -102,7 +102,7 @@ def read_outcomes(path: str | Path) -> OutcomeData:
     opener = gzip.open if gz else open
     n = 0
     try:
-        with opener(p, "rt", encoding="utf-8") as fh:  # type: ignore[operator]
+        with opener(p, "rt", encoding="utf-8") as fh:
             for n, text in enumerate(fh, start=1):
                 if not text.strip():
                     continue

@@ -1,4 +1,5 @@
-"""Build `model_registry.json` (SPEC 1, 10) from public price and rating snapshots; no network, no clock."""
+"""Build `model_registry.json` (docs/design.md, "Building the registry") from public price and rating
+snapshots; no network, no clock."""
 
 from __future__ import annotations
 
@@ -50,7 +51,7 @@ AIDER_NOT_USED = (
     "settings, latest 2025) rate models that the arena coding category already rates, on a different scale "
     "(percent of exercises solved); merging the two would need an invented weighting."
 )
-AVAILABILITY_DEFAULT = 0.99  # SPEC default: no public availability data exists
+AVAILABILITY_DEFAULT = 0.99  # no public availability data exists (docs/design.md, "Building the registry")
 PRICE_DIFF_THRESHOLD = 0.05
 
 # The model maker, from the model's own name (first match wins).
@@ -693,16 +694,18 @@ def _models_dev_index(data: Any, path: Path) -> dict[str, dict[str, dict[str, An
 
 def _models_dev_lookup(index: dict[str, dict[str, dict[str, Any]]], lst: Listing) -> tuple[str, str] | None:
     pid = MODELS_DEV_PROVIDER.get(lst.provider)
-    models = index.get(pid or "")
+    if pid is None:
+        return None
+    models = index.get(pid)
     if not models:
         return None
     tail = lst.key.split("/", 1)[1] if "/" in lst.key else lst.key
     for cand in (tail, lst.base):
         if cand in models:
-            return pid, cand  # type: ignore[return-value]
+            return pid, cand
     key0 = match_key(lst.base)
     hits = sorted(k for k in models if match_key(strip_listing(k)) == key0)
-    return (pid, hits[0]) if hits else None  # type: ignore[return-value]
+    return (pid, hits[0]) if hits else None
 
 
 def _llmstats_latency(data: Any, path: Path) -> dict[tuple[str, str], tuple[float, str]]:
@@ -748,6 +751,9 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
     step("load", 2, 4)
     mdev = _models_dev_index(_load_json(sources.models_dev), sources.models_dev) if sources.models_dev else {}
     latency = _llmstats_latency(_load_json(sources.llmstats), sources.llmstats) if sources.llmstats else {}
+    # The files' names for `source`: only read when `mdev` / `latency` has entries, i.e. the file was given.
+    mdev_name = sources.models_dev.name if sources.models_dev else ""
+    llmstats_name = sources.llmstats.name if sources.llmstats else ""
     step("load", 4, 4)
 
     dropped: dict[str, list[str]] = defaultdict(list)
@@ -804,8 +810,9 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
                 md = mdev[pid][mkey]
                 if isinstance(md.get("name"), str) and md["name"].strip():
                     name = " ".join(md["name"].split())
-                source["name"] = {"file": sources.models_dev.name, "provider": pid, "key": mkey}  # type: ignore[union-attr]
-                cost = md.get("cost") if isinstance(md.get("cost"), dict) else {}
+                source["name"] = {"file": mdev_name, "provider": pid, "key": mkey}
+                md_cost = md.get("cost")
+                cost = md_cost if isinstance(md_cost, dict) else {}
                 mi, mo = _num(cost.get("input")), _num(cost.get("output"))
                 if mi is not None and mo is not None and lst.known and cand is lst:
                     ours = (per_million(lst.inp), per_million(lst.out))
@@ -848,10 +855,14 @@ def build_registry(sources: Sources, progress: Progress | None = None) -> BuildR
                         if match_key(entries[c]) not in own_names]
             if borrowed:
                 source["quality"]["borrowedFrom"] = borrowed[0]
-        own_lat = latency.get((lst.maker, match_key(lst.base))) if latency and lst.own else None
+        own_lat = (
+            latency.get((lst.maker, match_key(lst.base)))
+            if latency and lst.own and lst.maker is not None  # (an own listing always has its maker)
+            else None
+        )
         if own_lat is not None:
             performance["latency"] = round(own_lat[0] * 1000.0, 3)
-            source["latency"] = {"file": sources.llmstats.name, "provider": lst.maker, "key": own_lat[1]}  # type: ignore[union-attr]
+            source["latency"] = {"file": llmstats_name, "provider": lst.maker, "key": own_lat[1]}
         performance["qualityByTask"] = {t: performance["qualityByTask"][t] for t in TASK_TYPES
                                         if t in performance["qualityByTask"]}
         model: dict[str, Any] = {

@@ -12,8 +12,8 @@ from typing import Any, Protocol
 
 @dataclass(slots=True)
 class NewDecision:
-    """A routed or refused decision ready to be written. `response` is the JSON answer (SPEC 7), stored
-    whole so an idempotent retry and the history get exactly what was answered."""
+    """A routed or refused decision ready to be written. `response` is the JSON answer (docs/design.md,
+    "Command line"), stored whole so an idempotent retry and the history get exactly what was answered."""
 
     id: str
     request_id: str | None

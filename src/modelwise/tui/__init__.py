@@ -1,1 +1,2 @@
-"""The Textual console (SPEC 11): registry, route form, budget and history panes over one service."""
+"""The Textual console (docs/design.md, "Console"): registry, route form, budget and history panes over one
+service."""
