@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelwise.cli import main
-from modelwise.core.config import settings_from_dict
 from modelwise.core.errors import ConfigError, RegistryError
-from modelwise.core.registry import parse_registry
+from modelwise.files.config import settings_from_dict
+from modelwise.files.registry import parse_registry
 from tests.conftest import BRIEF_REGISTRY
 
 json_scalars = (

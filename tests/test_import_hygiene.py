@@ -29,7 +29,7 @@ def _contract(contract_id: str) -> dict:
 
 CORE_PURE = _contract("core-pure")
 FORBIDDEN = frozenset(CORE_PURE["forbidden_modules"])
-# The contract's KNOWN exceptions, "modelwise.core.config -> pydantic": the one list both checks use.
+# The contract's KNOWN exceptions (none today): the one list both checks use.
 KNOWN = frozenset(tuple(part.strip() for part in e.split("->")) for e in CORE_PURE.get("ignore_imports", []))
 
 

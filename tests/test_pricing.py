@@ -10,10 +10,10 @@ import pytest
 from modelwise.core.errors import RegistryError
 from modelwise.core.models import ModelSpec, Offer
 from modelwise.core.pricing import PriceTier, PriceUnknown, call_cost
-from modelwise.core.registry import parse_registry
 from modelwise.core.routing import candidate_rows, decide
 from modelwise.core.scoring import deprecation_status, rank_models
 from modelwise.core.settings import Settings, Tier, Weights
+from modelwise.files.registry import parse_registry
 
 ALL_TYPES = Settings().task_types
 SONNET = {

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from modelwise.core.registry import parse_registry
+from modelwise.files.registry import parse_registry
 from modelwise.importers.registry_build import (
     CATEGORY_TASKS,
     Sources,

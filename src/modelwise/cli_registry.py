@@ -124,7 +124,7 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def _check_text(text: str, name: str) -> list[str]:
     from modelwise.core.errors import RegistryError
-    from modelwise.core.registry import parse_registry
+    from modelwise.files.registry import parse_registry
 
     try:
         parse_registry(json.loads(text), name)

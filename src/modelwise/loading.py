@@ -60,7 +60,7 @@ def load_settings(
         raise ConfigError(f"{path}: not valid TOML: {NESTED_TOO_DEEPLY}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the config: {exc}") from None
-    from modelwise.core.config import settings_from_dict
+    from modelwise.files.config import settings_from_dict
 
     settings, from_config = settings_from_dict(data, str(path))
     if cache is not None:
@@ -139,7 +139,7 @@ def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
         raise RegistryError([f"{path}: not valid JSON: {NESTED_TOO_DEEPLY}"]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise RegistryError([f"{path}: cannot read the registry: {exc}"]) from None
-    from modelwise.core.registry import parse_registry
+    from modelwise.files.registry import parse_registry
 
     registry = parse_registry(data, str(path))
     if cache is not None:
@@ -237,7 +237,7 @@ def update_config(path: Path, updates: dict) -> dict:
             f"{path}: the config could not be edited in place, so it was not changed: {exc}"
         ) from None
     _merge(data, updates)
-    from modelwise.core.config import settings_from_dict
+    from modelwise.files.config import settings_from_dict
 
     settings_from_dict(data, str(path))  # raises ConfigError naming the key
     if written != data:

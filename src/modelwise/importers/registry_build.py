@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelwise.core.errors import BadInput, RegistryError
-from modelwise.core.registry import parse_registry
+from modelwise.files.registry import parse_registry
 from modelwise.importers.names import date_of, display_name, family_key, match_key, strip_listing, tokens
 
 Progress = Callable[[str, int, int], None]
