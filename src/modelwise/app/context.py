@@ -180,7 +180,7 @@ class Context:
         from modelwise.core.errors import ConfigError
 
         defs = prov.merge_config(self.settings.providers_config())
-        problems = prov.config_model_problems(defs, self.registry._by_id)  # type: ignore[attr-defined]
+        problems = prov.config_model_problems(defs, self.registry._by_id)
         if problems:
             raise ConfigError(f"{self.paths.config}: {problems[0]}")
         reach = prov.compute_reach(self.registry.models, prov.resolve(defs, os.environ))
