@@ -261,6 +261,9 @@ class TokenOptimizationService:
                      limit: int | None = None) -> list[dict[str, Any]]:
         return reports.models_table(self.ctx, task, sort, limit)
 
+    def gateway_traffic(self, day: str | None = None, limit: int = 50) -> dict[str, Any]:
+        return reports.gateway_traffic(self.ctx, day, limit)
+
     def spend_over_time(self, bucket_minutes: int = 15, day: str | None = None) -> dict[str, Any]:
         return reports.spend_over_time(self.ctx, bucket_minutes, day)
 

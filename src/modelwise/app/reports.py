@@ -563,3 +563,64 @@ def _outcome_values(row: dict[str, Any], prefix: str) -> dict[str, Any]:
 def _percent(part: float, whole: float) -> float:
     """part / whole as a percentage (0 when whole is 0)."""
     return round(100.0 * part / whole, 6) if whole else 0.0
+
+
+def gateway_traffic(ctx: Context, day: str | None = None, limit: int = 50) -> dict[str, Any]:
+    """The day's calls through the gateway (decisions `route_call` made, marked `via: gateway` in their
+    breakdown), for the console's live view: each call with its model, provider, agent, task type and
+    how it was found, its reservation against its actual cost once settled (in flight until then), and
+    the failed attempt it fell back from; spend and calls by provider and by agent. Newest calls first,
+    at most `limit` of them; the sums count every call of the day."""
+    import json
+
+    day = day or ctx.today().isoformat()
+    calls: list[dict[str, Any]] = []
+    by_provider: dict[str, dict[str, Any]] = {}
+    by_agent: dict[str, dict[str, Any]] = {}
+    in_flight = failed = 0
+    rows = ctx.ledger.decisions(day=day, newest_first=True) if ctx.ledger_exists() else []
+    for row in rows:
+        detail = json.loads(row["detail"])
+        if detail.get("via") != "gateway":
+            continue
+        outcome = row.get("outcome")
+        spent = row["actual_cost"] if outcome is not None else row["reserved"]
+        state = "in flight" if outcome is None else "failed" if outcome in ("failure", "error") else "done"
+        in_flight += state == "in flight"
+        failed += state == "failed"
+        provider = detail.get("provider") or "(none)"
+        for key, sums in ((provider, by_provider), (row["agent"] or "(none)", by_agent)):
+            s = sums.setdefault(key, {"calls": 0, "spent": 0.0, "failed": 0, "inFlight": 0})
+            s["calls"] += 1
+            s["spent"] = round(s["spent"] + spent, 10)
+            s["failed"] += state == "failed"
+            s["inFlight"] += state == "in flight"
+        if len(calls) < limit:
+            calls.append({
+                "decisionId": row["id"],
+                "timestamp": row["ts"],
+                "model": row["model_id"],
+                "modelName": row["model_name"],
+                "provider": detail.get("provider"),
+                "agent": row["agent"],
+                "taskType": row["task_type"],
+                "taskTypeFrom": detail.get("taskTypeFrom"),
+                "state": state,
+                "outcome": outcome,
+                "reserved": row["reserved"],
+                "actualCost": row.get("actual_cost"),
+                "maxOutputTokens": row["output_tokens"],
+                "inputTokens": row.get("actual_input_tokens"),
+                "outputTokens": row.get("actual_output_tokens"),
+                "latencyMs": row.get("latency_ms"),
+                "fallbackFrom": detail.get("fallbackFrom"),
+            })
+    order = lambda kv: (-kv[1]["spent"], kv[0])  # noqa: E731
+    return {
+        "day": day,
+        "calls": calls,
+        "inFlight": in_flight,
+        "failed": failed,
+        "byProvider": dict(sorted(by_provider.items(), key=order)),
+        "byAgent": dict(sorted(by_agent.items(), key=order)),
+    }

@@ -298,6 +298,7 @@ def route_call(
             constraints=NO_CONSTRAINTS, now=now, warnings=list(p.choice.warnings), top=3,
             restricted=ctx.restricted(False),
         )
+        response["via"] = "gateway"  # the console's gateway view finds the calls by it
         if type_from is not None:
             response["taskTypeFrom"] = type_from
         return NewDecision(
