@@ -6,6 +6,7 @@ from __future__ import annotations
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from modelwise.core.providers import UNREACHABLE
 from modelwise.core.routing import decision_field, eligibility, money, nearest_flip
@@ -37,7 +38,7 @@ def field_of(
     return out
 
 
-def leads(winner: Scored, others: Sequence[Scored], normalised: Sequence[float]) -> list[dict]:
+def leads(winner: Scored, others: Sequence[Scored], normalised: Sequence[float]) -> list[dict[str, Any]]:
     """The winner's lead over each of `others`: per component the weighted contribution difference
     nw_i × (c_winner,i − c_other,i) (they sum to the lead), and the component that gives the most."""
     cw = winner.components()
@@ -94,11 +95,11 @@ def exclusions(
     floor_dropped: bool,
     winner: Scored | None,
     examples: int = 3,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """Every model out of this decision grouped by reason: `{kind, label, count, examples}`, the groups
     in the router's order of checks, the examples the best-scoring models of each group."""
     cap = task_budget if limit is None else min(task_budget, max(limit, 0.0))
-    groups: dict[str, list[dict]] = {}
+    groups: dict[str, list[dict[str, Any]]] = {}
     for e in ranking.entries:  # best total first, so the first examples are the interesting ones
         if e is winner:
             continue
@@ -136,7 +137,7 @@ def winner_under(field: Sequence[Scored], weights: Weights, tin: int, tout: int)
     """The model of `field` the router would pick under `weights`: the highest total computed exactly as
     `rank_models` does, then the lower estimated cost, then the smaller id."""
     wc, wp, wa, wk = weights.normalised()
-    best: tuple | None = None
+    best: tuple[Any, ...] | None = None
     for s in field:
         total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
         key = (-total, s.estimated_cost(tin, tout), s.model.id)
@@ -152,12 +153,12 @@ def sensitivity_grid(
     cols: GridAxis,
     tin: int,
     tout: int,
-) -> dict:
+) -> dict[str, Any]:
     """Which model wins where, with `rows.weight` and `cols.weight` set to each pair of values and the
     other two weights kept. `winners[i][j]` is the winner's id at (rows.values[i], cols.values[j]),
     None where every weight would be zero or nothing is eligible; `legend` gives each a letter."""
     winners: list[list[str | None]] = []
-    legend: dict[str, dict] = {}
+    legend: dict[str, dict[str, Any]] = {}
     letters = iter(string.ascii_uppercase + string.ascii_lowercase + string.digits)
     for rv in rows.values:
         line: list[str | None] = []
@@ -183,10 +184,10 @@ def sensitivity_grid(
     }
 
 
-def grid_current_cell(grid: dict) -> tuple[int, int]:
+def grid_current_cell(grid: dict[str, Any]) -> tuple[int, int]:
     """The (row, column) of a `sensitivity_grid` nearest the current weights (the first on a tie)."""
 
-    def nearest(axis: dict) -> int:
+    def nearest(axis: dict[str, Any]) -> int:
         values, here = axis["values"], grid["current"][axis["weight"]]
         return min(range(len(values)), key=lambda i: abs(values[i] - here))
 
@@ -196,9 +197,9 @@ def grid_current_cell(grid: dict) -> tuple[int, int]:
 def summary(
     ranking: Ranking,
     winner: Scored | None,
-    lead_rows: Sequence[dict],
-    flips: Sequence[dict],
-    groups: Sequence[dict],
+    lead_rows: Sequence[dict[str, Any]],
+    flips: Sequence[dict[str, Any]],
+    groups: Sequence[dict[str, Any]],
     status: str,
     reason: str,
 ) -> str:

@@ -32,12 +32,12 @@ class Offer(NamedTuple):
             self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
         )
 
-    def to_tuple(self) -> tuple:
+    def to_tuple(self) -> tuple[Any, ...]:
         t = tuple(self)
         return t[:7] + (tuple(tuple(x) for x in self.price_tiers),) + t[8:]
 
     @classmethod
-    def from_tuple(cls, t: tuple) -> Offer:
+    def from_tuple(cls, t: tuple[Any, ...]) -> Offer:
         if t[7]:
             return cls._make((*t[:7], tuple(PriceTier(*x) for x in t[7]), *t[8:]))
         return cls(*t)
@@ -93,7 +93,7 @@ class ModelSpec:
             self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
         )
 
-    def to_tuple(self) -> tuple:
+    def to_tuple(self) -> tuple[Any, ...]:
         return (
             self.id,
             self.name,
@@ -121,7 +121,7 @@ class ModelSpec:
         )
 
     @classmethod
-    def from_tuple(cls, t: tuple) -> ModelSpec:
+    def from_tuple(cls, t: tuple[Any, ...]) -> ModelSpec:
         raw = t[15]
         offers = (
             tuple([_tuple_new(Offer, o) if not o[7] else Offer.from_tuple(o) for o in raw]) if raw else ()
@@ -144,7 +144,8 @@ def _spec_builder() -> Callable[..., ModelSpec]:
     code = f"{head}{body}    o.__class__ = _spec\n    return o\n"
     scope: dict[str, Any] = {"_new": object.__new__, "_twin": twin, "_spec": ModelSpec}
     exec(code, scope)  # the same technique dataclasses use to generate __init__
-    return scope["build"]
+    build: Callable[..., ModelSpec] = scope["build"]
+    return build
 
 
 _build_spec = _spec_builder()

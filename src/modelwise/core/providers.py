@@ -364,7 +364,7 @@ def compute_reach(models: Iterable[Any], providers: Sequence[Provider], count_al
             by_name.setdefault(p.name, []).append((i, p))
     chosen: dict[str, OfferRef] = {}
     unreachable: dict[str, str] = {}
-    hints: dict[tuple, str] = {}
+    hints: dict[tuple[Any, ...], str] = {}
     for m in models:
         # the offers' providers first (cheap); the offers themselves only when some provider may serve one
         offers: tuple[OfferRef, ...] | None = None
@@ -393,7 +393,7 @@ def compute_reach(models: Iterable[Any], providers: Sequence[Provider], count_al
             continue
         if offers is None:
             offers = offers_of(m)
-        best: tuple | None = None
+        best: tuple[Any, ...] | None = None
         for i, p in found.items():
             o = provider_offer(m, offers, p.spec)
             if o is None:

@@ -21,6 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +42,7 @@ _INVISIBLE = re.compile(
 )
 
 
-class _Fold(dict):
+class _Fold(dict[int, int]):
     """str.translate table: a character whose NFKC form is one printable ASCII character becomes that
     character (full-width `ｓｋ－` -> `sk-`, mathematical bold, circled digits...); others stay. One to one,
     so indices do not move."""
@@ -1150,7 +1151,7 @@ def _merge(raw: list[tuple[int, int, int, str]]) -> list[Finding]:
     """Overlapping spans become one, named by the most specific detector among them."""
     raw.sort()
     out: list[Finding] = []
-    cur: list | None = None
+    cur: list[Any] | None = None
     for s, e, prio, kind in raw:
         if cur is not None and s < cur[1]:
             if e > cur[1]:

@@ -17,6 +17,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
+from typing import Any
 
 from modelwise.core.calibration import EMPTY, Calibration, Observed
 from modelwise.core.models import ModelSpec
@@ -84,7 +85,7 @@ class Side:
             self.quality_sum += quality
             self.quality_n += 1
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "cost": round(self.cost, 10),
             "models": dict(sorted(self.models.items(), key=lambda kv: (-kv[1], kv[0]))),
@@ -105,7 +106,7 @@ class ReplayResult:
     rankings_updated: int = 0
     changes: list[tuple[int, str | None, str | None]] = field(default_factory=list)  # (seq, was, now)
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "decisions": self.decisions,
             "changed": self.changed,
@@ -338,8 +339,9 @@ class Replayer:
         self.models = models
         self.settings = settings
         self.max_rankings = max_rankings
-        self._fresh: dict[tuple, tuple[Ranking, dict[str, Scored]]] = {}
-        self._components: dict[tuple, Ranking] = {}  # (type, constraints, state) -> a ranking of them
+        self._fresh: dict[tuple[Any, ...], tuple[Ranking, dict[str, Scored]]] = {}
+        # (type, constraints, state) -> a ranking of them
+        self._components: dict[tuple[Any, ...], Ranking] = {}
         self._by_id = {m.id: m for m in models}
         self.built = 0
         self.updated = 0
@@ -411,7 +413,7 @@ class Replayer:
         result = ReplayResult()
         before, updated_before = self.built, self.updated
         timeline = _Timeline(events, settings.learning_enabled)
-        lives: dict[tuple, _Live] = {}
+        lives: dict[tuple[Any, ...], _Live] = {}
         spent: dict[str, dict[str, float]] = {}  # day -> tier -> spend
         # What each replayed decision reserved and will cost once settled: seq -> (day, tier, reserved, cost)
         booked: dict[int, tuple[str, str, float, float]] = {}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelwise.core.scoring import Crossing, Ranking, Scored, fmt_q
 from modelwise.core.settings import WEIGHT_NAMES
@@ -235,7 +236,7 @@ def _crossings(
             yield 2 * j, v, bj
 
 
-def _flip(weights: Sequence[float], slot: int, v: float, m: Scored) -> dict:
+def _flip(weights: Sequence[float], slot: int, v: float, m: Scored) -> dict[str, Any]:
     j = slot // 2
     return {
         "weight": WEIGHT_NAMES[j],
@@ -253,7 +254,7 @@ def weight_flips(
     field: Iterable[Scored],
     tin: int = 0,
     tout: int = 0,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """For every weight, the nearest value above and below its current one at which some other model of
     `field` (the models the winner was chosen among: `decision_field`) overtakes the winner, and which
     model that is: `{weight, value, model, modelName, direction, current}`, weights in order, "down"
@@ -263,7 +264,7 @@ def weight_flips(
     value ± a small step is and is not the reported model."""
     cw = winner.components()
     wsum = weights[0] + weights[1] + weights[2] + weights[3]
-    best: list[tuple | None] = [None] * 8  # per slot: (nearest first key, model)
+    best: list[tuple[Any, ...] | None] = [None] * 8  # per slot: (nearest first key, model)
     for m in field:
         if m is winner:
             continue
@@ -275,10 +276,10 @@ def weight_flips(
     return [_flip(weights, slot, f[1], f[2]) for slot, f in enumerate(best) if f is not None]
 
 
-def nearest_flip(flips: Sequence[dict]) -> dict | None:
+def nearest_flip(flips: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
     """The flip of `flips` that needs the smallest change of its weight (|value − current|); on a tie
     the first in `weight_flips`' order."""
-    best: dict | None = None
+    best: dict[str, Any] | None = None
     for f in flips:
         if best is None or abs(f["value"] - f["current"]) < abs(best["value"] - best["current"]):
             best = f
@@ -290,14 +291,14 @@ _MEMO_SIZE = 8  # winners memoised per ranking (a degraded decision can have ano
 
 def _nearest_scan(
     weights: Sequence[float], winner: Scored, field: Iterable[Scored], tin: int, tout: int
-) -> dict | None:
+) -> dict[str, Any] | None:
     """`nearest_flip(weight_flips(...))` by one scan of `field` (best total first) that stops once no
     later model can cross nearer: components lie in [0, 1], so |B| ≤ `span` and a model's change is at
     least its lead / span, and the lead only grows down the field."""
     cw = winner.components()
     wsum = weights[0] + weights[1] + weights[2] + weights[3]
     span = max(max(c, 1.0 - c) for c in cw)
-    best: tuple | None = None
+    best: tuple[Any, ...] | None = None
     for m in field:
         if m is winner:
             continue
@@ -319,7 +320,7 @@ def flip_point(
     tout: int,
     task_budget: float,
     limit: float | None,
-) -> dict | None:
+) -> dict[str, Any] | None:
     """The flip point of a decision: the smallest change of one raw weight (the others kept) that changes
     the winner, whoever then wins, among the models the decision chose among (`decision_field`); the
     same flip as `nearest_flip(weight_flips(..., decision_field(...)))`, or None when no single weight
@@ -403,7 +404,7 @@ def candidate_rows(
     task_budget: float,
     limit: float | None,
     top: int | None = 10,
-) -> list[dict]:
+) -> list[dict[str, Any]]:
     """The breakdown rows (`candidates`, docs/design.md, "Command line"): the top `top` models by total (all
     when None), plus the winner and the runner-up wherever they rank, each with its components, cost and
     eligibility."""

@@ -243,7 +243,7 @@ class ModelIn(BaseModel):
         )
 
 
-def _loc(loc: tuple) -> str:
+def _loc(loc: tuple[Any, ...]) -> str:
     parts: list[str] = []
     for p in loc:
         if isinstance(p, int):
