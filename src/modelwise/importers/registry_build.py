@@ -334,7 +334,7 @@ def _maker_for(key: str, base: str) -> str | None:
     return None
 
 
-def _listing_rank(lst: Listing) -> tuple:
+def _listing_rank(lst: Listing) -> tuple[Any, ...]:
     """Order of preference among listings of one model (first wins), see docs/registry.md: a known price,
     the maker's own API, no announced shutdown, paid before free, the lowest blended price, the shortest
     key."""
@@ -571,7 +571,8 @@ def _pricing(e: dict[str, Any], inp: float, out: float) -> dict[str, Any]:
 
 def elo_to_quality(rating: float, median: float) -> float:
     """Expected win rate against the median-rated model of the category (Elo logistic, base 10, 400)."""
-    return round(1.0 / (1.0 + 10.0 ** ((median - rating) / 400.0)), 4)
+    odds: float = 10.0 ** ((median - rating) / 400.0)
+    return round(1.0 / (1.0 + odds), 4)
 
 
 def _median(values: list[float]) -> float:

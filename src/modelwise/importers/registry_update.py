@@ -47,7 +47,7 @@ def _version(wheel: Path) -> str:
 
 
 def _newest(paths: list[Path], prefix: str) -> Path | None:
-    def key(p: Path) -> tuple:
+    def key(p: Path) -> tuple[Any, ...]:
         return tuple(int(x) if x.isdigit() else -1 for x in re.split(r"[.+]", _version(p)))
     want = prefix.replace("-", "_")
     hits = [p for p in paths if p.name.split("-", 1)[0].lower().replace("-", "_") == want]
@@ -104,7 +104,7 @@ def _index(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["id"]: m for m in doc.get("models", []) if isinstance(m, dict) and "id" in m}
 
 
-def _price(m: dict[str, Any]) -> tuple | None:
+def _price(m: dict[str, Any]) -> tuple[Any, ...] | None:
     p = m.get("pricing")
     if not isinstance(p, dict):
         if "costPer1kTokens" in m:
@@ -113,7 +113,7 @@ def _price(m: dict[str, Any]) -> tuple | None:
     return (p.get("inputPer1M"), p.get("outputPer1M"))
 
 
-def diff_registries(old: dict[str, Any] | list, new: dict[str, Any]) -> dict[str, Any]:
+def diff_registries(old: dict[str, Any] | list[Any], new: dict[str, Any]) -> dict[str, Any]:
     """What changed between two registry documents: new, removed, repriced and newly deprecated models."""
     a = _index(old if isinstance(old, dict) else {"models": old})
     b = _index(new)
@@ -159,14 +159,15 @@ def describe(diff: dict[str, Any], limit: int = 10) -> list[str]:
     return lines
 
 
-def _fmt(p: tuple | None) -> str:
+def _fmt(p: tuple[Any, ...] | None) -> str:
     if p is None:
         return "unknown"
     return f"${p[0]:g}/${p[1]:g}"
 
 
-def load_doc(path: Path) -> dict[str, Any] | list:
+def load_doc(path: Path) -> dict[str, Any] | list[Any]:
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        doc: dict[str, Any] | list[Any] = json.loads(path.read_text(encoding="utf-8"))
+        return doc
     except (OSError, ValueError):
         return {"models": []}
