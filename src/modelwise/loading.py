@@ -116,7 +116,7 @@ def _no_gc() -> Iterator[None]:
             gc.enable()
 
 
-def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
+def _load_registry(path: Path, cache: Path | None, stamp: tuple[Any, ...]) -> Registry:
     if cache is not None:
         try:
             # marshal.loads of the whole file: marshal.load on a Python file object reads it in
@@ -154,7 +154,7 @@ def _load_registry(path: Path, cache: Path | None, stamp: tuple) -> Registry:
 # -- writing the config ------------------------------------------------------------------------------
 
 
-def _merge(into: dict, updates: dict) -> None:
+def _merge(into: dict[str, Any], updates: dict[str, Any]) -> None:
     for key, value in updates.items():
         if isinstance(value, dict) and isinstance(into.get(key), dict):
             _merge(into[key], value)
@@ -200,7 +200,7 @@ def _edit(container: MutableMapping[str, Any], updates: dict[str, Any]) -> None:
             container[key] = value
 
 
-def update_config(path: Path, updates: dict) -> dict:
+def update_config(path: Path, updates: dict[str, Any]) -> dict[str, Any]:
     """Set keys in the TOML config at `path` (nested dicts merge: {"weights": {"cost": 0.2}}), editing
     the file in place: comments, key order and layout are kept, only the changed values are rewritten.
     The result is validated before it is written, then written atomically (a temporary file in the same
@@ -214,7 +214,7 @@ def update_config(path: Path, updates: dict) -> dict:
 
     target = path.resolve() if path.is_symlink() else path  # a linked config stays a link
     text = ""
-    data: dict = {}
+    data: dict[str, Any] = {}
     if target.exists():
         try:
             text = target.read_bytes().decode("utf-8")  # as it is: its line endings kept

@@ -83,7 +83,7 @@ class Paths:
         }
 
 
-def config_path(explicit: str | os.PathLike | None) -> tuple[Path, bool]:
+def config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
     if explicit:
         return Path(explicit).expanduser(), True
     env = os.environ.get("MODELWISE_CONFIG")
@@ -95,14 +95,16 @@ def config_path(explicit: str | os.PathLike | None) -> tuple[Path, bool]:
 def resolve(
     config: Path,
     config_explicit: bool,
-    registry: str | os.PathLike | None = None,
-    ledger: str | os.PathLike | None = None,
+    registry: str | os.PathLike[str] | None = None,
+    ledger: str | os.PathLike[str] | None = None,
     from_config: dict[str, str | None] | None = None,
 ) -> Paths:
     from_config = from_config or {}
     base = config.parent
 
-    def pick(flag: str | os.PathLike | None, env_name: str, key: str, default: Callable[[], Path]) -> Path:
+    def pick(
+        flag: str | os.PathLike[str] | None, env_name: str, key: str, default: Callable[[], Path]
+    ) -> Path:
         if flag:
             return Path(flag).expanduser()
         env = os.environ.get(env_name)
