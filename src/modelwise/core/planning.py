@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from modelwise.core import budget as budget_policy
 from modelwise.core.budget import Headroom
@@ -20,7 +21,7 @@ from modelwise.core.routing import (
 from modelwise.core.scoring import NO_CONSTRAINTS, Constraints, Ranking, Scored
 from modelwise.core.settings import Settings, Tier, Weights
 
-_UNSET: dict = {}  # the flip point of a plan not asked for yet
+_UNSET: dict[str, Any] = {}  # the flip point of a plan not asked for yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +53,7 @@ class Plan:
     room: Headroom | None
     choice: Choice
     spent: float = 0.0  # the day's spend before this task
-    _flip: dict | None = field(default_factory=lambda: _UNSET, repr=False)
+    _flip: dict[str, Any] | None = field(default_factory=lambda: _UNSET, repr=False)
     _field: list[Scored] | None = field(default=None, repr=False)
 
     @property
@@ -89,7 +90,7 @@ class Plan:
         return self.spent + self.reserved
 
     @property
-    def flip(self) -> dict | None:
+    def flip(self) -> dict[str, Any] | None:
         """The smallest one-weight change that changes the winner, whoever then wins (None: none does)."""
         if self._flip is _UNSET:
             w = self.choice.winner
@@ -109,14 +110,14 @@ class Plan:
             )
         return self._field
 
-    def flips(self) -> list[dict]:
+    def flips(self) -> list[dict[str, Any]]:
         """The nearest flip of every weight, each direction (the flip point is the smallest of them)."""
         w = self.choice.winner
         if w is None:
             return []
         return weight_flips(self.ranking.weights.as_tuple(), w, self.field(), self.tin, self.tout)
 
-    def rows(self, top: int | None = 10) -> list[dict]:
+    def rows(self, top: int | None = 10) -> list[dict[str, Any]]:
         return candidate_rows(
             self.ranking, self.choice, self.tin, self.tout, self.task_budget, self.limit, top
         )
@@ -138,9 +139,9 @@ class Decision:
     warnings: list[str]
     provider: str | None
     upstream_id: str | None
-    rows: list[dict]
+    rows: list[dict[str, Any]]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         p = self.plan
         choice, ranking, room = p.choice, p.ranking, p.room
         assert room is not None, "a decision is planned against the day's spend"
