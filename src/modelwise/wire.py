@@ -21,7 +21,7 @@ class _In(BaseModel):
 
 
 class ConstraintsIn(_In):
-    """A task's own limits (SPEC 2)."""
+    """A task's own limits (docs/design.md, "Tasks and tiers")."""
 
     minQuality: Annotated[float | None, Field(ge=0, le=1, allow_inf_nan=False)] = Field(
         None, description="lowest acceptable quality, 0..1"
@@ -44,7 +44,8 @@ class WeightsIn(_In):
 
 
 class TaskIn(_In):
-    """A task (SPEC 2), the brief's `{type, description, budget, constraints}` plus agent and idempotency."""
+    """A task (docs/design.md, "Tasks and tiers"), the brief's `{type, description, budget, constraints}` plus
+    agent and idempotency."""
 
     model_config = ConfigDict(
         extra="forbid",
@@ -89,7 +90,7 @@ class TaskIn(_In):
     )
 
     def as_task(self) -> dict[str, Any]:
-        """The SPEC 2 mapping the service takes."""
+        """The task mapping the service takes (docs/design.md, "Tasks and tiers")."""
         task: dict[str, Any] = {"type": self.type, "description": self.description}
         if self.budget is not None:
             task["budget"] = self.budget
@@ -119,7 +120,8 @@ TokenCount = Annotated[int, Field(strict=False, ge=0, le=MAX_TOKENS), BeforeVali
 
 
 class OutcomeIn(_In):
-    """The outcome of a routed decision (SPEC 6); the actual cost comes from `cost` or tokens x prices."""
+    """The outcome of a routed decision (docs/design.md, "Outcomes and learning"); the actual cost comes from
+    `cost` or tokens x prices."""
 
     decisionId: str = Field(min_length=1, max_length=200)
     outcome: Literal["success", "failure", "error"]
@@ -220,7 +222,7 @@ class Candidate(_Out):
 
 
 class RouteOut(_Out):
-    """The answer of `route --json` (SPEC 7)."""
+    """The answer of `route --json` (docs/design.md, "Command line")."""
 
     decisionId: str | None = Field(description="null for a dry run")
     requestId: str | None
@@ -316,7 +318,8 @@ class AgentStatistics(_Out):
 
 
 class StatsOut(_Out):
-    """The brief's statistics (SPEC 7 `stats --json`); `byAgent` with `by=agent` ("(none)" = no agent)."""
+    """The brief's statistics (`stats --json`, docs/design.md, "Command line"); `byAgent` with `by=agent`
+    ("(none)" = no agent)."""
 
     costStatistics: CostStatistics
     performanceStatistics: PerformanceStatistics
@@ -327,8 +330,9 @@ class StatsOut(_Out):
 
 
 class Observed(_Out):
-    """Registry and observed values side by side (SPEC 6). With `task`: the calibrated values for that
-    task type; without: the outcomes summed over task types (calibration is per type, so null)."""
+    """Registry and observed values side by side (docs/design.md, "Outcomes and learning"). With `task`: the
+    calibrated values for that task type; without: the outcomes summed over task types (calibration is per
+    type, so null)."""
 
     registryQuality: float | None
     calibratedQuality: float | None

@@ -279,7 +279,8 @@ class Context:
         return cons
 
     def estimate_tokens(self, task_type: str, description: str) -> tuple[int, int]:
-        """SPEC 2: input = ceil(characters / 4) + the type's context allowance; output = its allowance."""
+        """docs/design.md, "Routing": input = ceil(characters / 4) + the type's context allowance; output =
+        its allowance."""
         ctx, out = self.settings.tokens_for(task_type)
         return math.ceil(len(description) / 4) + ctx, out
 

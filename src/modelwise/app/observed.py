@@ -15,9 +15,9 @@ if TYPE_CHECKING:
 def observed_values(
     ctx: Context, model: ModelSpec, task_type: str, observed: Calibration | None = None
 ) -> dict[str, Any]:
-    """Registry and observed values of one model for one task type, side by side, with the number of
-    outcomes behind them. `calibratedQuality` is the Beta posterior mean (SPEC 6) that scoring uses
-    when learning is on (`learning`); with no outcomes it equals the prior."""
+    """Registry and observed values of one model for one task type, side by side, with the number of outcomes
+    behind them. `calibratedQuality` is the Beta posterior mean (docs/design.md, "Outcomes and learning") that
+    scoring uses when learning is on (`learning`); with no outcomes it equals the prior."""
     calib = ctx.observations() if observed is None else observed
     obs = calib.observed(model.id, task_type) or Observed()
     reg_q = model.quality_for(task_type)

@@ -45,9 +45,9 @@ def record_outcome(
     cached_tokens: int | None = None,
     cache_write_tokens: int | None = None,
 ) -> dict[str, Any]:
-    """Settle a decision (SPEC 5/6): the actual cost, from a given cost or tokens × the model's prices,
-    replaces its reservation. Without either, it settles at the estimate. Token counts the decided
-    model cannot have used (beyond its context window or maximum output) are refused.
+    """Settle a decision (docs/design.md, "Budget", "Outcomes and learning"): the actual cost, from a given
+    cost or tokens × the model's prices, replaces its reservation. Without either, it settles at the estimate.
+    Token counts the decided model cannot have used (beyond its context window or maximum output) are refused.
 
     With `correct`, the decision's outcome is corrected instead: a correction (validated and priced
     the same way, with an optional `reason`) is appended and supersedes the outcome for spend,
@@ -151,7 +151,8 @@ def evaluate(
     sweep: int = 21,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """`modelwise evaluate FILE`: replay per-prompt outcome data with k-fold cross-validation (SPEC 6).
+    """`modelwise evaluate FILE`: replay per-prompt outcome data with k-fold cross-validation (docs/design.md,
+    "Outcomes and learning").
     Reads nothing from, and writes nothing to, the ledger."""
     from modelwise.evaluation import evaluate, evaluation_settings
     from modelwise.importers.outcomes import read_outcomes

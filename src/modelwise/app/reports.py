@@ -46,7 +46,7 @@ def statistics(
     all_days: bool = False,
     by: str | None = None,
 ) -> dict[str, Any]:
-    """The brief's statistics (SPEC 7 `stats --json`)."""
+    """The brief's statistics (`stats --json`, docs/design.md, "Command line")."""
     day_from, day_to = day_range(ctx, since, until, all_days)
     rows = (
         ctx.ledger.rollup(day_from, day_to, ("model_id", "status", "agent"))
