@@ -100,6 +100,7 @@ class Ledger(Protocol):
         agent: str | None = None,
         limit: int | None = None,
         newest_first: bool = False,
+        day: str | None = None,
     ) -> Iterator[dict[str, Any]]: ...
 
     def replay_rows(self, day_from: str | None, until: float | None) -> list[tuple]: ...
