@@ -1,4 +1,4 @@
-"""The local HTTP service (SPEC 8): a thin FastAPI surface over TokenOptimizationService.
+"""The local HTTP service (docs/design.md, "HTTP service"): a thin FastAPI surface over the service.
 
 Every service call runs in the thread pool (the ledger keeps one SQLite connection per thread), typed
 errors map to HTTP statuses here and only here, and error bodies are JSON with a one-line `detail`.
@@ -648,7 +648,7 @@ def is_loopback(host: str) -> bool:
 
 
 def check_binding(host: str, token: str | None) -> None:
-    """SPEC 8: anything but loopback needs a token."""
+    """Anything but loopback needs a token (docs/design.md, "HTTP service")."""
     if not is_loopback(host) and not token:
         raise BadInput(
             f"refusing to serve on {host} without a token: anyone who can reach it could spend the budget; "
