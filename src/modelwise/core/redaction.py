@@ -15,6 +15,7 @@ import binascii
 import hashlib
 import math
 import re
+import sys
 import unicodedata
 from bisect import bisect_right
 from collections import Counter
@@ -22,6 +23,45 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+
+
+class _Lazy:
+    """A regular expression compiled on first use: a process that redacts a short text compiles only the
+    patterns its detectors reach (a cold `modelwise route` would otherwise compile about a hundred)."""
+
+    __slots__ = ("pattern", "_rx")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._rx: re.Pattern[str] | None = None
+
+    @property
+    def rx(self) -> re.Pattern[str]:
+        rx = self._rx
+        if rx is None:
+            rx = self._rx = re.compile(self.pattern)
+        return rx
+
+    def finditer(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> Iterator[re.Match[str]]:
+        return self.rx.finditer(text, pos, endpos)
+
+    def search(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.rx.search(text, pos, endpos)
+
+    def match(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.rx.match(text, pos, endpos)
+
+    def fullmatch(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> re.Match[str] | None:
+        return self.rx.fullmatch(text, pos, endpos)
+
+    def findall(self, text: str, pos: int = 0, endpos: int = sys.maxsize) -> list[Any]:
+        return self.rx.findall(text, pos, endpos)
+
+    def split(self, text: str, maxsplit: int = 0) -> list[str | Any]:
+        return self.rx.split(text, maxsplit)
+
+    def sub(self, repl: str | Callable[[re.Match[str]], str], text: str, count: int = 0) -> str:
+        return self.rx.sub(repl, text, count)
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +76,7 @@ class Finding:
 # -- normalisation -------------------------------------------------------------------------------------
 
 # characters that render as nothing (zero-width, soft hyphen, joiners, direction marks, variation selectors)
-_INVISIBLE = re.compile(
+_INVISIBLE = _Lazy(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u202a-\u202e"
     "\u2060-\u2064\u206a-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0]"
 )
@@ -60,7 +100,7 @@ class _Fold(dict[int, int]):
 _FOLD = _Fold()
 # where NFKC gives ASCII: superscripts, letterlike symbols, number forms, enclosed and full-width forms,
 # mathematical alphanumerics
-_FOLDABLE = re.compile(
+_FOLDABLE = _Lazy(
     "[\u00aa\u00b2\u00b3\u00b9\u00ba\u2070-\u209f\u2100-\u218f\u2460-\u24ff\u3000\uff01-\uff5e"
     "\U0001d400-\U0001d7ff\U0001f100-\U0001f1ff]+"
 )
@@ -105,7 +145,7 @@ class _View:
         return start, end
 
 
-def _deleting(view: _View, rx: re.Pattern[str]) -> _View | None:
+def _deleting(view: _View, rx: _Lazy) -> _View | None:
     spans = [m.span() for m in rx.finditer(view.text)]
     if not spans:
         return None
@@ -214,17 +254,17 @@ def entropy(s: str) -> float:
     return math.log2(n) - sum(map(_C_LOG_C.__getitem__, counts)) / n
 
 
-_DIGIT = re.compile(r"\d")
-_SYMBOL = re.compile(r"[^A-Za-z0-9]")
+_DIGIT = _Lazy(r"\d")
+_SYMBOL = _Lazy(r"[^A-Za-z0-9]")
 # each character as its class (d, l, u, s): the runs of one class show how often the class switches
 _CLASS_OF = str.maketrans(
     {**{c: "d" for c in "0123456789"}, **{c: "l" for c in "abcdefghijklmnopqrstuvwxyz"},
      **{c: "u" for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"}}
 )
-_CLASS_RUN = re.compile(r"d+|l+|u+|[^dlu]+")
-_SEPARATORS = re.compile(r"[_-]")
-_WORDISH = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
-_HEX_ONLY = re.compile(r"[0-9a-fA-F-]+")
+_CLASS_RUN = _Lazy(r"d+|l+|u+|[^dlu]+")
+_SEPARATORS = _Lazy(r"[_-]")
+_WORDISH = _Lazy(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])")
+_HEX_ONLY = _Lazy(r"[0-9a-fA-F-]+")
 
 
 def _classes(s: str) -> int:
@@ -312,7 +352,7 @@ def _regex(
     """A detector from one regex. `lower`: the pattern runs over the lower-cased text (as fast as a
     case-sensitive search; case-insensitive alternations are not). `check(m, text)` returns False/None
     to drop a match, True to keep it, or another kind."""
-    rx = re.compile(pattern)
+    rx = _Lazy(pattern)  # compiled when a text first holds one of its needles
 
     def scan(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
         for m in rx.finditer(low if lower else text):
@@ -400,8 +440,8 @@ _PUTTY_PRIVATE = r"Private-Lines:[ \t]*\d+(?:(?:\r?\n|\\r?\\n)[A-Za-z0-9+/=]++)+
 _PUTTY_MAC = r"Private-(?:MAC|Hash):[ \t]*[0-9a-fA-F]++"
 _OPENSSH_BODY = r"b3BlbnNzaC1rZXktdjE[A-Za-z0-9+/=]*+(?:(?:\s|\\[rn])++[A-Za-z0-9+/=]++)*+"
 
-_B64_RUN = re.compile(r"[A-Za-z0-9+/_-](?<![A-Za-z0-9+/_-][A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{19,}+={0,2}")
-_B64_GAP = re.compile(r"\s*+")
+_B64_RUN = _Lazy(r"[A-Za-z0-9+/_-](?<![A-Za-z0-9+/_-][A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{19,}+={0,2}")
+_B64_GAP = _Lazy(r"\s*+")
 
 
 def _scan_runs(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -467,7 +507,7 @@ def _flag_decoded(decoded: list[str | None]) -> set[int]:
     return flagged
 
 
-_PREFIXED = re.compile(r"[a-z][a-z0-9]{1,11}(?:[_-][a-z0-9]{1,10}){0,2}[_-]([A-Za-z0-9]{20,})")
+_PREFIXED = _Lazy(r"[a-z][a-z0-9]{1,11}(?:[_-][a-z0-9]{1,10}){0,2}[_-]([A-Za-z0-9]{20,})")
 
 
 def _machine_made(text: str, start: int, value: str) -> str | None:
@@ -522,7 +562,7 @@ _CODE_VALUES = {
     "[]", "()", "lambda", "field", "new", "await", "function", "type", "object", "list", "dict", "number",
     "boolean", "secretbytes", "char", "varchar", "text", "blob", "uuid", "nullable", "pass", "f",
 }
-_SPLIT_NAME = re.compile(r"[_.\-\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_SPLIT_NAME = _Lazy(r"[_.\-\s]+|(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 
 
 @lru_cache(maxsize=4096)
@@ -554,7 +594,7 @@ def name_strength(name: str) -> str | None:
     return None
 
 
-_ASSIGN = re.compile(
+_ASSIGN = _Lazy(
     r"(?:pass|pwd|pw|secret|token|key|sig|credential|cred|cookie|auth|session|jwt|bearer|salt|dsn|otp|hmac"
     r"|pat|sas|license|mnemonic|seed)"
     r"[a-z0-9_.-]{0,40}+(?P<q>[\"']?)[ \t]{0,20}+(?P<sep>:=|=>|==|!=|=|:|>)[ \t]{0,20}+"
@@ -563,25 +603,25 @@ _ASSIGN = re.compile(
 # overlap), or a bare run up to a terminator (remembered, so a run is scanned once however many names
 # point into it)
 _QUOTED = {
-    '"': re.compile(r'"(?:[^"\\\n]|\\.)*+"'),
-    "'": re.compile(r"'[^'\n]*+'"),
-    "`": re.compile(r"`[^`\n]*+`"),
+    '"': _Lazy(r'"(?:[^"\\\n]|\\.)*+"'),
+    "'": _Lazy(r"'[^'\n]*+'"),
+    "`": _Lazy(r"`[^`\n]*+`"),
 }
-_APP_PASSWORD_REST = re.compile(r"(?: [a-z]{4}){3}(?![A-Za-z0-9])")
-_BARE_VALUE = re.compile(r"(?:[^\s\"'`,;&<>(){}\[\]\\]|\\(?![nrt]))++")  # up to a (JSON-escaped) break
-_NAME_REVERSED = re.compile(r"[a-z0-9_.\-$@]{0,40}+")
-_FLAG = re.compile(
+_APP_PASSWORD_REST = _Lazy(r"(?: [a-z]{4}){3}(?![A-Za-z0-9])")
+_BARE_VALUE = _Lazy(r"(?:[^\s\"'`,;&<>(){}\[\]\\]|\\(?![nrt]))++")  # up to a (JSON-escaped) break
+_NAME_REVERSED = _Lazy(r"[a-z0-9_.\-$@]{0,40}+")
+_FLAG = _Lazy(
     r"-(?<![\w-]-)-?[a-z][a-z0-9_-]{0,30}+[ \t]++"
     r"(?P<v>\"(?:[^\"\\\n]|\\.)*+\"|'[^'\n]*+'|[^\s\"'`,;&<>(){}\[\]-][^\s\"'`,;&<>(){}\[\]]*+)"
 )
-_PROSE_PASSWORD = re.compile(
+_PROSE_PASSWORD = _Lazy(
     r"(?P<w>password|passwd|passphrase|passcode|pwd|pin|secret|token|api key|key)"
     r"[ \t]+(?:is|was|remains|becomes)[ \t]+[\"'`]?"
     r"(?P<v>[^\s\"'`,;]{3,}+)"
 )
-_PGPASS = re.compile(r"(?m)^[A-Za-z0-9_.*-]++:(?:\d++|\*):[^:\s]++:[^:\s]++:(\S++)$")
-_NAME_CHARS = re.compile(r"[A-Za-z0-9_.\-$@]{0,40}+$")
-_VARIABLE = re.compile(
+_PGPASS = _Lazy(r"(?m)^[A-Za-z0-9_.*-]++:(?:\d++|\*):[^:\s]++:[^:\s]++:(\S++)$")
+_NAME_CHARS = _Lazy(r"[A-Za-z0-9_.\-$@]{0,40}+$")
+_VARIABLE = _Lazy(
     r"[$%]\{?[A-Za-z_(]|\{\{|<[A-Za-z_ -]+>$|[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)+$"
     r"|[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$|\*{3,}|x{5,}$|\.\.\.$"
 )
@@ -592,8 +632,8 @@ def _placeholder(value: str) -> bool:
     return bool(_TEMPLATE.match(value) or _PLACEHOLDER.fullmatch(value))
 
 
-_TEMPLATE = re.compile(r"[$%]\{?[A-Za-z_(]|\{\{")
-_PLACEHOLDER = re.compile(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.{3,}|…|[xX*#•-]{3,}")
+_TEMPLATE = _Lazy(r"[$%]\{?[A-Za-z_(]|\{\{")
+_PLACEHOLDER = _Lazy(r"<[^<>]*>|\[[^\[\]]*\]|\{[^{}]*\}|\.{3,}|…|[xX*#•-]{3,}")
 
 
 def _assignment_value(
@@ -749,8 +789,8 @@ def _scan_assignments(text: str, low: str, generic: bool = True) -> Iterator[tup
 
 # -- URLs ----------------------------------------------------------------------------------------------
 
-_URL_USERINFO = re.compile(r"://([^\s:/@?#\"'<>]*+):([^\s/@\"'<>]++)@(?=[A-Za-z0-9\[_-])")
-_QUERY = re.compile(r"[?&#]([A-Za-z0-9_.\-\[\]]{1,40}+)=([^&\s#\"'<>;]++)")
+_URL_USERINFO = _Lazy(r"://([^\s:/@?#\"'<>]*+):([^\s/@\"'<>]++)@(?=[A-Za-z0-9\[_-])")
+_QUERY = _Lazy(r"[?&#]([A-Za-z0-9_.\-\[\]]{1,40}+)=([^&\s#\"'<>;]++)")
 
 
 def _scan_url_userinfo(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -788,15 +828,15 @@ def _webhook_check(m: re.Match[str], text: str) -> bool:
 
 # -- authorization headers and command lines -----------------------------------------------------------
 
-_AUTH_HEADER = re.compile(
+_AUTH_HEADER = _Lazy(
     r"authorization[\"']?[ \t]*[:=][ \t]*[\"']?(?P<scheme>(?:bearer|token|basic|digest|bot|apikey|api-key|key"
     r"|sso-key|ssws|otp|hmac|negotiate|ntlm|splunk|dsn|klaviyo-api-key|geniekey)[ \t]+)?([^\s\"',;()\[\]]++)"
 )
-_BEARER = re.compile(r"bearer[ \t]+([a-z0-9._~+/=-]{4,}+)")
-_BASIC = re.compile(r"basic[ \t]+([a-z0-9+/]{8,}+={0,2})")
-_CURL_USER = re.compile(r"(?:-u|--user)[ \t=]+[\"']?[^\s:\"']{1,64}+:([^\s\"']++)")
-_SHORT_P = re.compile(r"[ \t]-p[ \t]?([^\s\"'-][^\s\"']++)")  # mysql -pSECRET, docker login -p SECRET
-_NETRC = re.compile(r"machine[ \t]++\S++\s++(?:login[ \t]++\S++\s++)?password[ \t]++(\S++)")
+_BEARER = _Lazy(r"bearer[ \t]+([a-z0-9._~+/=-]{4,}+)")
+_BASIC = _Lazy(r"basic[ \t]+([a-z0-9+/]{8,}+={0,2})")
+_CURL_USER = _Lazy(r"(?:-u|--user)[ \t=]+[\"']?[^\s:\"']{1,64}+:([^\s\"']++)")
+_SHORT_P = _Lazy(r"[ \t]-p[ \t]?([^\s\"'-][^\s\"']++)")  # mysql -pSECRET, docker login -p SECRET
+_NETRC = _Lazy(r"machine[ \t]++\S++\s++(?:login[ \t]++\S++\s++)?password[ \t]++(\S++)")
 
 
 def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -851,13 +891,13 @@ def _scan_auth(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
 
 # -- e-mail and personal data --------------------------------------------------------------------------
 
-_EMAIL = re.compile(
+_EMAIL = _Lazy(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}+@(?:[A-Za-z0-9][A-Za-z0-9-]{0,62}+\.)+[A-Za-z]{2,24}+"
     r"(?![A-Za-z0-9-])"
 )
 
 
-_URL_USER_BEFORE = re.compile(r"://[^\s/@:]*+:$")
+_URL_USER_BEFORE = _Lazy(r"://[^\s/@:]*+:$")
 
 
 def _email_check(m: re.Match[str], text: str) -> bool:
@@ -871,7 +911,7 @@ def _email_check(m: re.Match[str], text: str) -> bool:
     return local not in ("git",) and not local.startswith(".")
 
 
-_NUM_RUN = re.compile(r"\d(?<!\d\d)(?<!\d[ .()/\-]\d)(?<!\d[ .()/\-]{2}\d)(?:[ .()/\-]{0,2}\d){5,}+")
+_NUM_RUN = _Lazy(r"\d(?<!\d\d)(?<!\d[ .()/\-]\d)(?<!\d[ .()/\-]{2}\d)(?:[ .()/\-]{0,2}\d){5,}+")
 
 
 def _number_windows(text: str) -> tuple[str, Callable[[int, int], tuple[int, int]]] | None:
@@ -903,8 +943,8 @@ def _number_windows(text: str) -> tuple[str, Callable[[int, int], tuple[int, int
     return sub, back
 
 
-_CARD = re.compile(r"[2-6](?<![\d.,][2-6])(?<![\d][ -][2-6])(?:[ -]?\d){12,18}(?![\d])(?![ -]\d)")
-_CARD_IIN = re.compile(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6(?:011|5|4[4-9]|2)|5[06-9]|6")
+_CARD = _Lazy(r"[2-6](?<![\d.,][2-6])(?<![\d][ -][2-6])(?:[ -]?\d){12,18}(?![\d])(?![ -]\d)")
+_CARD_IIN = _Lazy(r"4|5[1-5]|2[2-7]|3[47]|3[0689]|35|6(?:011|5|4[4-9]|2)|5[06-9]|6")
 
 
 def _card_check(m: re.Match[str], text: str) -> bool:
@@ -921,7 +961,7 @@ def _card_check(m: re.Match[str], text: str) -> bool:
     return True
 
 
-_IBAN = re.compile(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}+(?![A-Za-z0-9])")
+_IBAN = _Lazy(r"[A-Z](?<![A-Za-z0-9][A-Z])[A-Z]\d{2}(?: ?[A-Z0-9]){11,30}+(?![A-Za-z0-9])")
 
 
 def _scan_iban(text: str, low: str, generic: bool = True) -> Iterator[tuple[int, int, str]]:
@@ -936,17 +976,17 @@ def _scan_iban(text: str, low: str, generic: bool = True) -> Iterator[tuple[int,
                 break
 
 
-_PHONE_E164 = re.compile(r"\+(?<![\w+]\+)[1-9](?:[ .\-()]{0,2}\d){7,14}+(?![\d])")
-_PHONE_US = re.compile(
+_PHONE_E164 = _Lazy(r"\+(?<![\w+]\+)[1-9](?:[ .\-()]{0,2}\d){7,14}+(?![\d])")
+_PHONE_US = _Lazy(
     r"[(2-9](?<![\w+./][(2-9])(?<!\d\d-[(2-9])(?:(?<=\()[2-9]\d{2}\)[ ]?|(?<!\()\d{2}[-. ])"
     r"[2-9]\d{2}[-. ]\d{4}"
     r"(?![\w\-/]|\.\d)"
 )
-_PHONE_NATIONAL = re.compile(
+_PHONE_NATIONAL = _Lazy(
     r"0(?<![\w+.\-/:]0)(?:\d{1,4}(?:[ -]\d{2,4}){2,4}|\d{2,4}[ /-]\d{5,8}|[67]\d{8,9})(?![\w\-/:]|\.\d)"
 )
-_DATE_LIKE = re.compile(r"\d{4}-\d\d-\d\d|\d\d?[/.-]\d\d?[/.-]\d{2,4}|\d\d?:\d\d")
-_PHONE_CONTEXT = re.compile(
+_DATE_LIKE = _Lazy(r"\d{4}-\d\d-\d\d|\d\d?[/.-]\d\d?[/.-]\d{2,4}|\d\d?:\d\d")
+_PHONE_CONTEXT = _Lazy(
     r"(?:phone|telephone|tel|mobile|cell|fax|whatsapp|sms|call(?: me)?(?: at| on)?)"
     r"(?:[ _-]?(?:no\.?|number|num|nr))?(?![a-z])[ \t]*[:=#]?[ \t]*\+?(\(?\d[\d ().-]{5,20}\d)"
 )
@@ -975,17 +1015,17 @@ def _scan_phones(text: str, low: str, generic: bool = True) -> Iterator[tuple[in
                 yield m.start(1), m.end(1), "phone"
 
 
-_SSN = re.compile(r"\d(?<![\d-]\d)\d{2}([- ])\d{2}\1\d{4}(?![\d-])")
-_UK_NI = re.compile(
+_SSN = _Lazy(r"\d(?<![\d-]\d)\d{2}([- ])\d{2}\1\d{4}(?![\d-])")
+_UK_NI = _Lazy(
     r"[A-CEGHJ-PR-TW-Z](?<![A-Za-z0-9][A-Z])[A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]"
     r"(?![A-Za-z0-9])"
 )
-_DNI = re.compile(r"[XYZ0-9](?<![A-Za-z0-9.,+-][XYZ0-9])\d{7}-?[A-Z](?![A-Za-z0-9])")
-_CPF = re.compile(r"\d(?<![\d.]\d)\d{2}\.\d{3}\.\d{3}-\d{2}(?![\d])")
-_AADHAAR = re.compile(r"[2-9](?<!\d[2-9])\d{3}[ -]\d{4}[ -]\d{4}(?![\d])")
-_NIR = re.compile(r"[12](?<!\d[12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\d])")
-_SIN = re.compile(r"[0-79](?<!\d[0-79])\d{2}[ -]\d{3}[ -]\d{3}(?![\d])")
-_ID_CONTEXT = re.compile(
+_DNI = _Lazy(r"[XYZ0-9](?<![A-Za-z0-9.,+-][XYZ0-9])\d{7}-?[A-Z](?![A-Za-z0-9])")
+_CPF = _Lazy(r"\d(?<![\d.]\d)\d{2}\.\d{3}\.\d{3}-\d{2}(?![\d])")
+_AADHAAR = _Lazy(r"[2-9](?<!\d[2-9])\d{3}[ -]\d{4}[ -]\d{4}(?![\d])")
+_NIR = _Lazy(r"[12](?<!\d[12]) ?\d{2} ?\d{2} ?(?:\d{2}|2[AB]) ?\d{3} ?\d{3} ?\d{2}(?![\d])")
+_SIN = _Lazy(r"[0-79](?<!\d[0-79])\d{2}[ -]\d{3}[ -]\d{3}(?![\d])")
+_ID_CONTEXT = _Lazy(
     r"(?:ssn|social security(?: number| no\.?)?|social insurance(?: number)?|sin|national[ _-]?id(?:entity)?"
     r"(?: number)?|passport(?: number| no\.?)?|tax[ _-]?id|tin|nino|ni number|bsn|personnummer|aadhaar|pesel"
     r"|dni|nie|cpf|steuer-?id)(?![a-z])[ \t]*[:#=]?[ \t]*(?:is[ \t]+)?([a-z0-9][a-z0-9 .-]{4,20}[a-z0-9])"
@@ -1068,7 +1108,7 @@ _DETECTORS: list[_Detector] = [
 
 # the detectors that look for a token broken by line wraps: known formats only
 _WRAPPABLE = _DETECTORS[4:4 + len(_VENDOR)]
-_WRAP = re.compile(
+_WRAP = _Lazy(
     r"(?:\n(?<=[A-Za-z0-9_+/=-]\n)|\r\n(?<=[A-Za-z0-9_+/=-]\r\n)|\\n(?<=[A-Za-z0-9_+/=-]\\n))[ \t]*"
     r"(?=[A-Za-z0-9_+/=-])"
 )
