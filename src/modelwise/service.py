@@ -3,7 +3,8 @@
 It holds one `app.context.Context` (settings, registry, paths, clock and zone, ledger, caches) and
 delegates each call to its use case: `app.routing` (route, batch, gateway calls, group commit),
 `app.explaining` (explain, grid, breakdown, frontier), `app.whatif`, `app.outcomes` (settle, learn,
-evaluate) and `app.reports`. A bad input raises BadInput before anything is written."""
+evaluate) and `app.reports`, each imported when first used (a cold `modelwise route` loads routing
+only). A bad input raises BadInput before anything is written."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelwise.app import explaining, outcomes, reports, routing, whatif
+from modelwise.app import routing
 from modelwise.app.context import Clock, Context
 from modelwise.app.learned import observed_by_key as _observed_by_key  # noqa: F401 - tests read it
 from modelwise.app.values import (  # noqa: F401 - the HTTP layer's bounds
@@ -191,37 +192,55 @@ class TokenOptimizationService:
 
     def explain(self, task_type: str, description: str = "", budget: float | None = None,
                 **kw: Any) -> dict[str, Any]:
+        from modelwise.app import explaining
+
         return explaining.explain(self.ctx, task_type, description, budget, **kw)
 
     def sensitivity_grid(self, task_type: str, description: str = "", budget: float | None = None,
                          **kw: Any) -> dict[str, Any]:
+        from modelwise.app import explaining
+
         return explaining.sensitivity_grid(self.ctx, task_type, description, budget, **kw)
 
     def breakdown(self, task_type: str, description: str = "", budget: float | str | None = None,
                   weights: WeightsArg = None, **kw: Any) -> dict[str, Any]:
+        from modelwise.app import explaining
+
         return explaining.breakdown(self.ctx, task_type, description, budget, weights, **kw)
 
     def pareto(self, task_type: str) -> list[dict[str, Any]]:
+        from modelwise.app import explaining
+
         return explaining.pareto(self.ctx, task_type)
 
     def quality_price(self, task_type: str) -> dict[str, Any]:
+        from modelwise.app import explaining
+
         return explaining.quality_price(self.ctx, task_type)
 
     # -- what-if -------------------------------------------------------------------------------------
 
     def whatif(self, weights: WeightsArg = None, since: str | None = None, until: str | None = None,
                **kw: Any) -> dict[str, Any]:
+        from modelwise.app import whatif
+
         return whatif.whatif(self.ctx, weights, since, until, **kw)
 
     def whatif_today(self, weights: WeightsArg = None, **changes: Any) -> dict[str, Any]:
+        from modelwise.app import whatif
+
         return whatif.whatif_today(self.ctx, weights, **changes)
 
     # -- outcomes and learning -----------------------------------------------------------------------
 
     def record_outcome(self, decision_id: str, outcome: str, **kw: Any) -> dict[str, Any]:
+        from modelwise.app import outcomes
+
         return outcomes.record_outcome(self.ctx, decision_id, outcome, **kw)
 
     def submit_outcome(self, decision_id: str, outcome: str, **kw: Any) -> Future:
+        from modelwise.app import outcomes
+
         return outcomes.submit_outcome(self.ctx, decision_id, outcome, **kw)
 
     def observed_values(self, model: ModelSpec, task_type: str,
@@ -232,6 +251,8 @@ class TokenOptimizationService:
 
     def evaluate(self, path: str | Path, folds: int = 5, weights: WeightsArg = None, sweep: int = 21,
                  seed: int = 0) -> dict[str, Any]:
+        from modelwise.app import outcomes
+
         return outcomes.evaluate(self.ctx, path, folds, weights, sweep, seed)
 
     # -- reports -------------------------------------------------------------------------------------
@@ -239,37 +260,59 @@ class TokenOptimizationService:
     def statistics(self, since: str | None = None, until: str | None = None, all_days: bool = False,
                    by: str | None = None) -> dict[str, Any]:
         """The brief's statistics (`stats --json`)."""
+        from modelwise.app import reports
+
         return reports.statistics(self.ctx, since, until, all_days, by)
 
     def cost_statistics(self, **kw: Any) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.statistics(self.ctx, **kw)["costStatistics"]
 
     def performance_statistics(self, **kw: Any) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.statistics(self.ctx, **kw)["performanceStatistics"]
 
     def budget_status(self, day: str | None = None) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.budget_status(self.ctx, day)
 
     def decisions(self, since: str | None = None, until: str | None = None, agent: str | None = None,
                   limit: int | None = None, newest_first: bool = False) -> list[dict[str, Any]]:
+        from modelwise.app import reports
+
         return reports.decisions(self.ctx, since, until, agent, limit, newest_first)
 
     def decision(self, decision_id: str) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.decision(self.ctx, decision_id)
 
     def models_table(self, task: str | None = None, sort: str | None = None,
                      limit: int | None = None) -> list[dict[str, Any]]:
+        from modelwise.app import reports
+
         return reports.models_table(self.ctx, task, sort, limit)
 
     def gateway_traffic(self, day: str | None = None, limit: int = 50) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.gateway_traffic(self.ctx, day, limit)
 
     def spend_over_time(self, bucket_minutes: int = 15, day: str | None = None) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.spend_over_time(self.ctx, bucket_minutes, day)
 
     def savings(self, baseline: str | None = None, since: str | None = None,
                 until: str | None = None) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.savings(self.ctx, baseline, since, until)
 
     def audit(self, since: str | None = "7d", until: str | None = None, limit: int = 50) -> dict[str, Any]:
+        from modelwise.app import reports
+
         return reports.audit(self.ctx, since, until, limit)
