@@ -21,7 +21,7 @@ from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
 from modelwise.gateway.attempts import Cooldowns, Failure, NoCandidate, retryable
 from modelwise.gateway.attempts import run as run_attempts
-from modelwise.gateway.inference import infer
+from modelwise.gateway.inference import compile_rules, infer
 from modelwise.gateway.usage import StreamTally, cached_of, reported
 
 log = logging.getLogger("modelwise.gateway")
@@ -232,6 +232,7 @@ def mount(app: FastAPI, service: Any) -> None:
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
+    rules = compile_rules(gw.rules)  # the config's inference rules, tried before the built-in ones
     known: dict[int, frozenset[str]] = {}
 
     def callable_set(reach: Any) -> frozenset[str]:
@@ -307,7 +308,8 @@ def mount(app: FastAPI, service: Any) -> None:
                     raise _Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves "
                                    "(GET /v1/models lists them)")
                 model_id = spec.id
-            task_type, how = (named, "header") if named else infer(messages, types)
+            tools = body.get("tools") or body.get("functions")
+            task_type, how = (named, "header") if named else infer(messages, types, tools, rules)
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
         caps = required_capabilities(body, messages)
 
