@@ -101,6 +101,37 @@ def test_config_rules_come_first_and_name_themselves():
     assert infer(msgs, ("documentation",), rules=rules) == ("documentation", "rule:docs-words")
 
 
+def test_the_literal_prefilter_never_hides_a_match():
+    """A rule's pattern runs only on text holding one of the literal strings derived from it: on every
+    corpus request (and its system prompt), wherever the pattern matches, one of them is there."""
+    from modelwise.gateway.inference import _NEEDS, RULES
+
+    doc = inference_corpus.load()
+    texts = []
+    for p in doc["prompts"]:
+        msgs = inference_corpus.request(p, doc["clients"])["messages"]
+        texts += [request_of(msgs), *(m["content"] for m in msgs if isinstance(m.get("content"), str))]
+    checked = 0
+    for (name, _, _, _, pattern), needs in zip(RULES, _NEEDS, strict=True):
+        if needs is None:
+            continue
+        folded, strings, any_of = needs
+        for text in texts:
+            if pattern.search(text):
+                where = text.lower() if folded else text
+                assert any(x in where for x in strings) and any_of.search(where), (name, text[:200])
+                checked += 1
+    assert checked > 300
+
+
+def test_a_long_request_is_read_at_its_start_and_its_end():
+    log = "\n".join(f"2026-12-01 12:00:{i % 60:02d} INFO worker {i} processed batch" for i in range(2000))
+    assert infer([{"role": "user", "content": log + "\n\nwhy does it stop after batch 1999? fix it"}],
+                 TYPES)[0] == "debugging"
+    assert infer([{"role": "user", "content": "add docstrings to this module\n" + log}], TYPES)[0] == (
+        "documentation")
+
+
 # -- through the real gateway --------------------------------------------------------------------------
 
 

@@ -9,7 +9,10 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-MAX_TEXT = 20_000  # characters of each part read (a request can hold whole files)
+MAX_TEXT = 20_000  # characters kept of a turn's start and of its end (a turn can hold whole files)
+# What the rules read of the request: its start and its end (where people say what they want), and more
+# of it for traces, diffs and code. Regular expressions cost time per character; these bound it.
+HEAD, TAIL, HEAD_FULL = 800, 300, 3_000
 SHORT_SYSTEM = 1_500  # a longer system prompt is an agent's generic one and says nothing of the task
 CI = re.IGNORECASE
 ML = re.MULTILINE
@@ -173,12 +176,69 @@ RULES: tuple[tuple[str, str, int, str, re.Pattern[str]], ...] = tuple(
     (name, task, weight, where, re.compile(pattern, flags))
     for name, task, weight, where, pattern, flags in _RULES
 )
+
+
+def _required(seq: Any) -> set[str] | None:
+    """Strings one of which every match of the parsed pattern `seq` contains (its longest run of
+    literal characters, or those of a group it cannot skip), or None when there is no such set."""
+    from re import _constants as c  # type: ignore[attr-defined]
+
+    best = run = ""
+    groups: list[Any] = []
+    for op, av in seq:
+        if op is c.LITERAL:
+            run += chr(av)
+            continue
+        best, run = max(best, run, key=len), ""
+        if op is c.BRANCH:
+            groups.append(av[1])
+        elif op is c.SUBPATTERN:
+            groups.append([av[-1]])
+        elif op in (c.MAX_REPEAT, c.MIN_REPEAT) and av[0] >= 1:
+            groups.append([av[2]])
+    best = max(best, run, key=len)
+    if len(best) >= 3:
+        return {best}
+    for branches in groups:
+        found: set[str] | None = set()
+        for b in branches:
+            r = _required(b)
+            if r is None:
+                found = None
+                break
+            found |= r  # type: ignore[operator]
+        if found:
+            return found
+    return {best} if best else None
+
+
+def _prefilter(pattern: re.Pattern[str]) -> tuple[bool, tuple[str, ...], re.Pattern[str]] | None:
+    """(case-insensitive, the strings one of which any match contains, a pattern of them); None: no
+    such strings."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    found = _required(_parser.parse(pattern.pattern, pattern.flags))
+    if not found:
+        return None
+    folded = bool(pattern.flags & re.IGNORECASE)
+    strings = tuple(sorted({f.lower() if folded else f for f in found}, key=lambda f: (-len(f), f)))
+    return folded, strings, re.compile("|".join(map(re.escape, strings)))
+
+
+# a rule's regular expression runs only on text that holds one of its literal strings (a fast scan)
+_NEEDS = [_prefilter(pattern) for *_, pattern in RULES]
 _RANK = {t: i for i, t in enumerate(PRIORITY)}
 
 
-def _evidence(pattern: re.Pattern[str], text: str) -> float:
+def _evidence(pattern: re.Pattern[str], text: str, lowered: str, needs: Any) -> float:
     """How strongly `text` matches a rule: 0 for no match, 1 for one phrase, up to 2 for three or more
     different phrases (more of the same kind of evidence counts, with diminishing weight)."""
+    if needs is not None:
+        folded, strings, any_of = needs
+        where = lowered if folded else text
+        # a short text is scanned fastest by one pattern of the strings, a long one string by string
+        if not (any_of.search(where) if len(where) < 400 else any(s in where for s in strings)):
+            return 0.0
     found = set()
     for m in pattern.finditer(text):
         found.add(m.group(0).lower())
@@ -204,13 +264,15 @@ def request_of(messages: Sequence[Mapping[str, Any]]) -> str:
     for m in reversed(messages):
         if m.get("role") != "user":
             continue
-        raw = _text(m.get("content"))[:MAX_TEXT * 2]
+        raw = _text(m.get("content"))
+        if len(raw) > 2 * MAX_TEXT:  # its start and its end
+            raw = raw[:MAX_TEXT] + "\n" + raw[-MAX_TEXT:]
         if not raw or _TOOL_RESULT.match(raw):
             continue
         inside = [body for _, body in _INSIDE.findall(raw)]
         text = "\n".join(inside) if inside else _DROP.sub("", raw)
         if text.strip():
-            return _ASK.sub("", text.strip())[:MAX_TEXT]
+            return _ASK.sub("", text.strip())
     return ""
 
 
@@ -257,16 +319,19 @@ def infer(
             return task, f"rule:{name}"
     code = "\n".join(_FENCED.findall(request))
     prose = _FENCED.sub("\n", request)
-    parts: list[tuple[str, str, float]] = [("prose", prose, 1.0), ("full", request, 1.0), ("code", code, 1.0)]
+    if len(prose) > HEAD + TAIL:
+        prose = prose[:HEAD] + "\n" + prose[-TAIL:]
+    parts = [("prose", prose, 1.0), ("full", request[:HEAD_FULL], 1.0), ("code", code[:HEAD_FULL], 1.0)]
     if 0 < len(system) <= SHORT_SYSTEM:
         parts.append(("prose", system, 0.5))
+    texts = [(part, text, text.lower(), k) for part, text, k in parts if text]
     score: dict[str, float] = {}
     best: dict[str, tuple[float, str]] = {}
-    for name, task, weight, where, pattern in RULES:
+    for (name, task, weight, where, pattern), needs in zip(RULES, _NEEDS, strict=True):
         if task not in known:
             continue
-        w = max((k * weight * _evidence(pattern, text) for part, text, k in parts if part == where and text),
-                default=0.0)
+        w = max((k * weight * _evidence(pattern, text, lowered, needs)
+                 for part, text, lowered, k in texts if part == where), default=0.0)
         if w:
             score[task] = score.get(task, 0.0) + w
             if w > best.get(task, (0.0, ""))[0]:
