@@ -6,7 +6,7 @@ group-commit path. Redaction always runs before any write transaction opens."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -224,6 +224,10 @@ def scrub(ctx: Context, description: Any, agent: Any, request_id: Any, *, dry_ru
     return Scrubbed(stored, agent, request_id)
 
 
+# why a gateway call needs a capability (the request's own parts)
+_NEEDS = {"function_calling": "it sends tools", "vision": "it sends images"}
+
+
 def route_call(
     ctx: Context,
     task_type: str,
@@ -233,28 +237,76 @@ def route_call(
     model_id: str | None = None,
     agent: str | None = None,
     type_from: str | None = None,
+    capabilities: Sequence[str] = (),
+    exclude: Collection[str] = (),
+    avoid_providers: Collection[str] = (),
+    fallback_from: Mapping[str, Any] | None = None,
+    api: str = "openai",
+    cache_writes: bool = False,
 ) -> dict[str, Any]:
     """Route a model call the gateway is about to make and reserve its worst case: `input_tokens` (a
     conservative count) plus the most output the task budget, the tier and the day leave (at most
     `requested_output`, the model's maximum output and its context window). The answer is that of
     `route_task` with `maxTokens`, the output to allow upstream. `model_id`: this model as asked
-    (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`.
-    When nothing fits, raises Refused and records nothing."""
+    (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`;
+    `api`: the wire format the call is made in (only models called in it are candidates);
+    `cache_writes`: the request may write its input to the prompt cache, so the reservation prices
+    the input at the cache-write price where that is higher.
+    `capabilities`: what the request needs (tools: function_calling, images: vision); a request no
+    model can serve (those, or a context window that holds the messages) is BadInput. When nothing
+    fits, raises Refused and records nothing.
+
+    A fallback attempt leaves out the models in `exclude` and the providers in `avoid_providers`
+    (they failed or cool down) and is admitted like any call, within what is left; `fallback_from`
+    (the attempt before it) is kept in the decision. When those leave no eligible model, Refused
+    has kind `excluded`."""
     from modelwise.core.calls import affordable_output, output_ceiling
     from modelwise.core.errors import Refused
     from modelwise.core.routing import ROUTED
-    from modelwise.core.scoring import NO_CONSTRAINTS
+    from modelwise.core.scoring import NO_CONSTRAINTS, without
 
     task = ctx.task(task_type, "", None, agent=agent)
     agent = None if task.agent is None else redact_identifier(task.agent)  # before the write transaction
     settings = ctx.settings
-    # only models the gateway can call: reachable, in the OpenAI format (no translation yet)
-    ranking = ctx.ranking(task.type, task.weights, any_provider=False, api="openai")
+    # only models the gateway can call: reachable, in the call's wire format
+    ranking = ctx.ranking(task.type, task.weights, any_provider=False, api=api)
+    if capabilities:
+        needs = tuple(sorted(set(capabilities)))
+        capable = ctx.ranking(task.type, task.weights, Constraints(capabilities=needs), any_provider=False,
+                              api=api)
+        if ranking.nofloor_list and not capable.nofloor_list:
+            why = "; ".join(_NEEDS.get(c, c) for c in needs)
+            raise BadInput(
+                f"the request needs {' and '.join(needs)} ({why}), "
+                f"which no model the gateway can call for {task.type} has"
+            )
+        ranking = capable
     asked = None
     if model_id is not None:
         asked = next((e for e in ranking.entries if e.model.id == model_id), None)
         if asked is None:
             raise BadInput(f"model {model_id!r} is not one modelwise can route to")
+        missing = [c for c in capabilities if c not in asked.model.capabilities]
+        if missing:
+            raise BadInput(f"{asked.model.name} lacks {' and '.join(missing)}, which the request needs "
+                           f"({'; '.join(_NEEDS.get(c, c) for c in missing)})")
+    elif ranking.nofloor_list and not any(
+        e.ctx is None or e.ctx > input_tokens for e in ranking.nofloor_list
+    ):
+        largest = max(e.ctx or 0 for e in ranking.nofloor_list)
+        raise BadInput(
+            f"the messages (about {input_tokens:,} tokens) leave no room for an answer in any eligible "
+            f"model's context window (the largest is {largest:,} tokens)"
+        )
+    elif exclude or avoid_providers:
+        offers = ctx.reach.offers
+        left = without(ranking, lambda s: s.model.id in exclude or (
+            (o := offers.get(s.model.id)) is not None and o.provider in avoid_providers))
+        if ranking.nofloor_list and not left.nofloor_list:
+            err = Refused("every eligible model failed in this call or is cooling down after failures")
+            err.kind = "excluded"
+            raise err
+        ranking = left
     ctx.ledger  # noqa: B018 - its zone names the day
     now = ctx.clock()
     day = budget_policy.budget_day(now, ctx.tz).isoformat()
@@ -279,6 +331,14 @@ def route_call(
             cap = min(task.budget, p.room.limit)
         e = p.winner
         out = -1
+
+        def worst(tin: int, tout: int) -> float:
+            assert e is not None
+            cost = e.estimated_cost(tin, tout)
+            if cache_writes and e.model.cache_write_per_1m is not None:
+                cost = max(cost, e.model.cost_of(tin, tout, 0, tin))
+            return cost
+
         if e is not None:
             ceiling = output_ceiling(requested_output, e.model.max_output_tokens, e.model.context_window,
                                      input_tokens)
@@ -287,12 +347,14 @@ def route_call(
                     f"the messages (about {input_tokens:,} tokens) leave no room for an answer in "
                     f"{e.model.name}'s context window of {e.model.context_window:,} tokens"
                 )
-            out = affordable_output(e.estimated_cost, input_tokens, cap, ceiling)
+            out = affordable_output(worst, input_tokens, cap, ceiling)
         if e is None or out < 1:
-            raise Refused(p.choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}")
+            err = Refused(p.choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}")
+            err.kind = p.choice.refusal_kind if e is None else "budget"
+            raise err
         granted = out
         p.tout = out
-        p.choice.estimated_cost = e.estimated_cost(input_tokens, out)
+        p.choice.estimated_cost = worst(input_tokens, out)
         response = decision_json(
             ctx, p, decision_id=new_decision_id(now), request_id=None, agent=agent,
             constraints=NO_CONSTRAINTS, now=now, warnings=list(p.choice.warnings), top=3,
@@ -301,6 +363,8 @@ def route_call(
         response["via"] = "gateway"  # the console's gateway view finds the calls by it
         if type_from is not None:
             response["taskTypeFrom"] = type_from
+        if fallback_from is not None:
+            response["fallbackFrom"] = dict(fallback_from)
         return NewDecision(
             id=response["decisionId"], request_id=None, ts=response["timestamp"], ts_unix=now.timestamp(),
             day=day, task_type=task.type, tier=p.tier.name, agent=agent, model_id=e.model.id,

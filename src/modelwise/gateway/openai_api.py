@@ -19,7 +19,9 @@ from starlette.concurrency import run_in_threadpool
 from modelwise.core.calls import input_tokens
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
-from modelwise.gateway.inference import infer
+from modelwise.gateway.attempts import Cooldowns, Failure, NoCandidate, retryable
+from modelwise.gateway.attempts import run as run_attempts
+from modelwise.gateway.inference import compile_rules, infer
 from modelwise.gateway.usage import StreamTally, cached_of, reported
 
 log = logging.getLogger("modelwise.gateway")
@@ -84,13 +86,14 @@ def _check_messages(body: Any) -> list[dict[str, Any]]:
 class _Call:
     """One routed call: the decision and what settles it."""
 
-    __slots__ = ("service", "decision", "started", "settled")
+    __slots__ = ("service", "decision", "started", "settled", "attempt")
 
-    def __init__(self, service: Any, decision: dict[str, Any]):
+    def __init__(self, service: Any, decision: dict[str, Any], attempt: int = 1):
         self.service = service
         self.decision = decision
         self.started = time.monotonic()
         self.settled = False
+        self.attempt = attempt  # this call's place among the attempts of one request
 
     def headers(self) -> dict[str, str]:
         d = self.decision
@@ -100,7 +103,14 @@ class _Call:
             "X-Modelwise-Provider": d["provider"] or "",
             "X-Modelwise-Task-Type": d["taskType"],
             "X-Modelwise-Task-Type-From": d.get("taskTypeFrom") or "",
+            "X-Modelwise-Attempts": str(self.attempt),
         }
+
+    def failure(self, why: str, answer: Response, provider_wide: bool = False,
+                retry_after: float | None = None) -> Failure:
+        d = self.decision
+        return Failure(d["selectedModel"], d["provider"], why, answer, provider_wide, retry_after,
+                       d["decisionId"])
 
     def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None,
                cached: int = 0) -> None:
@@ -148,9 +158,10 @@ class _Stream(Response):
     """The upstream's event stream passed through as it arrives; a client that goes away cancels the
     upstream call. The decision is settled when the stream ends, however it ends."""
 
-    def __init__(self, call: _Call, resp: aiohttp.ClientResponse, tin: int, strip_usage: bool):
+    def __init__(self, call: _Call, resp: aiohttp.ClientResponse, tin: int, strip_usage: bool, first: bytes):
         super().__init__(b"", 200, media_type="text/event-stream")  # its own headers are sent below
         self.call, self.resp, self.tin, self.strip_usage = call, resp, tin, strip_usage
+        self.first = first  # the stream's first bytes, read before the answer was committed to
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         tally = StreamTally(strip=self.strip_usage)
@@ -164,6 +175,9 @@ class _Stream(Response):
                 *headers, (b"content-type", ctype), (b"cache-control", b"no-cache"),
             ]})
             try:
+                data = tally.feed(self.first)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
                 async for data in self.resp.content.iter_any():
                     data = tally.feed(data)
                     if data:
@@ -212,6 +226,13 @@ def callable_ids(reach: Any) -> list[str]:
 def mount(app: FastAPI, service: Any) -> None:
     """Add the OpenAI-compatible routes to `app` (behind the server's guard and token check)."""
     types = service.settings.task_types
+    gw = service.settings.gateway
+    # cooldowns on the service's clock (a test moves it on instead of waiting)
+    cooldowns = Cooldowns(gw.cooldown_seconds, clock=lambda: service.clock().timestamp())
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
+    )
+    rules = compile_rules(gw.rules)  # the config's inference rules, tried before the built-in ones
     known: dict[int, frozenset[str]] = {}
 
     def callable_set(reach: Any) -> frozenset[str]:
@@ -287,30 +308,60 @@ def mount(app: FastAPI, service: Any) -> None:
                     raise _Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves "
                                    "(GET /v1/models lists them)")
                 model_id = spec.id
-            task_type, how = (named, "header") if named else infer(messages, types)
+            tools = body.get("tools") or body.get("functions")
+            task_type, how = (named, "header") if named else infer(messages, types, tools, rules)
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
+        caps = required_capabilities(body, messages)
+
+        async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
+            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how}
+            if caps:
+                kw["capabilities"] = caps
+            if exclude or avoid:
+                kw["exclude"], kw["avoid_providers"] = exclude, avoid
+            if failures:
+                kw["fallback_from"] = failures[-1].to_json()
+            try:
+                decision = await route(task_type, tin, wanted, **kw)
+            except Refused as exc:
+                if failures or exclude or avoid:  # the loop may try without some of what it left out
+                    raise NoCandidate(str(exc), exc.kind) from None
+                raise
+            call = _Call(service, decision, len(failures) + 1)
+            try:
+                return await _call(call, dict(body), key, stream, tin)
+            except BaseException:  # never left reserved: nothing reached the client from this call
+                call.settle("error", cost=0.0)
+                raise
+
         try:
-            decision = await route(task_type, tin, wanted, model_id=model_id, agent=agent, type_from=how)
+            outcome = await run_attempts(attempt, cooldowns, gw.attempts, fallback=model_id is None)
+        except NoCandidate as exc:
+            if exc.kind == "excluded":
+                return error(503, f"{exc}; retry in {cooldowns.retry_after()} s",
+                             headers={"Retry-After": str(cooldowns.retry_after())})
+            return error(402, str(exc))
         except Refused as exc:
             return error(402, str(exc))
         except (BadInput, LedgerError) as exc:
             return error(exc.status if exc.status != 422 else 400, str(exc))
         except ModelwiseError as exc:
             return error(exc.status, str(exc))
-        call = _Call(service, decision)
-        try:
-            return await _call(call, body, key, stream, tin)
-        except BaseException:  # never left reserved: nothing reached the client from this call
-            call.settle("error", cost=0.0)
-            raise
+        if outcome.failures:
+            log.info("call %s: %s", "answered" if outcome.result is not None else "failed",
+                     ", ".join(f"{f.model}@{f.provider} {f.why}" for f in outcome.failures))
+        return outcome.answer
 
-    async def _call(call: _Call, body: dict[str, Any], key: str, stream: bool, tin: int) -> Response:
+    async def _call(call: _Call, body: dict[str, Any], key: str, stream: bool, tin: int) -> Any:
+        """One attempt: the upstream call for `call`'s decision. Returns the answer for the client, or a
+        Failure when the provider failed before anything reached the client (settled either way)."""
         decision = call.decision
-        target = upstream.target(service.reach, decision["provider"])
+        provider = decision["provider"]
+        target = upstream.target(service.reach, provider)
         if target is None or target.api != "openai":
             call.settle("error", cost=0.0)
             why = "is not on" if target is None else f"speaks the {target.api} format, not translated yet"
-            return error(502, f"provider {decision['provider']} {why}", headers=call.headers())
+            return error(502, f"provider {provider} {why}", headers=call.headers())
         body["model"] = decision["upstreamId"]
         body.pop("max_tokens" if key == "max_completion_tokens" else "max_completion_tokens", None)
         body[key] = decision["maxTokens"]
@@ -321,23 +372,28 @@ def mount(app: FastAPI, service: Any) -> None:
             asked_usage = options.get("include_usage") is True
             body["stream_options"] = {**options, "include_usage": True}
         try:
-            resp = await upstream.session().post(target.url, data=orjson.dumps(body), headers=target.headers)
+            resp = await upstream.session().post(target.url, data=orjson.dumps(body), headers=target.headers,
+                                                 timeout=timeout)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            call.settle("error", cost=0.0)  # nothing reached the provider
+            return call.failure("refused", error(
+                502, f"provider {provider} could not be reached: {type(exc).__name__}", headers=call.headers()
+            ), provider_wide=True)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            call.settle("error", cost=0.0)
-            return error(502, f"provider {decision['provider']} could not be reached: {type(exc).__name__}",
-                         headers=call.headers())
+            return _lost(call, exc)
         if resp.status >= 400 or not stream:
             try:
                 payload = await resp.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 resp.close()
-                call.settle("error", cost=0.0)
-                return error(502, f"provider {decision['provider']} broke off: {type(exc).__name__}",
-                             headers=call.headers())
+                return _lost(call, exc)
             resp.release()
             if resp.status >= 400:
                 call.settle("error", cost=0.0)
-                return _upstream_error(resp.status, payload, decision["provider"], call.headers())
+                answer = _upstream_error(resp.status, payload, provider, call.headers())
+                if retryable(resp.status):
+                    return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
+                return answer
             cached = 0
             try:
                 raw_usage = orjson.loads(payload).get("usage")
@@ -348,7 +404,49 @@ def mount(app: FastAPI, service: Any) -> None:
                 usage = None
             call.settle("success", usage or (tin, decision["maxTokens"]), cached=cached)
             return Response(payload, 200, call.headers(), media_type="application/json")
-        return _Stream(call, resp, tin, strip_usage=not asked_usage)
+        try:  # the first bytes before the answer is committed to: until then another model can take it
+            first = await resp.content.readany()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp.close()
+            return _lost(call, exc)
+        return _Stream(call, resp, tin, not asked_usage, first)
+
+    def _lost(call: _Call, exc: BaseException) -> Failure:
+        """The provider got the call and then went silent or broke off before answering: it may bill for
+        it, so the attempt is settled at its reservation (the worst case the budget granted)."""
+        call.settle("error", cost=call.decision["estimatedCost"])
+        provider = call.decision["provider"]
+        if isinstance(exc, TimeoutError):
+            return call.failure("timeout", error(
+                504, f"provider {provider} did not answer within {gw.timeout_seconds:g} s", "timeout",
+                headers=call.headers()))
+        return call.failure("broke off", error(
+            502, f"provider {provider} broke off: {type(exc).__name__}", headers=call.headers()))
+
+
+def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    """A provider's Retry-After in seconds (a number; an HTTP date is not read)."""
+    v = resp.headers.get("Retry-After")
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def required_capabilities(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """What a chat request needs of its model: function calling for tools (or functions), vision for an
+    image in any message."""
+    caps = []
+    if body.get("tools") or body.get("functions"):
+        caps.append("function_calling")
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") in ("image_url", "input_image", "image") for p in content
+        ):
+            caps.append("vision")
+            break
+    return tuple(caps)
 
 
 def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:
