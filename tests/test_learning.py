@@ -234,7 +234,8 @@ def test_cli_learning_commands_do_not_import_matplotlib():
     import sys
 
     code = (
-        "import sys; from modelwise import cli; cli.build_parser(); import modelwise.cli_learning; "
+        "import sys; from modelwise import cli; cli.build_parser(); "
+        "from modelwise.cli.commands import audit, evaluate, savings; "
         "print('matplotlib' in sys.modules)"
     )
     out = subprocess.run(

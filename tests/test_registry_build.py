@@ -245,7 +245,7 @@ def test_report_lists_matches_and_price_differences(built):
 
 
 def _cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "modelwise.cli_registry", "registry", *args],
+    return subprocess.run([sys.executable, "-m", "modelwise", "registry", *args],
                           capture_output=True, text=True, cwd=cwd, timeout=120)
 
 

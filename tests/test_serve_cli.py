@@ -139,8 +139,8 @@ def test_the_cli_path_never_imports_the_server(cli_env, argv):
     )
     assert proc.returncode == 0, proc.stderr
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
-    # The whole parser loads the area module (a plain `route` is read without argparse)...
-    assert ("modelwise.cli_service" in imported) == (argv[0] != "route")
+    # `stats` goes through argparse and loads its command module (a plain `route` is read without argparse)...
+    assert ("modelwise.cli.commands.stats" in imported) == (argv[0] != "route")
     for heavy in ("modelwise.server", "fastapi", "uvicorn", "textual"):
         assert heavy not in imported, heavy  # ...but never the server
 

@@ -1,24 +1,80 @@
-"""Commands of the whatif area (issue 7), added to the `modelwise` parser by `register`, and the text
-printers of `explain` and `models --pareto`. Imports nothing heavy at module level."""
+"""The text printers of routes, candidate tables, `explain` (with its sensitivity grid) and the
+cost/quality frontier, shared by the commands that show them."""
 
 from __future__ import annotations
 
-import argparse
 import sys
 import textwrap
-from collections.abc import Callable
 from typing import Any
+
+from modelwise.cli.output import money
+
+
+def flip_words(flip: dict | None, weights: dict[str, float], names: dict[str, str]) -> str | None:
+    if not flip:
+        return None
+    name = flip.get("modelName") or names.get(flip["model"], flip["model"])
+    return (
+        f"{name} would win if {flip['weight']} weighed {flip['value']:.4g}"
+        f" instead of {weights[flip['weight']]:g}"
+    )
+
+
+def print_route(r: dict[str, Any], verbose: bool = False) -> None:
+    names = {c["model"]: c["name"] for c in r.get("candidates", [])}
+    status = r["status"]
+    if r["selectedModel"] is None:
+        print(f"{status}: {r['reason']}")
+    else:
+        print(
+            f"{r['selectedModelName']} ({r['selectedModel']})"
+            f"  [{status}{' → ' + r['wouldBe'] if r.get('wouldBe') else ''}]"
+        )
+        margin = r.get("margin")
+        print(
+            f"  score {r['score']:.4f}"
+            + (f", {margin:.4f} ahead of the runner-up" if margin is not None else "")
+        )
+        est = r["estimatedTokens"]
+        print(
+            f"  estimated {money(r['estimatedCost'])} for {est['input']:,} input"
+            f" + {est['output']:,} output tokens"
+            f" (task budget {money(r['budget']['task'])})"
+        )
+        print(f"  {r['reason']}")
+    b = r["budget"]
+    print(f"  left today: {money(b['dailyRemaining'])}; {r['tier']} tier: {money(b['tierRemaining'])}")
+    words = flip_words(r.get("flip"), r["weights"], names)
+    if words:
+        print(f"  flip: {words}")
+    if r.get("decisionId"):
+        print(f"  decision {r['decisionId']}")
+    for w in r.get("warnings", []):
+        if w != r["reason"]:  # a degradation's reason is its warning: said once, above
+            print(f"warning: {w}", file=sys.stderr)
+    if verbose:
+        print_candidates(r["candidates"])
+
+
+def print_candidates(rows: list[dict[str, Any]]) -> None:
+    print(
+        f"  {'#':>4} {'model':<34} {'cap':>4} {'perf':>6} {'avail':>6} {'cost':>6} {'total':>7}"
+        f" {'est. $':>10}  eligibility"
+    )
+    for c in rows:
+        mark = "*" if c.get("winner") else " "
+        elig = "eligible" if c["eligible"] and not c["reason"] else (c["reason"] or "")
+        print(
+            f" {mark}{c['rank']:>4} {c['name'][:34]:<34} {c['capability']:>4.0f} {c['performance']:>6.3f} "
+            f"{c['availability']:>6.3f} {c['cost']:>6.3f} {c['total']:>7.4f} "
+            f"{c['estimatedCost']:>10.6f}  {elig}"
+        )
+
 
 _COMPONENT_ABBREV = {"capability": "cap", "performance": "perf", "availability": "avail", "cost": "cost"}
 
 
-def _money(x: float | None) -> str:
-    from modelwise.cli import money
-
-    return money(x)
-
-
-def _observed_words(obs: dict[str, Any]) -> str:
+def observed_words(obs: dict[str, Any]) -> str:
     """Registry against calibrated values of a candidate, with the outcomes behind them."""
     parts = [f"quality {obs['registryQuality']:.3f} -> {obs['calibratedQuality']:.3f}"
              if obs.get("registryQuality") is not None
@@ -32,16 +88,14 @@ def _observed_words(obs: dict[str, Any]) -> str:
 def print_explain(r: dict[str, Any], limit: int | None = 20, grid: bool = False) -> None:
     """`modelwise explain` as text: the decision, the breakdown, the leads, the flip points, the
     exclusions, optionally the sensitivity grid, and the summary."""
-    from modelwise.cli import _print_candidates, _print_route
-
-    _print_route(r)
+    print_route(r)
     print()
     rows = r["candidates"][:limit] if limit else r["candidates"]
-    _print_candidates(rows)
+    print_candidates(rows)
     for c in rows:
         obs = c.get("observed")
         if isinstance(obs, dict) and obs.get("outcomes"):
-            print(f"        {c['name'][:34]}: {_observed_words(obs)}")
+            print(f"        {c['name'][:34]}: {observed_words(obs)}")
 
     norm = r.get("weightsNormalised") or {}
     if norm:
@@ -120,82 +174,3 @@ def print_pareto(rows: list[dict[str, Any]], task: str) -> None:
     for r in rows:
         print(f"  {r['id'][:44]:<44} {r['name'][:30]:<30} {r['quality']:>8.4f} {r['blendedPer1k']:>10.6f}")
     print(f"{len(rows)} models on the frontier", file=sys.stderr)
-
-
-def cmd_whatif(args: argparse.Namespace) -> int:
-    from modelwise.cli import emit, service_from_args
-
-    # With nothing changed the replay reproduces the record (changed 0): a check worth being able to run.
-    svc = service_from_args(args)
-    r = svc.whatif(
-        args.weights,
-        args.since,
-        args.until,
-        cost_scale=args.cost_scale,
-        daily_budget=args.daily_budget,
-        learning=None if args.learning is None else args.learning == "on",
-    )
-    if args.json:
-        emit(r)
-    else:
-        print_whatif(r, top=args.top)
-    return 0
-
-
-def print_whatif(r: dict[str, Any], top: int = 10) -> None:
-    rec, rep = r["recorded"], r["replayed"]
-    period = r["period"]
-    w = r["weights"]
-    changes = [f"weights {','.join(f'{v:g}' for v in w.values())}" if w else "each decision's own weights"]
-    st = r["settings"]
-    recorded = st.get("recordedDailyBudgets") or []
-    if st.get("dailyBudgetFrom") == "recorded":
-        budget = "the daily budget each decision was made under (" + ", ".join(map(_money, recorded)) + ")"
-    elif st.get("dailyBudgetFrom") == "asked":
-        budget = f"daily budget {_money(st['dailyBudget'])}"
-    else:
-        budget = f"daily budget {_money(st['dailyBudget'])} (the config's: none was recorded)"
-    changes.append(f"cost scale {st['costScale']}, {budget}")
-    print(f"what-if over {period['since']} .. {period['until'] or 'now'}: {r['decisions']} decisions")
-    print(f"  replayed with {'; '.join(changes)}")
-    if not r["decisions"]:
-        return
-    delta = rep["cost"] - rec["cost"]
-    pct = f" ({delta / rec['cost']:+.1%})" if rec["cost"] else ""
-    print(f"  {'':<20} {'recorded':>12} {'replayed':>12}")
-    print(f"  {'cost':<20} {_money(rec['cost']):>12} {_money(rep['cost']):>12}{pct}")
-
-    def q(x: float | None) -> str:
-        return "-" if x is None else f"{x:.4f}"
-
-    print(f"  {'expected quality':<20} {q(rec['quality']):>12} {q(rep['quality']):>12}")
-    for status in ("routed", "degraded", "refused"):
-        a, b = rec["statuses"].get(status, 0), rep["statuses"].get(status, 0)
-        print(f"  {status:<20} {a:>12} {b:>12}")
-    print(f"  {r['changed']} of {r['decisions']} decisions change model; {r['statusChanged']} change status")
-    if r.get("skipped"):
-        print(f"  {r['skipped']} decisions of task types no longer configured were kept as recorded")
-    ids = sorted(set(rec["models"]) | set(rep["models"]), key=lambda m: -max(rec["models"].get(m, 0),
-                                                                            rep["models"].get(m, 0)))
-    print(f"  {'model mix':<44} {'recorded':>9} {'replayed':>9}")
-    for m in ids[:top]:
-        print(f"  {m[:44]:<44} {rec['models'].get(m, 0):>9} {rep['models'].get(m, 0):>9}")
-    if len(ids) > top:
-        print(f"  ... {len(ids) - top} more models (--top N)")
-
-
-def register(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """`command(name, help, func)` returns a subparser with the global options; add this area's commands."""
-    p = command(
-        "whatif",
-        "replay recorded decisions under other weights or settings and compare cost, model mix and quality",
-        cmd_whatif,
-    )
-    p.add_argument("--weights", metavar="C,P,A,K", help="capability,performance,availability,cost")
-    p.add_argument("--since", help="7d, 24h, today (default), 2026-11-01 or an ISO time")
-    p.add_argument("--until", help="end of the period (exclusive); default now")
-    p.add_argument("--cost-scale", choices=["linear", "log"], help="replay with this cost scale")
-    p.add_argument("--daily-budget", type=float, metavar="USD", help="replay with this daily budget")
-    p.add_argument("--learning", choices=["on", "off"], help="replay with learning from outcomes on or off")
-    p.add_argument("--top", type=int, default=10, help="models of the mix to print")
-    p.add_argument("--json", action="store_true", help="print JSON")

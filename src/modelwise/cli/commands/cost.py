@@ -1,30 +1,24 @@
-"""`modelwise providers` (who can call which models, whether each key variable is set) and `modelwise cost`
-(what one call costs, with the prices used). Added to the parser by `register`; nothing heavy at import."""
+"""`modelwise cost`: what one call to a model costs, with the prices used (the registry's, or a LiteLLM
+price map's)."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from modelwise.cli.common import EXIT_OK, service_from_args
+from modelwise.cli.output import emit
 from modelwise.core.errors import BadInput
 
-EXIT_OK = 0
+if TYPE_CHECKING:
+    import argparse
+
+NAME = "cost"
+HELP = "what one call to a model costs, with the prices used"
 
 
-def register(command: Callable[..., argparse.ArgumentParser]) -> None:
-    """`command(name, help, func)` returns a subparser with the global options; add this area's commands."""
-    p = command(
-        "providers", "the providers: on or off, whether their key is set, how many models each reaches",
-        cmd_providers,
-    )
-    p.add_argument("--json", action="store_true", help="print JSON")
-
-    p = command("cost", "what one call to a model costs, with the prices used", cmd_cost)
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", metavar="MODEL", help="a registry id, an alias, or a LiteLLM price-map key")
     p.add_argument("--input-tokens", type=int, required=True, metavar="N", help="input tokens, cached too")
     p.add_argument("--output-tokens", type=int, required=True, metavar="M", help="output tokens")
@@ -38,76 +32,6 @@ def register(command: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--price-map", action="store_true", help="read MODEL from the price map, not the registry")
     p.add_argument("--prices", metavar="FILE", help="the LiteLLM price map to read (default: vendored)")
     p.add_argument("--json", action="store_true", help="print JSON")
-
-
-# -- providers ---------------------------------------------------------------------------------------
-
-
-def providers_table(svc: Any) -> list[dict[str, Any]]:
-    """One row per provider (built-in or configured): on or off and why, which key variable it reads and
-    whether it is set (never the key), where it is, its wire format and how many registry models it
-    reaches."""
-    from modelwise.core import providers as prov
-
-    defs = prov.merge_config(svc.settings.providers_config())
-    resolved = prov.resolve(defs, os.environ)
-    counts = prov.compute_reach(svc.registry.models, resolved, count_all=True).counts
-    rows = []
-    for p in resolved:
-        s = p.spec
-        origin = "built-in" if s.builtin else "configured"
-        if s.builtin and s.configured:
-            origin = "built-in, configured"
-        rows.append(
-            {
-                "name": s.name,
-                "label": s.label,
-                "origin": origin,
-                "enabled": p.enabled,
-                "why": p.why_off,
-                "keyVariables": list(s.key_envs),
-                "keyVariable": p.key_env,
-                "keyPresent": p.key_env is not None,
-                "baseUrl": s.base_url,
-                "api": s.api,
-                "free": s.free,
-                "local": s.local,
-                "models": counts.get(s.name, 0),
-                "listedModels": None if s.models is None else list(s.models),
-            }
-        )
-    return rows
-
-
-def cmd_providers(args: argparse.Namespace) -> int:
-    from modelwise.cli import emit, service_from_args
-
-    svc = service_from_args(args)
-    rows = providers_table(svc)
-    if args.json:
-        emit(rows)
-        return EXIT_OK
-    print(f"{'provider':<14} {'state':<4} {'key':<28} {'api':<9} {'models':>6}  base url")
-    for r in rows:
-        if r["keyVariables"]:
-            key = (r["keyVariable"] + " set") if r["keyPresent"] else (r["keyVariables"][0] + " not set")
-        else:
-            key = "no key needed"
-        state = "on" if r["enabled"] else "off"
-        print(f"{r['name']:<14} {state:<4} {key[:28]:<28} {r['api']:<9} {r['models']:>6}  {r['baseUrl']}")
-    on = [r["name"] for r in rows if r["enabled"]]
-    if on:
-        print(f"routing keeps to the models {', '.join(on)} reach", file=sys.stderr)
-    else:
-        print(
-            "no provider is on: routing is advisory over the whole registry (set a key variable above or "
-            "add [providers.NAME] to the config)",
-            file=sys.stderr,
-        )
-    return EXIT_OK
-
-
-# -- cost --------------------------------------------------------------------------------------------
 
 
 def price_map_path(given: str | None) -> Path:
@@ -226,9 +150,7 @@ def _flag(what: str) -> str:
     return {"cacheWrite": "cache-write"}.get(what, what)
 
 
-def cmd_cost(args: argparse.Namespace) -> int:
-    from modelwise.cli import emit, service_from_args
-
+def run(args: argparse.Namespace) -> int:
     svc = service_from_args(args)
     r = cost_of_call(svc, args)
     if args.json:

@@ -3,26 +3,33 @@ and `registry_update`."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from modelwise.cli.output import unescaped
 from modelwise.core.errors import BadInput
 
-# The importer (and pydantic) load only when a registry command runs: the parser is built on every
-# `modelwise` call and must stay cheap for `route`'s cold start.
+if TYPE_CHECKING:
+    import argparse
+
+NAME = "registry"
+HELP = "build, update or validate the model registry"
+DESCRIPTION = None  # its help is the usage and the subcommands
+GLOBAL_OPTIONS = False  # only before the command: `modelwise --registry FILE registry ...`
+LONG_RUNNING = True
+
+# The importer (and pydantic) load only when a registry command runs.
 Progress = Callable[[str, int, int], None]
 
 MAX_PROBLEMS_SHOWN = 20
 
 
-def add_parser(subparsers: Any) -> None:
-    """Add `registry` with subcommands `build`, `update` and `validate` to an argparse subparsers object."""
-    reg = subparsers.add_parser("registry", help="build, update or validate the model registry")
+def add_arguments(reg: argparse.ArgumentParser) -> None:
+    """The subcommands `build`, `update` and `validate`."""
     sub = reg.add_subparsers(dest="registry_command", required=True)
 
     b = sub.add_parser("build", help="build model_registry.json from public price and rating snapshots")
@@ -35,7 +42,6 @@ def add_parser(subparsers: Any) -> None:
     b.add_argument("--llmstats", metavar="FILE", help="LLMStats models/providers json, optional")
     b.add_argument("--report", metavar="FILE", help="also write the match report (json) here")
     b.add_argument("--json", action="store_true", help="print a summary object on stdout")
-    b.set_defaults(func=cmd_build)
 
     u = sub.add_parser("update", help="fetch the newest price map and catalogue, rebuild the registry into "
                        "the user's data folder and print what changed")
@@ -45,12 +51,10 @@ def add_parser(subparsers: Any) -> None:
     u.add_argument("--data", metavar="DIR", help="folder with scores/ (default: the shipped snapshots)")
     u.add_argument("--out", metavar="FILE", help="output file (default: the user's data folder)")
     u.add_argument("--json", action="store_true", help="print what changed as JSON on stdout")
-    u.set_defaults(func=cmd_update)
 
     v = sub.add_parser("validate", help="check a registry file; exit 2 with the problems if invalid")
     v.add_argument("file", metavar="FILE")
     v.add_argument("--json", action="store_true", help="print {valid, problems} on stdout")
-    v.set_defaults(func=cmd_validate)
 
 
 @contextmanager
@@ -64,8 +68,6 @@ def _progress_bar() -> Iterator[Progress | None]:
     from rich.progress import Progress as RichProgress
 
     columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"))
-    from modelwise.cli import unescaped
-
     console = Console(file=unescaped(sys.stderr))  # it draws on purpose
     with RichProgress(*columns, console=console, transient=True) as bar:
         tasks: dict[str, Any] = {}
@@ -205,14 +207,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Standalone entry for testing: `python -m modelwise.cli_registry registry build ...`."""
-    parser = argparse.ArgumentParser(prog="modelwise")
-    add_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def run(args: argparse.Namespace) -> int:
+    commands: dict[str, Callable[[argparse.Namespace], int]] = {
+        "build": cmd_build, "update": cmd_update, "validate": cmd_validate,
+    }
+    return commands[args.registry_command](args)
