@@ -3,10 +3,11 @@ command is the console or `serve`.
 
 Exit codes: 0 done; 2 bad input (one line on stderr, nothing written); 3 refused; 1 unexpected.
 
-Layout: `main.py` is the entry point (global options, dispatch); `commands/<name>.py` is one command;
-`options.py` the argument tables and the parser class, `output.py` JSON, money and the terminal-safe
-streams, `render.py` the printers of routes, candidates and explanations, `files.py` atomic writes,
-`common.py` the service a command works on and a task's arguments. Nothing here imports `main`.
+Layout: `entry.py` is the entry point (global options, dispatch; not named `main.py`, which the
+function `main` exported here would shadow); `commands/<name>.py` is one command; `options.py` holds
+the argument tables and the parser class, `output.py` JSON, money and the terminal-safe streams,
+`render.py` the printers of routes, candidates and explanations, `files.py` atomic writes, and
+`common.py` the service a command works on and a task's arguments. Only this file imports `entry`.
 
 Adding a command, e.g. `modelwise ledger`:
 
@@ -23,6 +24,6 @@ tests/test_cli_package.py checks every module in the table against these rules."
 
 from __future__ import annotations
 
-from modelwise.cli.main import build_parser, fast_route_args, main
+from modelwise.cli.entry import build_parser, fast_route_args, main
 
 __all__ = ["build_parser", "fast_route_args", "main"]

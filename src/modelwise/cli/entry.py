@@ -1,5 +1,5 @@
-"""The `modelwise` entry point: the global options, the command table, and the dispatch to the one
-command's module (only its parser built; a plain `route` line read from its table without argparse)."""
+"""The `modelwise` entry point (`modelwise.cli.main`): the global options, the command table, and the
+dispatch to one command's module (only its parser built; a plain `route` line read without argparse)."""
 
 from __future__ import annotations
 
