@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import os
 import sys
-from importlib import import_module
-from types import ModuleType, SimpleNamespace
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from modelwise.cli.commands import COMMANDS
+from modelwise.cli.commands import COMMANDS, load
 from modelwise.cli.common import EXIT_OK, EXIT_UNEXPECTED
 from modelwise.cli.options import add_globals, parser_class, read_plain
 from modelwise.cli.output import TerminalSafe
@@ -17,10 +16,6 @@ from modelwise.core.errors import ModelwiseError
 
 if TYPE_CHECKING:
     import argparse
-
-
-def command_module(name: str) -> ModuleType:
-    return import_module(f"modelwise.cli.commands.{name}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +92,7 @@ def _run(argv: list[str], gc_enabled: bool, streams: tuple[Any, Any]) -> int:
             parser = build_parser()
             args = parser.parse_args(argv)
         name = getattr(args, "command", None)
-        module = command_module("console" if name is None else name)
+        module = load("console" if name is None else name)
         # Commands that live long enough for cyclic garbage to matter keep the garbage collector on.
         if gc_enabled and getattr(module, "LONG_RUNNING", False):
             gc.enable()

@@ -167,7 +167,8 @@ def parser_class() -> type[argparse.ArgumentParser]:
     global _PARSER_CLASS
     if _PARSER_CLASS is None:
         import argparse
-        from importlib import import_module
+
+        from modelwise.cli.commands import load
 
         class Parser(argparse.ArgumentParser):
             def __init__(self, *args: Any, command: str | None = None, **kwargs: Any):
@@ -195,7 +196,7 @@ def parser_class() -> type[argparse.ArgumentParser]:
                 """Add the command's arguments from its module (once)."""
                 if self._command is None:
                     return
-                module = import_module(f"modelwise.cli.commands.{self._command}")
+                module = load(self._command)
                 self._command = None
                 self.description = getattr(module, "DESCRIPTION", module.HELP)
                 if getattr(module, "GLOBAL_OPTIONS", True):

@@ -4,6 +4,9 @@ point reads before it knows the command: a command's module is imported only whe
 
 from __future__ import annotations
 
+import sys
+from types import ModuleType
+
 COMMANDS: dict[str, str] = {
     "route": "route one task and record the decision",
     "explain": "the whole breakdown, margin and flip points; records nothing",
@@ -25,3 +28,11 @@ COMMANDS: dict[str, str] = {
     "providers": "the providers: on or off, whether their key is set, how many models each reaches",
     "cost": "what one call to a model costs, with the prices used",
 }
+
+
+def load(name: str) -> ModuleType:
+    """The module of the command `name`, imported on first use (with `__import__`, which `-X importtime`
+    reports, where importlib.import_module's imports go unlisted)."""
+    qualified = f"{__name__}.{name}"
+    __import__(qualified)
+    return sys.modules[qualified]
