@@ -109,16 +109,16 @@ def read_plain(command: str, table: Sequence[Arg], argv: Sequence[str]) -> dict[
         if tok in switches:
             ns[switches[tok]] = True
             continue
-        a = options.get(tok)
-        if a is None or i >= n or argv[i].startswith("-"):
+        opt = options.get(tok)
+        if opt is None or i >= n or argv[i].startswith("-"):
             return None
-        value = _value(a, argv[i])
+        value = _value(opt, argv[i])
         i += 1
         if value is _REJECTED:
             return None
-        dest = a.dest
+        dest = opt.dest
         seen.add(dest)
-        if a.kwargs.get("action") == "append":
+        if opt.kwargs.get("action") == "append":
             value = [*(ns[dest] or ()), value]
         ns[dest] = value
     if any(a.dest not in seen for a in required):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from modelwise.cli.common import EXIT_OK
 from modelwise.cli.output import emit
@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     paths = resolve(
         cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config
     )
-    data = paths.to_json()
+    data: dict[str, Any] = paths.to_json()
     data.update(_ledger_zone(paths.ledger, settings.timezone))
     if args.json:
         emit(data)
