@@ -107,6 +107,24 @@ def test_no_import_cycle_touches_the_cli():
     assert touching == []
 
 
+def test_no_cycle_between_siblings_in_the_cli():
+    """As the `acyclic` import contract counts them: a module stands for its ancestor that is a child of
+    the package (`cli.commands.route -> cli.options` is `cli.commands -> cli.options` inside `cli`)."""
+    graph = import_graph()
+    for package in ("modelwise.cli", "modelwise.cli.commands"):
+        def child(m: str, package: str = package) -> str | None:
+            if not m.startswith(package + "."):
+                return None
+            return package + "." + m[len(package) + 1:].split(".")[0]
+
+        siblings: dict[str, set[str]] = {}
+        for m, deps in graph.items():
+            a = child(m)
+            if a is not None:
+                siblings.setdefault(a, set()).update(b for d in deps if (b := child(d)) not in (None, a))
+        assert cycles(siblings) == [], package
+
+
 def test_only_the_package_imports_the_entry_point():
     graph = import_graph()
     importers = sorted(m for m, deps in graph.items() if "modelwise.cli.entry" in deps)

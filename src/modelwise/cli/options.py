@@ -9,7 +9,8 @@ from modelwise.core.errors import BadInput
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable, Sequence
+    from types import ModuleType
 
 
 class Arg:
@@ -168,10 +169,9 @@ def parser_class() -> type[argparse.ArgumentParser]:
     if _PARSER_CLASS is None:
         import argparse
 
-        from modelwise.cli.commands import load
-
         class Parser(argparse.ArgumentParser):
-            def __init__(self, *args: Any, command: str | None = None, **kwargs: Any):
+            def __init__(self, *args: Any, command: Callable[[], ModuleType] | None = None, **kwargs: Any):
+                """`command`: imports and returns the module of the command this parser reads."""
                 super().__init__(*args, **kwargs)
                 self._command = command
 
@@ -196,7 +196,7 @@ def parser_class() -> type[argparse.ArgumentParser]:
                 """Add the command's arguments from its module (once)."""
                 if self._command is None:
                     return
-                module = load(self._command)
+                module = self._command()
                 self._command = None
                 self.description = getattr(module, "DESCRIPTION", module.HELP)
                 if getattr(module, "GLOBAL_OPTIONS", True):
