@@ -26,7 +26,7 @@ class Arg:
     def dest(self) -> str:
         """The namespace attribute argparse stores the value in."""
         if "dest" in self.kwargs:
-            return self.kwargs["dest"]
+            return str(self.kwargs["dest"])
         if not self.flags[0].startswith("-"):
             return self.flags[0]
         long = next((f for f in self.flags if f.startswith("--")), self.flags[0])

@@ -10,7 +10,7 @@ from typing import Any
 from modelwise.cli.output import money
 
 
-def flip_words(flip: dict | None, weights: dict[str, float], names: dict[str, str]) -> str | None:
+def flip_words(flip: dict[str, Any] | None, weights: dict[str, float], names: dict[str, str]) -> str | None:
     if not flip:
         return None
     name = flip.get("modelName") or names.get(flip["model"], flip["model"])
@@ -115,7 +115,7 @@ def print_explain(r: dict[str, Any], limit: int | None = 20, grid: bool = False)
     flips = r.get("flips") or []
     if r.get("selectedModel"):
         print("\n  flip points (one weight changed, the others kept):")
-        by_weight: dict[str, list[dict]] = {}
+        by_weight: dict[str, list[dict[str, Any]]] = {}
         for f in flips:
             by_weight.setdefault(f["weight"], []).append(f)
         for name, current in r["weights"].items():
