@@ -478,3 +478,16 @@ class Context:
             job = group.submit(self.ledger.settle_in_batch, decision_id, ts, ts_unix, make, correct)
             return job.result()
         return self.ledger.settle(decision_id, ts, ts_unix, make, correct)
+
+
+def ledger_zone(ledger: Path, configured: str | None) -> dict[str, str]:
+    """The budget day's zone as `locate` reports it: the ledger's own, or the one a new ledger would get."""
+    from modelwise.ledger import peek_zone
+    from modelwise.zone import machine_zone_name
+
+    recorded = peek_zone(ledger)
+    if recorded is not None:
+        return {"timezone": recorded, "timezoneSource": "recorded in the ledger"}
+    if configured is not None:
+        return {"timezone": configured, "timezoneSource": "the config's; a new ledger will record it"}
+    return {"timezone": machine_zone_name(), "timezoneSource": "this machine's; a new ledger will record it"}

@@ -9,7 +9,6 @@ from modelwise.cli.output import emit
 
 if TYPE_CHECKING:
     import argparse
-    from pathlib import Path
 
 NAME = "locate"
 HELP = "print the paths of the config, ledger, registry and themes"
@@ -29,7 +28,9 @@ def run(args: argparse.Namespace) -> int:
         cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config
     )
     data: dict[str, Any] = paths.to_json()
-    data.update(_ledger_zone(paths.ledger, settings.timezone))
+    from modelwise.app.context import ledger_zone
+
+    data.update(ledger_zone(paths.ledger, settings.timezone))
     if args.json:
         emit(data)
     else:
@@ -44,16 +45,3 @@ def run(args: argparse.Namespace) -> int:
             print(f"themes:   {t}")
         print(f"cache:    {data['cache']}")
     return EXIT_OK
-
-
-def _ledger_zone(ledger: Path, configured: str | None) -> dict[str, str]:
-    """The budget day's zone as `locate` reports it: the ledger's own, or the one a new ledger would get."""
-    from modelwise.ledger import peek_zone
-    from modelwise.zone import machine_zone_name
-
-    recorded = peek_zone(ledger)
-    if recorded is not None:
-        return {"timezone": recorded, "timezoneSource": "recorded in the ledger"}
-    if configured is not None:
-        return {"timezone": configured, "timezoneSource": "the config's; a new ledger will record it"}
-    return {"timezone": machine_zone_name(), "timezoneSource": "this machine's; a new ledger will record it"}
