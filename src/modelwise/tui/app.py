@@ -225,7 +225,9 @@ class ModelwiseApp(App[None]):
         yield tabs
         with Container(id="panes", classes="-wide" if self.wide else ""):
             yield RoutePane(self.service, id="route", classes=pane("route"))
-            yield RegistryPane(settings.task_types, id="registry", classes=pane("registry"))
+            yield RegistryPane(
+                settings.task_types, self.model_offers, id="registry", classes=pane("registry")
+            )
             yield BudgetPane(
                 tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes=pane("budget")
             )
@@ -552,6 +554,19 @@ class ModelwiseApp(App[None]):
     def _models_loaded(self, message: ModelsLoaded) -> None:
         with suppress(NoMatches):
             self.query_one(RegistryPane).set_rows(message.task_type, message.rows, message.chart)
+
+    def model_offers(self, model_id: str) -> list[dict[str, Any]] | None:
+        """The offers of a registry model (core.offers.offer_rows), None when it is no longer listed."""
+        from modelwise.core.offers import offer_rows
+
+        svc = self.service
+        model = svc.registry.get(model_id)
+        if model is None:
+            return None
+        try:
+            return offer_rows(model, svc.reach)
+        except ModelwiseError:  # a config the reach cannot be computed from: the app reports it elsewhere
+            return None
 
     @on(RegistryPane.TaskTypeChanged)
     def _registry_type(self, message: RegistryPane.TaskTypeChanged) -> None:

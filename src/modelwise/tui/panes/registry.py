@@ -5,6 +5,7 @@ cost/quality frontier, and the quality-against-price chart with the route form's
 from __future__ import annotations
 
 import math
+from contextlib import suppress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.widgets.data_table import CellDoesNotExist
 
 from modelwise.tui.format import Ordered, clip, num
 from modelwise.tui.state import Winner
@@ -90,6 +92,44 @@ def _cells(r: dict[str, Any]) -> tuple[Text, ...]:
     )
 
 
+OFFER_LINES = 4  # offers listed under the table; the rest are counted
+
+
+def _per_m(p: float | None, free: bool) -> str:
+    if p is None:
+        return "unknown"
+    if p == 0 and free:
+        return "free"
+    return f"${p:,.2f}" if p >= 1 else f"${p:.3g}"
+
+
+def offers_text(name: str, rows: list[dict[str, Any]], limit: int) -> Text:
+    """`core.offers.offer_rows` as lines: ✓ or ✗, provider, $ per Mtok in / out, latency, and routing's
+    choice or what would make the offer callable."""
+    reachable = sum(r["reachable"] for r in rows)
+    out = Text.assemble(
+        ("offers of ", "dim"), (name, "bold"),
+        (f": {len(rows)}, {reachable} reachable · $/Mtok in / out · latency", "dim"),
+    )
+    width = max(len(r["provider"]) for r in rows[:limit])
+    for r in rows[:limit]:
+        lat = "-" if r["latencyMs"] is None else f"{r['latencyMs']:,.0f} ms"
+        price = f"{_per_m(r['inputPer1M'], r['free'])} / {_per_m(r['outputPer1M'], r['free'])}"
+        out.append("\n")
+        out.append("✓ " if r["reachable"] else "✗ ", style="green" if r["reachable"] else "red")
+        out.append(f"{r['provider']:<{width}}  {price:<17} {lat:>8}  ", style="" if r["reachable"] else "dim")
+        if r["chosen"]:
+            out.append("★ routing calls this one", style="bold")
+        elif r["reachable"]:
+            out.append("reachable")
+        else:
+            out.append(r["why"] or "not reachable", style="dim")
+    if len(rows) > limit:
+        out.append(f"\n… {len(rows) - limit} more offer{'s' if len(rows) - limit > 1 else ''}", style="dim")
+    out.no_wrap, out.overflow = True, "ellipsis"  # one line an offer, cut at the pane's edge
+    return out
+
+
 class RegistryPane(Vertical):
     """Shows the rows the app loads (`set_rows`); sorting and filtering happen here, on the loaded rows."""
 
@@ -134,9 +174,18 @@ class RegistryPane(Vertical):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, RegistryPane.FilterChanged)
 
-    def __init__(self, task_types: tuple[str, ...], *, id: str | None = None, classes: str | None = None):
+    def __init__(
+        self,
+        task_types: tuple[str, ...],
+        offers: Callable[[str], list[dict[str, Any]] | None] | None = None,
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ):
         super().__init__(id=id, classes=classes)
         self.task_types = task_types
+        self.offers = offers  # model id -> core.offers.offer_rows (None: the model is gone)
+        self.offers_of: str | None = None  # the model whose offers are shown
         self.rows: list[dict[str, Any]] = []
         self.task_type: str | None = None
         self.chart_data: dict[str, Any] | None = None  # service.quality_price(task_type)
@@ -161,6 +210,7 @@ class RegistryPane(Vertical):
         for key, label, _, _ in COLUMNS:
             table.add_column(label + "  ", key=key)
         yield table
+        yield Static(id="registry-offers")
         with Vertical(id="registry-chart-box"):  # the chart itself is mounted when first shown
             yield Static(id="registry-chart-legend")
 
@@ -185,6 +235,23 @@ class RegistryPane(Vertical):
     def _header(self, event: DataTable.HeaderSelected) -> None:
         event.stop()
         self.sort_by(str(event.column_key.value))
+
+    @on(DataTable.CellHighlighted, "#registry-table")
+    def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        event.stop()
+        self.show_offers(event.cell_key.row_key.value)
+
+    def show_offers(self, model_id: str | None) -> None:
+        """The highlighted model's offers: provider, price in and out per million tokens, latency, and
+        whether a provider that is on can call it (the one routing calls marked ★)."""
+        self.offers_of = model_id
+        rows = self.offers(model_id) if self.offers is not None and model_id else None
+        box = self.query_one("#registry-offers", Static)
+        if not rows:
+            box.update("")
+            return
+        name = next((r["name"] for r in self.rows if r["id"] == model_id), model_id)
+        box.update(offers_text(name, rows, OFFER_LINES))
 
     def action_sort_cursor_column(self) -> None:
         table = self.query_one("#registry-table", DataTable)
@@ -330,6 +397,16 @@ class RegistryPane(Vertical):
         table.sort("name", key=lambda cell: order.get(cell.order, len(order)))
         if self._pending:
             self.call_after_refresh(self._add_pending)
+        self._cursor_offers()
+
+    def _cursor_offers(self) -> None:
+        table = self.query_one("#registry-table", DataTable)
+        key = None
+        if table.row_count:
+            with suppress(CellDoesNotExist):
+                key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if key != self.offers_of or key is None:
+            self.show_offers(key)
 
     @property
     def filling(self) -> bool:
