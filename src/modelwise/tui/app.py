@@ -37,7 +37,10 @@ from modelwise.tui.widgets.help import HelpScreen
 from modelwise.tui.widgets.weights import WeightControl
 
 DEFAULT_THEME = "modelwise-dark"
-WIDE = (150, 40)
+WIDE = (150, 40)  # columns and rows from which all four panes show at once
+SIDE = (130, 24)  # route and budget side by side, the registry and history a key away
+STACK = (90, 36)  # route above budget (a half-width split), the registry and history a key away
+PAIR = ("route", "budget")  # the panes a split layout shows together
 PANE_FOCUS = {
     "registry": "#registry-table",
     "route": "#description",
@@ -49,7 +52,33 @@ PANE_KEYS = {
     "route": "f3",
     "budget": "f4",
     "history": "f5",
-}  # columns and rows from which all four panes show at once
+}
+
+
+def layout_for(width: int, height: int) -> str:
+    """The layout for a terminal size: "quad" (four panes), "side" (route and budget side by side),
+    "stack" (route above budget) or "tabs" (one pane at a time)."""
+    if width >= WIDE[0] and height >= WIDE[1]:
+        return "quad"
+    if width >= SIDE[0] and height >= SIDE[1]:
+        return "side"
+    if width >= STACK[0] and height >= STACK[1]:
+        return "stack"
+    return "tabs"
+
+
+def is_short(layout: str, height: int) -> bool:
+    """Whether the panes drop their spacing to keep the breakdown's rows and the whole budget in view."""
+    return layout in ("side", "stack") or (layout == "quad" and height < 50)
+
+
+def visible_panes(layout: str, pane: str) -> tuple[str, ...]:
+    """The panes a layout shows when `pane` is the current one."""
+    if layout == "quad":
+        return ("route", "registry", "budget", "history")
+    if layout in ("side", "stack") and pane in PAIR:
+        return PAIR
+    return (pane,)
 
 
 class LedgerChanged(Message):
@@ -171,7 +200,7 @@ class ModelwiseApp(App[None]):
     ]
 
     pane: reactive[str] = reactive("route", init=False)
-    wide: reactive[bool] = reactive(False, init=False)
+    layout: reactive[str] = reactive("tabs", init=False)
 
     def __init__(
         self,
@@ -211,10 +240,12 @@ class ModelwiseApp(App[None]):
     def compose(self) -> ComposeResult:
         # Classes for the size and the current pane are set here, so the first frame is styled once.
         settings = self.service.settings
-        self.set_reactive(ModelwiseApp.wide, self._is_wide(self.size.width, self.size.height))
+        width, height = self.size.width, self.size.height
+        self.set_reactive(ModelwiseApp.layout, layout_for(width, height))
+        shown = visible_panes(self.layout, self.pane)
 
         def pane(name: str) -> str:
-            return "pane -current" if name == self.pane else "pane"
+            return "pane -current" if name in shown else "pane"
 
         tabs = Tabs(
             *(Tab(f"{label} [dim]{PANE_KEYS[p]}[/]", id=f"tab-{p}") for p, label in self.PANE_LABELS.items()),
@@ -223,7 +254,7 @@ class ModelwiseApp(App[None]):
         )
         tabs.display = not self.wide
         yield tabs
-        with Container(id="panes", classes="-wide" if self.wide else ""):
+        with Container(id="panes", classes=self._panes_classes(height)):
             yield RoutePane(self.service, id="route", classes=pane("route"))
             yield RegistryPane(
                 settings.task_types, self.model_offers, id="registry", classes=pane("registry")
@@ -255,27 +286,39 @@ class ModelwiseApp(App[None]):
         self.call_after_refresh(self.watch_config)
         self.call_after_refresh(self.load_models, None)
 
+    @property
+    def wide(self) -> bool:
+        """All four panes are shown at once."""
+        return self.layout == "quad"
+
+    def _panes_classes(self, height: int) -> str:
+        return f"-{self.layout}" + (" -short" if is_short(self.layout, height) else "")
+
     def on_resize(self, event: events.Resize) -> None:
-        self._layout(event.size.width, event.size.height)
+        self.layout = layout_for(event.size.width, event.size.height)
+        self._apply_layout()
 
-    @staticmethod
-    def _is_wide(width: int, height: int) -> bool:
-        return width >= WIDE[0] and height >= WIDE[1]
-
-    def _layout(self, width: int, height: int) -> None:
-        self.wide = self._is_wide(width, height)
-
-    def watch_wide(self, wide: bool) -> None:
+    def _apply_layout(self) -> None:
+        """The size's classes on the panes' container and which panes are shown (CSS does the rest)."""
         if not self.is_mounted:
             return
-        self.query_one("#panes").set_class(wide, "-wide")
-        self.query_one("#pane-tabs").display = not wide
+        panes = self.query_one("#panes")
+        height = self.size.height
+        for name in ("quad", "side", "stack", "tabs"):
+            panes.set_class(self.layout == name, f"-{name}")
+        panes.set_class(is_short(self.layout, height), "-short")
+        self.query_one("#pane-tabs").display = not self.wide
+        shown = visible_panes(self.layout, self.pane)
+        for p in self.PANE_LABELS:
+            self.query_one(f"#{p}").set_class(p in shown, "-current")
+
+    def watch_layout(self) -> None:
+        self._apply_layout()
 
     def watch_pane(self, pane: str) -> None:
         if not self.is_mounted:
             return
-        for p in self.PANE_LABELS:
-            self.query_one(f"#{p}").set_class(p == pane, "-current")
+        self._apply_layout()
         tabs = self.query_one("#pane-tabs", Tabs)
         if tabs.active != f"tab-{pane}":
             tabs.active = f"tab-{pane}"
@@ -367,7 +410,7 @@ class ModelwiseApp(App[None]):
 
     def action_toggle_grid(self) -> None:
         self.route_pane.toggle_grid()
-        if not self.wide and self.pane != "route":
+        if "route" not in visible_panes(self.layout, self.pane):
             self.action_show_pane("route")
 
     def action_registry_view(self, what: str) -> None:

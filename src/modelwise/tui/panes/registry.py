@@ -5,8 +5,8 @@ cost/quality frontier, and the quality-against-price chart with the route form's
 from __future__ import annotations
 
 import math
-from contextlib import suppress
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
