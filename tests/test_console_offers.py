@@ -82,7 +82,7 @@ async def test_registry_pane_lists_the_highlighted_models_offers(make_service, t
         lines = [line.split() for line in str(box.render()).splitlines()]
         assert lines[0][:5] == ["offers", "of", "Llama", "4", "Maverick:"]
         assert "3, 1 reachable" in " ".join(lines[0])
-        assert lines[1] == ["✓", "groq", "$0.2", "/", "$0.6", "450", "ms", *"★ routing calls this one".split()]
+        assert lines[1] == ["✓", "groq", "$0.2", "/", "$0.6", *"450 ms ★ routing calls this one".split()]
         assert lines[2][:7] == ["✗", "together_ai", "$0.27", "/", "$0.85", "700", "ms"]
         assert " ".join(lines[2]).endswith("TOGETHER_API_KEY not set")
         assert lines[3][:5] == ["✗", "deepinfra", "unknown", "/", "unknown"]

@@ -22,7 +22,7 @@ from textual.widgets.data_table import CellDoesNotExist
 
 from modelwise.tui.format import Ordered, clip, num
 from modelwise.tui.state import Winner
-from modelwise.tui.widgets.table import Table
+from modelwise.tui.widgets.table import Level, Table, column_width, fit_widths
 
 CHUNK = 50
 
@@ -72,24 +72,33 @@ COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], Any], bool], ...] = (
 _BY_KEY = {c[0]: c for c in COLUMNS}
 
 
-def _cells(r: dict[str, Any]) -> tuple[Text, ...]:
+_KEYS = tuple(c[0] for c in COLUMNS)
+_LABELS = {c[0]: c[1] + "  " for c in COLUMNS}  # room for the sort mark
+# First that fits the width: every column; then, one at a time, those another column or the offers under
+# the table say already or that matter least: rated or not, the blended $/1k, the provider, latency,
+# availability, what outcomes observed.
+_DROP = ("rated", "blended", "provider", "latency", "availability", "observed")
+LEVELS = tuple(Level(tuple(k for k in _KEYS if k not in _DROP[:n])) for n in range(len(_DROP) + 1))
+
+
+def _cells(r: dict[str, Any]) -> dict[str, Text]:
     right = "right"
     lat = r["latencyMs"]
-    return (
-        Ordered(clip(r["name"], 32), r["id"]),
-        Text(r["provider"] or "-"),
-        _price_text(r["inputPer1M"], 3, r.get("free", False)),
-        _price_text(r["outputPer1M"], 3, r.get("free", False)),
-        _price_text(r["blendedPer1k"], 6, r.get("free", False)),
-        Text(
+    return {
+        "name": Ordered(clip(r["name"], 32), r["id"]),
+        "provider": Text(r["provider"] or "-"),
+        "input": _price_text(r["inputPer1M"], 3, r.get("free", False)),
+        "output": _price_text(r["outputPer1M"], 3, r.get("free", False)),
+        "blended": _price_text(r["blendedPer1k"], 6, r.get("free", False)),
+        "quality": Text(
             num(r["quality"]) if r["rated"] else "unrated", justify=right, style="" if r["rated"] else "dim"
         ),
-        Text(f"{r['availability']:.3f}", justify=right),
-        Text("-" if lat is None else f"{lat:.0f} ms", justify=right),
-        Text(("borrowed" if r.get("ratingBorrowedFrom") else "rated") if r["rated"] else "unrated",
-             style="" if r["rated"] else "dim"),
-        Text(_observed(r)),
-    )
+        "availability": Text(f"{r['availability']:.3f}", justify=right),
+        "latency": Text("-" if lat is None else f"{lat:.0f} ms", justify=right),
+        "rated": Text(("borrowed" if r.get("ratingBorrowedFrom") else "rated") if r["rated"] else "unrated",
+                      style="" if r["rated"] else "dim"),
+        "observed": Text(_observed(r)),
+    }
 
 
 OFFER_LINES = 4  # offers listed under the table; the rest are counted
@@ -198,6 +207,8 @@ class RegistryPane(Vertical):
         self._pending: list[dict[str, Any]] = []
         self._order: dict[str, int] = {}
         self.total = 0
+        self.columns: tuple[str, ...] = _KEYS  # the columns shown (LEVELS: those that fit)
+        self._widths: dict[str, int] | None = None  # each column's width over all rows
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="registry-bar"):
@@ -206,9 +217,9 @@ class RegistryPane(Vertical):
                 [(t, t) for t in self.task_types], prompt="all task types", compact=True, id="registry-type"
             )
             yield Label("loading…", id="registry-count")
-        table: DataTable = Table(id="registry-table", cursor_type="cell", zebra_stripes=True)
-        for key, label, _, _ in COLUMNS:
-            table.add_column(label + "  ", key=key)
+        table: DataTable = Table(id="registry-table", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
+        for key in self.columns:
+            table.add_column(_LABELS[key], key=key)
         yield table
         yield Static(id="registry-offers")
         with Vertical(id="registry-chart-box"):  # the chart itself is mounted when first shown
@@ -236,6 +247,29 @@ class RegistryPane(Vertical):
         event.stop()
         self.sort_by(str(event.column_key.value))
 
+    def on_resize(self) -> None:
+        if self._fit_columns():
+            self.shown = None
+            self.refresh_table()
+
+    def _fit_columns(self) -> bool:
+        """Show the first level's columns that fit the table's width; True when they changed (the
+        table's columns are rebuilt, its rows must be added again)."""
+        table = self.query_one("#registry-table", DataTable)
+        if not table.size.width:
+            return False
+        if self._widths is None:
+            plain = [{k: c.plain for k, c in _cells(r).items()} for r in self.rows]
+            self._widths = {k: column_width(_LABELS[k], (p[k] for p in plain)) for k in _KEYS}
+        chosen = fit_widths(LEVELS, self._widths, None, table.size.width)
+        if chosen.columns == self.columns:
+            return False
+        self.columns = chosen.columns
+        table.clear(columns=True)
+        for key in self.columns:
+            table.add_column(_LABELS[key], key=key)
+        return True
+
     @on(DataTable.CellHighlighted, "#registry-table")
     def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
         event.stop()
@@ -255,7 +289,7 @@ class RegistryPane(Vertical):
 
     def action_sort_cursor_column(self) -> None:
         table = self.query_one("#registry-table", DataTable)
-        self.sort_by(COLUMNS[table.cursor_column][0])
+        self.sort_by(self.columns[table.cursor_column])
 
     def action_focus_filter(self) -> None:
         self.query_one("#registry-filter", Input).focus()
@@ -336,6 +370,8 @@ class RegistryPane(Vertical):
         self.rows = rows
         self.chart_data = chart
         self.shown = None
+        self._widths = None
+        self._fit_columns()
         self.refresh_table()
         self._show_chart()
 
@@ -375,6 +411,8 @@ class RegistryPane(Vertical):
             self._pending = [r for r in rows if r["id"] not in present]
             self._add_pending()
             for key, label, _, default_desc in COLUMNS:
+                if key not in table.columns:
+                    continue
                 desc = default_desc != self.sort_reverse
                 mark = (" ▼" if desc else " ▲") if key == self.sort_key else "  "
                 table.columns[key].label = Text(label + mark)  # type: ignore[index]
@@ -391,7 +429,8 @@ class RegistryPane(Vertical):
         table = self.query_one("#registry-table", DataTable)
         chunk, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
         for r in chunk:
-            table.add_row(*_cells(r), key=r["id"])
+            cells = _cells(r)
+            table.add_row(*(cells[k] for k in self.columns), key=r["id"])
             self.shown.append(r["id"])
         order = self._order
         table.sort("name", key=lambda cell: order.get(cell.order, len(order)))

@@ -56,6 +56,32 @@ LEVELS = (
 GRID_COLORS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red")
 
 
+def candidate_cells(row: dict[str, Any], fine: bool = True, name_width: int = 24) -> dict[str, Text]:
+    """A breakdown row's cells by column key; `fine` False: scores to two places, the total to three, the
+    estimate to two significant digits."""
+    winner = row.get("winner")
+    style = "bold" if winner else ("" if row["eligible"] else "dim")
+    eligibility = "winner" if winner else (row["reason"] or "eligible")
+    rank = ("★" if winner else "") + str(row["rank"])
+    name = clip(row["name"], name_width) + ("" if row.get("rated", True) else " (unrated)")
+    if row.get("free"):
+        name += " (free)"
+    digits = 3 if fine else 2
+    return {
+        "rank": Text(rank, style=style, justify="right"),
+        "model": Text(name, style=style),
+        "capability": Text(f"{row['capability']:.0f}", style=style, justify="right"),
+        "performance": Text(num(row["performance"], digits), style=style, justify="right"),
+        "availability": Text(num(row["availability"], digits), style=style, justify="right"),
+        "cost": Text(num(row["cost"], digits), style=style, justify="right"),
+        "total": Text(f"{row['total']:.{4 if fine else 3}f}", style=style, justify="right"),
+        "estimated": Text(
+            (money if fine else money_short)(row["estimatedCost"]), style=style, justify="right"
+        ),
+        "eligibility": Text(eligibility, style=style, overflow="ellipsis", no_wrap=True),
+    }
+
+
 @dataclass(frozen=True)
 class Task:
     """What the form describes, ready for the service."""
@@ -410,28 +436,7 @@ class RoutePane(Vertical):
 
     @staticmethod
     def _cells_of(row: dict[str, Any], fine: bool = True) -> dict[str, Text]:
-        """The row's cells by column key; `fine` False: scores to two places, the total to three, the
-        estimate to two significant digits."""
-        style = "bold" if row["winner"] else ("" if row["eligible"] else "dim")
-        eligibility = "winner" if row["winner"] else (row["reason"] or "eligible")
-        rank = ("★" if row["winner"] else "") + str(row["rank"])
-        name = clip(row["name"], 24) + ("" if row["rated"] else " (unrated)")
-        if row.get("free"):
-            name += " (free)"
-        digits = 3 if fine else 2
-        return {
-            "rank": Text(rank, style=style, justify="right"),
-            "model": Text(name, style=style),
-            "capability": Text(f"{row['capability']:.0f}", style=style, justify="right"),
-            "performance": Text(num(row["performance"], digits), style=style, justify="right"),
-            "availability": Text(num(row["availability"], digits), style=style, justify="right"),
-            "cost": Text(num(row["cost"], digits), style=style, justify="right"),
-            "total": Text(f"{row['total']:.{4 if fine else 3}f}", style=style, justify="right"),
-            "estimated": Text(
-                (money if fine else money_short)(row["estimatedCost"]), style=style, justify="right"
-            ),
-            "eligibility": Text(eligibility, style=style, overflow="ellipsis", no_wrap=True),
-        }
+        return candidate_cells(row, fine)
 
     # -- what if: today's decisions under the form's weights ------------------------------------
 

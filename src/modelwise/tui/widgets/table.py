@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rich.cells import cell_len
+from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey
 
@@ -31,10 +33,10 @@ class Table(DataTable):
 # A table shows the first of its `levels` whose columns fit the table's width with every value whole:
 # later levels round numbers to fewer digits or drop a less important column. The free-text column (an
 # eligibility, a description, shown in full elsewhere) takes the width left over, cut with an ellipsis,
-# and is dropped when less than `MIN_TEXT` cells are left. When even the last level does not fit, the
+# and is dropped when fewer than `MIN_TEXT` cells are left. When even the last level does not fit, the
 # table scrolls sideways with its first `fixed` columns (the model's name) kept in place.
 
-MIN_TEXT = 12
+MIN_TEXT = 10
 PADDING = 2  # a cell's padding, one cell each side (DataTable's default cell_padding)
 SCROLLBAR = 1  # the vertical scrollbar's width (app.tcss: scrollbar-size 1 1)
 
@@ -57,7 +59,8 @@ class Fit:
     text_width: int | None
 
 
-def _width(label: str, values: Iterable[str]) -> int:
+def column_width(label: str, values: Iterable[str]) -> int:
+    """A column's rendered width: its widest value or label, with the cell padding."""
     return max([cell_len(label), *(cell_len(v) for v in values)]) + PADDING
 
 
@@ -73,19 +76,35 @@ def fit(
     last: Fit | None = None
     for i, level in enumerate(levels):
         rows = cells(level)
-        need = {k: _width(labels[k], (r[k] for r in rows)) for k in level.columns}
-        fixed = sum(w for k, w in need.items() if k != text) + SCROLLBAR
-        if text in need:
-            room = width - fixed
-            if room >= need[text]:
-                return Fit(i, level.columns, None)
-            if room >= MIN_TEXT + PADDING:
-                return Fit(i, level.columns, room - PADDING)
-        elif fixed <= width:
-            return Fit(i, level.columns, None)
+        need = {k: column_width(labels[k], (r[k] for r in rows)) for k in level.columns}
+        found = _fits(i, level, need, text, width)
+        if found is not None:
+            return found
         last = Fit(i, tuple(k for k in level.columns if k != text), None)
     assert last is not None
     return last
+
+
+def fit_widths(levels: Sequence[Level], widths: Mapping[str, int], text: str | None, width: int) -> Fit:
+    """`fit` for columns whose values do not change with the level (`widths`: each one's width)."""
+    for i, level in enumerate(levels):
+        found = _fits(i, level, {k: widths[k] for k in level.columns}, text, width)
+        if found is not None:
+            return found
+    return Fit(len(levels) - 1, tuple(k for k in levels[-1].columns if k != text), None)
+
+
+def _fits(i: int, level: Level, need: Mapping[str, int], text: str | None, width: int) -> Fit | None:
+    fixed = sum(w for k, w in need.items() if k != text) + SCROLLBAR
+    if text in need:
+        room = width - fixed
+        if room >= need[text]:
+            return Fit(i, level.columns, None)
+        if room >= MIN_TEXT + PADDING:
+            return Fit(i, level.columns, room - PADDING)
+    elif fixed <= width:
+        return Fit(i, level.columns, None)
+    return None
 
 
 def apply_fit(table: DataTable, chosen: Fit, labels: Mapping[str, str], text: str | None) -> bool:
@@ -107,3 +126,29 @@ def apply_fit(table: DataTable, chosen: Fit, labels: Mapping[str, str], text: st
             table._require_update_dimensions = True
             table.refresh()
     return rebuilt
+
+
+def fill_fitted(
+    table: DataTable,
+    levels: Sequence[Level],
+    labels: Mapping[str, str],
+    text: str | None,
+    rows: Sequence[Any],
+    cells: Callable[[Any, Level], Mapping[str, Text]],
+) -> Fit:
+    """Clear `table` and add `rows` (`cells(row, level)`: the row's cells by column key) at the first
+    level that fits its width (as it was, or the first level, while the table is not laid out)."""
+    width = table.size.width
+    if width:
+        chosen = fit(levels, labels, lambda lv: [{k: c.plain for k, c in cells(r, lv).items()} for r in rows],
+                     text, width)
+    else:
+        chosen = getattr(table, "_fitted", None) or Fit(0, levels[0].columns, None)
+    table._fitted = chosen  # type: ignore[attr-defined]
+    level = levels[chosen.level]
+    if not apply_fit(table, chosen, labels, text):
+        table.clear()
+    for r in rows:
+        by_key = cells(r, level)
+        table.add_row(*(by_key[k] for k in chosen.columns))
+    return chosen
