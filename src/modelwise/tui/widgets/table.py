@@ -57,6 +57,7 @@ class Fit:
     level: int
     columns: tuple[str, ...]
     text_width: int | None
+    widths: Mapping[str, int] | None = None  # each column's width at that level (None: not measured)
 
 
 def column_width(label: str, values: Iterable[str]) -> int:
@@ -77,10 +78,11 @@ def fit(
     for i, level in enumerate(levels):
         rows = cells(level)
         need = {k: column_width(labels[k], (r[k] for r in rows)) for k in level.columns}
-        found = _fits(i, level, need, text, width)
+        least = max(MIN_TEXT, cell_len(labels[text])) if text else MIN_TEXT  # the label is never cut
+        found = _fits(i, level, need, text, width, least)
         if found is not None:
             return found
-        last = Fit(i, tuple(k for k in level.columns if k != text), None)
+        last = Fit(i, tuple(k for k in level.columns if k != text), None, need)
     assert last is not None
     return last
 
@@ -94,24 +96,32 @@ def fit_widths(levels: Sequence[Level], widths: Mapping[str, int], text: str | N
     return Fit(len(levels) - 1, tuple(k for k in levels[-1].columns if k != text), None)
 
 
-def _fits(i: int, level: Level, need: Mapping[str, int], text: str | None, width: int) -> Fit | None:
+def _fits(
+    i: int, level: Level, need: Mapping[str, int], text: str | None, width: int, least: int = MIN_TEXT
+) -> Fit | None:
     fixed = sum(w for k, w in need.items() if k != text) + SCROLLBAR
     if text in need:
         room = width - fixed
         if room >= need[text]:
-            return Fit(i, level.columns, None)
-        if room >= MIN_TEXT + PADDING:
-            return Fit(i, level.columns, room - PADDING)
+            return Fit(i, level.columns, None, need)
+        if room >= least + PADDING:
+            return Fit(i, level.columns, room - PADDING, need)
     elif fixed <= width:
-        return Fit(i, level.columns, None)
+        return Fit(i, level.columns, None, need)
     return None
 
 
 def apply_fit(table: DataTable, chosen: Fit, labels: Mapping[str, str], text: str | None) -> bool:
-    """Give `table` the chosen columns (rebuilt when they differ: True, the rows must be added again)
-    and the text column's width."""
+    """Give `table` the chosen columns and the text column's width. The columns are rebuilt (True: the
+    rows must be added again) when they differ, or when one is wider than its values now need (a column
+    only ever widens as cells change, so values that shrank would leave it too wide to fit)."""
     keys = tuple(str(k.value) for k in table.columns)
-    rebuilt = keys != chosen.columns
+    widths = chosen.widths or {}
+    stale = any(
+        c.auto_width and str(k.value) in widths and c.content_width + PADDING > widths[str(k.value)]
+        for k, c in table.columns.items()
+    )
+    rebuilt = keys != chosen.columns or stale
     if rebuilt:
         table.clear(columns=True)
         for key in chosen.columns:
