@@ -72,6 +72,24 @@ def is_short(layout: str, height: int) -> bool:
     return layout in ("side", "stack") or (layout == "quad" and height < 50)
 
 
+def screenshot_folder(cache: Path) -> Path:
+    """Where a screenshot goes: the user's Downloads folder when it exists and can be written, else the
+    current folder, else modelwise's cache folder, else the system's temporary folder."""
+    import os
+    import tempfile
+
+    from platformdirs import user_downloads_path
+
+    for folder in (user_downloads_path(), Path.cwd(), cache):
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return folder
+    with suppress(OSError):
+        cache.mkdir(parents=True, exist_ok=True)
+        if os.access(cache, os.W_OK):
+            return cache
+    return Path(tempfile.gettempdir())
+
+
 def visible_panes(layout: str, pane: str) -> tuple[str, ...]:
     """The panes a layout shows when `pane` is the current one."""
     if layout == "quad":
@@ -347,6 +365,47 @@ class ModelwiseApp(App[None]):
             self.query_one(target).focus()
         elif not self.wide:
             self.query_one("#pane-tabs").focus()
+        else:
+            self.query_one(f"#{pane}").focus()
+
+    def action_focus_next(self) -> None:
+        self._walk(+1)
+
+    def action_focus_previous(self) -> None:
+        self._walk(-1)
+
+    def _walk(self, step: int) -> None:
+        """Tab and shift+Tab: the next widget; where not every pane is shown, past the last widget of the
+        panes in view, the next pane (so Tab walks every pane at every size)."""
+        chain = [w for w in self.screen.focus_chain if w.id != "pane-tabs"]
+        focused = self.focused
+        edge = chain[-1 if step > 0 else 0] if chain else None
+        if self.wide or focused is None or focused is not edge:
+            if step > 0:
+                self.screen.focus_next()
+            else:
+                self.screen.focus_previous()
+            return
+        order = list(self.PANE_LABELS)
+        shown = visible_panes(self.layout, self.pane)
+        last = shown[-1] if step > 0 else shown[0]
+        nxt = order[(order.index(last) + step) % len(order)]
+        self.pane = nxt
+        self.call_after_refresh(self._focus_in, nxt, step > 0)
+
+    def _focus_in(self, pane: str, first: bool) -> None:
+        """Focus the first (or last) focusable widget of a pane that was just shown."""
+        box = self.query_one(f"#{pane}")
+        inside = [w for w in self.screen.focus_chain if box in w.ancestors_with_self]
+        if inside:
+            inside[0 if first else -1].focus()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's screenshot, saved where a file can be written (Textual says where)."""
+        return super().deliver_screenshot(filename, path or str(screenshot_folder(self.service.paths.cache)),
+                                          time_format)
 
     def action_help(self) -> None:
         rows: list[tuple[str, str, str]] = []

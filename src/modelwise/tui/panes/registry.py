@@ -421,9 +421,21 @@ class RegistryPane(Vertical):
         n, total = len(rows), len(self.rows)
         if self.frontier_only and self.task_type:
             count = f"frontier: {n:,} of {total:,} models"
+            if n == 0:
+                count = self._no_frontier(total)
+        elif self.frontier_only:
+            count = f"frontier: choose a task type ({total:,} models)"
         else:
             count = f"{n:,} models {what}" if n == total else f"{n:,} of {total:,} models {what}"
         self.query_one("#registry-count", Label).update(count)
+
+    def _no_frontier(self, total: int) -> str:
+        """Why the frontier shows no model: the filter leaves none of it, or the task type has none."""
+        front = self.frontier_ids() or set()
+        needle = self.query_one("#registry-filter", Input).value.strip()
+        if front and needle:
+            return f"frontier: none of its {len(front):,} models for {self.task_type} matches {needle!r}"
+        return f"frontier: none for {self.task_type} (no rated model with a known price among {total:,})"
 
     def _add_pending(self) -> None:
         table = self.query_one("#registry-table", DataTable)
