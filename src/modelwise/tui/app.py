@@ -26,7 +26,7 @@ from modelwise.core.errors import ModelwiseError, RegistryError
 from modelwise.core.settings import Settings, Weights
 from modelwise.service import TokenOptimizationService
 from modelwise.tui.commands import ModelwiseCommands
-from modelwise.tui.format import money
+from modelwise.tui.format import money, shown
 from modelwise.tui.panes.budget import BudgetPane
 from modelwise.tui.panes.history import HistoryPane
 from modelwise.tui.panes.registry import RegistryPane
@@ -454,7 +454,7 @@ class ModelwiseApp(App[None]):
 
     @on(Routed)
     def _routed(self, message: Routed) -> None:
-        r = message.result
+        r = shown(message.result)
         with suppress(NoMatches):  # the app is closing
             self.route_pane.show_result(r)
         model = r.get("selectedModelName") or "no model"
@@ -623,7 +623,7 @@ class ModelwiseApp(App[None]):
     @on(ConfigRefused)
     def _config_refused(self, message: ConfigRefused) -> None:
         self.notify(
-            f"{message.error}\nThe settings in force are unchanged.",
+            f"{shown(message.error)}\nThe settings in force are unchanged.",
             title=message.title,
             severity="error",
             timeout=10,
@@ -646,8 +646,8 @@ class ModelwiseApp(App[None]):
     def load_models(self, task_type: str | None) -> None:
         svc = self.service
         try:
-            rows = svc.models_table(task_type)
-            chart = svc.quality_price(task_type) if task_type else None
+            rows = shown(svc.models_table(task_type))
+            chart = shown(svc.quality_price(task_type)) if task_type else None
         finally:
             svc.release_thread()
         self.post_message(ModelsLoaded(task_type, rows, chart))
@@ -666,7 +666,7 @@ class ModelwiseApp(App[None]):
         if model is None:
             return None
         try:
-            return offer_rows(model, svc.reach)
+            return shown(offer_rows(model, svc.reach))
         except ModelwiseError:  # a config the reach cannot be computed from: the app reports it elsewhere
             return None
 
@@ -682,7 +682,7 @@ class ModelwiseApp(App[None]):
     def load_decision(self, decision_id: str) -> None:
         svc = self.service
         try:
-            decision = svc.decision(decision_id)
+            decision = shown(svc.decision(decision_id))
         finally:
             svc.release_thread()
         self.post_message(DecisionLoaded(decision))
@@ -699,10 +699,10 @@ class ModelwiseApp(App[None]):
         worker = event.worker
         error = worker.error
         if isinstance(error, ModelwiseError):
-            self.notify(str(error), title=f"{worker.name.capitalize()} failed", severity="error")
+            self.notify(shown(str(error)), title=f"{worker.name.capitalize()} failed", severity="error")
         else:
             self.notify(
-                f"{type(error).__name__}: {error}",
+                shown(f"{type(error).__name__}: {error}"),
                 title=f"{worker.name.capitalize()} failed",
                 severity="error",
             )

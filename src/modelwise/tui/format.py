@@ -8,16 +8,37 @@ from typing import Any
 
 from rich.text import Text
 
+from modelwise.core.errors import terminal_safe
 from modelwise.core.routing import money
 
 __all__ = [
     "money", "money_short", "num", "clip", "clock_time", "flip_words", "lead_words", "whatif_words",
-    "Ordered",
+    "Ordered", "shown",
 ]
+
+# Keys whose values are looked up, not shown: kept as they are so lookups still find them.
+_IDS = frozenset(
+    {"id", "model", "selectedModel", "decisionId", "requestId", "upstreamId", "taskType", "tier"}
+)
+
+
+def shown(data: Any) -> Any:
+    """`data` (a service answer: dicts, lists, strings) with every string the console shows written with
+    its control characters escaped (C0, DEL, C1, bidi: `core.errors.terminal_safe`), so a model's name or
+    a task's description cannot drive the terminal. Ids and other lookup keys are kept as they are."""
+    if isinstance(data, str):
+        return terminal_safe(data)
+    if isinstance(data, dict):
+        return {k: (v if k in _IDS else shown(v)) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return type(data)(shown(v) for v in data) if not hasattr(data, "_fields") else data
+    return data
 
 
 def clip(text: str, width: int) -> str:
-    """`text` cut to `width` cells with an ellipsis (long model names would widen a column)."""
+    """`text` (its control characters escaped) cut to `width` cells with an ellipsis (long model names
+    would widen a column)."""
+    text = terminal_safe(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -20,6 +20,7 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.widgets.data_table import CellDoesNotExist
 
+from modelwise.core.errors import terminal_safe
 from modelwise.tui.format import Ordered, clip, num
 from modelwise.tui.state import Winner
 from modelwise.tui.widgets.table import Level, Table, column_width, fit_widths
@@ -228,7 +229,10 @@ class RegistryPane(Vertical):
     # -- inputs ----------------------------------------------------------------------------------
 
     @on(Input.Changed, "#registry-filter")
-    def _filter_changed(self) -> None:
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if (safe := terminal_safe(event.value)) != event.value:
+            event.input.value = safe  # a pasted control character is kept as its escape, never drawn raw
+            return
         self.post_message(self.FilterChanged())
 
     @on(FilterChanged)

@@ -21,7 +21,7 @@ from modelwise.core.explain import grid_current_cell
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 from modelwise.service import TokenOptimizationService
 from modelwise.tui.coalesce import LatestOnly
-from modelwise.tui.format import clip, flip_words, lead_words, money, money_short, num, whatif_words
+from modelwise.tui.format import clip, flip_words, lead_words, money, money_short, num, shown, whatif_words
 from modelwise.tui.state import LedgerState, Winner
 from modelwise.tui.widgets.table import Fit, Level, Table, apply_fit, fit
 from modelwise.tui.widgets.validators import BudgetValidator
@@ -214,7 +214,10 @@ class RoutePane(Vertical):
 
     @on(Input.Changed, "#description, #task-budget")
     @on(Select.Changed, "#task-type")
-    def _form_changed(self) -> None:
+    def _form_changed(self, event: Input.Changed | Select.Changed) -> None:
+        if isinstance(event, Input.Changed) and (safe := shown(event.value)) != event.value:
+            event.input.value = safe  # a pasted control character is kept as its escape, never drawn raw
+            return  # the value's own Changed follows
         self.post_message(self.Changed())
 
     @on(WeightControl.Nudged)
@@ -274,7 +277,7 @@ class RoutePane(Vertical):
             return
         self._computed = key
         try:
-            self.breakdown = self.service.breakdown(
+            self.breakdown = shown(self.service.breakdown(
                 task.task_type,
                 task.description,
                 task.budget,
@@ -282,10 +285,10 @@ class RoutePane(Vertical):
                 spent_by_tier=None if state is None else state.spent_by_tier,
                 calibration=EMPTY if state is None else state.calibration,
                 top=TOP,
-            )
+            ))
             self.problem = None
         except BadInput as exc:
-            self.problem = str(exc)
+            self.problem = shown(str(exc))
         self._show_verdict()
         if self.breakdown is not None:
             self._show_rows(self.breakdown["candidates"])
@@ -297,7 +300,7 @@ class RoutePane(Vertical):
                 self.post_message(self.WinnerChanged(winner))
 
     def show_result(self, result: dict[str, Any]) -> None:
-        self.last_result = result
+        self.last_result = shown(result)
         self._show_verdict()
 
     def _show_verdict(self) -> None:
@@ -464,9 +467,9 @@ class RoutePane(Vertical):
         message.stop()
         if not self._whatif.done() or message.result is None:
             return  # a newer run is on its way (or the app reports the failure)
-        self.whatif, self.whatif_weights = message.result, message.key[0]
+        self.whatif, self.whatif_weights = shown(message.result), message.key[0]
         line = self.query_one("#whatif", Static)
-        line.update(whatif_words(message.result))
+        line.update(whatif_words(self.whatif))
         line.remove_class("-stale")
 
     # -- the sensitivity grid ----------------------------------------------------------------------
@@ -505,8 +508,8 @@ class RoutePane(Vertical):
         message.stop()
         if not self._grid.done() or message.grid is None:
             return
-        self.grid = message.grid
-        self._show_grid(message.grid)
+        self.grid = shown(message.grid)
+        self._show_grid(self.grid)
 
     def _show_grid(self, g: dict[str, Any]) -> None:
         """The grid as a table keyed by row and column (cells updated in place), a letter per model."""
