@@ -120,8 +120,13 @@ class HistoryPane(Vertical):
         if not width:
             return self._fitted or Fit(0, _ALL, None)
 
+        made: dict[bool, list[dict[str, str]]] = {}  # the levels differ only in `fine`: made once each
+
         def plain(level: Level) -> list[dict[str, str]]:
-            return [{k: c.plain for k, c in self._cells_of(d, level.fine).items()} for d in decisions]
+            if level.fine not in made:
+                made[level.fine] = [{k: c.plain for k, c in self._cells_of(d, level.fine).items()}
+                                    for d in decisions]
+            return made[level.fine]
 
         return fit(LEVELS, LABELS, plain, "description", width)
 

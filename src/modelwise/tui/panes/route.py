@@ -195,7 +195,7 @@ class RoutePane(Vertical):
         self.query_one(
             "#task-budget", Input
         ).tooltip = "Most this task may cost, USD (empty: the type's default)"
-        self.recompute()
+        self.call_after_refresh(self.recompute)  # the first frame does not wait for the first ranking
 
     # -- what the form says ----------------------------------------------------------------------
 
@@ -405,8 +405,14 @@ class RoutePane(Vertical):
         if not width:  # not laid out yet (a hidden pane): as it was
             return self._fitted or Fit(0, _ALL, None)
 
+        made: dict[bool, list[dict[str, str]]] = {}  # the levels differ only in `fine`: made once each
+
         def plain(level: Level) -> list[dict[str, str]]:
-            return [{k: c.plain for k, c in self._cells_of(r, level.fine).items()} for r in rows]
+            if level.fine not in made:
+                made[level.fine] = [
+                    {k: c.plain for k, c in self._cells_of(r, level.fine).items()} for r in rows
+                ]
+            return made[level.fine]
 
         return fit(LEVELS, LABELS, plain, "eligibility", width)
 
