@@ -170,7 +170,7 @@ async def test_history_selection_shows_the_stored_breakdown(make_service, clock)
         await settle(pilot)
         await pilot.press("f5")
         history = app.query_one("#history-table", DataTable)
-        assert [history.get_row_at(i)[2].plain for i in range(4)] == [
+        assert [history.get_cell(history.ordered_rows[i].key, "type").plain for i in range(4)] == [
             "debugging",
             "architecture",
             "code_generation",
@@ -428,14 +428,15 @@ async def test_an_outcome_recorded_elsewhere_updates_the_row_in_place(make_servi
         table = app.query_one("#registry-table", DataTable)
 
         def observed(name: str) -> str:
-            rows = [table.get_row_at(i) for i in range(table.row_count)]
-            return {row[0].plain: row[9].plain for row in rows}[name]
+            keys = [r.key for r in table.ordered_rows]
+            return {table.get_cell(k, "name").plain: table.get_cell(k, "observed").plain for k in keys}[name]
 
         assert observed("Claude Sonnet 4") == "-"
         history = app.query_one("#history-table", DataTable)
         assert history.get_cell(target, "actual").plain == "-"
         await asyncio.to_thread(other.record_outcome, target, "failure", cost=0.02, latency_ms=1500)
-        await wait_for(pilot, lambda: history.get_cell(target, "actual").plain == "$0.0200")
+        # $0.02 to four places, or to two significant digits where the pane is narrow
+        await wait_for(pilot, lambda: history.get_cell(target, "actual").plain in ("$0.0200", "$0.020"))
         assert history.get_cell(target, "status").plain == "routed · failure"
         assert history.row_count == 4
         # The calibration changed, so the registry reloads by itself with what was observed.

@@ -126,3 +126,21 @@ def test_explanation_chart_and_grid_at_160x48(snap_compare, chart_app: Modelwise
         await settle(pilot)
 
     assert snap_compare(chart_app, terminal_size=(160, 48), run_before=run_before)
+
+
+# Issue 17: the layout of each size people use (four panes, four compact panes, the half-width split of
+# route and budget, tabs), over the twelve-model registry with four decisions today.
+
+
+@pytest.mark.parametrize("size", [(200, 50), (150, 40), (100, 40), (80, 24)], ids=lambda s: f"{s[0]}x{s[1]}")
+def test_layout_at_size(snap_compare, chart_app: ModelwiseApp, size: tuple[int, int]) -> None:
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        app = pilot.app
+        app.action_show_pane("history")
+        await pilot.press("down")
+        await settle(pilot)
+        app.action_show_pane("route")
+        await settle(pilot)
+
+    assert snap_compare(chart_app, terminal_size=size, run_before=run_before)

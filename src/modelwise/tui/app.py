@@ -26,7 +26,7 @@ from modelwise.core.errors import ModelwiseError, RegistryError
 from modelwise.core.settings import Settings, Weights
 from modelwise.service import TokenOptimizationService
 from modelwise.tui.commands import ModelwiseCommands
-from modelwise.tui.format import money
+from modelwise.tui.format import money, shown
 from modelwise.tui.panes.budget import BudgetPane
 from modelwise.tui.panes.history import HistoryPane
 from modelwise.tui.panes.registry import RegistryPane
@@ -37,7 +37,10 @@ from modelwise.tui.widgets.help import HelpScreen
 from modelwise.tui.widgets.weights import WeightControl
 
 DEFAULT_THEME = "modelwise-dark"
-WIDE = (150, 40)
+WIDE = (150, 40)  # columns and rows from which all four panes show at once
+SIDE = (130, 24)  # route and budget side by side, the registry and history a key away
+STACK = (90, 36)  # route above budget (a half-width split), the registry and history a key away
+PAIR = ("route", "budget")  # the panes a split layout shows together
 PANE_FOCUS = {
     "registry": "#registry-table",
     "route": "#description",
@@ -49,7 +52,51 @@ PANE_KEYS = {
     "route": "f3",
     "budget": "f4",
     "history": "f5",
-}  # columns and rows from which all four panes show at once
+}
+
+
+def layout_for(width: int, height: int) -> str:
+    """The layout for a terminal size: "quad" (four panes), "side" (route and budget side by side),
+    "stack" (route above budget) or "tabs" (one pane at a time)."""
+    if width >= WIDE[0] and height >= WIDE[1]:
+        return "quad"
+    if width >= SIDE[0] and height >= SIDE[1]:
+        return "side"
+    if width >= STACK[0] and height >= STACK[1]:
+        return "stack"
+    return "tabs"
+
+
+def is_short(layout: str, height: int) -> bool:
+    """Whether the panes drop their spacing to keep the breakdown's rows and the whole budget in view."""
+    return layout in ("side", "stack") or (layout == "quad" and height < 50)
+
+
+def screenshot_folder(cache: Path) -> Path:
+    """Where a screenshot goes: the user's Downloads folder when it exists and can be written, else the
+    current folder, else modelwise's cache folder, else the system's temporary folder."""
+    import os
+    import tempfile
+
+    from platformdirs import user_downloads_path
+
+    for folder in (user_downloads_path(), Path.cwd(), cache):
+        if folder.is_dir() and os.access(folder, os.W_OK):
+            return folder
+    with suppress(OSError):
+        cache.mkdir(parents=True, exist_ok=True)
+        if os.access(cache, os.W_OK):
+            return cache
+    return Path(tempfile.gettempdir())
+
+
+def visible_panes(layout: str, pane: str) -> tuple[str, ...]:
+    """The panes a layout shows when `pane` is the current one."""
+    if layout == "quad":
+        return ("route", "registry", "budget", "history")
+    if layout in ("side", "stack") and pane in PAIR:
+        return PAIR
+    return (pane,)
 
 
 class LedgerChanged(Message):
@@ -171,7 +218,7 @@ class ModelwiseApp(App[None]):
     ]
 
     pane: reactive[str] = reactive("route", init=False)
-    wide: reactive[bool] = reactive(False, init=False)
+    layout: reactive[str] = reactive("tabs", init=False)
 
     def __init__(
         self,
@@ -211,10 +258,12 @@ class ModelwiseApp(App[None]):
     def compose(self) -> ComposeResult:
         # Classes for the size and the current pane are set here, so the first frame is styled once.
         settings = self.service.settings
-        self.set_reactive(ModelwiseApp.wide, self._is_wide(self.size.width, self.size.height))
+        width, height = self.size.width, self.size.height
+        self.set_reactive(ModelwiseApp.layout, layout_for(width, height))
+        shown = visible_panes(self.layout, self.pane)
 
         def pane(name: str) -> str:
-            return "pane -current" if name == self.pane else "pane"
+            return "pane -current" if name in shown else "pane"
 
         tabs = Tabs(
             *(Tab(f"{label} [dim]{PANE_KEYS[p]}[/]", id=f"tab-{p}") for p, label in self.PANE_LABELS.items()),
@@ -223,9 +272,11 @@ class ModelwiseApp(App[None]):
         )
         tabs.display = not self.wide
         yield tabs
-        with Container(id="panes", classes="-wide" if self.wide else ""):
+        with Container(id="panes", classes=self._panes_classes(height)):
             yield RoutePane(self.service, id="route", classes=pane("route"))
-            yield RegistryPane(settings.task_types, id="registry", classes=pane("registry"))
+            yield RegistryPane(
+                settings.task_types, self.model_offers, id="registry", classes=pane("registry")
+            )
             yield BudgetPane(
                 tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes=pane("budget")
             )
@@ -253,27 +304,39 @@ class ModelwiseApp(App[None]):
         self.call_after_refresh(self.watch_config)
         self.call_after_refresh(self.load_models, None)
 
+    @property
+    def wide(self) -> bool:
+        """All four panes are shown at once."""
+        return self.layout == "quad"
+
+    def _panes_classes(self, height: int) -> str:
+        return f"-{self.layout}" + (" -short" if is_short(self.layout, height) else "")
+
     def on_resize(self, event: events.Resize) -> None:
-        self._layout(event.size.width, event.size.height)
+        self.layout = layout_for(event.size.width, event.size.height)
+        self._apply_layout()
 
-    @staticmethod
-    def _is_wide(width: int, height: int) -> bool:
-        return width >= WIDE[0] and height >= WIDE[1]
-
-    def _layout(self, width: int, height: int) -> None:
-        self.wide = self._is_wide(width, height)
-
-    def watch_wide(self, wide: bool) -> None:
+    def _apply_layout(self) -> None:
+        """The size's classes on the panes' container and which panes are shown (CSS does the rest)."""
         if not self.is_mounted:
             return
-        self.query_one("#panes").set_class(wide, "-wide")
-        self.query_one("#pane-tabs").display = not wide
+        panes = self.query_one("#panes")
+        height = self.size.height
+        for name in ("quad", "side", "stack", "tabs"):
+            panes.set_class(self.layout == name, f"-{name}")
+        panes.set_class(is_short(self.layout, height), "-short")
+        self.query_one("#pane-tabs").display = not self.wide
+        shown = visible_panes(self.layout, self.pane)
+        for p in self.PANE_LABELS:
+            self.query_one(f"#{p}").set_class(p in shown, "-current")
+
+    def watch_layout(self) -> None:
+        self._apply_layout()
 
     def watch_pane(self, pane: str) -> None:
         if not self.is_mounted:
             return
-        for p in self.PANE_LABELS:
-            self.query_one(f"#{p}").set_class(p == pane, "-current")
+        self._apply_layout()
         tabs = self.query_one("#pane-tabs", Tabs)
         if tabs.active != f"tab-{pane}":
             tabs.active = f"tab-{pane}"
@@ -302,6 +365,47 @@ class ModelwiseApp(App[None]):
             self.query_one(target).focus()
         elif not self.wide:
             self.query_one("#pane-tabs").focus()
+        else:
+            self.query_one(f"#{pane}").focus()
+
+    def action_focus_next(self) -> None:
+        self._walk(+1)
+
+    def action_focus_previous(self) -> None:
+        self._walk(-1)
+
+    def _walk(self, step: int) -> None:
+        """Tab and shift+Tab: the next widget; where not every pane is shown, past the last widget of the
+        panes in view, the next pane (so Tab walks every pane at every size)."""
+        chain = [w for w in self.screen.focus_chain if w.id != "pane-tabs"]
+        focused = self.focused
+        edge = chain[-1 if step > 0 else 0] if chain else None
+        if self.wide or focused is None or focused is not edge:
+            if step > 0:
+                self.screen.focus_next()
+            else:
+                self.screen.focus_previous()
+            return
+        order = list(self.PANE_LABELS)
+        shown = visible_panes(self.layout, self.pane)
+        last = shown[-1] if step > 0 else shown[0]
+        nxt = order[(order.index(last) + step) % len(order)]
+        self.pane = nxt
+        self.call_after_refresh(self._focus_in, nxt, step > 0)
+
+    def _focus_in(self, pane: str, first: bool) -> None:
+        """Focus the first (or last) focusable widget of a pane that was just shown."""
+        box = self.query_one(f"#{pane}")
+        inside = [w for w in self.screen.focus_chain if box in w.ancestors_with_self]
+        if inside:
+            inside[0 if first else -1].focus()
+
+    def deliver_screenshot(
+        self, filename: str | None = None, path: str | None = None, time_format: str | None = None
+    ) -> str | None:
+        """The palette's screenshot, saved where a file can be written (Textual says where)."""
+        return super().deliver_screenshot(filename, path or str(screenshot_folder(self.service.paths.cache)),
+                                          time_format)
 
     def action_help(self) -> None:
         rows: list[tuple[str, str, str]] = []
@@ -350,7 +454,7 @@ class ModelwiseApp(App[None]):
 
     @on(Routed)
     def _routed(self, message: Routed) -> None:
-        r = message.result
+        r = shown(message.result)
         with suppress(NoMatches):  # the app is closing
             self.route_pane.show_result(r)
         model = r.get("selectedModelName") or "no model"
@@ -365,7 +469,7 @@ class ModelwiseApp(App[None]):
 
     def action_toggle_grid(self) -> None:
         self.route_pane.toggle_grid()
-        if not self.wide and self.pane != "route":
+        if "route" not in visible_panes(self.layout, self.pane):
             self.action_show_pane("route")
 
     def action_registry_view(self, what: str) -> None:
@@ -519,7 +623,7 @@ class ModelwiseApp(App[None]):
     @on(ConfigRefused)
     def _config_refused(self, message: ConfigRefused) -> None:
         self.notify(
-            f"{message.error}\nThe settings in force are unchanged.",
+            f"{shown(message.error)}\nThe settings in force are unchanged.",
             title=message.title,
             severity="error",
             timeout=10,
@@ -542,8 +646,8 @@ class ModelwiseApp(App[None]):
     def load_models(self, task_type: str | None) -> None:
         svc = self.service
         try:
-            rows = svc.models_table(task_type)
-            chart = svc.quality_price(task_type) if task_type else None
+            rows = shown(svc.models_table(task_type))
+            chart = shown(svc.quality_price(task_type)) if task_type else None
         finally:
             svc.release_thread()
         self.post_message(ModelsLoaded(task_type, rows, chart))
@@ -552,6 +656,19 @@ class ModelwiseApp(App[None]):
     def _models_loaded(self, message: ModelsLoaded) -> None:
         with suppress(NoMatches):
             self.query_one(RegistryPane).set_rows(message.task_type, message.rows, message.chart)
+
+    def model_offers(self, model_id: str) -> list[dict[str, Any]] | None:
+        """The offers of a registry model (core.offers.offer_rows), None when it is no longer listed."""
+        from modelwise.core.offers import offer_rows
+
+        svc = self.service
+        model = svc.registry.get(model_id)
+        if model is None:
+            return None
+        try:
+            return shown(offer_rows(model, svc.reach))
+        except ModelwiseError:  # a config the reach cannot be computed from: the app reports it elsewhere
+            return None
 
     @on(RegistryPane.TaskTypeChanged)
     def _registry_type(self, message: RegistryPane.TaskTypeChanged) -> None:
@@ -565,7 +682,7 @@ class ModelwiseApp(App[None]):
     def load_decision(self, decision_id: str) -> None:
         svc = self.service
         try:
-            decision = svc.decision(decision_id)
+            decision = shown(svc.decision(decision_id))
         finally:
             svc.release_thread()
         self.post_message(DecisionLoaded(decision))
@@ -582,10 +699,10 @@ class ModelwiseApp(App[None]):
         worker = event.worker
         error = worker.error
         if isinstance(error, ModelwiseError):
-            self.notify(str(error), title=f"{worker.name.capitalize()} failed", severity="error")
+            self.notify(shown(str(error)), title=f"{worker.name.capitalize()} failed", severity="error")
         else:
             self.notify(
-                f"{type(error).__name__}: {error}",
+                shown(f"{type(error).__name__}: {error}"),
                 title=f"{worker.name.capitalize()} failed",
                 severity="error",
             )

@@ -38,13 +38,15 @@ class Winner:
 
 def read_state(service: TokenOptimizationService, version: int, bucket_minutes: int = 15) -> LedgerState:
     """Read a snapshot through the service (blocking: call it from a worker thread)."""
-    budget = service.budget_status()
+    from modelwise.tui.format import shown
+
+    budget = shown(service.budget_status())
     return LedgerState(
         version=version,
         day=budget["day"],
         budget=budget,
         spend=service.spend_over_time(bucket_minutes),
-        decisions=service.decisions(since="today", newest_first=True, limit=HISTORY_LIMIT),
+        decisions=shown(service.decisions(since="today", newest_first=True, limit=HISTORY_LIMIT)),
         calibration=service.calibration(),
         spent_by_tier={t["tier"]: t["spent"] for t in budget["tiers"]},
     )

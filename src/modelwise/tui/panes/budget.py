@@ -16,9 +16,10 @@ from modelwise.tui.state import LedgerState
 from modelwise.tui.widgets.tierbar import TierBar
 
 
-class BudgetPane(Vertical):
+class BudgetPane(Vertical, can_focus=True):
     """Filled from a `LedgerState` by `show`; the gauge turns warning-coloured at the alert threshold and
-    error-coloured at the limit."""
+    error-coloured at the limit. Focusable, so Tab reaches it like every other pane (and the arrow keys
+    scroll it where it does not fit)."""
 
     BORDER_TITLE = "Budget"
 

@@ -13,9 +13,12 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from modelwise.tui.format import Ordered, clip, clock_time, money, num
+from modelwise.tui.format import Ordered, clip, clock_time, money, money_short
+from modelwise.tui.panes.route import LABELS as CANDIDATE_LABELS
+from modelwise.tui.panes.route import LEVELS as CANDIDATE_LEVELS
+from modelwise.tui.panes.route import candidate_cells
 from modelwise.tui.state import LedgerState
-from modelwise.tui.widgets.table import Table
+from modelwise.tui.widgets.table import Fit, Level, Table, apply_fit, fill_fitted, fit
 
 COLUMNS = (
     ("time", "time"),
@@ -28,16 +31,18 @@ COLUMNS = (
     ("status", "status"),
     ("description", "description"),
 )
-DETAIL_COLUMNS = (
-    ("rank", "#"),
-    ("model", "model"),
-    ("capability", "cap"),
-    ("performance", "perf"),
-    ("availability", "avail"),
-    ("cost", "cost"),
-    ("total", "total"),
-    ("estimated", "est. $"),
-    ("eligibility", "eligibility"),
+LABELS = dict(COLUMNS)
+_ALL = tuple(k for k, _ in COLUMNS)
+# First that fits: all columns; the tier dropped (the task type implies it); the agent; the task type;
+# costs to two significant digits and times to the minute. The description takes the width left (in full
+# under the table once a decision is selected).
+_SHORT = tuple(k for k in _ALL if k not in ("tier", "agent", "type"))
+LEVELS = (
+    Level(_ALL),
+    Level(tuple(k for k in _ALL if k != "tier")),
+    Level(tuple(k for k in _ALL if k not in ("tier", "agent"))),
+    Level(_SHORT),
+    Level(_SHORT, fine=False),
 )
 STATUS_STYLE = {"routed": "", "degraded": "yellow", "refused": "red"}
 
@@ -62,54 +67,93 @@ class HistoryPane(Vertical):
         super().__init__(id=id, classes=classes)
         self.tz = tz
         self._cells: dict[str, tuple] = {}
+        self._fitted: Fit | None = None
+        self._state: LedgerState | None = None
+        self._decision: dict[str, Any] | None = None
         self.detail_id: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("reading the ledger…", id="history-count")
-        table: DataTable = Table(id="history-table", cursor_type="row")
+        table: DataTable = Table(id="history-table", cursor_type="row", fixed_columns=1)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
         with Vertical(id="history-detail-box"):
             yield Static("select a decision to see its breakdown", id="history-detail")
-            detail: DataTable = Table(id="history-candidates", cursor_type="none", zebra_stripes=True)
-            for key, label in DETAIL_COLUMNS:
+            detail: DataTable = Table(
+                id="history-candidates", cursor_type="none", zebra_stripes=True, fixed_columns=2
+            )
+            for key, label in CANDIDATE_LABELS.items():
                 detail.add_column(label, key=key)
             yield detail
 
-    def _cells_of(self, d: dict[str, Any]) -> tuple:
+    def _cells_of(self, d: dict[str, Any], fine: bool = True) -> dict[str, Text]:
         style = STATUS_STYLE.get(d["status"], "")
-        actual = "-" if d["actualCost"] is None else money(d["actualCost"])
+        dollars = money if fine else money_short
+        actual = "-" if d["actualCost"] is None else dollars(d["actualCost"])
         status = d["status"] + (f" · {d['outcome']}" if d.get("outcome") else "")
-        return (
-            Ordered(clock_time(d["timestamp"], self.tz), (d["timestamp"], d["decisionId"])),
-            Text(d["agent"] or "-"),
-            Text(d["taskType"]),
-            Text(d["tier"]),
-            Text(clip(d["selectedModelName"] or "-", 24), style=style),
-            Text(money(d["estimatedCost"]), justify="right"),
-            Text(actual, justify="right"),
-            Text(status, style=style),
-            Text((d["description"] or "").replace("\n", " ")[:200], style="dim"),
-        )
+        return {
+            "time": Ordered(
+                clock_time(d["timestamp"], self.tz)[: None if fine else 5], (d["timestamp"], d["decisionId"])
+            ),
+            "agent": Text(d["agent"] or "-"),
+            "type": Text(d["taskType"]),
+            "tier": Text(d["tier"]),
+            "model": Text(clip(d["selectedModelName"] or "-", 24), style=style),
+            "estimated": Text(dollars(d["estimatedCost"]), justify="right"),
+            "actual": Text(actual, justify="right"),
+            "status": Text(status, style=style),
+            "description": Text(
+                (d["description"] or "").replace("\n", " ")[:200],
+                style="dim", overflow="ellipsis", no_wrap=True,
+            ),
+        }
+
+    def on_resize(self) -> None:
+        if self._state is not None:
+            self.show(self._state)
+        if self._decision is not None:
+            self.show_detail(self._decision)
+
+    def _fit(self, decisions: list[dict[str, Any]]) -> Fit:
+        width = self.query_one("#history-table", DataTable).size.width
+        if not width:
+            return self._fitted or Fit(0, _ALL, None)
+
+        made: dict[bool, list[dict[str, str]]] = {}  # the levels differ only in `fine`: made once each
+
+        def plain(level: Level) -> list[dict[str, str]]:
+            if level.fine not in made:
+                made[level.fine] = [{k: c.plain for k, c in self._cells_of(d, level.fine).items()}
+                                    for d in decisions]
+            return made[level.fine]
+
+        return fit(LEVELS, LABELS, plain, "description", width)
 
     def show(self, state: LedgerState) -> None:
+        self._state = state
         table = self.query_one("#history-table", DataTable)
         decisions = state.decisions
+        chosen = self._fit(decisions)
+        fine = LEVELS[chosen.level].fine
         seen = set()
         added = False
         with self.app.batch_update():
+            if apply_fit(table, chosen, LABELS, "description"):
+                self._cells = {}
+            self._fitted = chosen
             for d in decisions:
                 key = d["decisionId"]
                 seen.add(key)
-                cells = self._cells_of(d)
+                by_key = self._cells_of(d, fine)
+                cells = [by_key[k] for k in chosen.columns]
                 sig = tuple((c.plain, str(c.style)) for c in cells)
                 old = self._cells.get(key)
                 if old is None:
                     table.add_row(*cells, key=key)
                     added = True
                 elif old != sig:
-                    for (col, _), cell, new, was in zip(COLUMNS, cells, sig, old, strict=True):
+                    for col, cell, new, was in zip(chosen.columns, cells, sig, old, strict=True):
                         if new != was:
                             table.update_cell(key, col, cell, update_width=True)
                 self._cells[key] = sig
@@ -136,6 +180,7 @@ class HistoryPane(Vertical):
     def show_detail(self, decision: dict[str, Any]) -> None:
         """Render a decision's stored breakdown (`service.decision(id)`)."""
         self.detail_id = decision["decisionId"]
+        self._decision = decision
         detail = decision.get("detail") or {}
         head = Text.assemble(
             (decision["selectedModelName"] or "no model", "bold"),
@@ -155,23 +200,7 @@ class HistoryPane(Vertical):
         self.query_one("#history-detail", Static).update(Text("\n").join(lines))
         candidates = self.query_one("#history-candidates", DataTable)
         with self.app.batch_update():
-            candidates.clear()
-            for c in detail.get("candidates", []):
-                style = "bold" if c.get("winner") else ("" if c["eligible"] else "dim")
-                cells = (
-                    ("★" if c.get("winner") else "") + str(c["rank"]),
-                    clip(c["name"], 28),
-                    f"{c['capability']:.0f}",
-                    num(c["performance"]),
-                    num(c["availability"]),
-                    num(c["cost"]),
-                    f"{c['total']:.4f}",
-                    money(c["estimatedCost"]),
-                    "winner" if c.get("winner") else (c["reason"] or "eligible"),
-                )
-                candidates.add_row(
-                    *(
-                        Text(v, style=style, justify="right" if i in (0, 2, 3, 4, 5, 6, 7) else "left")
-                        for i, v in enumerate(cells)
-                    )
-                )
+            fill_fitted(
+                candidates, CANDIDATE_LEVELS, CANDIDATE_LABELS, "eligibility", detail.get("candidates", []),
+                lambda c, level: candidate_cells(c, level.fine, 28),
+            )

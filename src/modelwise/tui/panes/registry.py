@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,10 +18,12 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Label, Select, Static
+from textual.widgets.data_table import CellDoesNotExist
 
+from modelwise.core.errors import terminal_safe
 from modelwise.tui.format import Ordered, clip, num
 from modelwise.tui.state import Winner
-from modelwise.tui.widgets.table import Table
+from modelwise.tui.widgets.table import Level, Table, column_width, fit_widths
 
 CHUNK = 50
 
@@ -70,24 +73,71 @@ COLUMNS: tuple[tuple[str, str, Callable[[dict[str, Any]], Any], bool], ...] = (
 _BY_KEY = {c[0]: c for c in COLUMNS}
 
 
-def _cells(r: dict[str, Any]) -> tuple[Text, ...]:
+_KEYS = tuple(c[0] for c in COLUMNS)
+_LABELS = {c[0]: c[1] + "  " for c in COLUMNS}  # room for the sort mark
+# First that fits the width: every column; then, one at a time, those another column or the offers under
+# the table say already or that matter least: rated or not, the blended $/1k, the provider, latency,
+# availability, what outcomes observed.
+_DROP = ("rated", "blended", "provider", "latency", "availability", "observed")
+LEVELS = tuple(Level(tuple(k for k in _KEYS if k not in _DROP[:n])) for n in range(len(_DROP) + 1))
+
+
+def _cells(r: dict[str, Any]) -> dict[str, Text]:
     right = "right"
     lat = r["latencyMs"]
-    return (
-        Ordered(clip(r["name"], 32), r["id"]),
-        Text(r["provider"] or "-"),
-        _price_text(r["inputPer1M"], 3, r.get("free", False)),
-        _price_text(r["outputPer1M"], 3, r.get("free", False)),
-        _price_text(r["blendedPer1k"], 6, r.get("free", False)),
-        Text(
+    return {
+        "name": Ordered(clip(r["name"], 32), r["id"]),
+        "provider": Text(r["provider"] or "-"),
+        "input": _price_text(r["inputPer1M"], 3, r.get("free", False)),
+        "output": _price_text(r["outputPer1M"], 3, r.get("free", False)),
+        "blended": _price_text(r["blendedPer1k"], 6, r.get("free", False)),
+        "quality": Text(
             num(r["quality"]) if r["rated"] else "unrated", justify=right, style="" if r["rated"] else "dim"
         ),
-        Text(f"{r['availability']:.3f}", justify=right),
-        Text("-" if lat is None else f"{lat:.0f} ms", justify=right),
-        Text(("borrowed" if r.get("ratingBorrowedFrom") else "rated") if r["rated"] else "unrated",
-             style="" if r["rated"] else "dim"),
-        Text(_observed(r)),
+        "availability": Text(f"{r['availability']:.3f}", justify=right),
+        "latency": Text("-" if lat is None else f"{lat:.0f} ms", justify=right),
+        "rated": Text(("borrowed" if r.get("ratingBorrowedFrom") else "rated") if r["rated"] else "unrated",
+                      style="" if r["rated"] else "dim"),
+        "observed": Text(_observed(r)),
+    }
+
+
+OFFER_LINES = 4  # offers listed under the table; the rest are counted
+
+
+def _per_m(p: float | None, free: bool) -> str:
+    if p is None:
+        return "unknown"
+    if p == 0 and free:
+        return "free"
+    return f"${p:,.2f}" if p >= 1 else f"${p:.3g}"
+
+
+def offers_text(name: str, rows: list[dict[str, Any]], limit: int) -> Text:
+    """`core.offers.offer_rows` as lines: ✓ or ✗, provider, $ per Mtok in / out, latency, and routing's
+    choice or what would make the offer callable."""
+    reachable = sum(r["reachable"] for r in rows)
+    out = Text.assemble(
+        ("offers of ", "dim"), (name, "bold"),
+        (f": {len(rows)}, {reachable} reachable · $/Mtok in / out · latency", "dim"),
     )
+    width = max(len(r["provider"]) for r in rows[:limit])
+    for r in rows[:limit]:
+        lat = "-" if r["latencyMs"] is None else f"{r['latencyMs']:,.0f} ms"
+        price = f"{_per_m(r['inputPer1M'], r['free'])} / {_per_m(r['outputPer1M'], r['free'])}"
+        out.append("\n")
+        out.append("✓ " if r["reachable"] else "✗ ", style="green" if r["reachable"] else "red")
+        out.append(f"{r['provider']:<{width}}  {price:<17} {lat:>8}  ", style="" if r["reachable"] else "dim")
+        if r["chosen"]:
+            out.append("★ routing calls this one", style="bold")
+        elif r["reachable"]:
+            out.append("reachable")
+        else:
+            out.append(r["why"] or "not reachable", style="dim")
+    if len(rows) > limit:
+        out.append(f"\n… {len(rows) - limit} more offer{'s' if len(rows) - limit > 1 else ''}", style="dim")
+    out.no_wrap, out.overflow = True, "ellipsis"  # one line an offer, cut at the pane's edge
+    return out
 
 
 class RegistryPane(Vertical):
@@ -134,9 +184,18 @@ class RegistryPane(Vertical):
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, RegistryPane.FilterChanged)
 
-    def __init__(self, task_types: tuple[str, ...], *, id: str | None = None, classes: str | None = None):
+    def __init__(
+        self,
+        task_types: tuple[str, ...],
+        offers: Callable[[str], list[dict[str, Any]] | None] | None = None,
+        *,
+        id: str | None = None,
+        classes: str | None = None,
+    ):
         super().__init__(id=id, classes=classes)
         self.task_types = task_types
+        self.offers = offers  # model id -> core.offers.offer_rows (None: the model is gone)
+        self.offers_of: str | None = None  # the model whose offers are shown
         self.rows: list[dict[str, Any]] = []
         self.task_type: str | None = None
         self.chart_data: dict[str, Any] | None = None  # service.quality_price(task_type)
@@ -149,6 +208,8 @@ class RegistryPane(Vertical):
         self._pending: list[dict[str, Any]] = []
         self._order: dict[str, int] = {}
         self.total = 0
+        self.columns: tuple[str, ...] = _KEYS  # the columns shown (LEVELS: those that fit)
+        self._widths: dict[str, int] | None = None  # each column's width over all rows
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="registry-bar"):
@@ -157,17 +218,21 @@ class RegistryPane(Vertical):
                 [(t, t) for t in self.task_types], prompt="all task types", compact=True, id="registry-type"
             )
             yield Label("loading…", id="registry-count")
-        table: DataTable = Table(id="registry-table", cursor_type="cell", zebra_stripes=True)
-        for key, label, _, _ in COLUMNS:
-            table.add_column(label + "  ", key=key)
+        table: DataTable = Table(id="registry-table", cursor_type="cell", zebra_stripes=True, fixed_columns=1)
+        for key in self.columns:
+            table.add_column(_LABELS[key], key=key)
         yield table
+        yield Static(id="registry-offers")
         with Vertical(id="registry-chart-box"):  # the chart itself is mounted when first shown
             yield Static(id="registry-chart-legend")
 
     # -- inputs ----------------------------------------------------------------------------------
 
     @on(Input.Changed, "#registry-filter")
-    def _filter_changed(self) -> None:
+    def _filter_changed(self, event: Input.Changed) -> None:
+        if (safe := terminal_safe(event.value)) != event.value:
+            event.input.value = safe  # a pasted control character is kept as its escape, never drawn raw
+            return
         self.post_message(self.FilterChanged())
 
     @on(FilterChanged)
@@ -186,9 +251,49 @@ class RegistryPane(Vertical):
         event.stop()
         self.sort_by(str(event.column_key.value))
 
+    def on_resize(self) -> None:
+        if self._fit_columns():
+            self.shown = None
+            self.refresh_table()
+
+    def _fit_columns(self) -> bool:
+        """Show the first level's columns that fit the table's width; True when they changed (the
+        table's columns are rebuilt, its rows must be added again)."""
+        table = self.query_one("#registry-table", DataTable)
+        if not table.size.width:
+            return False
+        if self._widths is None:
+            plain = [{k: c.plain for k, c in _cells(r).items()} for r in self.rows]
+            self._widths = {k: column_width(_LABELS[k], (p[k] for p in plain)) for k in _KEYS}
+        chosen = fit_widths(LEVELS, self._widths, None, table.size.width)
+        if chosen.columns == self.columns:
+            return False
+        self.columns = chosen.columns
+        table.clear(columns=True)
+        for key in self.columns:
+            table.add_column(_LABELS[key], key=key)
+        return True
+
+    @on(DataTable.CellHighlighted, "#registry-table")
+    def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
+        event.stop()
+        self.show_offers(event.cell_key.row_key.value)
+
+    def show_offers(self, model_id: str | None) -> None:
+        """The highlighted model's offers: provider, price in and out per million tokens, latency, and
+        whether a provider that is on can call it (the one routing calls marked ★)."""
+        self.offers_of = model_id
+        rows = self.offers(model_id) if self.offers is not None and model_id else None
+        box = self.query_one("#registry-offers", Static)
+        if not rows:
+            box.update("")
+            return
+        name = next((r["name"] for r in self.rows if r["id"] == model_id), model_id)
+        box.update(offers_text(name, rows, OFFER_LINES))
+
     def action_sort_cursor_column(self) -> None:
         table = self.query_one("#registry-table", DataTable)
-        self.sort_by(COLUMNS[table.cursor_column][0])
+        self.sort_by(self.columns[table.cursor_column])
 
     def action_focus_filter(self) -> None:
         self.query_one("#registry-filter", Input).focus()
@@ -269,6 +374,8 @@ class RegistryPane(Vertical):
         self.rows = rows
         self.chart_data = chart
         self.shown = None
+        self._widths = None
+        self._fit_columns()
         self.refresh_table()
         self._show_chart()
 
@@ -308,6 +415,8 @@ class RegistryPane(Vertical):
             self._pending = [r for r in rows if r["id"] not in present]
             self._add_pending()
             for key, label, _, default_desc in COLUMNS:
+                if key not in table.columns:
+                    continue
                 desc = default_desc != self.sort_reverse
                 mark = (" ▼" if desc else " ▲") if key == self.sort_key else "  "
                 table.columns[key].label = Text(label + mark)  # type: ignore[index]
@@ -316,20 +425,43 @@ class RegistryPane(Vertical):
         n, total = len(rows), len(self.rows)
         if self.frontier_only and self.task_type:
             count = f"frontier: {n:,} of {total:,} models"
+            if n == 0:
+                count = self._no_frontier(total)
+        elif self.frontier_only:
+            count = f"frontier: choose a task type ({total:,} models)"
         else:
             count = f"{n:,} models {what}" if n == total else f"{n:,} of {total:,} models {what}"
         self.query_one("#registry-count", Label).update(count)
+
+    def _no_frontier(self, total: int) -> str:
+        """Why the frontier shows no model: the filter leaves none of it, or the task type has none."""
+        front = self.frontier_ids() or set()
+        needle = self.query_one("#registry-filter", Input).value.strip()
+        if front and needle:
+            return f"frontier: none of its {len(front):,} models for {self.task_type} matches {needle!r}"
+        return f"frontier: none for {self.task_type} (no rated model with a known price among {total:,})"
 
     def _add_pending(self) -> None:
         table = self.query_one("#registry-table", DataTable)
         chunk, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
         for r in chunk:
-            table.add_row(*_cells(r), key=r["id"])
+            cells = _cells(r)
+            table.add_row(*(cells[k] for k in self.columns), key=r["id"])
             self.shown.append(r["id"])
         order = self._order
         table.sort("name", key=lambda cell: order.get(cell.order, len(order)))
         if self._pending:
             self.call_after_refresh(self._add_pending)
+        self._cursor_offers()
+
+    def _cursor_offers(self) -> None:
+        table = self.query_one("#registry-table", DataTable)
+        key = None
+        if table.row_count:
+            with suppress(CellDoesNotExist):
+                key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        if key != self.offers_of or key is None:
+            self.show_offers(key)
 
     @property
     def filling(self) -> bool:

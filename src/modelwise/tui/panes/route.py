@@ -21,9 +21,9 @@ from modelwise.core.explain import grid_current_cell
 from modelwise.core.settings import WEIGHT_NAMES, Weights
 from modelwise.service import TokenOptimizationService
 from modelwise.tui.coalesce import LatestOnly
-from modelwise.tui.format import clip, flip_words, lead_words, money, num, whatif_words
+from modelwise.tui.format import clip, flip_words, lead_words, money, money_short, num, shown, whatif_words
 from modelwise.tui.state import LedgerState, Winner
-from modelwise.tui.widgets.table import Table
+from modelwise.tui.widgets.table import Fit, Level, Table, apply_fit, fit
 from modelwise.tui.widgets.validators import BudgetValidator
 from modelwise.tui.widgets.weights import WeightControl
 
@@ -39,7 +39,47 @@ COLUMNS = (
     ("estimated", "est. $"),
     ("eligibility", "eligibility"),
 )
+LABELS = dict(COLUMNS)
+_ALL = tuple(k for k, _ in COLUMNS)
+# The breakdown's levels, first that fits: all columns; numbers rounded; the capability column (0 or 1,
+# the eligibility says why) dropped; the eligibility dropped (the note under the table says it for the
+# highlighted row); availability dropped. The eligibility takes what width is left.
+_NO_CAP = tuple(k for k in _ALL if k != "capability")
+_NO_TEXT = tuple(k for k in _NO_CAP if k != "eligibility")
+LEVELS = (
+    Level(_ALL),
+    Level(_ALL, fine=False),
+    Level(_NO_CAP, fine=False),
+    Level(_NO_TEXT, fine=False),
+    Level(tuple(k for k in _NO_TEXT if k != "availability"), fine=False),
+)
 GRID_COLORS = ("cyan", "magenta", "yellow", "green", "bright_blue", "red")
+
+
+def candidate_cells(row: dict[str, Any], fine: bool = True, name_width: int = 24) -> dict[str, Text]:
+    """A breakdown row's cells by column key; `fine` False: scores to two places, the total to three, the
+    estimate to two significant digits."""
+    winner = row.get("winner")
+    style = "bold" if winner else ("" if row["eligible"] else "dim")
+    eligibility = "winner" if winner else (row["reason"] or "eligible")
+    rank = ("★" if winner else "") + str(row["rank"])
+    name = clip(row["name"], name_width) + ("" if row.get("rated", True) else " (unrated)")
+    if row.get("free"):
+        name += " (free)"
+    digits = 3 if fine else 2
+    return {
+        "rank": Text(rank, style=style, justify="right"),
+        "model": Text(name, style=style),
+        "capability": Text(f"{row['capability']:.0f}", style=style, justify="right"),
+        "performance": Text(num(row["performance"], digits), style=style, justify="right"),
+        "availability": Text(num(row["availability"], digits), style=style, justify="right"),
+        "cost": Text(num(row["cost"], digits), style=style, justify="right"),
+        "total": Text(f"{row['total']:.{4 if fine else 3}f}", style=style, justify="right"),
+        "estimated": Text(
+            (money if fine else money_short)(row["estimatedCost"]), style=style, justify="right"
+        ),
+        "eligibility": Text(eligibility, style=style, overflow="ellipsis", no_wrap=True),
+    }
 
 
 @dataclass(frozen=True)
@@ -106,6 +146,7 @@ class RoutePane(Vertical):
         self.recomputed_at = 0.0
         self._computed: tuple | None = None
         self._cells: dict[str, tuple] = {}
+        self._fitted: Fit | None = None
         self.winner: Winner | None = None
         self.whatif: dict[str, Any] | None = None  # the shown what-if: whatif_today's answer
         self.whatif_weights: Weights | None = None  # the weights it is for
@@ -139,7 +180,7 @@ class RoutePane(Vertical):
                 yield WeightControl(name, id=f"w-{name}").data_bind(RoutePane.weights)
         yield Static(id="verdict")
         yield Static("today under these weights: reading the ledger…", id="whatif")
-        table: DataTable = Table(id="breakdown", cursor_type="row")
+        table: DataTable = Table(id="breakdown", cursor_type="row", fixed_columns=2)
         for key, label in COLUMNS:
             table.add_column(label, key=key)
         yield table
@@ -154,7 +195,7 @@ class RoutePane(Vertical):
         self.query_one(
             "#task-budget", Input
         ).tooltip = "Most this task may cost, USD (empty: the type's default)"
-        self.recompute()
+        self.call_after_refresh(self.recompute)  # the first frame does not wait for the first ranking
 
     # -- what the form says ----------------------------------------------------------------------
 
@@ -173,7 +214,10 @@ class RoutePane(Vertical):
 
     @on(Input.Changed, "#description, #task-budget")
     @on(Select.Changed, "#task-type")
-    def _form_changed(self) -> None:
+    def _form_changed(self, event: Input.Changed | Select.Changed) -> None:
+        if isinstance(event, Input.Changed) and (safe := shown(event.value)) != event.value:
+            event.input.value = safe  # a pasted control character is kept as its escape, never drawn raw
+            return  # the value's own Changed follows
         self.post_message(self.Changed())
 
     @on(WeightControl.Nudged)
@@ -233,7 +277,7 @@ class RoutePane(Vertical):
             return
         self._computed = key
         try:
-            self.breakdown = self.service.breakdown(
+            self.breakdown = shown(self.service.breakdown(
                 task.task_type,
                 task.description,
                 task.budget,
@@ -241,10 +285,10 @@ class RoutePane(Vertical):
                 spent_by_tier=None if state is None else state.spent_by_tier,
                 calibration=EMPTY if state is None else state.calibration,
                 top=TOP,
-            )
+            ))
             self.problem = None
         except BadInput as exc:
-            self.problem = str(exc)
+            self.problem = shown(str(exc))
         self._show_verdict()
         if self.breakdown is not None:
             self._show_rows(self.breakdown["candidates"])
@@ -256,11 +300,19 @@ class RoutePane(Vertical):
                 self.post_message(self.WinnerChanged(winner))
 
     def show_result(self, result: dict[str, Any]) -> None:
-        self.last_result = result
+        self.last_result = shown(result)
         self._show_verdict()
 
     def _show_verdict(self) -> None:
+        """The winner, the eligible count and budgets, why it wins and the flip point, a line each: the
+        long wording when it fits the pane's width, else a shorter one with the numbers first (a line
+        longer still is cut at its end, which holds words, not numbers)."""
         b = self.breakdown
+        width = self.query_one("#verdict").content_size.width or self.content_size.width or 10**6
+
+        def fitting(long: Text, short: Text) -> Text:
+            return long if long.cell_len <= width else short
+
         lines: list[Text] = []
         if b is not None:
             win = b["winner"]
@@ -268,11 +320,11 @@ class RoutePane(Vertical):
                 lines.append(Text.assemble(("refused: ", "bold red"), b["reason"]))
             else:
                 head = Text.assemble(("★ ", "bold"), (win["name"], "bold"), f"  {win['total']:.4f}")
-                if b["margin"] is not None:
-                    head.append(f"  +{b['margin']:.4f} over {b['runnerUp']['name']}")
                 head.append(f"  · est. {money(b['estimatedCost'])}", style="dim")
                 if b["status"] != "routed":
                     head.append(f"  [{b['status']}]", style="bold yellow")
+                if b["margin"] is not None:
+                    head.append(f"  +{b['margin']:.4f} over {b['runnerUp']['name']}")
                 lines.append(head)
             tokens = b["estimatedTokens"]
             room = (
@@ -280,20 +332,31 @@ class RoutePane(Vertical):
                 if b["limit"] is None
                 else f"{money(b['limit'])} left for the {b['tier']} tier"
             )
+            short_room = room if b["limit"] is None else f"{b['tier']} {money(b['limit'])} left"
             lines.append(
-                Text(
-                    f"{b['eligible']:,} of {b['models']:,} models eligible · {tokens['input']:,} in + "
-                    f"{tokens['output']:,} out tokens · task budget {money(b['taskBudget'])} · {room}",
-                    style="dim",
+                fitting(
+                    Text(
+                        f"{b['eligible']:,} of {b['models']:,} models eligible · {tokens['input']:,} in + "
+                        f"{tokens['output']:,} out tokens · task budget {money(b['taskBudget'])} · {room}",
+                        style="dim",
+                    ),
+                    Text(
+                        f"{b['eligible']:,}/{b['models']:,} eligible · "
+                        f"{tokens['input']:,}+{tokens['output']:,} tok · task {money(b['taskBudget'])} · "
+                        f"{short_room}",
+                        style="dim",
+                    ),
                 )
             )
             why = lead_words(b)
             if why:
-                lines.append(Text("why: " + why))
+                lines.append(fitting(Text("why: " + why), Text("why: " + (lead_words(b, short=True) or ""))))
             words = flip_words(b)
-            lines.append(
-                Text("flip: " + words) if words else Text("flip: no single weight change flips it", "dim")
-            )
+            if words:
+                short_words = flip_words(b, short=True) or ""
+                lines.append(fitting(Text("flip: " + words), Text("flip: " + short_words)))
+            else:
+                lines.append(Text("flip: no single weight change flips it", "dim"))
             for w in b["warnings"][:1]:
                 lines.append(Text("warning: " + w, style="yellow"))
         if self.problem:
@@ -331,45 +394,58 @@ class RoutePane(Vertical):
                 note.append(f"  (top {len(rows)} of {self.breakdown['models']:,} shown)", style="dim")
         self.query_one("#breakdown-note", Static).update(note)
 
-    def _show_rows(self, rows: list[dict[str, Any]]) -> None:
-        """Rows keyed by position: only cells that changed are updated; rows added or removed at the end."""
+    def on_resize(self) -> None:
+        if self.breakdown is not None:
+            self._show_verdict()
+            self._show_rows(self.breakdown["candidates"])
+
+    def _fit(self, rows: list[dict[str, Any]]) -> Fit:
         table = self.query_one("#breakdown", DataTable)
+        width = table.size.width or self.content_size.width
+        if not width:  # not laid out yet (a hidden pane): as it was
+            return self._fitted or Fit(0, _ALL, None)
+
+        made: dict[bool, list[dict[str, str]]] = {}  # the levels differ only in `fine`: made once each
+
+        def plain(level: Level) -> list[dict[str, str]]:
+            if level.fine not in made:
+                made[level.fine] = [
+                    {k: c.plain for k, c in self._cells_of(r, level.fine).items()} for r in rows
+                ]
+            return made[level.fine]
+
+        return fit(LEVELS, LABELS, plain, "eligibility", width)
+
+    def _show_rows(self, rows: list[dict[str, Any]]) -> None:
+        """Rows keyed by position: only cells that changed are updated; rows added or removed at the end.
+        The columns are those of the first level that fits the width (`LEVELS`)."""
+        table = self.query_one("#breakdown", DataTable)
+        chosen = self._fit(rows)
+        fine = LEVELS[chosen.level].fine
         wanted = [f"r{i}" for i in range(len(rows))]
         with self.app.batch_update():
+            if apply_fit(table, chosen, LABELS, "eligibility"):
+                self._cells = {}
+            self._fitted = chosen
             for key in list(self._cells)[len(rows) :]:
                 table.remove_row(key)
                 del self._cells[key]
             for key, row in zip(wanted, rows, strict=True):
-                cells = self._cells_of(row)
+                by_key = self._cells_of(row, fine)
+                cells = [by_key[k] for k in chosen.columns]
                 sig = tuple((c.plain, str(c.style)) for c in cells)
                 old = self._cells.get(key)
                 if old is None:
                     table.add_row(*cells, key=key)
                 elif old != sig:
-                    for (col, _), cell, new, was in zip(COLUMNS, cells, sig, old, strict=True):
+                    for col, cell, new, was in zip(chosen.columns, cells, sig, old, strict=True):
                         if new != was:
                             table.update_cell(key, col, cell, update_width=True)
                 self._cells[key] = sig
 
     @staticmethod
-    def _cells_of(row: dict[str, Any]) -> tuple[Text, ...]:
-        style = "bold" if row["winner"] else ("" if row["eligible"] else "dim")
-        eligibility = "winner" if row["winner"] else (row["reason"] or "eligible")
-        rank = ("★" if row["winner"] else "") + str(row["rank"])
-        name = clip(row["name"], 24) + ("" if row["rated"] else " (unrated)")
-        if row.get("free"):
-            name += " (free)"
-        return (
-            Text(rank, style=style, justify="right"),
-            Text(name, style=style),
-            Text(f"{row['capability']:.0f}", style=style, justify="right"),
-            Text(num(row["performance"]), style=style, justify="right"),
-            Text(num(row["availability"]), style=style, justify="right"),
-            Text(num(row["cost"]), style=style, justify="right"),
-            Text(f"{row['total']:.4f}", style=style, justify="right"),
-            Text(money(row["estimatedCost"]), style=style, justify="right"),
-            Text(eligibility, style=style),
-        )
+    def _cells_of(row: dict[str, Any], fine: bool = True) -> dict[str, Text]:
+        return candidate_cells(row, fine)
 
     # -- what if: today's decisions under the form's weights ------------------------------------
 
@@ -397,9 +473,9 @@ class RoutePane(Vertical):
         message.stop()
         if not self._whatif.done() or message.result is None:
             return  # a newer run is on its way (or the app reports the failure)
-        self.whatif, self.whatif_weights = message.result, message.key[0]
+        self.whatif, self.whatif_weights = shown(message.result), message.key[0]
         line = self.query_one("#whatif", Static)
-        line.update(whatif_words(message.result))
+        line.update(whatif_words(self.whatif))
         line.remove_class("-stale")
 
     # -- the sensitivity grid ----------------------------------------------------------------------
@@ -438,8 +514,8 @@ class RoutePane(Vertical):
         message.stop()
         if not self._grid.done() or message.grid is None:
             return
-        self.grid = message.grid
-        self._show_grid(message.grid)
+        self.grid = shown(message.grid)
+        self._show_grid(self.grid)
 
     def _show_grid(self, g: dict[str, Any]) -> None:
         """The grid as a table keyed by row and column (cells updated in place), a letter per model."""
