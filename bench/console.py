@@ -1,8 +1,9 @@
 """Console performance (docs/design.md, "Performance budget"): time to the first frame with the shipped
 registry (budget 500 ms), beside an empty Textual app's first frame measured in the same run (the ratio:
-aim at 1.5 or less), and the time of one re-rank after a keystroke (budget 16 ms, one frame), measured over a ledger with
-`--decisions` decisions today, so the live what-if (issue 7) replays them in its worker while the form
-re-ranks; also how long the what-if line takes to follow a weight change. Prints figures and ratios.
+aim at 1.5 or less), and the time of one re-rank after a keystroke (budget 16 ms, one frame), measured
+over a ledger with `--decisions` decisions today, so the live what-if replays them in its worker while
+the form re-ranks; also how long the what-if line takes to follow a weight change. Prints figures and
+ratios.
 
 Usage: python bench/console.py [--registry PATH] [--keys 40] [--decisions 100]"""
 
