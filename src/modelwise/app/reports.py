@@ -568,12 +568,16 @@ def _percent(part: float, whole: float) -> float:
 def gateway_traffic(ctx: Context, day: str | None = None, limit: int = 50) -> dict[str, Any]:
     """The day's calls through the gateway (decisions `route_call` made, marked `via: gateway` in their
     breakdown), for the console's live view: each call with its model, provider, agent, task type and
-    how it was found, its reservation against its actual cost once settled (in flight until then), and
-    the failed attempt it fell back from; spend and calls by provider and by agent. Newest calls first,
-    at most `limit` of them; the sums count every call of the day."""
+    how it was found, its reservation against its actual cost once settled (in flight until then, with
+    the output tokens streamed so far when a serve process on this machine publishes them: app.live),
+    and the failed attempt it fell back from; spend and calls by provider and by agent. Newest calls
+    first, at most `limit` of them; the sums count every call of the day."""
     import json
 
+    from modelwise.app import live as live_calls
+
     day = day or ctx.today().isoformat()
+    live = live_calls.read(live_calls.folder_of(ctx.paths.cache))
     calls: list[dict[str, Any]] = []
     by_provider: dict[str, dict[str, Any]] = {}
     by_agent: dict[str, dict[str, Any]] = {}
@@ -611,7 +615,9 @@ def gateway_traffic(ctx: Context, day: str | None = None, limit: int = 50) -> di
                 "actualCost": row.get("actual_cost"),
                 "maxOutputTokens": row["output_tokens"],
                 "inputTokens": row.get("actual_input_tokens"),
-                "outputTokens": row.get("actual_output_tokens"),
+                "outputTokens": row.get("actual_output_tokens")
+                if outcome is not None else (live.get(row["id"]) or {}).get("outputTokens"),
+                "live": row["id"] in live,
                 "latencyMs": row.get("latency_ms"),
                 "fallbackFrom": detail.get("fallbackFrom"),
             })
