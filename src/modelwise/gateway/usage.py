@@ -56,6 +56,7 @@ class StreamTally:
     ends without usage (to count what was streamed)."""
 
     __slots__ = ("usage", "cached", "strip", "_buf", "_payloads")
+    failed = False  # an OpenAI stream has no error event of its own
 
     def __init__(self, strip: bool = False) -> None:
         """`strip`: drop the usage-only event (no choices) from what is passed on, for a client that did

@@ -1,0 +1,251 @@
+"""What both wire formats of the gateway share: request checks, the choice of task type and model, the
+routed call that settles its decision once, and the pass-through of an upstream event stream."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+import aiohttp
+import orjson
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from modelwise.core.errors import BadInput
+from modelwise.gateway.inference import infer
+
+log = logging.getLogger("modelwise.gateway")
+
+AUTO = "auto"
+MAX_NAME = 200
+
+
+class Invalid(Exception):
+    """Bad input, answered with `status` and a one-line message in the format's error object."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def positive_int(body: Mapping[str, Any], key: str) -> int | None:
+    v = body.get(key)
+    if v is None:
+        return None
+    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+        raise Invalid(400, f"{key} must be a whole number of at least 1, not {dumps(v)[:40]}")
+    return v
+
+
+def load_object(raw: bytes) -> dict[str, Any]:
+    """The request body as a JSON object."""
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise Invalid(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise Invalid(400, "the body must be a JSON object")
+    return body
+
+
+def check_agent(agent: Any, what: str) -> str | None:
+    if agent is not None and (not isinstance(agent, str) or len(agent) > MAX_NAME):
+        raise Invalid(400, f"the agent ({what}) must be 1 to {MAX_NAME} characters")
+    return agent
+
+
+def callable_ids(reach: Any, api: str = "openai") -> list[str]:
+    """The models the gateway can call in wire format `api`: reachable through a provider that speaks it."""
+    if not reach.active:
+        return []
+    apis = {p.name: p.spec.api for p in reach.providers}
+    return sorted(mid for mid in reach.reachable if apis.get(reach.offers[mid].provider) == api)
+
+
+class CallableSets:
+    """`callable_ids` as a set per wire format, computed once per `Reach` the service holds."""
+
+    def __init__(self) -> None:
+        self._reach_id = 0
+        self._sets: dict[str, frozenset[str]] = {}
+
+    def __call__(self, reach: Any, api: str) -> frozenset[str]:
+        if id(reach) != self._reach_id:
+            self._reach_id, self._sets = id(reach), {}
+        ids = self._sets.get(api)
+        if ids is None:
+            ids = self._sets[api] = frozenset(callable_ids(reach, api))
+        return ids
+
+
+def choose(service: Any, types: Sequence[str], model: Any, named: str | None,
+           messages: Sequence[Mapping[str, Any]], callable_set: Callable[[Any], frozenset[str]],
+           listing: str) -> tuple[str, str, str | None]:
+    """(task type, how it was found, the model asked for by name or None) for a request's `model`
+    (`auto`, `auto:TYPE` or a model id) and the `X-Modelwise-Task-Type` header `named`; `messages` (in
+    the chat shape `infer` reads) for an inferred type. `listing`: where the client finds the models."""
+    if not isinstance(model, str) or not model:
+        raise Invalid(400, f"model must be a string: auto, auto:TYPE or a model id ({listing})")
+    if named is not None and named not in types:
+        raise Invalid(400, f"X-Modelwise-Task-Type {named[:60]!r} is not a task type ({', '.join(types)})")
+    if model.startswith(AUTO + ":"):
+        task_type = model[len(AUTO) + 1:]
+        if task_type not in types:
+            raise Invalid(404, f"unknown model {model[:80]!r}: {task_type[:60]!r} is not a task type")
+        return (named, "header", None) if named else (task_type, "named", None)
+    reach = service.reach
+    if not reach.active:
+        raise Invalid(503, "no provider is on: set a provider's key variable (modelwise providers)")
+    model_id = None
+    if model != AUTO:
+        spec = service.registry.resolve(model)
+        if spec is None or spec.id not in callable_set(reach):
+            raise Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves ({listing} "
+                          "lists them)")
+        model_id = spec.id
+    task_type, how = (named, "header") if named else infer(messages, types)
+    return task_type, how, model_id
+
+
+async def route(service: Any, task_type: str, tin: int, wanted: int | None, **kw: Any) -> dict[str, Any]:
+    """`service.route_call` on the group-commit writer when it runs, else in the thread pool."""
+    if service.group_commit_enabled:
+        return await asyncio.wrap_future(service.submit_call(task_type, tin, wanted, **kw))
+    return await run_in_threadpool(lambda: service.route_call(task_type, tin, wanted, **kw))
+
+
+class Call:
+    """One routed call: the decision and what settles it."""
+
+    __slots__ = ("service", "decision", "started", "settled")
+
+    def __init__(self, service: Any, decision: dict[str, Any]):
+        self.service = service
+        self.decision = decision
+        self.started = time.monotonic()
+        self.settled = False
+
+    def headers(self) -> dict[str, str]:
+        d = self.decision
+        return {
+            "X-Modelwise-Decision-Id": d["decisionId"],
+            "X-Modelwise-Model": d["selectedModel"] or "",
+            "X-Modelwise-Provider": d["provider"] or "",
+            "X-Modelwise-Task-Type": d["taskType"],
+            "X-Modelwise-Task-Type-From": d.get("taskTypeFrom") or "",
+        }
+
+    def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None,
+               cached: int = 0, written: int = 0) -> None:
+        """Queue the settlement (never awaited: it also runs from a cancelled stream); a settlement the
+        ledger refuses (tokens beyond the model's listed limits) is made at the reservation instead.
+        `cached` / `written`: of the input tokens, those the provider read from / wrote to its prompt
+        cache."""
+        if self.settled:
+            return
+        self.settled = True
+        kw: dict[str, Any] = {"latency_ms": round((time.monotonic() - self.started) * 1000, 3)}
+        if cost is not None:
+            kw["cost"] = cost
+        elif tokens is not None:
+            kw["input_tokens"], kw["output_tokens"] = tokens
+            if cached:
+                kw["cached_tokens"] = cached
+            if written:
+                kw["cache_write_tokens"] = written
+        svc, dec_id = self.service, self.decision["decisionId"]
+
+        def done(fut: Any) -> None:
+            exc = fut.exception()
+            if exc is None:
+                return
+            if isinstance(exc, BadInput) and "cost" not in kw:
+                log.warning("settling %s at its reservation: %s", dec_id, exc)
+                submit(svc, dec_id, outcome, {"latency_ms": kw["latency_ms"],
+                                              "cost": self.decision["estimatedCost"]}, None)
+            else:
+                log.error("could not settle %s: %s", dec_id, exc)
+
+        submit(svc, dec_id, outcome, kw, done)
+
+
+def submit(svc: Any, dec_id: str, outcome: str, kw: dict[str, Any], done: Any) -> None:
+    if svc.group_commit_enabled:
+        fut = svc.submit_outcome(dec_id, outcome, **kw)
+    else:
+        fut = asyncio.get_running_loop().run_in_executor(
+            None, lambda: svc.record_outcome(dec_id, outcome, **kw)
+        )
+    if done is not None:
+        fut.add_done_callback(done)
+
+
+class Tally(Protocol):
+    """What a stream pass-through reads its events with (gateway.usage has one per format)."""
+
+    failed: bool  # the upstream sent an error event
+
+    def feed(self, data: bytes) -> bytes: ...
+
+    def rest(self) -> bytes: ...
+
+
+class Relay(Response):
+    """The upstream's event stream passed through as it arrives; a client that goes away cancels the
+    upstream call. `finish(outcome)` settles the decision when the stream ends, however it ends;
+    `broke(exc)` is the format's error event for a stream the provider broke off."""
+
+    def __init__(self, call: Call, resp: aiohttp.ClientResponse, tally: Tally,
+                 broke: Callable[[BaseException], bytes], finish: Callable[[str], None]):
+        super().__init__(b"", 200, media_type="text/event-stream")  # its own headers are sent below
+        self.call, self.resp, self.tally, self.broke, self.finish = call, resp, tally, broke, finish
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        tally = self.tally
+        outcome = "success"
+        ctype = self.resp.headers.get("Content-Type", "text/event-stream").encode("latin-1")
+
+        async def pump() -> None:
+            nonlocal outcome
+            headers = [(k.lower().encode(), v.encode()) for k, v in self.call.headers().items()]
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                *headers, (b"content-type", ctype), (b"cache-control", b"no-cache"),
+            ]})
+            try:
+                async for data in self.resp.content.iter_any():
+                    data = tally.feed(data)
+                    if data:
+                        await send({"type": "http.response.body", "body": data, "more_body": True})
+                if tally.rest():
+                    await send({"type": "http.response.body", "body": tally.rest(), "more_body": True})
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                outcome = "error"
+                await send({"type": "http.response.body", "body": self.broke(exc), "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        pumping = asyncio.ensure_future(pump())
+        watching = asyncio.ensure_future(watch())
+        try:
+            await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
+            if not pumping.done():  # the client went away: stop the upstream call
+                outcome = "error"
+                pumping.cancel()
+            try:
+                await pumping
+            except (asyncio.CancelledError, OSError):
+                outcome = "error"
+        finally:
+            watching.cancel()
+            self.resp.close()
+            self.finish("error" if tally.failed else outcome)
