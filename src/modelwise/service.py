@@ -603,13 +603,18 @@ class TokenOptimizationService:
         model_id: str | None = None,
         agent: str | None = None,
         type_from: str | None = None,
+        api: str = "openai",
+        cache_writes: bool = False,
     ) -> dict[str, Any]:
         """Route a model call the gateway is about to make and reserve its worst case: `input_tokens` (a
         conservative count) plus the most output the task budget, the tier and the day leave (at most
         `requested_output`, the model's maximum output and its context window). The answer is that of
         `route_task` with `maxTokens`, the output to allow upstream. `model_id`: this model as asked
-        (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`.
-        When nothing fits, raises Refused and records nothing."""
+        (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`;
+        `api`: the wire format the call is made in (only models called in it are candidates);
+        `cache_writes`: the request may write its input to the prompt cache, so the reservation prices
+        the input at the cache-write price where that is higher. When nothing fits, raises Refused and
+        records nothing."""
         from modelwise.core.calls import affordable_output, output_ceiling
         from modelwise.core.errors import Refused
         from modelwise.core.routing import ROUTED
@@ -618,8 +623,8 @@ class TokenOptimizationService:
         if agent is not None:
             agent = redact_identifier(agent)  # before the write transaction, like every route
         tier = tier_of(self.settings, task_type)
-        # only models the gateway can call: reachable, in the OpenAI format (no translation yet)
-        ranking = self.ranking(task_type, w, any_provider=False, api="openai")
+        # only models the gateway can call: reachable, in the call's wire format (no translation yet)
+        ranking = self.ranking(task_type, w, any_provider=False, api=api)
         asked = None
         if model_id is not None:
             asked = next((e for e in ranking.entries if e.model.id == model_id), None)
@@ -647,6 +652,13 @@ class TokenOptimizationService:
                 choice = decide(ranking, input_tokens, max(wanted, 1), task_budget, room.limit, what)
             e = choice.winner
             out = -1
+
+            def worst(tin: int, tout: int) -> float:
+                cost = e.estimated_cost(tin, tout)
+                if cache_writes and e.model.cache_write_per_1m is not None:
+                    cost = max(cost, e.model.cost_of(tin, tout, 0, tin))
+                return cost
+
             if e is not None:
                 ceiling = output_ceiling(
                     requested_output, e.model.max_output_tokens, e.model.context_window, input_tokens
@@ -656,12 +668,12 @@ class TokenOptimizationService:
                         f"the messages (about {input_tokens:,} tokens) leave no room for an answer in "
                         f"{e.model.name}'s context window of {e.model.context_window:,} tokens"
                     )
-                out = affordable_output(e.estimated_cost, input_tokens, cap, ceiling)
+                out = affordable_output(worst, input_tokens, cap, ceiling)
             if e is None or out < 1:
                 reason = choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}"
                 raise Refused(reason)
             granted = out
-            reserved = e.estimated_cost(input_tokens, out)
+            reserved = worst(input_tokens, out)
             choice.estimated_cost = reserved
             after = sum(spent.values()) + reserved
             response = self._response(

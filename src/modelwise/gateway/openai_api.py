@@ -64,7 +64,11 @@ def mount(app: FastAPI, service: Any) -> None:
         return callable_sets(reach, "openai")
 
     @app.get("/v1/models", include_in_schema=False)
-    async def models() -> Response:
+    async def models(request: Request) -> Response:
+        if "anthropic-version" in request.headers:  # Claude Code and the Anthropic SDK: their listing
+            from modelwise.gateway.anthropic_api import models_body
+
+            return Response(models_body(service), media_type="application/json")
         reach = service.reach
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "modelwise"}]
         data += [

@@ -1,0 +1,290 @@
+"""Anthropic Messages on `modelwise serve` (for Claude Code and the Anthropic SDK): `POST /v1/messages`
+routes among the models called in the Anthropic format, reserves the worst case, calls the provider,
+passes its answer or event stream through and settles at the usage it reports; `/v1/messages/count_tokens`
+counts. Errors are Anthropic error objects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from modelwise.core.calls import anthropic_input_tokens, server_tool
+from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
+from modelwise.gateway import upstream
+from modelwise.gateway.common import (
+    AUTO,
+    MAX_NAME,
+    Call,
+    CallableSets,
+    Invalid,
+    Relay,
+    callable_ids,
+    check_agent,
+    choose,
+    dumps,
+    load_object,
+    positive_int,
+    route,
+)
+from modelwise.gateway.usage import AnthropicTally, anthropic_reported
+
+PREFIX = "/v1/messages"
+VERSION = "2023-06-01"  # sent upstream when the client names none
+SESSION_HEADER = "x-claude-code-session-id"  # Claude Code's, one id per session
+THINKING_MIN = 1_024  # the least thinking budget the format accepts
+ERROR_TYPES = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    415: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+LISTING = "GET /v1/models"
+
+
+def error_body(status: int, message: str) -> dict[str, Any]:
+    """The Anthropic error object for `status`, with a one-line message."""
+    line = " ".join(str(message).split())[:500] or "error"
+    return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": line}}
+
+
+def error(status: int, message: str, headers: Mapping[str, str] = ()) -> Response:
+    return Response(orjson.dumps(error_body(status, message)), status, dict(headers),
+                    media_type="application/json")
+
+
+def _broke(exc: BaseException) -> bytes:
+    """The error event for a stream the provider broke off."""
+    body = orjson.dumps(error_body(502, f"the provider's stream broke: {type(exc).__name__}"))
+    return b"event: error\ndata: " + body + b"\n\n"
+
+
+def models_body(service: Any) -> bytes:
+    """`GET /v1/models` as the Anthropic format lists models (asked for with an `anthropic-version`
+    header, as Claude Code does): auto, auto:TYPE and the models called in the Anthropic format."""
+    reach = service.reach
+    ids = [AUTO, *(f"{AUTO}:{t}" for t in service.settings.task_types), *callable_ids(reach, "anthropic")]
+    data = []
+    for mid in ids:
+        spec = None if mid.startswith(AUTO) else service.registry.resolve(mid)
+        name = spec.name if spec is not None else f"modelwise {mid}"
+        data.append({"type": "model", "id": mid, "display_name": name, "created_at": "1970-01-01T00:00:00Z"})
+    return orjson.dumps({"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]})
+
+
+def _check(body: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, Any]:
+    """(messages, system, tools) of a Messages request, checked."""
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise Invalid(400, "messages must be a non-empty array of messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
+            raise Invalid(400, f"messages[{i}] must be an object whose role is user or assistant")
+        if not isinstance(m.get("content"), str | list):
+            raise Invalid(400, f"messages[{i}].content must be a string or an array of content blocks")
+    system = body.get("system")
+    if system is not None and not isinstance(system, str | list):
+        raise Invalid(400, "system must be a string or an array of text blocks")
+    tools = body.get("tools")
+    if tools is not None and not isinstance(tools, list):
+        raise Invalid(400, "tools must be an array")
+    kind = server_tool(tools)
+    if kind is not None or body.get("mcp_servers"):
+        what = f"the server tool {kind[:60]!r}" if kind else "mcp_servers"
+        raise Invalid(400, f"{what} runs at the provider and is billed beyond the call's tokens, so the "
+                      "gateway cannot cap its cost; call the provider directly for it")
+    return messages, system, tools
+
+
+def _agent(request: Request, body: dict[str, Any]) -> str | None:
+    """The agent: `X-Modelwise-Agent`, else Claude Code's session (`claude-code:ID`), else
+    `metadata.user_id` when it is a short string (Claude Code's own is a long JSON blob)."""
+    named = request.headers.get("x-modelwise-agent")
+    if named is not None:
+        return check_agent(named, "X-Modelwise-Agent")
+    session = request.headers.get(SESSION_HEADER)
+    if session:
+        return check_agent("claude-code:" + session, "X-Claude-Code-Session-Id")
+    meta = body.get("metadata")
+    user = meta.get("user_id") if isinstance(meta, dict) else None
+    return user if isinstance(user, str) and 0 < len(user) <= MAX_NAME else None
+
+
+def _upstream_headers(target: upstream.Target, request: Request) -> dict[str, str]:
+    """The target's headers (its key) with the client's `anthropic-version` and `anthropic-beta`."""
+    headers = {**target.headers, "anthropic-version": request.headers.get("anthropic-version") or VERSION}
+    beta = request.headers.get("anthropic-beta")
+    if beta:
+        headers["anthropic-beta"] = beta
+    return headers
+
+
+def _fit_thinking(body: dict[str, Any], max_tokens: int) -> None:
+    """Keep an extended-thinking budget below the `max_tokens` granted (the format requires it): lowered
+    to fit, or thinking turned off when not even its least budget fits."""
+    thinking = body.get("thinking")
+    if not isinstance(thinking, dict) or thinking.get("type") != "enabled":
+        return
+    budget = thinking.get("budget_tokens")
+    if isinstance(budget, int) and budget >= max_tokens:
+        if max_tokens - 1 >= THINKING_MIN:
+            body["thinking"] = {**thinking, "budget_tokens": max_tokens - 1}
+        else:
+            body["thinking"] = {"type": "disabled"}
+
+
+def mount(app: FastAPI, service: Any) -> None:
+    """Add the Anthropic Messages routes to `app` (behind the server's guard and token check)."""
+    types = service.settings.task_types
+    callable_sets = CallableSets()
+
+    def callable_set(reach: Any) -> frozenset[str]:
+        return callable_sets(reach, "anthropic")
+
+    def request_of(body: dict[str, Any], request: Request) -> tuple[list, Any, Any, str, str, str | None]:
+        messages, system, tools = _check(body)
+        shown = [{"role": "system", "content": system}, *messages] if system else messages
+        task_type, how, model_id = choose(service, types, body.get("model"),
+                                          request.headers.get("x-modelwise-task-type"), shown,
+                                          callable_set, LISTING)
+        return messages, system, tools, task_type, how, model_id
+
+    @app.post(PREFIX, include_in_schema=False)
+    async def messages(request: Request) -> Response:
+        try:
+            return await _messages(request)
+        except Invalid as exc:
+            return error(exc.status, str(exc))
+
+    @app.post(PREFIX + "/count_tokens", include_in_schema=False)
+    async def count_tokens(request: Request) -> Response:
+        try:
+            return await _count_tokens(request)
+        except Invalid as exc:
+            return error(exc.status, str(exc))
+
+    async def _messages(request: Request) -> Response:
+        raw = await request.body()
+        body = load_object(raw)
+        stream = body.get("stream", False)
+        if not isinstance(stream, bool):
+            raise Invalid(400, "stream must be true or false")
+        wanted = positive_int(body, "max_tokens")
+        agent = _agent(request, body)
+        messages, system, tools, task_type, how, model_id = request_of(body, request)
+        tin = anthropic_input_tokens(system, messages, tools, dumps)
+        try:
+            decision = await route(service, task_type, tin, wanted, model_id=model_id, agent=agent,
+                                   type_from=how, api="anthropic", cache_writes=b'"cache_control"' in raw)
+        except Refused as exc:
+            return error(402, str(exc))
+        except (BadInput, LedgerError) as exc:
+            return error(exc.status if exc.status != 422 else 400, str(exc))
+        except ModelwiseError as exc:
+            return error(exc.status, str(exc))
+        call = Call(service, decision)
+        try:
+            return await _call(call, request, body, stream, tin)
+        except BaseException:  # never left reserved: nothing reached the client from this call
+            call.settle("error", cost=0.0)
+            raise
+
+    async def _call(call: Call, request: Request, body: dict[str, Any], stream: bool, tin: int) -> Response:
+        decision = call.decision
+        provider = decision["provider"]
+        target = upstream.target(service.reach, provider)
+        if target is None or target.api != "anthropic":
+            call.settle("error", cost=0.0)
+            why = "is not on" if target is None else f"speaks the {target.api} format, not translated yet"
+            return error(502, f"provider {provider} {why}", headers=call.headers())
+        body["model"] = decision["upstreamId"]
+        body["max_tokens"] = decision["maxTokens"]
+        _fit_thinking(body, decision["maxTokens"])
+        # one attempt; a fallback to the next eligible model would loop here, before the first byte
+        try:
+            resp = await upstream.session().post(target.url, data=orjson.dumps(body),
+                                                 headers=_upstream_headers(target, request))
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            call.settle("error", cost=0.0)
+            return error(502, f"provider {provider} could not be reached: {type(exc).__name__}",
+                         headers=call.headers())
+        if resp.status >= 400 or not stream:
+            try:
+                payload = await resp.read()
+            except (TimeoutError, aiohttp.ClientError) as exc:
+                resp.close()
+                call.settle("error", cost=0.0)
+                return error(502, f"provider {provider} broke off: {type(exc).__name__}",
+                             headers=call.headers())
+            resp.release()
+            if resp.status >= 400:
+                call.settle("error", cost=0.0)
+                return _upstream_error(resp.status, payload, provider, call.headers())
+            try:
+                usage = anthropic_reported(orjson.loads(payload).get("usage"))
+            except (orjson.JSONDecodeError, AttributeError):
+                usage = None
+            if usage is None:
+                call.settle("success", (tin, decision["maxTokens"]))
+            else:
+                call.settle("success", usage[:2], cached=usage[2], written=usage[3])
+            return Response(payload, 200, call.headers(), media_type="application/json")
+        tally = AnthropicTally()
+
+        def finish(outcome: str) -> None:
+            if tally.final is not None:
+                u = tally.final
+                call.settle(outcome, u[:2], cached=u[2], written=u[3])
+            elif tally.start is not None:  # cut before its end: the input as reported, the output counted
+                u = tally.start
+                call.settle(outcome, (u[0], max(u[1], tally.output_tokens())), cached=u[2], written=u[3])
+            else:
+                call.settle(outcome, (tin, tally.output_tokens()))
+
+        return Relay(call, resp, tally, _broke, finish)
+
+    async def _count_tokens(request: Request) -> Response:
+        """The provider's own count for a model asked for by name, else modelwise's conservative count
+        (the one it reserves with). Nothing is routed or recorded."""
+        body = load_object(await request.body())
+        messages, system, tools, _, _, model_id = request_of(body, request)
+        offer = service.reach.offer(model_id) if model_id is not None else None
+        target = upstream.target(service.reach, offer.provider) if offer is not None else None
+        if target is None or target.api != "anthropic":
+            n = anthropic_input_tokens(system, messages, tools, dumps)
+            return Response(orjson.dumps({"input_tokens": n}), media_type="application/json")
+        body["model"] = offer.upstream_id
+        try:
+            async with upstream.session().post(target.url + "/count_tokens", data=orjson.dumps(body),
+                                               headers=_upstream_headers(target, request)) as resp:
+                payload = await resp.read()
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            return error(502, f"provider {offer.provider} could not be reached: {type(exc).__name__}")
+        if resp.status >= 400:
+            return _upstream_error(resp.status, payload, offer.provider, {})
+        return Response(payload, 200, media_type="application/json")
+
+
+def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:
+    """The provider's error answer: its own Anthropic error object when it sent one, else one naming it."""
+    try:
+        parsed = orjson.loads(payload)
+        if isinstance(parsed, dict) and parsed.get("type") == "error" and isinstance(
+            parsed.get("error"), dict
+        ):
+            return Response(payload, status, dict(headers), media_type="application/json")
+    except orjson.JSONDecodeError:
+        pass
+    text = payload[:200].decode("utf-8", "replace")
+    return error(status, f"provider {provider} answered {status}: {text}", headers=headers)
