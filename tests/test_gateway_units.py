@@ -112,3 +112,59 @@ def test_stream_tally_over_any_chunk_boundaries():
     assert stripped.usage == (7, 4) and b"usage\": {" not in out
     assert out.count(b"data: ") == len(events) + 1 and out.endswith(b"data: [DONE]\n\n")
     assert reported({"prompt_tokens": True}) is None and reported(None) is None
+
+
+def _sse(kind: str, obj: dict) -> bytes:
+    return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **obj}).encode() + b"\n\n"
+
+
+def test_anthropic_tally_over_any_chunk_boundaries():
+    from modelwise.gateway.usage import AnthropicTally
+
+    start = _sse("message_start", {"message": {"id": "m", "usage": {
+        "input_tokens": 12, "output_tokens": 1, "cache_read_input_tokens": 100,
+        "cache_creation_input_tokens": 30}}})
+    body = start + _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    body += _sse("ping", {})
+    body += _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hello"}})
+    body += _sse("content_block_delta", {"index": 1, "delta": {"type": "input_json_delta",
+                                                                "partial_json": "{\"city\": \"Par"}})
+    end = _sse("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}})
+    end += _sse("message_stop", {})
+    for size in (1, 3, 17, len(body)):
+        t = AnthropicTally()
+        passed = b"".join(t.feed(body[i:i + size]) for i in range(0, len(body), size))
+        assert passed == body  # passed on unchanged
+        assert t.start == (142, 1, 100, 30) and t.final is None and not t.failed
+        assert t.output_tokens() == text_tokens("Hello" + "{\"city\": \"Par")
+        for i in range(0, len(end), size):
+            t.feed(end[i:i + size].replace(b"\n", b"\r\n"))
+        assert t.final == (142, 9, 100, 30)  # the input from message_start, the output from message_delta
+    t = AnthropicTally()
+    t.feed(_sse("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    assert t.failed
+    t = AnthropicTally()  # a message_delta's own input count (newer versions) wins over message_start's
+    t.feed(start + _sse("message_delta", {"usage": {"input_tokens": 15, "output_tokens": 4}}))
+    assert t.final == (145, 4, 100, 30)
+
+
+def test_anthropic_usage_and_input_count():
+    from modelwise.core.calls import ANTHROPIC_TOOL_PROMPT, anthropic_input_tokens, server_tool
+    from modelwise.gateway.usage import anthropic_reported
+
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2}) == (5, 2, 0, 0)
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 7,
+                               "cache_creation_input_tokens": None}) == (12, 2, 7, 0)
+    assert anthropic_reported({"output_tokens": True}) is None and anthropic_reported([]) is None
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
+    bare = anthropic_input_tokens(None, msgs, dumps=json.dumps)
+    assert bare == input_tokens(msgs, dumps=json.dumps)
+    system = [{"type": "text", "text": "You are terse. " * 10}]
+    with_system = anthropic_input_tokens(system, msgs, dumps=json.dumps)
+    assert with_system >= bare + text_tokens("You are terse. " * 10)
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    assert anthropic_input_tokens(None, msgs, tools, json.dumps) >= bare + ANTHROPIC_TOOL_PROMPT
+    assert server_tool(tools) is None
+    search = {"type": "web_search_20250305", "name": "web_search"}
+    assert server_tool([*tools, search]) == "web_search_20250305"
+    assert server_tool([{"type": "bash_20250124", "name": "bash"}]) is None  # run by the client

@@ -198,7 +198,7 @@ class AnthropicTally:
             if isinstance(usage, dict) and _count(usage, "output_tokens") is not None:
                 # message_delta's counts are cumulative; the input ones are there in newer versions only
                 given = {k: v for k, v in usage.items() if v is not None}
-                if self.start is not None and _count(usage, "input_tokens") is None:
+                if self.start is not None:
                     tin, _, read, write = self.start
                     given.setdefault("input_tokens", tin - read - write)
                     given.setdefault("cache_read_input_tokens", read)
