@@ -277,8 +277,10 @@ def test_upstream_error_passes_through_and_settles_as_error_at_zero(gateway, sta
     with pytest.raises(openai.APIStatusError) as err:
         client.chat.completions.create(model="auto", messages=[{"role": "user", "content": "hi"}])
     assert err.value.status_code == 503 and err.value.body["message"] == "overloaded"
-    [row] = settled(svc, 1)
-    assert row["outcome"] == "error" and row["actualCost"] == 0
+    tries = int(err.value.response.headers["x-modelwise-attempts"])  # every model the provider serves
+    rows = settled(svc, tries)
+    assert tries == len(standin.requests) == len(rows) > 1
+    assert all(row["outcome"] == "error" and row["actualCost"] == 0 for row in rows)
 
 
 def test_refused_connection_is_502_and_settled(gateway):

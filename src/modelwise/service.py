@@ -10,7 +10,7 @@ import math
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -51,6 +51,8 @@ Clock = Callable[[], datetime]
 
 OUTCOMES = ("success", "failure", "error")
 MAX_DESCRIPTION = 1_000_000
+# why a gateway call needs a capability (the request's own parts)
+_NEEDS = {"function_calling": "it sends tools", "vision": "it sends images"}
 MAX_NAME = 200
 # Bounds of one outcome: beyond them a number is a mistake, and sums of them would leave the range of a
 # float (spend `inf`, shown as null) or of SQLite's 64-bit integers.
@@ -603,6 +605,10 @@ class TokenOptimizationService:
         model_id: str | None = None,
         agent: str | None = None,
         type_from: str | None = None,
+        capabilities: Sequence[str] = (),
+        exclude: Collection[str] = (),
+        avoid_providers: Collection[str] = (),
+        fallback_from: Mapping[str, Any] | None = None,
         api: str = "openai",
         cache_writes: bool = False,
     ) -> dict[str, Any]:
@@ -613,11 +619,19 @@ class TokenOptimizationService:
         (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`;
         `api`: the wire format the call is made in (only models called in it are candidates);
         `cache_writes`: the request may write its input to the prompt cache, so the reservation prices
-        the input at the cache-write price where that is higher. When nothing fits, raises Refused and
-        records nothing."""
+        the input at the cache-write price where that is higher.
+        `capabilities`: what the request needs (tools: function_calling, images: vision); a request no
+        model can serve (those, or a context window that holds the messages) is BadInput. When nothing
+        fits, raises Refused and records nothing.
+
+        A fallback attempt leaves out the models in `exclude` and the providers in `avoid_providers`
+        (they failed or cool down) and is admitted like any call, within what is left; `fallback_from`
+        (the attempt before it) is kept in the decision. When those leave no eligible model, Refused
+        has kind `excluded`."""
         from modelwise.core.calls import affordable_output, output_ceiling
         from modelwise.core.errors import Refused
         from modelwise.core.routing import ROUTED
+        from modelwise.core.scoring import Constraints, without
 
         task_type, _, task_budget, agent, _, w = self._validate(task_type, "", None, agent, None, None)
         if agent is not None:
@@ -625,11 +639,43 @@ class TokenOptimizationService:
         tier = tier_of(self.settings, task_type)
         # only models the gateway can call: reachable, in the call's wire format (no translation yet)
         ranking = self.ranking(task_type, w, any_provider=False, api=api)
+        if capabilities:
+            needs = tuple(sorted(set(capabilities)))
+            capable = self.ranking(task_type, w, Constraints(capabilities=needs), any_provider=False,
+                                   api=api)
+            if ranking.nofloor_list and not capable.nofloor_list:
+                why = "; ".join(_NEEDS.get(c, c) for c in needs)
+                raise BadInput(
+                    f"the request needs {' and '.join(needs)} ({why}), "
+                    f"which no model the gateway can call for {task_type} has"
+                )
+            ranking = capable
         asked = None
         if model_id is not None:
             asked = next((e for e in ranking.entries if e.model.id == model_id), None)
             if asked is None:
                 raise BadInput(f"model {model_id!r} is not one modelwise can route to")
+            missing = [c for c in capabilities if c not in asked.model.capabilities]
+            if missing:
+                raise BadInput(f"{asked.model.name} lacks {' and '.join(missing)}, which the request needs "
+                               f"({'; '.join(_NEEDS.get(c, c) for c in missing)})")
+        elif ranking.nofloor_list and not any(
+            e.ctx is None or e.ctx > input_tokens for e in ranking.nofloor_list
+        ):
+            largest = max(e.ctx or 0 for e in ranking.nofloor_list)
+            raise BadInput(
+                f"the messages (about {input_tokens:,} tokens) leave no room for an answer in any eligible "
+                f"model's context window (the largest is {largest:,} tokens)"
+            )
+        elif exclude or avoid_providers:
+            offers = self.reach.offers
+            left = without(ranking, lambda s: s.model.id in exclude or (
+                (o := offers.get(s.model.id)) is not None and o.provider in avoid_providers))
+            if ranking.nofloor_list and not left.nofloor_list:
+                err = Refused("every eligible model failed in this call or is cooling down after failures")
+                err.kind = "excluded"
+                raise err
+            ranking = left
         self.ledger  # noqa: B018 - its zone names the day
         now = self.clock()
         day = budget_policy.budget_day(now, self.tz).isoformat()
@@ -671,7 +717,9 @@ class TokenOptimizationService:
                 out = affordable_output(worst, input_tokens, cap, ceiling)
             if e is None or out < 1:
                 reason = choice.reason if e is None else f"{e.model.name}: no output fits {money(cap)}"
-                raise Refused(reason)
+                err = Refused(reason)
+                err.kind = choice.refusal_kind if e is None else "budget"
+                raise err
             granted = out
             reserved = worst(input_tokens, out)
             choice.estimated_cost = reserved
@@ -683,6 +731,8 @@ class TokenOptimizationService:
             )
             if type_from is not None:
                 response["taskTypeFrom"] = type_from
+            if fallback_from is not None:
+                response["fallbackFrom"] = dict(fallback_from)
             alerts = [
                 (t, after, self.settings.daily_budget,
                  f"spend reached {t:.0%} of the {money(self.settings.daily_budget)} daily budget")

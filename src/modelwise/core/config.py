@@ -22,6 +22,8 @@ from modelwise.core.settings import (
     DEFAULT_TASK_BUDGETS,
     DEFAULT_TIERS,
     DEFAULT_TOKENS,
+    GatewaySettings,
+    InferenceRule,
     Settings,
     Tier,
     Weights,
@@ -156,6 +158,43 @@ class ProviderIn(_Strict):
         return v
 
 
+def _regex(value: str) -> str:
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"is not a regular expression: {exc}") from None
+    return value
+
+
+Seconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False), Number]
+
+
+class RuleIn(_Strict):
+    """`[[gateway.rules]]`: a pattern and/or keywords that name a task type."""
+
+    task_type: Annotated[str, Field(min_length=1)]
+    name: Annotated[str, Field(min_length=1, max_length=60, pattern=r"^[A-Za-z0-9_.-]+$")] | None = None
+    pattern: Annotated[str, Field(min_length=1, max_length=2000), AfterValidator(_regex)] | None = None
+    keywords: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(default_factory=list)
+    where: Literal["user", "system", "any"] = "any"
+
+    @model_validator(mode="after")
+    def _something(self) -> RuleIn:
+        if self.pattern is None and not self.keywords:
+            raise ValueError("a rule needs a pattern or keywords")
+        return self
+
+
+class GatewayIn(_Strict):
+    """`[gateway]`: fallback, cooldowns, upstream timeouts and task inference rules."""
+
+    attempts: Annotated[int, Field(ge=1, le=10), Number] = 3
+    cooldown_seconds: Annotated[float, Field(ge=0, le=86_400, allow_inf_nan=False), Number] = 30.0
+    timeout_seconds: Seconds = 300.0
+    connect_timeout_seconds: Seconds = 10.0
+    rules: list[RuleIn] = Field(default_factory=list)
+
+
 class ConfigIn(_Strict):
     """Every key is optional; absent keys keep the SPEC's defaults."""
 
@@ -184,6 +223,7 @@ class ConfigIn(_Strict):
     providers: dict[Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+$")], ProviderIn] = Field(
         default_factory=dict
     )
+    gateway: GatewayIn = Field(default_factory=GatewayIn)
 
     @field_validator("timezone")
     @classmethod
@@ -248,6 +288,12 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
         for name, p in cfg.providers.items():
             if name not in _builtin_names() and p.base_url is None:
                 raise ValueError(f"providers.{printable(name)}: a new provider needs base_url")
+        for i, rule in enumerate(cfg.gateway.rules):
+            if rule.task_type not in known:
+                raise ValueError(
+                    f"gateway.rules.{i}.task_type: unknown task type {printable(rule.task_type)!r} "
+                    f"(known: {', '.join(sorted(known))})"
+                )
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         loc = ".".join(printable(p) for p in err["loc"]) or "(top level)"
@@ -290,7 +336,21 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
             (name, tuple(sorted(p.model_dump(exclude_none=True).items())))
             for name, p in cfg.providers.items()
         ),
+        gateway=_gateway(cfg.gateway),
     ), {"registry": cfg.registry, "ledger": cfg.ledger}
+
+
+def _gateway(g: GatewayIn) -> GatewaySettings:
+    return GatewaySettings(
+        attempts=g.attempts,
+        cooldown_seconds=g.cooldown_seconds,
+        timeout_seconds=g.timeout_seconds,
+        connect_timeout_seconds=g.connect_timeout_seconds,
+        rules=tuple(
+            InferenceRule(r.name or f"config-{i + 1}", r.task_type, r.pattern, tuple(r.keywords), r.where)
+            for i, r in enumerate(g.rules)
+        ),
+    )
 
 
 def _builtin_names() -> set[str]:

@@ -40,6 +40,7 @@ class Refused(ModelwiseError):
 
     exit_code = 3
     status = 402
+    kind: str | None = None  # "budget", "no-model", or (a fallback's) "excluded"
 
 
 # what a JSON or TOML file or body nested deeper than the parser recurses gets (not a RecursionError)

@@ -6,8 +6,8 @@ and the calibration, so the router can cache it and a decision only walks the to
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
 from modelwise.core.models import ModelSpec
@@ -314,3 +314,17 @@ def total_under(components: Sequence[float], weights: Sequence[float]) -> float:
     """Σ weight x component with the weights normalised (the definition, for checks and what-ifs)."""
     s = sum(weights)
     return sum(w * c for w, c in zip(weights, components, strict=True)) / s
+
+
+def without(ranking: Ranking, drop: Callable[[Scored], bool]) -> Ranking:
+    """`ranking` with the entries `drop` names no longer eligible (left in `entries`, out of both
+    eligible lists): what is left after models that failed or cool down are set aside. The tier floor
+    stays that of the whole ranking."""
+    withfloor = tuple(s for s in ranking.floor_list if not drop(s))
+    nofloor = tuple(s for s in ranking.nofloor_list if not drop(s))
+    f_in, f_out = _suffix_minima(withfloor)
+    n_in, n_out = _suffix_minima(nofloor)
+    return replace(
+        ranking, floor_list=withfloor, floor_min_in=f_in, floor_min_out=f_out, nofloor_list=nofloor,
+        nofloor_min_in=n_in, nofloor_min_out=n_out, crossings={},
+    )

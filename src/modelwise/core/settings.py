@@ -112,6 +112,32 @@ DEFAULT_TOKENS: dict[str, tuple[int, int]] = {
 DEFAULT_TOKEN_ALLOWANCE = (1000, 1000)
 
 
+@dataclass(frozen=True, slots=True)
+class InferenceRule:
+    """A user's rule for the gateway's task inference (`[[gateway.rules]]`): a regular expression and/or
+    keywords (any of them, as whole words, case-insensitive) searched in `where` ("user": the last user
+    turn, "system": the system prompt, "any": both) that name `task_type`. Tried before the built-in
+    rules, in the order given."""
+
+    name: str
+    task_type: str
+    pattern: str | None = None
+    keywords: tuple[str, ...] = ()
+    where: str = "any"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """`[gateway]`: how many models one call may try, how long a failing model and provider cool down,
+    the upstream timeouts (seconds) and the inference rules users add."""
+
+    attempts: int = 3
+    cooldown_seconds: float = 30.0
+    timeout_seconds: float = 300.0  # the longest silence from a provider (before or during its answer)
+    connect_timeout_seconds: float = 10.0
+    rules: tuple[InferenceRule, ...] = ()
+
+
 @dataclass(frozen=True)
 class Settings:
     daily_budget: float = 10.0
@@ -137,6 +163,7 @@ class Settings:
     savings_baseline: str | None = None  # the model `savings` compares with (None: the best-rated one)
     # `[providers.NAME]` tables as given: (name, sorted (key, value) pairs); see core/providers.py
     providers: tuple[tuple[str, tuple[tuple[str, object], ...]], ...] = ()
+    gateway: GatewaySettings = field(default_factory=GatewaySettings)
 
     def providers_config(self) -> dict[str, dict[str, object]]:
         return {name: dict(items) for name, items in self.providers}

@@ -15,6 +15,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from modelwise.core.errors import BadInput
+from modelwise.gateway.attempts import Failure
 from modelwise.gateway.inference import infer
 
 log = logging.getLogger("modelwise.gateway")
@@ -124,13 +125,14 @@ async def route(service: Any, task_type: str, tin: int, wanted: int | None, **kw
 class Call:
     """One routed call: the decision and what settles it."""
 
-    __slots__ = ("service", "decision", "started", "settled")
+    __slots__ = ("service", "decision", "started", "settled", "attempt")
 
-    def __init__(self, service: Any, decision: dict[str, Any]):
+    def __init__(self, service: Any, decision: dict[str, Any], attempt: int = 1):
         self.service = service
         self.decision = decision
         self.started = time.monotonic()
         self.settled = False
+        self.attempt = attempt  # this call's place among the attempts of one request
 
     def headers(self) -> dict[str, str]:
         d = self.decision
@@ -140,7 +142,14 @@ class Call:
             "X-Modelwise-Provider": d["provider"] or "",
             "X-Modelwise-Task-Type": d["taskType"],
             "X-Modelwise-Task-Type-From": d.get("taskTypeFrom") or "",
+            "X-Modelwise-Attempts": str(self.attempt),
         }
+
+    def failure(self, why: str, answer: Response, provider_wide: bool = False,
+                retry_after: float | None = None) -> Failure:
+        d = self.decision
+        return Failure(d["selectedModel"], d["provider"], why, answer, provider_wide, retry_after,
+                       d["decisionId"])
 
     def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None,
                cached: int = 0, written: int = 0) -> None:
@@ -200,12 +209,14 @@ class Tally(Protocol):
 class Relay(Response):
     """The upstream's event stream passed through as it arrives; a client that goes away cancels the
     upstream call. `finish(outcome)` settles the decision when the stream ends, however it ends;
-    `broke(exc)` is the format's error event for a stream the provider broke off."""
+    `broke(exc)` is the format's error event for a stream the provider broke off; `first`: the stream's
+    first bytes, read before the answer was committed to (until then another model could take it)."""
 
     def __init__(self, call: Call, resp: aiohttp.ClientResponse, tally: Tally,
-                 broke: Callable[[BaseException], bytes], finish: Callable[[str], None]):
+                 broke: Callable[[BaseException], bytes], finish: Callable[[str], None], first: bytes = b""):
         super().__init__(b"", 200, media_type="text/event-stream")  # its own headers are sent below
         self.call, self.resp, self.tally, self.broke, self.finish = call, resp, tally, broke, finish
+        self.first = first  # the stream's first bytes, read before the answer was committed to
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         tally = self.tally
@@ -219,6 +230,9 @@ class Relay(Response):
                 *headers, (b"content-type", ctype), (b"cache-control", b"no-cache"),
             ]})
             try:
+                data = tally.feed(self.first)
+                if data:
+                    await send({"type": "http.response.body", "body": data, "more_body": True})
                 async for data in self.resp.content.iter_any():
                     data = tally.feed(data)
                     if data:

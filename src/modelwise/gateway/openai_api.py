@@ -15,6 +15,8 @@ from fastapi.responses import Response
 from modelwise.core.calls import input_tokens
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
+from modelwise.gateway.attempts import Cooldowns, Failure, NoCandidate, retryable
+from modelwise.gateway.attempts import run as run_attempts
 from modelwise.gateway.common import (
     AUTO,
     CallableSets,
@@ -23,6 +25,7 @@ from modelwise.gateway.common import (
     check_agent,
     choose,
     load_object,
+    log,
     positive_int,
 )
 from modelwise.gateway.common import Call as _Call
@@ -58,6 +61,12 @@ def error(status: int, message: str, code: str | None = None, headers: Mapping[s
 def mount(app: FastAPI, service: Any) -> None:
     """Add the OpenAI-compatible routes to `app` (behind the server's guard and token check)."""
     types = service.settings.task_types
+    gw = service.settings.gateway
+    # cooldowns on the service's clock (a test moves it on instead of waiting)
+    cooldowns = Cooldowns(gw.cooldown_seconds, clock=lambda: service.clock().timestamp())
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
+    )
     callable_sets = CallableSets()
 
     def callable_set(reach: Any) -> frozenset[str]:
@@ -103,29 +112,57 @@ def mount(app: FastAPI, service: Any) -> None:
                                           request.headers.get("x-modelwise-task-type"), messages,
                                           callable_set, "GET /v1/models")
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
+        caps = required_capabilities(body, messages)
+
+        async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
+            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how}
+            if caps:
+                kw["capabilities"] = caps
+            if exclude or avoid:
+                kw["exclude"], kw["avoid_providers"] = exclude, avoid
+            if failures:
+                kw["fallback_from"] = failures[-1].to_json()
+            try:
+                decision = await _route(service, task_type, tin, wanted, **kw)
+            except Refused as exc:
+                if failures or exclude or avoid:  # the loop may try without some of what it left out
+                    raise NoCandidate(str(exc), exc.kind) from None
+                raise
+            call = _Call(service, decision, len(failures) + 1)
+            try:
+                return await _call(call, dict(body), key, stream, tin)
+            except BaseException:  # never left reserved: nothing reached the client from this call
+                call.settle("error", cost=0.0)
+                raise
+
         try:
-            decision = await _route(service, task_type, tin, wanted, model_id=model_id, agent=agent,
-                                    type_from=how)
+            outcome = await run_attempts(attempt, cooldowns, gw.attempts, fallback=model_id is None)
+        except NoCandidate as exc:
+            if exc.kind == "excluded":
+                return error(503, f"{exc}; retry in {cooldowns.retry_after()} s",
+                             headers={"Retry-After": str(cooldowns.retry_after())})
+            return error(402, str(exc))
         except Refused as exc:
             return error(402, str(exc))
         except (BadInput, LedgerError) as exc:
             return error(exc.status if exc.status != 422 else 400, str(exc))
         except ModelwiseError as exc:
             return error(exc.status, str(exc))
-        call = _Call(service, decision)
-        try:
-            return await _call(call, body, key, stream, tin)
-        except BaseException:  # never left reserved: nothing reached the client from this call
-            call.settle("error", cost=0.0)
-            raise
+        if outcome.failures:
+            log.info("call %s: %s", "answered" if outcome.result is not None else "failed",
+                     ", ".join(f"{f.model}@{f.provider} {f.why}" for f in outcome.failures))
+        return outcome.answer
 
-    async def _call(call: _Call, body: dict[str, Any], key: str, stream: bool, tin: int) -> Response:
+    async def _call(call: _Call, body: dict[str, Any], key: str, stream: bool, tin: int) -> Any:
+        """One attempt: the upstream call for `call`'s decision. Returns the answer for the client, or a
+        Failure when the provider failed before anything reached the client (settled either way)."""
         decision = call.decision
-        target = upstream.target(service.reach, decision["provider"])
+        provider = decision["provider"]
+        target = upstream.target(service.reach, provider)
         if target is None or target.api != "openai":
             call.settle("error", cost=0.0)
             why = "is not on" if target is None else f"speaks the {target.api} format, not translated yet"
-            return error(502, f"provider {decision['provider']} {why}", headers=call.headers())
+            return error(502, f"provider {provider} {why}", headers=call.headers())
         body["model"] = decision["upstreamId"]
         body.pop("max_tokens" if key == "max_completion_tokens" else "max_completion_tokens", None)
         body[key] = decision["maxTokens"]
@@ -136,23 +173,28 @@ def mount(app: FastAPI, service: Any) -> None:
             asked_usage = options.get("include_usage") is True
             body["stream_options"] = {**options, "include_usage": True}
         try:
-            resp = await upstream.session().post(target.url, data=orjson.dumps(body), headers=target.headers)
+            resp = await upstream.session().post(target.url, data=orjson.dumps(body), headers=target.headers,
+                                                 timeout=timeout)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            call.settle("error", cost=0.0)  # nothing reached the provider
+            return call.failure("refused", error(
+                502, f"provider {provider} could not be reached: {type(exc).__name__}", headers=call.headers()
+            ), provider_wide=True)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            call.settle("error", cost=0.0)
-            return error(502, f"provider {decision['provider']} could not be reached: {type(exc).__name__}",
-                         headers=call.headers())
+            return _lost(call, exc)
         if resp.status >= 400 or not stream:
             try:
                 payload = await resp.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 resp.close()
-                call.settle("error", cost=0.0)
-                return error(502, f"provider {decision['provider']} broke off: {type(exc).__name__}",
-                             headers=call.headers())
+                return _lost(call, exc)
             resp.release()
             if resp.status >= 400:
                 call.settle("error", cost=0.0)
-                return _upstream_error(resp.status, payload, decision["provider"], call.headers())
+                answer = _upstream_error(resp.status, payload, provider, call.headers())
+                if retryable(resp.status):
+                    return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
+                return answer
             cached = 0
             try:
                 raw_usage = orjson.loads(payload).get("usage")
@@ -163,6 +205,11 @@ def mount(app: FastAPI, service: Any) -> None:
                 usage = None
             call.settle("success", usage or (tin, decision["maxTokens"]), cached=cached)
             return Response(payload, 200, call.headers(), media_type="application/json")
+        try:  # the first bytes before the answer is committed to: until then another model can take it
+            first = await resp.content.readany()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp.close()
+            return _lost(call, exc)
         tally = StreamTally(strip=not asked_usage)
 
         def finish(outcome: str) -> None:
@@ -171,7 +218,19 @@ def mount(app: FastAPI, service: Any) -> None:
             else:
                 call.settle(outcome, (tin, tally.output_tokens()))
 
-        return Relay(call, resp, tally, _broke, finish)
+        return Relay(call, resp, tally, _broke, finish, first)
+
+    def _lost(call: _Call, exc: BaseException) -> Failure:
+        """The provider got the call and then went silent or broke off before answering: it may bill for
+        it, so the attempt is settled at its reservation (the worst case the budget granted)."""
+        call.settle("error", cost=call.decision["estimatedCost"])
+        provider = call.decision["provider"]
+        if isinstance(exc, TimeoutError):
+            return call.failure("timeout", error(
+                504, f"provider {provider} did not answer within {gw.timeout_seconds:g} s", "timeout",
+                headers=call.headers()))
+        return call.failure("broke off", error(
+            502, f"provider {provider} broke off: {type(exc).__name__}", headers=call.headers()))
 
 
 def _broke(exc: BaseException) -> bytes:
@@ -188,6 +247,31 @@ def _check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
             raise _Invalid(400, f"messages[{i}] must be an object with a string role")
     return messages
+
+
+def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    """A provider's Retry-After in seconds (a number; an HTTP date is not read)."""
+    v = resp.headers.get("Retry-After")
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def required_capabilities(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """What a chat request needs of its model: function calling for tools (or functions), vision for an
+    image in any message."""
+    caps = []
+    if body.get("tools") or body.get("functions"):
+        caps.append("function_calling")
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") in ("image_url", "input_image", "image") for p in content
+        ):
+            caps.append("vision")
+            break
+    return tuple(caps)
 
 
 def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:
