@@ -444,3 +444,42 @@ def test_provider_key_and_token_are_never_stored_or_logged(gateway, standin, cap
         if f.is_file():
             data = f.read_bytes()
             assert KEY.encode() not in data and TOKEN.encode() not in data, f
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_failing_provider_falls_back_to_another_before_the_first_byte(make_service, monkeypatch, tmp_path,
+                                                                        stream):
+    """The best model's provider answers 529 (or, streaming, an `error` event before any content): the
+    call moves to the next model on another provider; the client sees one answer, each attempt is a
+    decision (the failed one settled as an error at $0)."""
+    monkeypatch.setenv("ASTANDIN_KEY", KEY)
+    monkeypatch.setenv("BAD_KEY", "sk-bad")
+    overloaded = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
+    failing = Behaviour(error_after=0) if stream else Behaviour(status=529, error=overloaded)
+    with Standin(failing) as bad, Standin(Behaviour(usage=(20, 4))) as good:
+        cfg = ('[weights]\ncapability = 0\nperformance = 1\navailability = 0\ncost = 0\n'  # Sonnet first
+               f'[providers.abad]\nbase_url = "{bad.base_url}"\napi_key_env = "BAD_KEY"\napi = "anthropic"\n'
+               'models = ["claude-sonnet-4"]\n'
+               f'[providers.astandin]\nbase_url = "{good.base_url}"\napi_key_env = "ASTANDIN_KEY"\n'
+               'api = "anthropic"\nmodels = ["gpt-4o-mini"]\n')
+        svc = make_service(registry=registry(tmp_path), config=cfg)
+        with serving(svc, token=TOKEN) as base:
+            client = anthropic.Anthropic(base_url=base, api_key=TOKEN, max_retries=0, timeout=30)
+            msgs = [{"role": "user", "content": "write unit tests for this parser"}]
+            if stream:
+                with client.messages.stream(model="auto:testing", max_tokens=100, messages=msgs) as s:
+                    text = "".join(s.text_stream)
+                    headers = s.response.headers
+            else:
+                raw = client.messages.with_raw_response.create(model="auto:testing", max_tokens=100,
+                                                               messages=msgs)
+                headers, text = raw.headers, raw.parse().content[0].text
+            assert text.startswith("Hello from the stand-in")
+            assert headers["x-modelwise-attempts"] == "2"
+            assert headers["x-modelwise-provider"] == "astandin"
+            assert headers["x-modelwise-model"] == "gpt-4o-mini"
+            assert len(bad.requests) == 1 and len(good.requests) == 1
+            rows = {r["selectedModel"]: r for r in settled(svc, 2)}
+            failed, answered = rows["claude-sonnet-4"], rows["gpt-4o-mini"]
+            assert failed["outcome"] == "error" and failed["actualCost"] == 0
+            assert answered["outcome"] == "success"

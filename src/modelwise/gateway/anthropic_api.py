@@ -16,6 +16,8 @@ from fastapi.responses import Response
 from modelwise.core.calls import anthropic_input_tokens, server_tool
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
+from modelwise.gateway.attempts import Failure, NoCandidate, retryable
+from modelwise.gateway.attempts import run as run_attempts
 from modelwise.gateway.common import (
     AUTO,
     MAX_NAME,
@@ -26,11 +28,14 @@ from modelwise.gateway.common import (
     callable_ids,
     check_agent,
     choose,
+    cooldowns_of,
     dumps,
     load_object,
+    log,
     positive_int,
     route,
 )
+from modelwise.gateway.openai_api import _retry_after, required_capabilities
 from modelwise.gateway.usage import AnthropicTally, anthropic_reported
 
 PREFIX = "/v1/messages"
@@ -51,6 +56,8 @@ ERROR_TYPES = {
     529: "overloaded_error",
 }
 LISTING = "GET /v1/models"
+# what ends the part of a stream read before it is passed on (the first content, an error, its end)
+_COMMIT = (b"event: content_block_delta", b"event: error", b"event: message_stop")
 
 
 def error_body(status: int, message: str) -> dict[str, Any]:
@@ -147,6 +154,11 @@ def _fit_thinking(body: dict[str, Any], max_tokens: int) -> None:
 def mount(app: FastAPI, service: Any) -> None:
     """Add the Anthropic Messages routes to `app` (behind the server's guard and token check)."""
     types = service.settings.task_types
+    gw = service.settings.gateway
+    cooldowns = cooldowns_of(service)  # shared with the OpenAI format: a failing provider fails for both
+    timeout = aiohttp.ClientTimeout(
+        total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
+    )
     callable_sets = CallableSets()
 
     def callable_set(reach: Any) -> frozenset[str]:
@@ -184,23 +196,52 @@ def mount(app: FastAPI, service: Any) -> None:
         agent = _agent(request, body)
         messages, system, tools, task_type, how, model_id = request_of(body, request)
         tin = anthropic_input_tokens(system, messages, tools, dumps)
+        caps = required_capabilities(body, messages)
+        cache_writes = b'"cache_control"' in raw
+
+        async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
+            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": "anthropic",
+                                  "cache_writes": cache_writes}
+            if caps:
+                kw["capabilities"] = caps
+            if exclude or avoid:
+                kw["exclude"], kw["avoid_providers"] = exclude, avoid
+            if failures:
+                kw["fallback_from"] = failures[-1].to_json()
+            try:
+                decision = await route(service, task_type, tin, wanted, **kw)
+            except Refused as exc:
+                if failures or exclude or avoid:  # the loop may try without some of what it left out
+                    raise NoCandidate(str(exc), exc.kind) from None
+                raise
+            call = Call(service, decision, len(failures) + 1)
+            try:
+                return await _call(call, request, dict(body), stream, tin)
+            except BaseException:  # never left reserved: nothing reached the client from this call
+                call.settle("error", cost=0.0)
+                raise
+
         try:
-            decision = await route(service, task_type, tin, wanted, model_id=model_id, agent=agent,
-                                   type_from=how, api="anthropic", cache_writes=b'"cache_control"' in raw)
+            outcome = await run_attempts(attempt, cooldowns, gw.attempts, fallback=model_id is None)
+        except NoCandidate as exc:
+            if exc.kind == "excluded":
+                wait = cooldowns.retry_after()
+                return error(503, f"{exc}; retry in {wait} s", headers={"Retry-After": str(wait)})
+            return error(402, str(exc))
         except Refused as exc:
             return error(402, str(exc))
         except (BadInput, LedgerError) as exc:
             return error(exc.status if exc.status != 422 else 400, str(exc))
         except ModelwiseError as exc:
             return error(exc.status, str(exc))
-        call = Call(service, decision)
-        try:
-            return await _call(call, request, body, stream, tin)
-        except BaseException:  # never left reserved: nothing reached the client from this call
-            call.settle("error", cost=0.0)
-            raise
+        if outcome.failures:
+            log.info("call %s: %s", "answered" if outcome.result is not None else "failed",
+                     ", ".join(f"{f.model}@{f.provider} {f.why}" for f in outcome.failures))
+        return outcome.answer
 
-    async def _call(call: Call, request: Request, body: dict[str, Any], stream: bool, tin: int) -> Response:
+    async def _call(call: Call, request: Request, body: dict[str, Any], stream: bool, tin: int) -> Any:
+        """One attempt: the upstream call for `call`'s decision. Returns the answer for the client, or a
+        Failure when the provider failed before anything reached the client (settled either way)."""
         decision = call.decision
         provider = decision["provider"]
         target = upstream.target(service.reach, provider)
@@ -211,26 +252,29 @@ def mount(app: FastAPI, service: Any) -> None:
         body["model"] = decision["upstreamId"]
         body["max_tokens"] = decision["maxTokens"]
         _fit_thinking(body, decision["maxTokens"])
-        # one attempt; a fallback to the next eligible model would loop here, before the first byte
         try:
             resp = await upstream.session().post(target.url, data=orjson.dumps(body),
-                                                 headers=_upstream_headers(target, request))
+                                                 headers=_upstream_headers(target, request), timeout=timeout)
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            call.settle("error", cost=0.0)  # nothing reached the provider
+            return call.failure("refused", error(
+                502, f"provider {provider} could not be reached: {type(exc).__name__}", headers=call.headers()
+            ), provider_wide=True)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            call.settle("error", cost=0.0)
-            return error(502, f"provider {provider} could not be reached: {type(exc).__name__}",
-                         headers=call.headers())
+            return _lost(call, exc)
         if resp.status >= 400 or not stream:
             try:
                 payload = await resp.read()
             except (TimeoutError, aiohttp.ClientError) as exc:
                 resp.close()
-                call.settle("error", cost=0.0)
-                return error(502, f"provider {provider} broke off: {type(exc).__name__}",
-                             headers=call.headers())
+                return _lost(call, exc)
             resp.release()
             if resp.status >= 400:
                 call.settle("error", cost=0.0)
-                return _upstream_error(resp.status, payload, provider, call.headers())
+                answer = _upstream_error(resp.status, payload, provider, call.headers())
+                if retryable(resp.status):
+                    return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
+                return answer
             try:
                 usage = anthropic_reported(orjson.loads(payload).get("usage"))
             except (orjson.JSONDecodeError, AttributeError):
@@ -240,6 +284,25 @@ def mount(app: FastAPI, service: Any) -> None:
             else:
                 call.settle("success", usage[:2], cached=usage[2], written=usage[3])
             return Response(payload, 200, call.headers(), media_type="application/json")
+        # the stream up to its first content (or error) before the answer is committed to: until then
+        # another model can take the call (the provider may be overloaded after its message_start)
+        first = b""
+        try:
+            while not any(mark in first for mark in _COMMIT) and len(first) < 65_536:
+                chunk = await resp.content.readany()
+                if not chunk:
+                    break
+                first += chunk
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp.close()
+            return _lost(call, exc)
+        at, content = first.find(b"event: error"), first.find(b"event: content_block_delta")
+        if at >= 0 and (content < 0 or at < content):  # an error before its first token
+            resp.close()
+            call.settle("error", cost=0.0)
+            message = _event_message(first[at:])
+            return call.failure("error event", error(529, f"provider {provider}: {message}",
+                                                     headers=call.headers()))
         tally = AnthropicTally()
 
         def finish(outcome: str) -> None:
@@ -252,7 +315,19 @@ def mount(app: FastAPI, service: Any) -> None:
             else:
                 call.settle(outcome, (tin, tally.output_tokens()))
 
-        return Relay(call, resp, tally, _broke, finish)
+        return Relay(call, resp, tally, _broke, finish, first)
+
+    def _lost(call: Call, exc: BaseException) -> Failure:
+        """The provider got the call and then went silent or broke off before answering: it may bill for
+        it, so the attempt is settled at its reservation (the worst case the budget granted)."""
+        call.settle("error", cost=call.decision["estimatedCost"])
+        provider = call.decision["provider"]
+        if isinstance(exc, TimeoutError):
+            return call.failure("timeout", error(
+                504, f"provider {provider} did not answer within {gw.timeout_seconds:g} s",
+                headers=call.headers()))
+        return call.failure("broke off", error(
+            502, f"provider {provider} broke off: {type(exc).__name__}", headers=call.headers()))
 
     async def _count_tokens(request: Request) -> Response:
         """The provider's own count for a model asked for by name, else modelwise's conservative count
@@ -267,13 +342,26 @@ def mount(app: FastAPI, service: Any) -> None:
         body["model"] = offer.upstream_id
         try:
             async with upstream.session().post(target.url + "/count_tokens", data=orjson.dumps(body),
-                                               headers=_upstream_headers(target, request)) as resp:
+                                               headers=_upstream_headers(target, request),
+                                               timeout=timeout) as resp:
                 payload = await resp.read()
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             return error(502, f"provider {offer.provider} could not be reached: {type(exc).__name__}")
         if resp.status >= 400:
             return _upstream_error(resp.status, payload, offer.provider, {})
         return Response(payload, 200, media_type="application/json")
+
+
+def _event_message(data: bytes) -> str:
+    """The message of the `error` event at the start of `data`."""
+    for line in data.split(b"\n"):
+        if line.startswith(b"data:"):
+            try:
+                err = orjson.loads(line[5:]).get("error")
+                return str(err.get("message") or err.get("type"))
+            except (orjson.JSONDecodeError, AttributeError):
+                break
+    return "error event"
 
 
 def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:

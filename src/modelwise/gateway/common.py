@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -15,7 +16,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from modelwise.core.errors import BadInput
-from modelwise.gateway.attempts import Failure
+from modelwise.gateway.attempts import Cooldowns, Failure
 from modelwise.gateway.inference import infer
 
 log = logging.getLogger("modelwise.gateway")
@@ -120,6 +121,19 @@ async def route(service: Any, task_type: str, tin: int, wanted: int | None, **kw
     if service.group_commit_enabled:
         return await asyncio.wrap_future(service.submit_call(task_type, tin, wanted, **kw))
     return await run_in_threadpool(lambda: service.route_call(task_type, tin, wanted, **kw))
+
+
+_cooldowns: weakref.WeakKeyDictionary[Any, Cooldowns] = weakref.WeakKeyDictionary()
+
+
+def cooldowns_of(service: Any) -> Cooldowns:
+    """The cooldowns of `service`'s gateway, one for both wire formats (on the service's clock, so a test
+    moves it on instead of waiting)."""
+    c = _cooldowns.get(service)
+    if c is None:
+        c = _cooldowns[service] = Cooldowns(service.settings.gateway.cooldown_seconds,
+                                            clock=lambda: service.clock().timestamp())
+    return c
 
 
 class Call:

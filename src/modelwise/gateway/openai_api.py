@@ -15,7 +15,7 @@ from fastapi.responses import Response
 from modelwise.core.calls import input_tokens
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
-from modelwise.gateway.attempts import Cooldowns, Failure, NoCandidate, retryable
+from modelwise.gateway.attempts import Failure, NoCandidate, retryable
 from modelwise.gateway.attempts import run as run_attempts
 from modelwise.gateway.common import (
     AUTO,
@@ -24,6 +24,7 @@ from modelwise.gateway.common import (
     callable_ids,
     check_agent,
     choose,
+    cooldowns_of,
     load_object,
     log,
     positive_int,
@@ -63,7 +64,7 @@ def mount(app: FastAPI, service: Any) -> None:
     types = service.settings.task_types
     gw = service.settings.gateway
     # cooldowns on the service's clock (a test moves it on instead of waiting)
-    cooldowns = Cooldowns(gw.cooldown_seconds, clock=lambda: service.clock().timestamp())
+    cooldowns = cooldowns_of(service)
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
