@@ -483,3 +483,28 @@ def test_a_failing_provider_falls_back_to_another_before_the_first_byte(make_ser
             failed, answered = rows["claude-sonnet-4"], rows["gpt-4o-mini"]
             assert failed["outcome"] == "error" and failed["actualCost"] == 0
             assert answered["outcome"] == "success"
+
+
+def test_modelwise_serve_prints_the_anthropic_base_url_and_serves_messages(tmp_path, standin):
+    """A real `modelwise serve`: Claude Code's way in (ANTHROPIC_BASE_URL, the token as
+    ANTHROPIC_AUTH_TOKEN, i.e. `Authorization: Bearer`) answers; neither key nor token is printed."""
+    from tests.test_serve_cli import start_serve, stop
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(config(standin.base_url))
+    env = {"MODELWISE_CONFIG": str(cfg), "MODELWISE_LEDGER": str(tmp_path / "ledger.sqlite3"),
+           "MODELWISE_REGISTRY": str(registry(tmp_path)), "ASTANDIN_KEY": KEY, "OSTANDIN_KEY": OKEY}
+    proc, base = start_serve(env, "--token", TOKEN, "--access-log")
+    try:
+        lines = proc.stderr.readline() + proc.stderr.readline()
+        assert f"Anthropic base URL (Claude Code's ANTHROPIC_BASE_URL): {base} " in lines, lines
+        client = anthropic.Anthropic(base_url=base, auth_token=TOKEN, max_retries=0)
+        answer = client.messages.create(model="auto", max_tokens=50,
+                                        messages=[{"role": "user", "content": "hi"}],
+                                        extra_headers={"X-Claude-Code-Session-Id": "s-1"})
+        assert answer.content[0].text
+        assert standin.requests[-1]["headers"]["x-api-key"] == KEY
+    finally:
+        out, err = stop(proc)
+    assert KEY not in out + err and TOKEN not in out + err
+    assert KEY.encode() not in (tmp_path / "ledger.sqlite3").read_bytes()
