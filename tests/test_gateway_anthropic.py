@@ -182,6 +182,8 @@ def test_stream_bytes_reach_the_client_unchanged(gateway, standin):
                       "event: content_block_delta", "event: content_block_delta", "event: content_block_stop",
                       "event: message_delta", "event: message_stop"]
     assert r.headers["x-modelwise-model"] == "claude-sonnet-4"
+    sent = standin.requests[-1]["headers"]
+    assert sent["x-api-key"] == KEY and TOKEN not in json.dumps(sent)  # the token (as x-api-key) stays
     settled(svc, 1)
 
 
