@@ -34,6 +34,8 @@ class Behaviour:
     # is cache_read_input_tokens); and an `error` event sent after this many words of a stream
     cache_write: int | None = None
     error_after: int | None = None
+    # a tool call (name, arguments as JSON text) after the text, in either format; streamed in two pieces
+    tool: tuple[str, str] | None = None
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -107,8 +109,11 @@ class Standin:
         message = {"id": "msg_standin", "type": "message", "role": "assistant", "model": body["model"],
                    "stop_sequence": None, **b.extra}
         if not body.get("stream"):
-            answer = {**message, "content": [{"type": "text", "text": " ".join(words)}],
-                      "stop_reason": "end_turn"}
+            content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}]
+            if b.tool:
+                content.append({"type": "tool_use", "id": "toolu_standin", "name": b.tool[0],
+                                "input": json.loads(b.tool[1])})
+            answer = {**message, "content": content, "stop_reason": "tool_use" if b.tool else "end_turn"}
             if b.report_usage:
                 answer["usage"] = usage
             self.completed += 1
@@ -136,9 +141,17 @@ class Standin:
                 await event("content_block_delta", {"index": 0, "delta": {"type": "text_delta",
                                                                           "text": w if i == 0 else " " + w}})
             await event("content_block_stop", {"index": 0})
+            if b.tool:
+                name, args = b.tool
+                await event("content_block_start", {"index": 1, "content_block": {
+                    "type": "tool_use", "id": "toolu_standin", "name": name, "input": {}}})
+                for piece in (args[:len(args) // 2], args[len(args) // 2:]):
+                    await event("content_block_delta", {"index": 1, "delta": {"type": "input_json_delta",
+                                                                              "partial_json": piece}})
+                await event("content_block_stop", {"index": 1})
             final = {"output_tokens": completion} if b.report_usage else {}
-            await event("message_delta", {"delta": {"stop_reason": "end_turn", "stop_sequence": None},
-                                          "usage": final})
+            await event("message_delta", {"delta": {"stop_reason": "tool_use" if b.tool else "end_turn",
+                                                    "stop_sequence": None}, "usage": final})
             await event("message_stop", {})
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
@@ -173,9 +186,13 @@ class Standin:
             answer = {
                 **base,
                 "object": "chat.completion",
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": "tool_calls" if b.tool else "stop",
                              "message": {"role": "assistant", "content": " ".join(words)}}],
             }
+            if b.tool:
+                answer["choices"][0]["message"]["tool_calls"] = [{"id": "call_standin", "type": "function",
+                                                                  "function": {"name": b.tool[0],
+                                                                               "arguments": b.tool[1]}}]
             if b.report_usage:
                 answer["usage"] = usage
             self.completed += 1
@@ -195,7 +212,15 @@ class Standin:
                     await asyncio.sleep(b.chunk_delay)
                 delta = {"content": w if i == 0 else " " + w}
                 await event({**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-            await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if b.tool:
+                name, args = b.tool
+                first = {"index": 0, "id": "call_standin", "type": "function",
+                         "function": {"name": name, "arguments": args[:len(args) // 2]}}
+                await event({**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [first]}}]})
+                rest = {"index": 0, "function": {"arguments": args[len(args) // 2:]}}
+                await event({**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [rest]}}]})
+            finish = "tool_calls" if b.tool else "stop"
+            await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
             if include:
                 await event({**chunk, "choices": [], "usage": usage})
             await resp.write(b"data: [DONE]\n\n")

@@ -27,20 +27,26 @@ ANTHROPIC_MODELS = ("claude-sonnet-4", "gpt-4o-mini")  # called in the Anthropic
 FIXTURE = Path(__file__).parent / "fixtures" / "brief_registry.json"
 
 
-def config(base_url: str, extra: str = "") -> str:
+def config(base_url: str, extra: str = "", openai: bool = False) -> str:
+    """The stand-in as an Anthropic-format provider of ANTHROPIC_MODELS and, with `openai`, as an
+    OpenAI-format one of gpt-4o."""
     models = ", ".join(f'"{m}"' for m in ANTHROPIC_MODELS)
-    return (
+    text = (
         f"{extra}\n[providers.astandin]\nbase_url = \"{base_url}\"\napi_key_env = \"ASTANDIN_KEY\"\n"
         f"api = \"anthropic\"\nmodels = [{models}]\n"
-        f"[providers.ostandin]\nbase_url = \"{base_url}\"\napi_key_env = \"OSTANDIN_KEY\"\n"
-        "api = \"openai\"\nmodels = [\"gpt-4o\"]\n"
     )
+    if openai:
+        text += (f"[providers.ostandin]\nbase_url = \"{base_url}\"\napi_key_env = \"OSTANDIN_KEY\"\n"
+                 "api = \"openai\"\nmodels = [\"gpt-4o\"]\n")
+    return text
 
 
 def registry(tmp_path: Path) -> Path:
-    """The brief's registry with Claude Sonnet 4 at Anthropic's prices, cache reads and writes included."""
+    """The brief's registry with Claude Sonnet 4 at Anthropic's prices, cache reads and writes included, and
+    every model able to call tools and read images."""
     reg = json.loads(FIXTURE.read_text())
     for m in reg["models"]:
+        m["capabilities"] += ["function_calling", "vision"]
         if m["id"] == "claude-sonnet-4":
             m.pop("costPer1kTokens")
             m["pricing"] = {"inputPer1M": 3.0, "outputPer1M": 15.0, "cacheReadPer1M": 0.3,
@@ -63,8 +69,8 @@ def gateway(make_service, standin, monkeypatch, tmp_path):
     monkeypatch.setenv("OSTANDIN_KEY", OKEY)
     made = []
 
-    def start(extra: str = "", token: str | None = TOKEN, group_commit: bool = True):
-        svc = make_service(registry=registry(tmp_path), config=config(standin.base_url, extra))
+    def start(extra: str = "", token: str | None = TOKEN, group_commit: bool = True, openai: bool = False):
+        svc = make_service(registry=registry(tmp_path), config=config(standin.base_url, extra, openai))
         cm = serving(svc, token=token, group_commit=group_commit)
         base = cm.__enter__()
         made.append(cm)
@@ -87,9 +93,9 @@ def settled(svc, n: int, timeout: float = 10.0) -> list[dict]:
 
 
 def priced(svc, model_id: str, tin: int, tout: int, read: int = 0, write: int = 0) -> float:
-    """What the call costs at the registry's prices of the offer it went through."""
+    """What the call costs at the registry's prices of the offer it went through (the stand-in's)."""
     offer = svc.reach.offer(model_id)
-    assert offer.provider == "astandin"
+    assert offer.provider in ("astandin", "ostandin")
     return priced_as(svc.registry.get(model_id), offer).cost_of(tin, tout, read, write)
 
 
@@ -98,10 +104,13 @@ def row_of(svc, dec_id: str, n: int = 1) -> dict:
 
 
 def test_models_listed_in_the_anthropic_format(gateway):
-    svc, _, client = gateway()
-    ids = [m.id for m in client.models.list()]
+    svc, _, client = gateway(openai=True)
+    listed = list(client.models.list())
+    ids = [m.id for m in listed]
     assert ids[:1 + len(svc.settings.task_types)] == ["auto", *(f"auto:{t}" for t in svc.settings.task_types)]
-    assert sorted(i for i in ids if not i.startswith("auto")) == sorted(ANTHROPIC_MODELS)  # not gpt-4o
+    # the models of both formats (an OpenAI-format one is reached translated)
+    assert sorted(i for i in ids if not i.startswith("auto")) == sorted([*ANTHROPIC_MODELS, "gpt-4o"])
+    assert next(m for m in listed if m.id == "claude-sonnet-4").display_name == "Claude Sonnet 4"
 
 
 def test_routed_answer_passes_through_and_settles_at_reported_usage_and_cache_prices(gateway, standin):
@@ -136,17 +145,19 @@ def test_routed_answer_passes_through_and_settles_at_reported_usage_and_cache_pr
     assert row["actualCost"] <= row["estimatedCost"]
 
 
-def test_auto_routes_only_among_models_called_in_the_anthropic_format(gateway, standin):
-    svc, _, client = gateway('[weights]\ncapability = 0\nperformance = 0\navailability = 0\ncost = 1\n')
+def test_a_request_the_openai_format_cannot_carry_stays_among_anthropic_format_models(gateway, standin):
+    svc, _, client = gateway('[weights]\ncapability = 0\nperformance = 0\navailability = 0\ncost = 1\n',
+                             openai=True)
     assert svc.reach.offer("gpt-4o").provider == "ostandin"
+    thinking = {"type": "enabled", "budget_tokens": 1024}
     for task in ("auto", "auto:knowledge", "auto:debugging"):
         r = client.messages.with_raw_response.create(
-            model=task, max_tokens=100, messages=[{"role": "user", "content": "what is a monad?"}]
-        )
+            model=task, max_tokens=2000, thinking=thinking,
+            messages=[{"role": "user", "content": "what is a monad?"}])
         assert r.headers["x-modelwise-provider"] == "astandin"
-        assert r.headers["x-modelwise-model"] in ANTHROPIC_MODELS
-    with pytest.raises(anthropic.NotFoundError) as err:  # an OpenAI-format model is not translated to
-        client.messages.create(model="gpt-4o", max_tokens=10, messages=[{"role": "user", "content": "x"}])
+    with pytest.raises(anthropic.NotFoundError) as err:  # extended thinking has no OpenAI-format twin
+        client.messages.create(model="gpt-4o", max_tokens=2000, thinking=thinking,
+                               messages=[{"role": "user", "content": "x"}])
     assert err.value.body["type"] == "error" and err.value.body["error"]["type"] == "not_found_error"
     assert all(r["path"] == "/v1/messages" for r in standin.requests)
 

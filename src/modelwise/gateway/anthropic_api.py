@@ -15,7 +15,7 @@ from fastapi.responses import Response
 
 from modelwise.core.calls import anthropic_input_tokens, server_tool
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
-from modelwise.gateway import upstream
+from modelwise.gateway import translate, upstream
 from modelwise.gateway.attempts import Failure, NoCandidate, retryable
 from modelwise.gateway.attempts import run as run_attempts
 from modelwise.gateway.common import (
@@ -36,7 +36,7 @@ from modelwise.gateway.common import (
     route,
 )
 from modelwise.gateway.openai_api import _retry_after, required_capabilities
-from modelwise.gateway.usage import AnthropicTally, anthropic_reported
+from modelwise.gateway.usage import AnthropicTally, StreamTally, anthropic_reported, cached_of, reported
 
 PREFIX = "/v1/messages"
 VERSION = "2023-06-01"  # sent upstream when the client names none
@@ -79,9 +79,9 @@ def _broke(exc: BaseException) -> bytes:
 
 def models_body(service: Any) -> bytes:
     """`GET /v1/models` as the Anthropic format lists models (asked for with an `anthropic-version`
-    header, as Claude Code does): auto, auto:TYPE and the models called in the Anthropic format."""
+    header, as Claude Code does): auto, auto:TYPE and the models the gateway calls (in either format)."""
     reach = service.reach
-    ids = [AUTO, *(f"{AUTO}:{t}" for t in service.settings.task_types), *callable_ids(reach, "anthropic")]
+    ids = [AUTO, *(f"{AUTO}:{t}" for t in service.settings.task_types), *callable_ids(reach, None)]
     data = []
     for mid in ids:
         spec = None if mid.startswith(AUTO) else service.registry.resolve(mid)
@@ -161,15 +161,13 @@ def mount(app: FastAPI, service: Any) -> None:
     )
     callable_sets = CallableSets()
 
-    def callable_set(reach: Any) -> frozenset[str]:
-        return callable_sets(reach, "anthropic")
-
-    def request_of(body: dict[str, Any], request: Request) -> tuple[list, Any, Any, str, str, str | None]:
+    def request_of(body: dict[str, Any], request: Request, api: str | None = "anthropic",
+                   ) -> tuple[list, Any, Any, str, str, str | None]:
         messages, system, tools = _check(body)
         shown = [{"role": "system", "content": system}, *messages] if system else messages
         task_type, how, model_id = choose(service, types, body.get("model"),
                                           request.headers.get("x-modelwise-task-type"), shown,
-                                          callable_set, LISTING)
+                                          lambda reach: callable_sets(reach, api), LISTING)
         return messages, system, tools, task_type, how, model_id
 
     @app.post(PREFIX, include_in_schema=False)
@@ -194,13 +192,15 @@ def mount(app: FastAPI, service: Any) -> None:
             raise Invalid(400, "stream must be true or false")
         wanted = positive_int(body, "max_tokens")
         agent = _agent(request, body)
-        messages, system, tools, task_type, how, model_id = request_of(body, request)
+        # a request the OpenAI format can carry may go to a model of either format (translated)
+        api = None if translate.translatable_anthropic(body) else "anthropic"
+        messages, system, tools, task_type, how, model_id = request_of(body, request, api)
         tin = anthropic_input_tokens(system, messages, tools, dumps)
         caps = required_capabilities(body, messages)
         cache_writes = b'"cache_control"' in raw
 
         async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
-            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": "anthropic",
+            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api,
                                   "cache_writes": cache_writes}
             if caps:
                 kw["capabilities"] = caps
@@ -240,94 +240,10 @@ def mount(app: FastAPI, service: Any) -> None:
         return outcome.answer
 
     async def _call(call: Call, request: Request, body: dict[str, Any], stream: bool, tin: int) -> Any:
-        """One attempt: the upstream call for `call`'s decision. Returns the answer for the client, or a
-        Failure when the provider failed before anything reached the client (settled either way)."""
-        decision = call.decision
-        provider = decision["provider"]
-        target = upstream.target(service.reach, provider)
-        if target is None or target.api != "anthropic":
-            call.settle("error", cost=0.0)
-            why = "is not on" if target is None else f"speaks the {target.api} format, not translated yet"
-            return error(502, f"provider {provider} {why}", headers=call.headers())
-        body["model"] = decision["upstreamId"]
-        body["max_tokens"] = decision["maxTokens"]
-        _fit_thinking(body, decision["maxTokens"])
-        try:
-            resp = await upstream.session().post(target.url, data=orjson.dumps(body),
-                                                 headers=_upstream_headers(target, request), timeout=timeout)
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            call.settle("error", cost=0.0)  # nothing reached the provider
-            return call.failure("refused", error(
-                502, f"provider {provider} could not be reached: {type(exc).__name__}", headers=call.headers()
-            ), provider_wide=True)
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            return _lost(call, exc)
-        if resp.status >= 400 or not stream:
-            try:
-                payload = await resp.read()
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                resp.close()
-                return _lost(call, exc)
-            resp.release()
-            if resp.status >= 400:
-                call.settle("error", cost=0.0)
-                answer = _upstream_error(resp.status, payload, provider, call.headers())
-                if retryable(resp.status):
-                    return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
-                return answer
-            try:
-                usage = anthropic_reported(orjson.loads(payload).get("usage"))
-            except (orjson.JSONDecodeError, AttributeError):
-                usage = None
-            if usage is None:
-                call.settle("success", (tin, decision["maxTokens"]))
-            else:
-                call.settle("success", usage[:2], cached=usage[2], written=usage[3])
-            return Response(payload, 200, call.headers(), media_type="application/json")
-        # the stream up to its first content (or error) before the answer is committed to: until then
-        # another model can take the call (the provider may be overloaded after its message_start)
-        first = b""
-        try:
-            while not any(mark in first for mark in _COMMIT) and len(first) < 65_536:
-                chunk = await resp.content.readany()
-                if not chunk:
-                    break
-                first += chunk
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            resp.close()
-            return _lost(call, exc)
-        at, content = first.find(b"event: error"), first.find(b"event: content_block_delta")
-        if at >= 0 and (content < 0 or at < content):  # an error before its first token
-            resp.close()
-            call.settle("error", cost=0.0)
-            message = _event_message(first[at:])
-            return call.failure("error event", error(529, f"provider {provider}: {message}",
-                                                     headers=call.headers()))
-        tally = AnthropicTally()
-
-        def finish(outcome: str) -> None:
-            if tally.final is not None:
-                u = tally.final
-                call.settle(outcome, u[:2], cached=u[2], written=u[3])
-            elif tally.start is not None:  # cut before its end: the input as reported, the output counted
-                u = tally.start
-                call.settle(outcome, (u[0], max(u[1], tally.output_tokens())), cached=u[2], written=u[3])
-            else:
-                call.settle(outcome, (tin, tally.output_tokens()))
-
-        return Relay(call, resp, tally, _broke, finish, first)
-
-    def _lost(call: Call, exc: BaseException) -> Failure:
-        """The provider got the call and then went silent or broke off before answering: it may bill for
-        it, so the attempt is settled at its reservation (the worst case the budget granted)."""
-        call.settle("error", cost=call.decision["estimatedCost"])
-        provider = call.decision["provider"]
-        if isinstance(exc, TimeoutError):
-            return call.failure("timeout", error(
-                504, f"provider {provider} did not answer within {gw.timeout_seconds:g} s",
-                headers=call.headers()))
-        return call.failure("broke off", error(
-            502, f"provider {provider} broke off: {type(exc).__name__}", headers=call.headers()))
+        """One attempt: the upstream call for `call`'s decision, in its provider's format."""
+        target = upstream.target(service.reach, call.decision["provider"])
+        return await exchange(call, target, body, request.headers, stream, tin, "anthropic", timeout,
+                              gw.timeout_seconds)
 
     async def _count_tokens(request: Request) -> Response:
         """The provider's own count for a model asked for by name, else modelwise's conservative count
@@ -350,6 +266,166 @@ def mount(app: FastAPI, service: Any) -> None:
         if resp.status >= 400:
             return _upstream_error(resp.status, payload, offer.provider, {})
         return Response(payload, 200, media_type="application/json")
+
+
+def _client_error(client: str) -> Any:
+    if client == "anthropic":
+        return error
+    from modelwise.gateway.openai_api import error as openai_error
+
+    return lambda status, message, headers=(): openai_error(status, message, headers=headers)
+
+
+def _broke_openai(exc: BaseException) -> bytes:
+    from modelwise.gateway.openai_api import _broke as broke
+
+    return broke(exc)
+
+
+async def exchange(call: Call, target: upstream.Target | None, body: dict[str, Any],
+                   headers: Mapping[str, str], stream: bool, tin: int, client: str,
+                   timeout: aiohttp.ClientTimeout, timeout_seconds: float) -> Any:
+    """One attempt of a call from a client in the format `client` (`anthropic`, or `openai` reaching an
+    Anthropic-format model) to `target`, in the target's format: the request translated when the formats
+    differ, the answer or event stream translated back, settled at the usage the provider reports.
+    Returns the answer for the client, or a Failure when the provider failed before anything reached the
+    client (settled either way). `headers`: the client's (its `anthropic-version` and `anthropic-beta`)."""
+    decision = call.decision
+    provider = decision["provider"]
+    err = _client_error(client)
+    if target is None or target.api not in ("anthropic", "openai") or target.api == client == "openai":
+        call.settle("error", cost=0.0)
+        return err(502, f"provider {provider} is not on", headers=call.headers())
+    up, model, granted = target.api, decision["upstreamId"], decision["maxTokens"]
+    if up == client:
+        sent = {**body, "model": model, "max_tokens": granted}
+        _fit_thinking(sent, granted)
+    elif up == "anthropic":
+        sent = translate.openai_to_anthropic_request(body, model, granted)
+    else:
+        sent = translate.anthropic_to_openai_request(body, model, granted)
+    if up == "anthropic":
+        beta = headers.get("anthropic-beta") if client == "anthropic" else None
+        version = headers.get("anthropic-version") if client == "anthropic" else None
+        send_headers = {**target.headers, "anthropic-version": version or VERSION}
+        if beta:
+            send_headers["anthropic-beta"] = beta
+    else:
+        send_headers = target.headers
+
+    def lost(exc: BaseException) -> Failure:
+        """The provider got the call and then went silent or broke off before answering: it may bill for
+        it, so the attempt is settled at its reservation (the worst case the budget granted)."""
+        call.settle("error", cost=decision["estimatedCost"])
+        if isinstance(exc, TimeoutError):
+            return call.failure("timeout", err(
+                504, f"provider {provider} did not answer within {timeout_seconds:g} s",
+                headers=call.headers()))
+        return call.failure("broke off", err(
+            502, f"provider {provider} broke off: {type(exc).__name__}", headers=call.headers()))
+
+    try:
+        resp = await upstream.session().post(target.url, data=orjson.dumps(sent), headers=send_headers,
+                                             timeout=timeout)
+    except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+        call.settle("error", cost=0.0)  # nothing reached the provider
+        return call.failure("refused", err(
+            502, f"provider {provider} could not be reached: {type(exc).__name__}", headers=call.headers()
+        ), provider_wide=True)
+    except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+        return lost(exc)
+    if resp.status >= 400 or not stream:
+        try:
+            payload = await resp.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            resp.close()
+            return lost(exc)
+        resp.release()
+        if resp.status >= 400:
+            call.settle("error", cost=0.0)
+            if up == client:
+                answer = _upstream_error(resp.status, payload, provider, call.headers())
+            else:
+                answer = err(resp.status, f"provider {provider} answered {resp.status}: "
+                             f"{translate.error_message(payload)}", headers=call.headers())
+            if retryable(resp.status):
+                return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
+            return answer
+        return Response(_settle_answer(call, payload, up, client, tin), 200, call.headers(),
+                        media_type="application/json")
+    # the stream up to its first content (or error) before the answer is committed to: until then
+    # another model can take the call (the provider may be overloaded after its message_start)
+    first = b""
+    marks = _COMMIT if up == "anthropic" else (b"data:",)
+    try:
+        while not any(mark in first for mark in marks) and len(first) < 65_536:
+            chunk = await resp.content.readany()
+            if not chunk:
+                break
+            first += chunk
+    except (TimeoutError, aiohttp.ClientError) as exc:
+        resp.close()
+        return lost(exc)
+    if up == "anthropic":
+        at, content = first.find(b"event: error"), first.find(b"event: content_block_delta")
+        if at >= 0 and (content < 0 or at < content):  # an error before its first token
+            resp.close()
+            call.settle("error", cost=0.0)
+            return call.failure("error event", err(529, f"provider {provider}: {_event_message(first[at:])}",
+                                                   headers=call.headers()))
+    tally: Any
+    if up == client:
+        tally = AnthropicTally()
+    elif up == "anthropic":
+        options = body.get("stream_options")
+        asked = isinstance(options, dict) and options.get("include_usage") is True
+        tally = translate.AnthropicToOpenAI(asked)
+    else:
+        tally = translate.OpenAIToAnthropic()
+    read = getattr(tally, "inner", tally)
+
+    def finish(outcome: str) -> None:
+        if isinstance(read, StreamTally):
+            if read.usage is not None:
+                call.settle(outcome, read.usage, cached=read.cached)
+            else:
+                call.settle(outcome, (tin, read.output_tokens()))
+        elif read.final is not None:
+            u = read.final
+            call.settle(outcome, u[:2], cached=u[2], written=u[3])
+        elif read.start is not None:  # cut before its end: the input as reported, the output counted
+            u = read.start
+            call.settle(outcome, (u[0], max(u[1], read.output_tokens())), cached=u[2], written=u[3])
+        else:
+            call.settle(outcome, (tin, read.output_tokens()))
+
+    return Relay(call, resp, tally, _broke if client == "anthropic" else _broke_openai, finish, first)
+
+
+def _settle_answer(call: Call, payload: bytes, up: str, client: str, tin: int) -> bytes:
+    """Settle a whole answer at the usage it reports (at the reservation's output when it reports none)
+    and return it for the client, translated when the formats differ."""
+    granted = call.decision["maxTokens"]
+    try:
+        parsed = orjson.loads(payload)
+        raw_usage = parsed.get("usage")
+    except (orjson.JSONDecodeError, AttributeError):
+        parsed, raw_usage = None, None
+    if up == "anthropic":
+        usage = anthropic_reported(raw_usage)
+        if usage is None:
+            call.settle("success", (tin, granted))
+        else:
+            call.settle("success", usage[:2], cached=usage[2], written=usage[3])
+        if client != up and isinstance(parsed, dict):
+            return orjson.dumps(translate.anthropic_to_openai_answer(parsed, usage))
+        return payload
+    got = reported(raw_usage)
+    cached = cached_of(raw_usage, got[0]) if got is not None else 0
+    call.settle("success", got or (tin, granted), cached=cached)
+    if isinstance(parsed, dict):
+        return orjson.dumps(translate.openai_to_anthropic_answer(parsed, got, cached))
+    return payload
 
 
 def _event_message(data: bytes) -> str:

@@ -63,12 +63,14 @@ def check_agent(agent: Any, what: str) -> str | None:
     return agent
 
 
-def callable_ids(reach: Any, api: str = "openai") -> list[str]:
-    """The models the gateway can call in wire format `api`: reachable through a provider that speaks it."""
+def callable_ids(reach: Any, api: str | None = "openai") -> list[str]:
+    """The models the gateway can call in wire format `api` (None: in either, translated when they differ):
+    reachable through a provider that speaks it."""
     if not reach.active:
         return []
     apis = {p.name: p.spec.api for p in reach.providers}
-    return sorted(mid for mid in reach.reachable if apis.get(reach.offers[mid].provider) == api)
+    formats = ("openai", "anthropic") if api is None else (api,)
+    return sorted(mid for mid in reach.reachable if apis.get(reach.offers[mid].provider) in formats)
 
 
 class CallableSets:
@@ -76,9 +78,9 @@ class CallableSets:
 
     def __init__(self) -> None:
         self._reach_id = 0
-        self._sets: dict[str, frozenset[str]] = {}
+        self._sets: dict[str | None, frozenset[str]] = {}
 
-    def __call__(self, reach: Any, api: str) -> frozenset[str]:
+    def __call__(self, reach: Any, api: str | None) -> frozenset[str]:
         if id(reach) != self._reach_id:
             self._reach_id, self._sets = id(reach), {}
         ids = self._sets.get(api)

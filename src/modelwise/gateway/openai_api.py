@@ -12,7 +12,7 @@ import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from modelwise.core.calls import input_tokens
+from modelwise.core.calls import ANTHROPIC_TOOL_PROMPT, input_tokens
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
 from modelwise.gateway.attempts import Failure, NoCandidate, retryable
@@ -33,6 +33,7 @@ from modelwise.gateway.common import Call as _Call
 from modelwise.gateway.common import Invalid as _Invalid
 from modelwise.gateway.common import dumps as _dumps
 from modelwise.gateway.common import route as _route
+from modelwise.gateway.translate import translatable_openai
 from modelwise.gateway.usage import StreamTally, cached_of, reported
 
 ERROR_TYPES = {
@@ -61,6 +62,8 @@ def error(status: int, message: str, code: str | None = None, headers: Mapping[s
 
 def mount(app: FastAPI, service: Any) -> None:
     """Add the OpenAI-compatible routes to `app` (behind the server's guard and token check)."""
+    from modelwise.gateway.anthropic_api import exchange
+
     types = service.settings.task_types
     gw = service.settings.gateway
     # cooldowns on the service's clock (a test moves it on instead of waiting)
@@ -71,7 +74,7 @@ def mount(app: FastAPI, service: Any) -> None:
     callable_sets = CallableSets()
 
     def callable_set(reach: Any) -> frozenset[str]:
-        return callable_sets(reach, "openai")
+        return callable_sets(reach, None)  # either format: translated when needed
 
     @app.get("/v1/models", include_in_schema=False)
     async def models(request: Request) -> Response:
@@ -86,7 +89,7 @@ def mount(app: FastAPI, service: Any) -> None:
         ]
         data += [
             {"id": mid, "object": "model", "created": 0, "owned_by": reach.offers[mid].provider}
-            for mid in callable_ids(reach)
+            for mid in callable_ids(reach, None)
         ]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
@@ -109,14 +112,19 @@ def mount(app: FastAPI, service: Any) -> None:
         wanted = positive_int(body, key)
         agent = check_agent(request.headers.get("x-modelwise-agent") or body.get("user"),
                             "X-Modelwise-Agent or user")
+        # a request the Anthropic format can carry may go to a model of either format (translated)
+        api = None if translatable_openai(body) else "openai"
         task_type, how, model_id = choose(service, types, body.get("model"),
                                           request.headers.get("x-modelwise-task-type"), messages,
-                                          callable_set, "GET /v1/models")
+                                          callable_set if api is None else lambda r: callable_sets(r, api),
+                                          "GET /v1/models")
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
+        if api is None and body.get("tools"):
+            tin += ANTHROPIC_TOOL_PROMPT  # what the Anthropic format adds for tools, if it is the one
         caps = required_capabilities(body, messages)
 
         async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
-            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how}
+            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api}
             if caps:
                 kw["capabilities"] = caps
             if exclude or avoid:
@@ -160,9 +168,11 @@ def mount(app: FastAPI, service: Any) -> None:
         decision = call.decision
         provider = decision["provider"]
         target = upstream.target(service.reach, provider)
+        if target is not None and target.api == "anthropic":  # translated there and back
+            return await exchange(call, target, body, {}, stream, tin, "openai", timeout, gw.timeout_seconds)
         if target is None or target.api != "openai":
             call.settle("error", cost=0.0)
-            why = "is not on" if target is None else f"speaks the {target.api} format, not translated yet"
+            why = "is not on" if target is None else f"speaks the {target.api} format, not translated"
             return error(502, f"provider {provider} {why}", headers=call.headers())
         body["model"] = decision["upstreamId"]
         body.pop("max_tokens" if key == "max_completion_tokens" else "max_completion_tokens", None)
