@@ -168,3 +168,52 @@ def test_anthropic_usage_and_input_count():
     search = {"type": "web_search_20250305", "name": "web_search"}
     assert server_tool([*tools, search]) == "web_search_20250305"
     assert server_tool([{"type": "bash_20250124", "name": "bash"}]) is None  # run by the client
+
+
+def _data(out: bytes) -> list[dict]:
+    return [json.loads(line[5:]) for line in out.decode().splitlines()
+            if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+
+
+def test_stream_translation_over_any_chunk_boundaries():
+    from modelwise.gateway.translate import AnthropicToOpenAI, OpenAIToAnthropic
+
+    anth = _sse("message_start", {"message": {"id": "m1", "model": "claude", "usage": {
+        "input_tokens": 12, "output_tokens": 1}}})
+    anth += _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    anth += _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}})
+    anth += _sse("content_block_start", {"index": 1, "content_block": {"type": "tool_use", "id": "t",
+                                                                        "name": "f", "input": {}}})
+    json_delta = {"type": "input_json_delta", "partial_json": "{}"}
+    anth += _sse("content_block_delta", {"index": 1, "delta": json_delta})
+    anth += _sse("message_delta", {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}})
+    anth += _sse("message_stop", {})
+    whole = AnthropicToOpenAI(include_usage=True).feed(anth)
+    for size in (1, 7):
+        t = AnthropicToOpenAI(include_usage=True)
+        assert _data(b"".join(t.feed(anth[i:i + size]) for i in range(0, len(anth), size))) == [
+            {**c, "created": t._created} for c in _data(whole)]
+    chunks = _data(whole)
+    assert chunks[1]["choices"][0]["delta"] == {"content": "Hi"}
+    assert chunks[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "f"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["usage"]["prompt_tokens"] == 12 and chunks[-1]["usage"]["completion_tokens"] == 5
+    assert whole.endswith(b"data: [DONE]\n\n")
+
+    oai = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in (
+        {"id": "c", "model": "gpt", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        {"id": "c", "model": "gpt", "choices": [{"index": 0, "delta": {"content": "Hello"}}]},
+        {"id": "c", "model": "gpt", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
+        {"id": "c", "model": "gpt", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 3}},
+    ))
+    for size in (1, 5, len(oai)):
+        t = OpenAIToAnthropic()
+        out = b"".join(t.feed(oai[i:i + size]) for i in range(0, len(oai), size))
+        out += t.rest()  # no [DONE]: the message is ended when the stream is
+        assert t.rest() == t.rest()  # once
+        events = [e["type"] for e in _data(out)]
+        assert events == ["message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                          "message_delta", "message_stop"]
+        delta = _data(out)[4]
+        assert delta["delta"]["stop_reason"] == "max_tokens" and delta["usage"]["output_tokens"] == 3
+        assert t.inner.usage == (9, 3)
