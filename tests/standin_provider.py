@@ -45,14 +45,16 @@ def _prompt_tokens(body: dict[str, Any]) -> int:
 
 
 def _anthropic_prompt_tokens(body: dict[str, Any]) -> int:
-    """The stand-in's count of an Anthropic request's prompt (system and text blocks included)."""
+    """The stand-in's count of an Anthropic request's prompt (system and text blocks included, and the
+    system prompt the format adds for tools)."""
     def chars(content: Any) -> int:
         if isinstance(content, str):
             return len(content)
         return sum(len(p.get("text", "")) for p in content or () if isinstance(p, dict))
 
     n = chars(body.get("system")) + sum(chars(m.get("content")) for m in body["messages"])
-    return -(-n // 4) + 4 * len(body["messages"]) + 3
+    tools = 346 + len(json.dumps(body["tools"])) // 4 if body.get("tools") else 0  # Anthropic's tool prompt
+    return -(-n // 4) + 4 * len(body["messages"]) + 3 + tools
 
 
 class Standin:

@@ -242,3 +242,25 @@ def test_a_request_the_anthropic_format_cannot_carry_stays_among_openai_format_m
         assert r.headers["x-modelwise-provider"] == "ostandin"
     assert all(r["path"] == "/v1/chat/completions" for r in standin.requests)
     assert "claude-sonnet-4" in [m.id for m in client.models.list()]  # listed: a plain request reaches it
+
+
+def test_the_reservation_covers_the_provider_count_of_a_request_with_tools(both):
+    """The input reserved is never below what the provider counts, tools' own prompt included, whether the
+    request came in the Anthropic format or was translated to it."""
+    from tests.standin_provider import _anthropic_prompt_tokens
+
+    svc, standin, base = both
+    question = [{"role": "user", "content": "What is the weather in Paris?"}]
+    aclient = anthropic.Anthropic(base_url=base, api_key=TOKEN, max_retries=0)
+    oclient = openai.OpenAI(base_url=base + "/v1", api_key=TOKEN, max_retries=0)
+    a = aclient.messages.with_raw_response.create(
+        model="claude-sonnet-4", max_tokens=50, tools=[WEATHER], messages=question
+    )
+    a_count = _anthropic_prompt_tokens(standin.requests[-1]["json"])
+    o = oclient.chat.completions.with_raw_response.create(
+        model="claude-sonnet-4", tools=[OPENAI_WEATHER], messages=question
+    )
+    o_count = _anthropic_prompt_tokens(standin.requests[-1]["json"])
+    for raw, count in ((a, a_count), (o, o_count)):
+        reserved = svc.decision(raw.headers["x-modelwise-decision-id"])["detail"]["estimatedTokens"]["input"]
+        assert reserved >= count > 346
