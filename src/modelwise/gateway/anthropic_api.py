@@ -5,7 +5,7 @@ counts. Errors are Anthropic error objects."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import aiohttp
@@ -33,9 +33,10 @@ from modelwise.gateway.common import (
     load_object,
     log,
     positive_int,
+    required_capabilities,
+    retry_after,
     route,
 )
-from modelwise.gateway.openai_api import _retry_after, required_capabilities
 from modelwise.gateway.usage import AnthropicTally, StreamTally, anthropic_reported, cached_of, reported
 
 PREFIX = "/v1/messages"
@@ -242,8 +243,7 @@ def mount(app: FastAPI, service: Any) -> None:
     async def _call(call: Call, request: Request, body: dict[str, Any], stream: bool, tin: int) -> Any:
         """One attempt: the upstream call for `call`'s decision, in its provider's format."""
         target = upstream.target(service.reach, call.decision["provider"])
-        return await exchange(call, target, body, request.headers, stream, tin, "anthropic", timeout,
-                              gw.timeout_seconds)
+        return await exchange(call, target, body, request.headers, stream, tin, timeout, gw.timeout_seconds)
 
     async def _count_tokens(request: Request) -> Response:
         """The provider's own count for a model asked for by name, else modelwise's conservative count
@@ -268,36 +268,25 @@ def mount(app: FastAPI, service: Any) -> None:
         return Response(payload, 200, media_type="application/json")
 
 
-def _client_error(client: str) -> Any:
-    if client == "anthropic":
-        return error
-    from modelwise.gateway.openai_api import error as openai_error
-
-    return lambda status, message, headers=(): openai_error(status, message, headers=headers)
-
-
-def _broke_openai(exc: BaseException) -> bytes:
-    from modelwise.gateway.openai_api import _broke as broke
-
-    return broke(exc)
-
-
 async def exchange(call: Call, target: upstream.Target | None, body: dict[str, Any],
-                   headers: Mapping[str, str], stream: bool, tin: int, client: str,
-                   timeout: aiohttp.ClientTimeout, timeout_seconds: float) -> Any:
-    """One attempt of a call from a client in the format `client` (`anthropic`, or `openai` reaching an
-    Anthropic-format model) to `target`, in the target's format: the request translated when the formats
-    differ, the answer or event stream translated back, settled at the usage the provider reports.
-    Returns the answer for the client, or a Failure when the provider failed before anything reached the
-    client (settled either way). `headers`: the client's (its `anthropic-version` and `anthropic-beta`)."""
+                   headers: Mapping[str, str], stream: bool, tin: int, timeout: aiohttp.ClientTimeout,
+                   timeout_seconds: float, client: tuple[Any, Callable[[BaseException], bytes]] | None = None,
+                   ) -> Any:
+    """One attempt of a call to `target`, in the target's format, from an Anthropic-format client or
+    (`client`: its format's error answer and stream error event) an OpenAI-format one reaching an
+    Anthropic-format model: the request translated when the formats differ, the answer or event stream
+    translated back, settled at the usage the provider reports. Returns the answer for the client, or a
+    Failure when the provider failed before anything reached the client (settled either way).
+    `headers`: the client's (its `anthropic-version` and `anthropic-beta`)."""
     decision = call.decision
     provider = decision["provider"]
-    err = _client_error(client)
-    if target is None or target.api not in ("anthropic", "openai") or target.api == client == "openai":
+    err, broke = client or (error, _broke)
+    client_api = "anthropic" if client is None else "openai"
+    if target is None or target.api not in ("anthropic", "openai") or target.api == client_api == "openai":
         call.settle("error", cost=0.0)
         return err(502, f"provider {provider} is not on", headers=call.headers())
     up, model, granted = target.api, decision["upstreamId"], decision["maxTokens"]
-    if up == client:
+    if up == client_api:
         sent = {**body, "model": model, "max_tokens": granted}
         _fit_thinking(sent, granted)
     elif up == "anthropic":
@@ -305,8 +294,8 @@ async def exchange(call: Call, target: upstream.Target | None, body: dict[str, A
     else:
         sent = translate.anthropic_to_openai_request(body, model, granted)
     if up == "anthropic":
-        beta = headers.get("anthropic-beta") if client == "anthropic" else None
-        version = headers.get("anthropic-version") if client == "anthropic" else None
+        beta = headers.get("anthropic-beta") if client_api == "anthropic" else None
+        version = headers.get("anthropic-version") if client_api == "anthropic" else None
         send_headers = {**target.headers, "anthropic-version": version or VERSION}
         if beta:
             send_headers["anthropic-beta"] = beta
@@ -343,15 +332,15 @@ async def exchange(call: Call, target: upstream.Target | None, body: dict[str, A
         resp.release()
         if resp.status >= 400:
             call.settle("error", cost=0.0)
-            if up == client:
+            if up == client_api:
                 answer = _upstream_error(resp.status, payload, provider, call.headers())
             else:
                 answer = err(resp.status, f"provider {provider} answered {resp.status}: "
                              f"{translate.error_message(payload)}", headers=call.headers())
             if retryable(resp.status):
-                return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
+                return call.failure(str(resp.status), answer, retry_after=retry_after(resp))
             return answer
-        return Response(_settle_answer(call, payload, up, client, tin), 200, call.headers(),
+        return Response(_settle_answer(call, payload, up, client_api, tin), 200, call.headers(),
                         media_type="application/json")
     # the stream up to its first content (or error) before the answer is committed to: until then
     # another model can take the call (the provider may be overloaded after its message_start)
@@ -374,7 +363,7 @@ async def exchange(call: Call, target: upstream.Target | None, body: dict[str, A
             return call.failure("error event", err(529, f"provider {provider}: {_event_message(first[at:])}",
                                                    headers=call.headers()))
     tally: Any
-    if up == client:
+    if up == client_api:
         tally = AnthropicTally()
     elif up == "anthropic":
         options = body.get("stream_options")
@@ -399,7 +388,7 @@ async def exchange(call: Call, target: upstream.Target | None, body: dict[str, A
         else:
             call.settle(outcome, (tin, read.output_tokens()))
 
-    return Relay(call, resp, tally, _broke if client == "anthropic" else _broke_openai, finish, first)
+    return Relay(call, resp, tally, broke, finish, first)
 
 
 def _settle_answer(call: Call, payload: bytes, up: str, client: str, tin: int) -> bytes:

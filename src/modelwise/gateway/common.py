@@ -279,3 +279,28 @@ class Relay(Response):
             watching.cancel()
             self.resp.close()
             self.finish("error" if tally.failed else outcome)
+
+
+def retry_after(resp: aiohttp.ClientResponse) -> float | None:
+    """A provider's Retry-After in seconds (a number; an HTTP date is not read)."""
+    v = resp.headers.get("Retry-After")
+    try:
+        return float(v) if v is not None else None
+    except ValueError:
+        return None
+
+
+def required_capabilities(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[str, ...]:
+    """What a chat request needs of its model: function calling for tools (or functions), vision for an
+    image in any message."""
+    caps = []
+    if body.get("tools") or body.get("functions"):
+        caps.append("function_calling")
+    for m in messages:
+        content = m.get("content")
+        if isinstance(content, list) and any(
+            isinstance(p, dict) and p.get("type") in ("image_url", "input_image", "image") for p in content
+        ):
+            caps.append("vision")
+            break
+    return tuple(caps)

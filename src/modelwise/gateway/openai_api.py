@@ -28,10 +28,12 @@ from modelwise.gateway.common import (
     load_object,
     log,
     positive_int,
+    required_capabilities,
 )
 from modelwise.gateway.common import Call as _Call
 from modelwise.gateway.common import Invalid as _Invalid
 from modelwise.gateway.common import dumps as _dumps
+from modelwise.gateway.common import retry_after as _retry_after
 from modelwise.gateway.common import route as _route
 from modelwise.gateway.translate import translatable_openai
 from modelwise.gateway.usage import StreamTally, cached_of, reported
@@ -169,7 +171,8 @@ def mount(app: FastAPI, service: Any) -> None:
         provider = decision["provider"]
         target = upstream.target(service.reach, provider)
         if target is not None and target.api == "anthropic":  # translated there and back
-            return await exchange(call, target, body, {}, stream, tin, "openai", timeout, gw.timeout_seconds)
+            return await exchange(call, target, body, {}, stream, tin, timeout, gw.timeout_seconds,
+                                  client=(error, _broke))
         if target is None or target.api != "openai":
             call.settle("error", cost=0.0)
             why = "is not on" if target is None else f"speaks the {target.api} format, not translated"
@@ -258,31 +261,6 @@ def _check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(m, dict) or not isinstance(m.get("role"), str):
             raise _Invalid(400, f"messages[{i}] must be an object with a string role")
     return messages
-
-
-def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
-    """A provider's Retry-After in seconds (a number; an HTTP date is not read)."""
-    v = resp.headers.get("Retry-After")
-    try:
-        return float(v) if v is not None else None
-    except ValueError:
-        return None
-
-
-def required_capabilities(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[str, ...]:
-    """What a chat request needs of its model: function calling for tools (or functions), vision for an
-    image in any message."""
-    caps = []
-    if body.get("tools") or body.get("functions"):
-        caps.append("function_calling")
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") in ("image_url", "input_image", "image") for p in content
-        ):
-            caps.append("vision")
-            break
-    return tuple(caps)
 
 
 def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:
