@@ -521,3 +521,15 @@ def test_modelwise_serve_prints_the_anthropic_base_url_and_serves_messages(tmp_p
         out, err = stop(proc)
     assert KEY not in out + err and TOKEN not in out + err
     assert KEY.encode() not in (tmp_path / "ledger.sqlite3").read_bytes()
+
+
+def test_bench_gateway_anthropic_runs():
+    """bench/gateway_anthropic.py end to end, tiny (no timing asserted)."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    r = subprocess.run([sys.executable, str(root / "bench" / "gateway_anthropic.py"), "--requests", "5",
+                        "--seconds", "0.2"], capture_output=True, text=True, timeout=120, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("requests/s at 16 connections") == 2 and "modelwise translated" in r.stdout
