@@ -264,3 +264,12 @@ def test_the_reservation_covers_the_provider_count_of_a_request_with_tools(both)
     for raw, count in ((a, a_count), (o, o_count)):
         reserved = svc.decision(raw.headers["x-modelwise-decision-id"])["detail"]["estimatedTokens"]["input"]
         assert reserved >= count > 346
+
+
+def test_count_tokens_for_an_openai_format_model_is_modelwise_s_own_count(both):
+    svc, standin, base = both
+    client = anthropic.Anthropic(base_url=base, api_key=TOKEN, max_retries=0)
+    msgs = [{"role": "user", "content": "How many tokens is this?"}]
+    own = client.messages.count_tokens(model="gpt-4o", messages=msgs)
+    auto = client.messages.count_tokens(model="auto", messages=msgs)
+    assert own.input_tokens == auto.input_tokens > 0 and standin.requests == []

@@ -249,7 +249,7 @@ def mount(app: FastAPI, service: Any) -> None:
         """The provider's own count for a model asked for by name, else modelwise's conservative count
         (the one it reserves with). Nothing is routed or recorded."""
         body = load_object(await request.body())
-        messages, system, tools, _, _, model_id = request_of(body, request)
+        messages, system, tools, _, _, model_id = request_of(body, request, None)  # any model listed
         offer = service.reach.offer(model_id) if model_id is not None else None
         target = upstream.target(service.reach, offer.provider) if offer is not None else None
         if target is None or target.api != "anthropic":
