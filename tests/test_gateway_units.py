@@ -83,7 +83,7 @@ def test_inference_reads_the_last_user_turn_then_the_system_prompt():
     msgs = [{"role": "system", "content": "You review pull requests."},
             {"role": "user", "content": "fix the bug in this"}, {"role": "assistant", "content": "ok"},
             {"role": "user", "content": "hello"}]
-    assert infer(msgs, TYPES) == ("code_review", "rule:diff-review")
+    assert infer(msgs, TYPES) == ("code_review", "rule:review-words")
     parts = [{"type": "text", "text": "add unit tests"}]
     assert infer([{"role": "user", "content": parts}], TYPES)[0] == "testing"
     assert infer([{"role": "user", "content": "hello"}], ("debugging",)) == ("debugging", "default")

@@ -37,6 +37,7 @@ from modelwise.gateway.common import (
     retry_after,
     route,
 )
+from modelwise.gateway.inference import compile_rules
 from modelwise.gateway.usage import AnthropicTally, StreamTally, anthropic_reported, cached_of, reported
 
 PREFIX = "/v1/messages"
@@ -161,6 +162,7 @@ def mount(app: FastAPI, service: Any) -> None:
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
     callable_sets = CallableSets()
+    rules = compile_rules(gw.rules)  # the config's inference rules, tried before the built-in ones
 
     def request_of(body: dict[str, Any], request: Request, api: str | None = "anthropic",
                    ) -> tuple[list, Any, Any, str, str, str | None]:
@@ -168,7 +170,7 @@ def mount(app: FastAPI, service: Any) -> None:
         shown = [{"role": "system", "content": system}, *messages] if system else messages
         task_type, how, model_id = choose(service, types, body.get("model"),
                                           request.headers.get("x-modelwise-task-type"), shown,
-                                          lambda reach: callable_sets(reach, api), LISTING)
+                                          lambda reach: callable_sets(reach, api), LISTING, tools, rules)
         return messages, system, tools, task_type, how, model_id
 
     @app.post(PREFIX, include_in_schema=False)

@@ -91,10 +91,11 @@ class CallableSets:
 
 def choose(service: Any, types: Sequence[str], model: Any, named: str | None,
            messages: Sequence[Mapping[str, Any]], callable_set: Callable[[Any], frozenset[str]],
-           listing: str) -> tuple[str, str, str | None]:
+           listing: str, tools: Any = None, rules: Sequence[Any] = ()) -> tuple[str, str, str | None]:
     """(task type, how it was found, the model asked for by name or None) for a request's `model`
     (`auto`, `auto:TYPE` or a model id) and the `X-Modelwise-Task-Type` header `named`; `messages` (in
-    the chat shape `infer` reads) for an inferred type. `listing`: where the client finds the models."""
+    the chat shape `infer` reads), `tools` and the config's compiled `rules` for an inferred type.
+    `listing`: where the client finds the models."""
     if not isinstance(model, str) or not model:
         raise Invalid(400, f"model must be a string: auto, auto:TYPE or a model id ({listing})")
     if named is not None and named not in types:
@@ -114,7 +115,7 @@ def choose(service: Any, types: Sequence[str], model: Any, named: str | None,
             raise Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves ({listing} "
                           "lists them)")
         model_id = spec.id
-    task_type, how = (named, "header") if named else infer(messages, types)
+    task_type, how = (named, "header") if named else infer(messages, types, tools, rules)
     return task_type, how, model_id
 
 

@@ -35,6 +35,7 @@ from modelwise.gateway.common import Invalid as _Invalid
 from modelwise.gateway.common import dumps as _dumps
 from modelwise.gateway.common import retry_after as _retry_after
 from modelwise.gateway.common import route as _route
+from modelwise.gateway.inference import compile_rules
 from modelwise.gateway.translate import translatable_openai
 from modelwise.gateway.usage import StreamTally, cached_of, reported
 
@@ -74,6 +75,7 @@ def mount(app: FastAPI, service: Any) -> None:
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
     callable_sets = CallableSets()
+    rules = compile_rules(gw.rules)  # the config's inference rules, tried before the built-in ones
 
     def callable_set(reach: Any) -> frozenset[str]:
         return callable_sets(reach, None)  # either format: translated when needed
@@ -119,7 +121,7 @@ def mount(app: FastAPI, service: Any) -> None:
         task_type, how, model_id = choose(service, types, body.get("model"),
                                           request.headers.get("x-modelwise-task-type"), messages,
                                           callable_set if api is None else lambda r: callable_sets(r, api),
-                                          "GET /v1/models")
+                                          "GET /v1/models", body.get("tools") or body.get("functions"), rules)
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
         if api is None and body.get("tools"):
             tin += ANTHROPIC_TOOL_PROMPT  # what the Anthropic format adds for tools, if it is the one

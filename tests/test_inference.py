@@ -1,0 +1,246 @@
+"""Task inference: its accuracy per task type on the labelled corpus (the part the rules were tuned on
+and the held-out part, reported and held to a floor), the request found inside agents' wrappers, the
+config's own rules, and through the real gateway: how the type was found is recorded, tools need
+function calling, images need vision, and a request no model can serve is a 400 that records nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import openai
+import pytest
+
+from modelwise.core.settings import InferenceRule, Settings
+from modelwise.gateway.inference import compile_rules, infer, request_of
+from tests import inference_corpus
+from tests.live import serving
+from tests.standin_provider import Standin
+from tests.test_gateway import settled
+
+TYPES = Settings().task_types
+FIXTURES = Path(__file__).parent / "fixtures"
+TOKEN = "tok-inference-77"
+# floors: what the rules reach today with some room, so a change that loses a type's prompts fails here
+FLOOR_TUNE, FLOOR_HELD_OUT, FLOOR_PER_TYPE = 0.95, 0.85, 0.75
+
+
+def test_corpus_accuracy_per_task_type(capsys):
+    doc = inference_corpus.load()
+    counts = {t: sum(p["type"] == t for p in doc["prompts"]) for t in TYPES}
+    assert len(doc["prompts"]) >= 120 and min(counts.values()) >= 8, counts
+    held = [p for p in doc["prompts"] if p["split"] == "held-out"]
+    assert 0.25 <= len(held) / len(doc["prompts"]) <= 0.35
+    assert {p["client"] for p in doc["prompts"]} == set(doc["clients"])
+    result = inference_corpus.evaluate(
+        lambda body: infer(body["messages"], TYPES, tools=body.get("tools")), TYPES
+    )
+    table = inference_corpus.report(result, TYPES)
+    with capsys.disabled():
+        print("\ntask inference on tests/fixtures/inference_corpus.json\n" + table)
+
+    def accuracy(split: str, t: str | None = None) -> float:
+        r = result[split]
+        return (r["right"][t] / r["all"][t]) if t else sum(r["right"].values()) / sum(r["all"].values())
+
+    misses = sorted(result["tune"]["wrong"]) + sorted(result["held-out"]["wrong"])
+    assert accuracy("tune") >= FLOOR_TUNE, (table, misses)
+    assert accuracy("held-out") >= FLOOR_HELD_OUT, (table, misses)
+    for t in TYPES:
+        right = result["tune"]["right"][t] + result["held-out"]["right"][t]
+        assert right / counts[t] >= FLOOR_PER_TYPE, (t, table, misses)
+
+
+def test_the_request_is_found_inside_agent_wrappers():
+    cline = [
+        {"role": "system", "content": "You are Cline... run the test suite, fix bugs, write docs " * 100},
+        {"role": "user", "content": "<task>\nrename get_usr to get_user everywhere\n</task>\n\n"
+                                    "<environment_details>\n# Files\ntests/\nREADME.md\nDockerfile\n"
+                                    "</environment_details>"},
+        {"role": "assistant", "content": "<read_file><path>a.py</path></read_file>"},
+        {"role": "user", "content": "[read_file for 'a.py'] Result:\ndef get_usr(): raise ValueError('x')"},
+    ]
+    assert request_of(cline) == "rename get_usr to get_user everywhere"
+    assert infer(cline, TYPES)[0] == "refactoring"
+    claude = [{"role": "user", "content": [
+        {"type": "text", "text": "<system-reminder>\nRun tests with pytest; document functions\n"
+                                 "</system-reminder>"},
+        {"type": "text", "text": "same as yesterday for the sync thing"}]},
+        {"role": "assistant", "content": None, "tool_calls": []},
+        {"role": "tool", "tool_call_id": "1", "content": "Traceback (most recent call last): ..."}]
+    assert request_of(claude) == "same as yesterday for the sync thing"
+    # nothing matched: with tools (an agent) it is code generation, a bare question is knowledge
+    assert infer(claude, TYPES, tools=[{"type": "function"}]) == ("code_generation", "default")
+    assert infer([{"role": "user", "content": "hello there"}], TYPES) == ("knowledge", "default")
+    # a short, task-specific system prompt counts; an agent's long generic one does not
+    short = [{"role": "system", "content": "You are a code reviewer."}, {"role": "user", "content": "here"}]
+    assert infer(short, TYPES)[0] == "code_review"
+    generic = [{"role": "system", "content": "You are a code reviewer. " * 100},
+               {"role": "user", "content": "x"}]
+    assert infer(generic, TYPES) == ("code_generation", "default")
+
+
+def test_config_rules_come_first_and_name_themselves():
+    rules = compile_rules((
+        InferenceRule("sql", "optimization", pattern=r"EXPLAIN\s+ANALYZE", where="user"),
+        InferenceRule("tickets", "debugging", keywords=("JIRA-", "incident"), where="any"),
+        InferenceRule("reviewer-bot", "code_review", keywords=("reviewbot",), where="system"),
+    ))
+    msgs = [{"role": "user", "content": "write docs for this EXPLAIN ANALYZE output"}]
+    assert infer(msgs, TYPES, rules=rules) == ("optimization", "rule:sql")
+    assert infer(msgs, TYPES) == ("documentation", "rule:docs-words")  # without the rule
+    assert infer([{"role": "user", "content": "add docs, see the incident"}], TYPES, rules=rules) == (
+        "debugging", "rule:tickets")
+    assert infer([{"role": "user", "content": "add docs, see the incidental"}], TYPES, rules=rules)[0] == (
+        "documentation")  # keywords are whole words
+    system = [{"role": "system", "content": "You are ReviewBot."}, {"role": "user", "content": "write docs"}]
+    assert infer(system, TYPES, rules=rules) == ("code_review", "rule:reviewer-bot")
+    user_only = [{"role": "system", "content": "EXPLAIN ANALYZE"}, {"role": "user", "content": "write docs"}]
+    assert infer(user_only, TYPES, rules=rules)[0] == "documentation"  # `where = "user"` skips the system
+    # a rule for a type the configuration does not have is skipped
+    assert infer(msgs, ("documentation",), rules=rules) == ("documentation", "rule:docs-words")
+
+
+def test_the_literal_prefilter_never_hides_a_match():
+    """A rule's pattern runs only on text holding one of the literal strings derived from it: on every
+    corpus request (and its system prompt), wherever the pattern matches, one of them is there."""
+    from modelwise.gateway.inference import _NEEDS, RULES
+
+    doc = inference_corpus.load()
+    texts = []
+    for p in doc["prompts"]:
+        msgs = inference_corpus.request(p, doc["clients"])["messages"]
+        texts += [request_of(msgs), *(m["content"] for m in msgs if isinstance(m.get("content"), str))]
+    checked = 0
+    for (name, _, _, _, pattern), needs in zip(RULES, _NEEDS, strict=True):
+        if needs is None:
+            continue
+        folded, strings, any_of = needs
+        for text in texts:
+            if pattern.search(text):
+                where = text.lower() if folded else text
+                assert any(x in where for x in strings) and any_of.search(where), (name, text[:200])
+                checked += 1
+    assert checked > 300
+
+
+def test_a_long_request_is_read_at_its_start_and_its_end():
+    log = "\n".join(f"2026-12-01 12:00:{i % 60:02d} INFO worker {i} processed batch" for i in range(2000))
+    assert infer([{"role": "user", "content": log + "\n\nwhy does it stop after batch 1999? fix it"}],
+                 TYPES)[0] == "debugging"
+    assert infer([{"role": "user", "content": "add docstrings to this module\n" + log}], TYPES)[0] == (
+        "documentation")
+
+
+# -- through the real gateway --------------------------------------------------------------------------
+
+
+def _registry(tmp_path: Path, caps: dict[str, list[str]], ctx: int | None = None) -> Path:
+    """The brief's registry with extra capabilities for some models (and a context window for all)."""
+    reg = json.loads((FIXTURES / "brief_registry.json").read_text())
+    for m in reg["models"]:
+        m["capabilities"] = m["capabilities"] + caps.get(m["id"], [])
+        if ctx is not None:
+            m["contextWindow"] = ctx
+    path = tmp_path / "caps_registry.json"
+    path.write_text(json.dumps(reg))
+    return path
+
+
+@pytest.fixture
+def gateway(make_service, monkeypatch, tmp_path):
+    monkeypatch.setenv("STANDIN_KEY", "sk-standin")
+    made = []
+    standin = Standin()
+    standin.__enter__()
+
+    def start(extra: str = "", caps: dict[str, list[str]] | None = None, ctx: int | None = None):
+        cfg = (f'{extra}\n[providers.standin]\nbase_url = "{standin.base_url}"\napi_key_env = "STANDIN_KEY"\n'
+               'api = "openai"\nmodels = ["gpt-4o", "gpt-4o-mini", "claude-sonnet-4"]\n')
+        svc = make_service(registry=_registry(tmp_path, caps or {}, ctx), config=cfg)
+        cm = serving(svc, token=TOKEN)
+        base = cm.__enter__()
+        made.append(cm)
+        return svc, standin, openai.OpenAI(base_url=base + "/v1", api_key=TOKEN, max_retries=0)
+
+    yield start
+    for cm in made:
+        cm.__exit__(None, None, None)
+    standin.__exit__(None, None, None)
+
+
+TOOL = [{"type": "function", "function": {"name": "read_file", "parameters": {"type": "object"}}}]
+IMAGE = [{"type": "text", "text": "what is in this screenshot?"},
+         {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]
+
+
+def test_how_the_type_was_found_is_recorded_and_a_config_rule_decides(gateway):
+    svc, _, client = gateway('[[gateway.rules]]\nname = "on-call"\ntask_type = "debugging"\n'
+                             'keywords = ["pagerduty", "sev1"]\n')
+    r = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "write the docs for the SEV1 runbook"}])
+    assert r.headers["x-modelwise-task-type"] == "debugging"
+    assert r.headers["x-modelwise-task-type-from"] == "rule:on-call"
+    r2 = client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "write the docs for the runbook"}])
+    assert r2.headers["x-modelwise-task-type-from"] == "rule:docs-words"
+    got = {svc.decision(x.headers["x-modelwise-decision-id"])["detail"]["taskTypeFrom"] for x in (r, r2)}
+    assert got == {"rule:on-call", "rule:docs-words"}
+
+
+def test_tools_need_function_calling_and_images_vision(gateway):
+    svc, standin, client = gateway(caps={"gpt-4o-mini": ["function_calling"], "claude-sonnet-4": ["vision"]})
+    # code generation ranks Claude Sonnet 4 first; only GPT-4o Mini can call functions
+    r = client.chat.completions.with_raw_response.create(
+        model="auto:code_generation", messages=[{"role": "user", "content": "hi"}], tools=TOOL)
+    assert r.headers["x-modelwise-model"] == "gpt-4o-mini"
+    assert standin.requests[-1]["json"]["tools"] == TOOL
+    plain = client.chat.completions.with_raw_response.create(
+        model="auto:code_generation", messages=[{"role": "user", "content": "hi"}])
+    assert plain.headers["x-modelwise-model"] == "claude-sonnet-4"
+    r = client.chat.completions.with_raw_response.create(
+        model="auto:code_generation", messages=[{"role": "user", "content": IMAGE}])
+    assert r.headers["x-modelwise-model"] == "claude-sonnet-4"
+    before = len(standin.requests)
+    with pytest.raises(openai.BadRequestError) as err:  # no model has both
+        client.chat.completions.create(model="auto:code_generation",
+                                       messages=[{"role": "user", "content": IMAGE}], tools=TOOL)
+    msg = err.value.body["message"]
+    assert "function_calling and vision" in msg and "tools" in msg and "images" in msg and "\n" not in msg
+    with pytest.raises(openai.BadRequestError) as err:  # named, but without the capability
+        client.chat.completions.create(model="gpt-4o", messages=[{"role": "user", "content": "x"}],
+                                       tools=TOOL)
+    assert "GPT-4o lacks function_calling" in err.value.body["message"]
+    assert len(standin.requests) == before  # no upstream call for either
+    assert len(settled(svc, 3)) == 3  # and nothing recorded for them
+
+
+def test_messages_no_context_window_holds_are_400_for_auto(gateway):
+    svc, standin, client = gateway(ctx=1000)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.chat.completions.create(model="auto:knowledge",
+                                       messages=[{"role": "user", "content": "word " * 2000}])
+    assert "any eligible model's context window (the largest is 1,000 tokens)" in err.value.body["message"]
+    assert standin.requests == [] and (not svc.ledger_exists() or svc.decisions(limit=5) == [])
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ('[[gateway.rules]]\ntask_type = "poetry"\nkeywords = ["x"]', "gateway.rules.0.task_type"),
+        ('[[gateway.rules]]\ntask_type = "debugging"', "a rule needs a pattern or keywords"),
+        ('[[gateway.rules]]\ntask_type = "debugging"\npattern = "(unclosed"', "gateway.rules.0.pattern"),
+        ('[[gateway.rules]]\ntask_type = "debugging"\nkeywords = ["x"]\nwhere = "body"',
+         "gateway.rules.0.where"),
+        ('[[gateway.rules]]\ntask_type = "debugging"\nkeywords = "x"', "gateway.rules.0.keywords"),
+        ('[[gateway.rules]]\ntask_type = "debugging"\nkeywords = ["x"]\ncolour = 1',
+         "gateway.rules.0.colour"),
+    ],
+)
+def test_bad_rules_exit_2_naming_the_key(cli_env, config, message):
+    from tests.conftest import run_cli
+
+    Path(cli_env["MODELWISE_CONFIG"]).write_text(config)
+    r = run_cli("route", "documentation", "x", env=cli_env)
+    assert r.returncode == 2 and message in r.stderr, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
