@@ -36,6 +36,7 @@ class Behaviour:
     error_after: int | None = None
     # a tool call (name, arguments as JSON text) after the text, in either format; streamed in two pieces
     tool: tuple[str, str] | None = None
+    linger: float = 0.0  # seconds a stream stays open after its last event
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -155,6 +156,8 @@ class Standin:
             await event("message_delta", {"delta": {"stop_reason": "tool_use" if b.tool else "end_turn",
                                                     "stop_sequence": None}, "usage": final})
             await event("message_stop", {})
+            if b.linger:
+                await asyncio.sleep(b.linger)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             self.cut += 1
@@ -226,6 +229,8 @@ class Standin:
             if include:
                 await event({**chunk, "choices": [], "usage": usage})
             await resp.write(b"data: [DONE]\n\n")
+            if b.linger:
+                await asyncio.sleep(b.linger)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             self.cut += 1

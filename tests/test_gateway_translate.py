@@ -273,3 +273,29 @@ def test_count_tokens_for_an_openai_format_model_is_modelwise_s_own_count(both):
     own = client.messages.count_tokens(model="gpt-4o", messages=msgs)
     auto = client.messages.count_tokens(model="auto", messages=msgs)
     assert own.input_tokens == auto.input_tokens > 0 and standin.requests == []
+
+
+@pytest.mark.parametrize("path, model, end", [
+    ("/v1/chat/completions", "gpt-4o", b"data: [DONE]"),
+    ("/v1/messages", "claude-sonnet-4", b"event: message_stop"),
+    ("/v1/chat/completions", "claude-sonnet-4", b"data: [DONE]"),  # translated
+    ("/v1/messages", "gpt-4o", b"event: message_stop"),  # translated
+])
+def test_a_client_that_closes_at_the_stream_s_end_is_a_success(both, path, model, end):
+    """The client closes as soon as it has the stream's end, before the provider closes it: the answer
+    was whole, so the decision is a success at the reported usage, not a cut stream."""
+    import httpx
+
+    svc, standin, base = both
+    standin.behaviour = Behaviour(usage=(30, 5), linger=2.0)
+    body = {"model": model, "stream": True, "max_tokens": 50, "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"Authorization": f"Bearer {TOKEN}", "anthropic-version": "2023-06-01"}
+    with httpx.Client(timeout=30) as http, http.stream("POST", base + path, json=body, headers=headers) as r:
+        seen = b""
+        for part in r.iter_bytes():
+            seen += part
+            if end in seen:
+                break  # close without waiting for the provider to end the stream
+    [row] = settled(svc, 1)
+    assert row["outcome"] == "success"
+    assert row["actualCost"] == pytest.approx(priced(svc, model, 30, 5), rel=1e-9)

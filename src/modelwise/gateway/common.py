@@ -217,6 +217,7 @@ class Tally(Protocol):
     """What a stream pass-through reads its events with (gateway.usage has one per format)."""
 
     failed: bool  # the upstream sent an error event
+    done: bool  # the stream's end came (the answer is whole)
 
     def feed(self, data: bytes) -> bytes: ...
 
@@ -270,12 +271,14 @@ class Relay(Response):
         try:
             await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
             if not pumping.done():  # the client went away: stop the upstream call
-                outcome = "error"
+                # (a client that closes once it has the stream's end, before the provider closes, had
+                # the whole answer)
+                outcome = "success" if tally.done and outcome == "success" else "error"
                 pumping.cancel()
             try:
                 await pumping
             except (asyncio.CancelledError, OSError):
-                outcome = "error"
+                outcome = "success" if tally.done and outcome == "success" else "error"
         finally:
             watching.cancel()
             self.resp.close()

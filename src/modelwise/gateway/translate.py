@@ -562,6 +562,10 @@ class AnthropicToOpenAI:
     def rest(self) -> bytes:
         return b""
 
+    @property
+    def done(self) -> bool:
+        return self.inner.done
+
 
 class OpenAIToAnthropic:
     """Chat-completion chunks turned into an Anthropic event stream as they pass; the usage is read by a
@@ -693,6 +697,10 @@ class OpenAIToAnthropic:
                 if choice.get("finish_reason"):
                     self._finish = choice["finish_reason"]
         return b"".join(out)
+
+    @property
+    def done(self) -> bool:
+        return self.inner.done
 
     def rest(self) -> bytes:
         """The end of the message for a stream that ended without `[DONE]` (once)."""

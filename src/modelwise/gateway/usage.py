@@ -56,7 +56,7 @@ class StreamTally:
     that carries a `usage` object is parsed; the others are kept as bytes and parsed only if the stream
     ends without usage (to count what was streamed)."""
 
-    __slots__ = ("usage", "cached", "strip", "_buf", "_payloads")
+    __slots__ = ("usage", "cached", "strip", "done", "_buf", "_payloads")
     failed = False  # an OpenAI stream has no error event of its own
 
     def __init__(self, strip: bool = False) -> None:
@@ -65,6 +65,7 @@ class StreamTally:
         self.usage: tuple[int, int] | None = None
         self.cached = 0  # of the usage's prompt tokens, those read from the cache
         self.strip = strip
+        self.done = False  # its `[DONE]` came: the answer is whole
         self._buf = b""
         self._payloads: list[bytes] = []
 
@@ -86,6 +87,7 @@ class StreamTally:
                     continue
                 payload = line[5:].strip()
                 if not payload or payload == b"[DONE]":
+                    self.done = self.done or payload == b"[DONE]"
                     continue
                 self._payloads.append(payload)
                 if b'"usage":{' in payload or b'"usage": {' in payload:
@@ -150,12 +152,13 @@ class AnthropicTally:
     `message_delta` and `error` events are parsed (the usage is in the first two); the content deltas
     are kept as bytes and parsed only if the stream ends before its `message_delta`."""
 
-    __slots__ = ("start", "final", "failed", "_buf", "_payloads")
+    __slots__ = ("start", "final", "failed", "done", "_buf", "_payloads")
 
     def __init__(self) -> None:
         self.start: tuple[int, int, int, int] | None = None  # message_start's usage
         self.final: tuple[int, int, int, int] | None = None  # with message_delta's output (and input)
         self.failed = False
+        self.done = False  # its message_stop came: the answer is whole
         self._buf = b""
         self._payloads: list[bytes] = []
 
@@ -204,6 +207,8 @@ class AnthropicTally:
                     given.setdefault("cache_read_input_tokens", read)
                     given.setdefault("cache_creation_input_tokens", write)
                 self.final = anthropic_reported(given)
+        elif kind == "message_stop":
+            self.done = True
         elif kind == "error":
             self.failed = True
         elif kind in ("content_block_delta", "content_block_start"):
