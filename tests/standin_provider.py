@@ -1,5 +1,6 @@
-"""A stand-in OpenAI-compatible provider on loopback (aiohttp): configurable answers, usage, delays,
-errors and streams; it records every request it gets. `python -m tests.standin_provider` serves one."""
+"""A stand-in provider on loopback (aiohttp) speaking OpenAI Chat Completions and Anthropic Messages:
+configurable answers, usage, delays, errors and streams; it records every request it gets.
+`python -m tests.standin_provider` serves one."""
 
 from __future__ import annotations
 
@@ -29,12 +30,32 @@ class Behaviour:
     chunk_delay: float = 0.0  # seconds between streamed chunks
     extra: dict[str, Any] = field(default_factory=dict)
     cached: int | None = None  # reported as usage.prompt_tokens_details.cached_tokens when set
+    # Anthropic: prompt tokens reported as written to the cache (cache_creation_input_tokens; `cached`
+    # is cache_read_input_tokens); and an `error` event sent after this many words of a stream
+    cache_write: int | None = None
+    error_after: int | None = None
+    # a tool call (name, arguments as JSON text) after the text, in either format; streamed in two pieces
+    tool: tuple[str, str] | None = None
+    linger: float = 0.0  # seconds a stream stays open after its last event
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
     """A provider's count of the prompt, as a tokenizer makes it: ~4 characters a token, 4 a message."""
     chars = sum(len(m["content"]) if isinstance(m.get("content"), str) else 0 for m in body["messages"])
     return -(-chars // 4) + 4 * len(body["messages"]) + 3
+
+
+def _anthropic_prompt_tokens(body: dict[str, Any]) -> int:
+    """The stand-in's count of an Anthropic request's prompt (system and text blocks included, and the
+    system prompt the format adds for tools)."""
+    def chars(content: Any) -> int:
+        if isinstance(content, str):
+            return len(content)
+        return sum(len(p.get("text", "")) for p in content or () if isinstance(p, dict))
+
+    n = chars(body.get("system")) + sum(chars(m.get("content")) for m in body["messages"])
+    tools = 346 + len(json.dumps(body["tools"])) // 4 if body.get("tools") else 0  # Anthropic's tool prompt
+    return -(-n // 4) + 4 * len(body["messages"]) + 3 + tools
 
 
 class Standin:
@@ -59,7 +80,90 @@ class Standin:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self.chat)
+        app.router.add_post("/v1/messages", self.messages)
+        app.router.add_post("/v1/messages/count_tokens", self.count_tokens)
         return app
+
+    async def count_tokens(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if self.record:
+            self.requests.append({"path": request.path, "headers": dict(request.headers), "json": body})
+        return web.json_response({"input_tokens": _anthropic_prompt_tokens(body)})
+
+    async def messages(self, request: web.Request) -> web.StreamResponse:
+        """Anthropic Messages: a text answer, its usage in message_start and message_delta when streamed."""
+        body = json.loads(await request.read())
+        if self.record:
+            self.requests.append({"path": request.path, "headers": dict(request.headers), "json": body})
+        b = self.behaviour
+        if b.delay:
+            await asyncio.sleep(b.delay)
+        if b.status >= 400:
+            err = b.error or {"type": "error", "error": {"type": "overloaded_error", "message": "stand-in"}}
+            return web.json_response(err, status=b.status)
+        limit = body["max_tokens"]
+        words = b.text.split(" ")[:limit]
+        prompt, completion = b.usage or (_anthropic_prompt_tokens(body), len(words))
+        if b.fill:
+            completion = limit
+        read, write = b.cached or 0, b.cache_write or 0
+        usage = {"input_tokens": prompt - read - write, "output_tokens": completion,
+                 "cache_read_input_tokens": read, "cache_creation_input_tokens": write}
+        message = {"id": "msg_standin", "type": "message", "role": "assistant", "model": body["model"],
+                   "stop_sequence": None, **b.extra}
+        if not body.get("stream"):
+            content: list[dict[str, Any]] = [{"type": "text", "text": " ".join(words)}]
+            if b.tool:
+                content.append({"type": "tool_use", "id": "toolu_standin", "name": b.tool[0],
+                                "input": json.loads(b.tool[1])})
+            answer = {**message, "content": content, "stop_reason": "tool_use" if b.tool else "end_turn"}
+            if b.report_usage:
+                answer["usage"] = usage
+            self.completed += 1
+            return web.json_response(answer)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+        await resp.prepare(request)
+
+        async def event(kind: str, obj: dict[str, Any]) -> None:
+            await resp.write(f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **obj}).encode()
+                             + b"\n\n")
+
+        try:
+            start_usage = {**usage, "output_tokens": 1} if b.report_usage else {}
+            await event("message_start", {"message": {**message, "content": [], "stop_reason": None,
+                                                      "usage": start_usage}})
+            await event("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+            await event("ping", {})
+            for i, w in enumerate(words):
+                if b.chunk_delay:
+                    await asyncio.sleep(b.chunk_delay)
+                if b.error_after is not None and i == b.error_after:
+                    await event("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}})
+                    await resp.write_eof()
+                    return resp
+                await event("content_block_delta", {"index": 0, "delta": {"type": "text_delta",
+                                                                          "text": w if i == 0 else " " + w}})
+            await event("content_block_stop", {"index": 0})
+            if b.tool:
+                name, args = b.tool
+                await event("content_block_start", {"index": 1, "content_block": {
+                    "type": "tool_use", "id": "toolu_standin", "name": name, "input": {}}})
+                for piece in (args[:len(args) // 2], args[len(args) // 2:]):
+                    await event("content_block_delta", {"index": 1, "delta": {"type": "input_json_delta",
+                                                                              "partial_json": piece}})
+                await event("content_block_stop", {"index": 1})
+            final = {"output_tokens": completion} if b.report_usage else {}
+            await event("message_delta", {"delta": {"stop_reason": "tool_use" if b.tool else "end_turn",
+                                                    "stop_sequence": None}, "usage": final})
+            await event("message_stop", {})
+            if b.linger:
+                await asyncio.sleep(b.linger)
+            await resp.write_eof()
+        except (ConnectionResetError, asyncio.CancelledError):
+            self.cut += 1
+            raise
+        self.completed += 1
+        return resp
 
     async def chat(self, request: web.Request) -> web.StreamResponse:
         raw = await request.read()
@@ -87,9 +191,13 @@ class Standin:
             answer = {
                 **base,
                 "object": "chat.completion",
-                "choices": [{"index": 0, "finish_reason": "stop",
+                "choices": [{"index": 0, "finish_reason": "tool_calls" if b.tool else "stop",
                              "message": {"role": "assistant", "content": " ".join(words)}}],
             }
+            if b.tool:
+                answer["choices"][0]["message"]["tool_calls"] = [{"id": "call_standin", "type": "function",
+                                                                  "function": {"name": b.tool[0],
+                                                                               "arguments": b.tool[1]}}]
             if b.report_usage:
                 answer["usage"] = usage
             self.completed += 1
@@ -109,10 +217,20 @@ class Standin:
                     await asyncio.sleep(b.chunk_delay)
                 delta = {"content": w if i == 0 else " " + w}
                 await event({**chunk, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]})
-            await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            if b.tool:
+                name, args = b.tool
+                first = {"index": 0, "id": "call_standin", "type": "function",
+                         "function": {"name": name, "arguments": args[:len(args) // 2]}}
+                await event({**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [first]}}]})
+                rest = {"index": 0, "function": {"arguments": args[len(args) // 2:]}}
+                await event({**chunk, "choices": [{"index": 0, "delta": {"tool_calls": [rest]}}]})
+            finish = "tool_calls" if b.tool else "stop"
+            await event({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
             if include:
                 await event({**chunk, "choices": [], "usage": usage})
             await resp.write(b"data: [DONE]\n\n")
+            if b.linger:
+                await asyncio.sleep(b.linger)
             await resp.write_eof()
         except (ConnectionResetError, asyncio.CancelledError):
             self.cut += 1

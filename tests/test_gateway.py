@@ -345,24 +345,32 @@ def test_bench_gateway_runs():
     assert r.stdout.count("requests/s at 16 connections") == 2 and "added p50" in r.stdout
 
 
-def test_models_behind_an_anthropic_format_provider_are_not_routed_to(gateway, standin, monkeypatch):
-    """No format translation yet: a model only an `api = "anthropic"` provider serves is neither listed,
-    nor routed to by auto, nor accepted by name."""
+def test_models_behind_an_anthropic_format_provider_are_called_translated(gateway, standin, monkeypatch):
+    """A model only an `api = "anthropic"` provider serves is listed and routed to, the call translated to
+    Anthropic Messages and back; a request that format cannot carry (response_format) is not sent to it.
+    (tests/test_gateway_translate.py covers the translation itself.)"""
     monkeypatch.setenv("OTHER_KEY", "sk-other")
     extra = ('[weights]\ncapability = 0\nperformance = 0\navailability = 0\ncost = 1\n'  # cheapest wins
-             '[providers.other]\nbase_url = "http://127.0.0.1:9/v1"\napi_key_env = "OTHER_KEY"\n'
+             f'[providers.other]\nbase_url = "{standin.base_url}"\napi_key_env = "OTHER_KEY"\n'
              'api = "anthropic"\nmodels = ["claude-sonnet-4"]\n')
     svc, _, client = gateway(extra)
     assert svc.reach.offer("claude-sonnet-4").provider == "other"
-    assert svc.route_task("knowledge", dry_run=True)["selectedModel"] == "claude-sonnet-4"
-    assert "claude-sonnet-4" not in [m.id for m in client.models.list()]
-    for _ in range(3):
-        r = client.chat.completions.with_raw_response.create(
-            model="auto:knowledge", messages=[{"role": "user", "content": "what is a monad?"}]
-        )
-        assert r.headers["x-modelwise-provider"] == "standin"
+    assert "claude-sonnet-4" in [m.id for m in client.models.list()]
+    r = client.chat.completions.with_raw_response.create(
+        model="auto:knowledge", messages=[{"role": "user", "content": "what is a monad?"}]
+    )
+    assert (r.headers["x-modelwise-provider"], r.headers["x-modelwise-model"]) == ("other", "claude-sonnet-4")
+    assert r.parse().choices[0].message.content.startswith("Hello from the stand-in")
+    assert standin.requests[-1]["path"] == "/v1/messages"
+    assert standin.requests[-1]["headers"]["x-api-key"] == "sk-other"
+    r = client.chat.completions.with_raw_response.create(
+        model="auto:knowledge", messages=[{"role": "user", "content": "what is a monad?"}],
+        response_format={"type": "json_object"},
+    )
+    assert r.headers["x-modelwise-provider"] == "standin"
     with pytest.raises(openai.NotFoundError):
-        client.chat.completions.create(model="claude-sonnet-4", messages=[{"role": "user", "content": "x"}])
+        client.chat.completions.create(model="claude-sonnet-4", response_format={"type": "json_object"},
+                                       messages=[{"role": "user", "content": "x"}])
 
 
 def test_without_group_commit_calls_are_routed_and_settled(make_service, standin, monkeypatch):

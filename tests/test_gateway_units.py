@@ -112,3 +112,108 @@ def test_stream_tally_over_any_chunk_boundaries():
     assert stripped.usage == (7, 4) and b"usage\": {" not in out
     assert out.count(b"data: ") == len(events) + 1 and out.endswith(b"data: [DONE]\n\n")
     assert reported({"prompt_tokens": True}) is None and reported(None) is None
+
+
+def _sse(kind: str, obj: dict) -> bytes:
+    return f"event: {kind}\ndata: ".encode() + json.dumps({"type": kind, **obj}).encode() + b"\n\n"
+
+
+def test_anthropic_tally_over_any_chunk_boundaries():
+    from modelwise.gateway.usage import AnthropicTally
+
+    start = _sse("message_start", {"message": {"id": "m", "usage": {
+        "input_tokens": 12, "output_tokens": 1, "cache_read_input_tokens": 100,
+        "cache_creation_input_tokens": 30}}})
+    body = start + _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    body += _sse("ping", {})
+    body += _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hello"}})
+    body += _sse("content_block_delta", {"index": 1, "delta": {"type": "input_json_delta",
+                                                                "partial_json": "{\"city\": \"Par"}})
+    end = _sse("message_delta", {"delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 9}})
+    end += _sse("message_stop", {})
+    for size in (1, 3, 17, len(body)):
+        t = AnthropicTally()
+        passed = b"".join(t.feed(body[i:i + size]) for i in range(0, len(body), size))
+        assert passed == body  # passed on unchanged
+        assert t.start == (142, 1, 100, 30) and t.final is None and not t.failed
+        assert t.output_tokens() == text_tokens("Hello" + "{\"city\": \"Par")
+        for i in range(0, len(end), size):
+            t.feed(end[i:i + size].replace(b"\n", b"\r\n"))
+        assert t.final == (142, 9, 100, 30)  # the input from message_start, the output from message_delta
+    t = AnthropicTally()
+    t.feed(_sse("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}))
+    assert t.failed
+    t = AnthropicTally()  # a message_delta's own input count (newer versions) wins over message_start's
+    t.feed(start + _sse("message_delta", {"usage": {"input_tokens": 15, "output_tokens": 4}}))
+    assert t.final == (145, 4, 100, 30)
+
+
+def test_anthropic_usage_and_input_count():
+    from modelwise.core.calls import ANTHROPIC_TOOL_PROMPT, anthropic_input_tokens, server_tool
+    from modelwise.gateway.usage import anthropic_reported
+
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2}) == (5, 2, 0, 0)
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 7,
+                               "cache_creation_input_tokens": None}) == (12, 2, 7, 0)
+    assert anthropic_reported({"output_tokens": True}) is None and anthropic_reported([]) is None
+    msgs = [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
+    bare = anthropic_input_tokens(None, msgs, dumps=json.dumps)
+    assert bare == input_tokens(msgs, dumps=json.dumps)
+    system = [{"type": "text", "text": "You are terse. " * 10}]
+    with_system = anthropic_input_tokens(system, msgs, dumps=json.dumps)
+    assert with_system >= bare + text_tokens("You are terse. " * 10)
+    tools = [{"name": "get_weather", "input_schema": {"type": "object"}}]
+    assert anthropic_input_tokens(None, msgs, tools, json.dumps) >= bare + ANTHROPIC_TOOL_PROMPT
+    assert server_tool(tools) is None
+    search = {"type": "web_search_20250305", "name": "web_search"}
+    assert server_tool([*tools, search]) == "web_search_20250305"
+    assert server_tool([{"type": "bash_20250124", "name": "bash"}]) is None  # run by the client
+
+
+def _data(out: bytes) -> list[dict]:
+    return [json.loads(line[5:]) for line in out.decode().splitlines()
+            if line.startswith("data:") and line[5:].strip() != "[DONE]"]
+
+
+def test_stream_translation_over_any_chunk_boundaries():
+    from modelwise.gateway.translate import AnthropicToOpenAI, OpenAIToAnthropic
+
+    anth = _sse("message_start", {"message": {"id": "m1", "model": "claude", "usage": {
+        "input_tokens": 12, "output_tokens": 1}}})
+    anth += _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+    anth += _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hi"}})
+    anth += _sse("content_block_start", {"index": 1, "content_block": {"type": "tool_use", "id": "t",
+                                                                        "name": "f", "input": {}}})
+    json_delta = {"type": "input_json_delta", "partial_json": "{}"}
+    anth += _sse("content_block_delta", {"index": 1, "delta": json_delta})
+    anth += _sse("message_delta", {"delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}})
+    anth += _sse("message_stop", {})
+    whole = AnthropicToOpenAI(include_usage=True).feed(anth)
+    for size in (1, 7):
+        t = AnthropicToOpenAI(include_usage=True)
+        assert _data(b"".join(t.feed(anth[i:i + size]) for i in range(0, len(anth), size))) == [
+            {**c, "created": t._created} for c in _data(whole)]
+    chunks = _data(whole)
+    assert chunks[1]["choices"][0]["delta"] == {"content": "Hi"}
+    assert chunks[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"] == "f"
+    assert chunks[-2]["choices"][0]["finish_reason"] == "tool_calls"
+    assert chunks[-1]["usage"]["prompt_tokens"] == 12 and chunks[-1]["usage"]["completion_tokens"] == 5
+    assert whole.endswith(b"data: [DONE]\n\n")
+
+    oai = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in (
+        {"id": "c", "model": "gpt", "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}}]},
+        {"id": "c", "model": "gpt", "choices": [{"index": 0, "delta": {"content": "Hello"}}]},
+        {"id": "c", "model": "gpt", "choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]},
+        {"id": "c", "model": "gpt", "choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 3}},
+    ))
+    for size in (1, 5, len(oai)):
+        t = OpenAIToAnthropic()
+        out = b"".join(t.feed(oai[i:i + size]) for i in range(0, len(oai), size))
+        out += t.rest()  # no [DONE]: the message is ended when the stream is
+        assert t.rest() == t.rest()  # once
+        events = [e["type"] for e in _data(out)]
+        assert events == ["message_start", "content_block_start", "content_block_delta", "content_block_stop",
+                          "message_delta", "message_stop"]
+        delta = _data(out)[4]
+        assert delta["delta"]["stop_reason"] == "max_tokens" and delta["usage"]["output_tokens"] == 3
+        assert t.inner.usage == (9, 3)

@@ -64,9 +64,13 @@ async def _send_json(
     scope: Scope | None = None,
 ) -> None:
     if scope is not None and scope["path"].startswith(GATEWAY_PREFIX) and "detail" in body:
-        from modelwise.gateway.openai_api import error_body  # the gateway's clients read OpenAI errors
+        # the gateway's clients read their format's errors (Anthropic's under /v1/messages)
+        if scope["path"].startswith("/v1/messages"):
+            from modelwise.gateway.anthropic_api import error_body
+        else:
+            from modelwise.gateway.openai_api import error_body
 
-        status = 400 if status == 422 else status  # OpenAI's status for a malformed body
+        status = 400 if status == 422 else status  # the formats' status for a malformed body
         body = error_body(status, body["detail"])
     payload = json.dumps(body).encode()
     await send(
@@ -166,7 +170,7 @@ class Guard:
             await self.app(scope, receive, send)
             return
         host = origin = ctype = length = chunked = None
-        given = b""
+        given = api_key = b""
         hosts = origins = 0
         for key, value in scope["headers"]:
             if key == b"host":
@@ -183,6 +187,8 @@ class Guard:
                 chunked = value
             elif key == b"authorization" and not given:
                 given = value
+            elif key == b"x-api-key" and not api_key:
+                api_key = value
         # a request without Host is HTTP/1.0 and never from a browser (they always send one)
         if hosts > 1 or (host is not None and not self._host_ok(host, scope)):
             detail = (
@@ -220,6 +226,8 @@ class Guard:
             return
         if cors:
             send = _with_cors(send, origin)  # type: ignore[arg-type]
+        if not given and api_key and scope["path"].startswith(GATEWAY_PREFIX):
+            given = b"Bearer " + api_key  # the Anthropic SDK and Claude Code send the token as x-api-key
         if self.expected is not None and scope["path"] != "/health" and not self._authorised(given):
             await _send_json(
                 send, 401, {"detail": "missing or wrong bearer token"}, [(b"www-authenticate", b"Bearer")],
@@ -453,7 +461,10 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
         if isinstance(exc.__cause__, RecursionError):  # FastAPI's 400 when json.loads of the body recursed
             return _json({"detail": f"the body is not valid JSON: {NESTED_TOO_DEEPLY}"}, 422)
         if request.url.path.startswith(GATEWAY_PREFIX):
-            from modelwise.gateway.openai_api import error
+            if request.url.path.startswith("/v1/messages"):
+                from modelwise.gateway.anthropic_api import error
+            else:
+                from modelwise.gateway.openai_api import error
 
             return error(exc.status_code, str(exc.detail), headers=exc.headers or {})
         response = _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
@@ -598,9 +609,10 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
     async def health() -> Response:
         return _out(Health, {"status": "ok", "version": __version__, "models": len(service.registry.models)})
 
-    from modelwise.gateway.openai_api import mount
+    from modelwise.gateway import anthropic_api, openai_api
 
-    mount(app, service)
+    openai_api.mount(app, service)
+    anthropic_api.mount(app, service)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

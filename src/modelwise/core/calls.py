@@ -99,3 +99,38 @@ def affordable_output(cost: Callable[[int, int], float], tin: int, cap: float, c
     while out > 0 and cost(tin, out) > cap:  # float rounding at the edge
         out -= 1
     return out
+
+
+# The Anthropic Messages format: the tool-use system prompt the provider adds when a request has tools (a
+# few hundred tokens), and the definition of a tool of its own (`bash_…`, `text_editor_…`: up to ~700).
+ANTHROPIC_TOOL_PROMPT = 600
+ANTHROPIC_DEFINED_TOOL = 1_000
+# Tools the provider runs itself, billed beyond the call's tokens (per search, per container hour) and
+# feeding it input no count of the request bounds: the gateway cannot cap their cost.
+SERVER_TOOL_PREFIXES = ("web_search", "web_fetch", "code_execution", "mcp", "tool_search")
+
+
+def anthropic_input_tokens(
+    system: Any, messages: Iterable[Mapping[str, Any]], tools: Any = None, dumps: Callable[[Any], str] = str
+) -> int:
+    """A conservative count of an Anthropic Messages request's input: `input_tokens` of its messages with
+    the system prompt as one more, its tools' JSON, and the prompt the provider adds for tools."""
+    msgs = list(messages)
+    if system:
+        msgs.append({"role": "system", "content": system})
+    n = input_tokens(msgs, tools, dumps)
+    if tools:
+        n += ANTHROPIC_TOOL_PROMPT
+        n += ANTHROPIC_DEFINED_TOOL * sum(
+            1 for t in tools if isinstance(t, Mapping) and t.get("type") not in (None, "custom")
+        )
+    return n
+
+
+def server_tool(tools: Any) -> str | None:
+    """The type of the first tool in an Anthropic `tools` list the provider runs itself, or None."""
+    for t in tools or ():
+        kind = t.get("type") if isinstance(t, Mapping) else None
+        if isinstance(kind, str) and kind.startswith(SERVER_TOOL_PREFIXES):
+            return kind
+    return None

@@ -4,9 +4,6 @@ settle the decision at the usage it reports. Errors are OpenAI error objects."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -14,20 +11,34 @@ import aiohttp
 import orjson
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
-from modelwise.core.calls import input_tokens
+from modelwise.core.calls import ANTHROPIC_TOOL_PROMPT, input_tokens
 from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
-from modelwise.gateway.attempts import Cooldowns, Failure, NoCandidate, retryable
+from modelwise.gateway.attempts import Failure, NoCandidate, retryable
 from modelwise.gateway.attempts import run as run_attempts
-from modelwise.gateway.inference import compile_rules, infer
+from modelwise.gateway.common import (
+    AUTO,
+    CallableSets,
+    Relay,
+    callable_ids,
+    check_agent,
+    choose,
+    cooldowns_of,
+    load_object,
+    log,
+    positive_int,
+    required_capabilities,
+)
+from modelwise.gateway.common import Call as _Call
+from modelwise.gateway.common import Invalid as _Invalid
+from modelwise.gateway.common import dumps as _dumps
+from modelwise.gateway.common import retry_after as _retry_after
+from modelwise.gateway.common import route as _route
+from modelwise.gateway.inference import compile_rules
+from modelwise.gateway.translate import translatable_openai
 from modelwise.gateway.usage import StreamTally, cached_of, reported
 
-log = logging.getLogger("modelwise.gateway")
-
-AUTO = "auto"
-MAX_NAME = 200
 ERROR_TYPES = {
     400: ("invalid_request_error", "invalid_request"),
     401: ("authentication_error", "invalid_api_key"),
@@ -52,203 +63,29 @@ def error(status: int, message: str, code: str | None = None, headers: Mapping[s
                     media_type="application/json")
 
 
-class _Invalid(Exception):
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
-
-
-def _dumps(obj: Any) -> str:
-    return orjson.dumps(obj).decode()
-
-
-def _positive_int(body: Mapping[str, Any], key: str) -> int | None:
-    v = body.get(key)
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-        raise _Invalid(400, f"{key} must be a whole number of at least 1, not {_dumps(v)[:40]}")
-    return v
-
-
-def _check_messages(body: Any) -> list[dict[str, Any]]:
-    if not isinstance(body, dict):
-        raise _Invalid(400, "the body must be a JSON object")
-    messages = body.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise _Invalid(400, "messages must be a non-empty array of messages")
-    for i, m in enumerate(messages):
-        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
-            raise _Invalid(400, f"messages[{i}] must be an object with a string role")
-    return messages
-
-
-class _Call:
-    """One routed call: the decision and what settles it."""
-
-    __slots__ = ("service", "decision", "started", "settled", "attempt")
-
-    def __init__(self, service: Any, decision: dict[str, Any], attempt: int = 1):
-        self.service = service
-        self.decision = decision
-        self.started = time.monotonic()
-        self.settled = False
-        self.attempt = attempt  # this call's place among the attempts of one request
-
-    def headers(self) -> dict[str, str]:
-        d = self.decision
-        return {
-            "X-Modelwise-Decision-Id": d["decisionId"],
-            "X-Modelwise-Model": d["selectedModel"] or "",
-            "X-Modelwise-Provider": d["provider"] or "",
-            "X-Modelwise-Task-Type": d["taskType"],
-            "X-Modelwise-Task-Type-From": d.get("taskTypeFrom") or "",
-            "X-Modelwise-Attempts": str(self.attempt),
-        }
-
-    def failure(self, why: str, answer: Response, provider_wide: bool = False,
-                retry_after: float | None = None) -> Failure:
-        d = self.decision
-        return Failure(d["selectedModel"], d["provider"], why, answer, provider_wide, retry_after,
-                       d["decisionId"])
-
-    def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None,
-               cached: int = 0) -> None:
-        """Queue the settlement (never awaited: it also runs from a cancelled stream); a settlement the
-        ledger refuses (tokens beyond the model's listed limits) is made at the reservation instead.
-        `cached`: of the input tokens, those the provider read from its prompt cache."""
-        if self.settled:
-            return
-        self.settled = True
-        kw: dict[str, Any] = {"latency_ms": round((time.monotonic() - self.started) * 1000, 3)}
-        if cost is not None:
-            kw["cost"] = cost
-        elif tokens is not None:
-            kw["input_tokens"], kw["output_tokens"] = tokens
-            if cached:
-                kw["cached_tokens"] = cached
-        svc, dec_id = self.service, self.decision["decisionId"]
-
-        def done(fut: Any) -> None:
-            exc = fut.exception()
-            if exc is None:
-                return
-            if isinstance(exc, BadInput) and "cost" not in kw:
-                log.warning("settling %s at its reservation: %s", dec_id, exc)
-                _submit(svc, dec_id, outcome, {"latency_ms": kw["latency_ms"],
-                                               "cost": self.decision["estimatedCost"]}, None)
-            else:
-                log.error("could not settle %s: %s", dec_id, exc)
-
-        _submit(svc, dec_id, outcome, kw, done)
-
-
-def _submit(svc: Any, dec_id: str, outcome: str, kw: dict[str, Any], done: Any) -> None:
-    if svc.group_commit_enabled:
-        fut = svc.submit_outcome(dec_id, outcome, **kw)
-    else:
-        fut = asyncio.get_running_loop().run_in_executor(
-            None, lambda: svc.record_outcome(dec_id, outcome, **kw)
-        )
-    if done is not None:
-        fut.add_done_callback(done)
-
-
-class _Stream(Response):
-    """The upstream's event stream passed through as it arrives; a client that goes away cancels the
-    upstream call. The decision is settled when the stream ends, however it ends."""
-
-    def __init__(self, call: _Call, resp: aiohttp.ClientResponse, tin: int, strip_usage: bool, first: bytes):
-        super().__init__(b"", 200, media_type="text/event-stream")  # its own headers are sent below
-        self.call, self.resp, self.tin, self.strip_usage = call, resp, tin, strip_usage
-        self.first = first  # the stream's first bytes, read before the answer was committed to
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        tally = StreamTally(strip=self.strip_usage)
-        outcome = "success"
-        ctype = self.resp.headers.get("Content-Type", "text/event-stream").encode("latin-1")
-
-        async def pump() -> None:
-            nonlocal outcome
-            headers = [(k.lower().encode(), v.encode()) for k, v in self.call.headers().items()]
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                *headers, (b"content-type", ctype), (b"cache-control", b"no-cache"),
-            ]})
-            try:
-                data = tally.feed(self.first)
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
-                async for data in self.resp.content.iter_any():
-                    data = tally.feed(data)
-                    if data:
-                        await send({"type": "http.response.body", "body": data, "more_body": True})
-                if tally.rest():
-                    await send({"type": "http.response.body", "body": tally.rest(), "more_body": True})
-            except (TimeoutError, aiohttp.ClientError) as exc:
-                outcome = "error"
-                event = orjson.dumps(error_body(502, f"the provider's stream broke: {type(exc).__name__}"))
-                await send({"type": "http.response.body", "body": b"data: " + event + b"\n\n",
-                            "more_body": True})
-            await send({"type": "http.response.body", "body": b""})
-
-        async def watch() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-
-        pumping = asyncio.ensure_future(pump())
-        watching = asyncio.ensure_future(watch())
-        try:
-            await asyncio.wait((pumping, watching), return_when=asyncio.FIRST_COMPLETED)
-            if not pumping.done():  # the client went away: stop the upstream call
-                outcome = "error"
-                pumping.cancel()
-            try:
-                await pumping
-            except (asyncio.CancelledError, OSError):
-                outcome = "error"
-        finally:
-            watching.cancel()
-            self.resp.close()
-            if tally.usage is not None:
-                self.call.settle(outcome, tally.usage, cached=tally.cached)
-            else:
-                self.call.settle(outcome, (self.tin, tally.output_tokens()))
-
-
-def callable_ids(reach: Any) -> list[str]:
-    """The models the gateway can call: reachable through a provider that speaks the OpenAI format."""
-    if not reach.active:
-        return []
-    apis = {p.name: p.spec.api for p in reach.providers}
-    return sorted(mid for mid in reach.reachable if apis.get(reach.offers[mid].provider) == "openai")
-
-
 def mount(app: FastAPI, service: Any) -> None:
     """Add the OpenAI-compatible routes to `app` (behind the server's guard and token check)."""
+    from modelwise.gateway.anthropic_api import exchange
+
     types = service.settings.task_types
     gw = service.settings.gateway
     # cooldowns on the service's clock (a test moves it on instead of waiting)
-    cooldowns = Cooldowns(gw.cooldown_seconds, clock=lambda: service.clock().timestamp())
+    cooldowns = cooldowns_of(service)
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
+    callable_sets = CallableSets()
     rules = compile_rules(gw.rules)  # the config's inference rules, tried before the built-in ones
-    known: dict[int, frozenset[str]] = {}
 
     def callable_set(reach: Any) -> frozenset[str]:
-        ids = known.get(id(reach))
-        if ids is None:
-            known.clear()
-            ids = known[id(reach)] = frozenset(callable_ids(reach))
-        return ids
-
-    async def route(task_type: str, tin: int, wanted: int | None, **kw: Any) -> dict[str, Any]:
-        if service.group_commit_enabled:
-            return await asyncio.wrap_future(service.submit_call(task_type, tin, wanted, **kw))
-        return await run_in_threadpool(lambda: service.route_call(task_type, tin, wanted, **kw))
+        return callable_sets(reach, None)  # either format: translated when needed
 
     @app.get("/v1/models", include_in_schema=False)
-    async def models() -> Response:
+    async def models(request: Request) -> Response:
+        if "anthropic-version" in request.headers:  # Claude Code and the Anthropic SDK: their listing
+            from modelwise.gateway.anthropic_api import models_body
+
+            return Response(models_body(service), media_type="application/json")
         reach = service.reach
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "modelwise"}]
         data += [
@@ -256,7 +93,7 @@ def mount(app: FastAPI, service: Any) -> None:
         ]
         data += [
             {"id": mid, "object": "model", "created": 0, "owned_by": reach.offers[mid].provider}
-            for mid in callable_ids(reach)
+            for mid in callable_ids(reach, None)
         ]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
@@ -268,53 +105,30 @@ def mount(app: FastAPI, service: Any) -> None:
             return error(exc.status, str(exc))
 
     async def _chat(request: Request) -> Response:
-        raw = await request.body()
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise _Invalid(400, f"the body is not valid JSON: {exc}") from None
+        body = load_object(await request.body())
         messages = _check_messages(body)
-        model = body.get("model")
-        if not isinstance(model, str) or not model:
-            raise _Invalid(400, "model must be a string: auto, auto:TYPE or a model id (GET /v1/models)")
         stream = body.get("stream", False)
         if not isinstance(stream, bool):
             raise _Invalid(400, "stream must be true or false")
         if body.get("n") not in (None, 1):  # n answers would spend n times the output reserved
             raise _Invalid(400, "n must be 1 (the gateway reserves and caps one answer per call)")
         key = "max_completion_tokens" if body.get("max_completion_tokens") is not None else "max_tokens"
-        wanted = _positive_int(body, key)
-        agent = request.headers.get("x-modelwise-agent") or body.get("user")
-        if agent is not None and (not isinstance(agent, str) or len(agent) > MAX_NAME):
-            raise _Invalid(400, f"the agent (X-Modelwise-Agent or user) must be 1 to {MAX_NAME} characters")
-        named = request.headers.get("x-modelwise-task-type")
-        if named is not None and named not in types:
-            raise _Invalid(
-                400, f"X-Modelwise-Task-Type {named[:60]!r} is not a task type ({', '.join(types)})"
-            )
-        model_id = None
-        if model.startswith(AUTO + ":"):
-            task_type = model[len(AUTO) + 1:]
-            if task_type not in types:
-                raise _Invalid(404, f"unknown model {model[:80]!r}: {task_type[:60]!r} is not a task type")
-            task_type, how = (named, "header") if named else (task_type, "named")
-        else:
-            reach = service.reach
-            if not reach.active:
-                raise _Invalid(503, "no provider is on: set a provider's key variable (modelwise providers)")
-            if model != AUTO:
-                spec = service.registry.resolve(model)
-                if spec is None or spec.id not in callable_set(reach):
-                    raise _Invalid(404, f"unknown model {model[:80]!r}: not one an enabled provider serves "
-                                   "(GET /v1/models lists them)")
-                model_id = spec.id
-            tools = body.get("tools") or body.get("functions")
-            task_type, how = (named, "header") if named else infer(messages, types, tools, rules)
+        wanted = positive_int(body, key)
+        agent = check_agent(request.headers.get("x-modelwise-agent") or body.get("user"),
+                            "X-Modelwise-Agent or user")
+        # a request the Anthropic format can carry may go to a model of either format (translated)
+        api = None if translatable_openai(body) else "openai"
+        task_type, how, model_id = choose(service, types, body.get("model"),
+                                          request.headers.get("x-modelwise-task-type"), messages,
+                                          callable_set if api is None else lambda r: callable_sets(r, api),
+                                          "GET /v1/models", body.get("tools") or body.get("functions"), rules)
         tin = input_tokens(messages, body.get("tools") or body.get("functions"), _dumps)
+        if api is None and body.get("tools"):
+            tin += ANTHROPIC_TOOL_PROMPT  # what the Anthropic format adds for tools, if it is the one
         caps = required_capabilities(body, messages)
 
         async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
-            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how}
+            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api}
             if caps:
                 kw["capabilities"] = caps
             if exclude or avoid:
@@ -322,7 +136,7 @@ def mount(app: FastAPI, service: Any) -> None:
             if failures:
                 kw["fallback_from"] = failures[-1].to_json()
             try:
-                decision = await route(task_type, tin, wanted, **kw)
+                decision = await _route(service, task_type, tin, wanted, **kw)
             except Refused as exc:
                 if failures or exclude or avoid:  # the loop may try without some of what it left out
                     raise NoCandidate(str(exc), exc.kind) from None
@@ -358,9 +172,12 @@ def mount(app: FastAPI, service: Any) -> None:
         decision = call.decision
         provider = decision["provider"]
         target = upstream.target(service.reach, provider)
+        if target is not None and target.api == "anthropic":  # translated there and back
+            return await exchange(call, target, body, {}, stream, tin, timeout, gw.timeout_seconds,
+                                  client=(error, _broke))
         if target is None or target.api != "openai":
             call.settle("error", cost=0.0)
-            why = "is not on" if target is None else f"speaks the {target.api} format, not translated yet"
+            why = "is not on" if target is None else f"speaks the {target.api} format, not translated"
             return error(502, f"provider {provider} {why}", headers=call.headers())
         body["model"] = decision["upstreamId"]
         body.pop("max_tokens" if key == "max_completion_tokens" else "max_completion_tokens", None)
@@ -409,7 +226,15 @@ def mount(app: FastAPI, service: Any) -> None:
         except (TimeoutError, aiohttp.ClientError) as exc:
             resp.close()
             return _lost(call, exc)
-        return _Stream(call, resp, tin, not asked_usage, first)
+        tally = StreamTally(strip=not asked_usage)
+
+        def finish(outcome: str) -> None:
+            if tally.usage is not None:
+                call.settle(outcome, tally.usage, cached=tally.cached)
+            else:
+                call.settle(outcome, (tin, tally.output_tokens()))
+
+        return Relay(call, resp, tally, _broke, finish, first)
 
     def _lost(call: _Call, exc: BaseException) -> Failure:
         """The provider got the call and then went silent or broke off before answering: it may bill for
@@ -424,29 +249,20 @@ def mount(app: FastAPI, service: Any) -> None:
             502, f"provider {provider} broke off: {type(exc).__name__}", headers=call.headers()))
 
 
-def _retry_after(resp: aiohttp.ClientResponse) -> float | None:
-    """A provider's Retry-After in seconds (a number; an HTTP date is not read)."""
-    v = resp.headers.get("Retry-After")
-    try:
-        return float(v) if v is not None else None
-    except ValueError:
-        return None
+def _broke(exc: BaseException) -> bytes:
+    """The error event for a stream the provider broke off."""
+    event = orjson.dumps(error_body(502, f"the provider's stream broke: {type(exc).__name__}"))
+    return b"data: " + event + b"\n\n"
 
 
-def required_capabilities(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[str, ...]:
-    """What a chat request needs of its model: function calling for tools (or functions), vision for an
-    image in any message."""
-    caps = []
-    if body.get("tools") or body.get("functions"):
-        caps.append("function_calling")
-    for m in messages:
-        content = m.get("content")
-        if isinstance(content, list) and any(
-            isinstance(p, dict) and p.get("type") in ("image_url", "input_image", "image") for p in content
-        ):
-            caps.append("vision")
-            break
-    return tuple(caps)
+def _check_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise _Invalid(400, "messages must be a non-empty array of messages")
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or not isinstance(m.get("role"), str):
+            raise _Invalid(400, f"messages[{i}] must be an object with a string role")
+    return messages
 
 
 def _upstream_error(status: int, payload: bytes, provider: str, headers: Mapping[str, str]) -> Response:

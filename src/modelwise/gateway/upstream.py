@@ -16,7 +16,8 @@ _sessions: dict[int, aiohttp.ClientSession] = {}
 
 
 class Target(NamedTuple):
-    """Where a chosen offer is called: the URL of its chat endpoint, its wire format and its headers."""
+    """Where a chosen offer is called: the URL of its chat endpoint (`…/chat/completions` in the OpenAI
+    format, `…/v1/messages` in Anthropic's), its wire format and its headers (with the key)."""
 
     url: str
     api: str
@@ -45,15 +46,20 @@ async def close_all() -> None:
 
 
 def target(reach: Any, provider: str) -> Target | None:
-    """The chat-completions endpoint of `provider` (an enabled one of `reach`), with its key read from its
-    environment variable now (never stored); None when the provider is not on."""
+    """The chat endpoint of `provider` (an enabled one of `reach`), with its key read from its environment
+    variable now (never stored): `Authorization: Bearer` in the OpenAI format, `x-api-key` in Anthropic's;
+    None when the provider is not on. An Anthropic base URL may end in /v1 or not."""
     for p in reach.providers:
         if p.name == provider and p.enabled:
             headers = {"Content-Type": "application/json"}
-            if p.key_env:
-                key = os.environ.get(p.key_env, "").strip()
-                if key:
-                    headers["Authorization"] = f"Bearer {key}"
+            key = os.environ.get(p.key_env, "").strip() if p.key_env else ""
             base = p.spec.base_url.rstrip("/")
+            if p.spec.api == "anthropic":
+                if key:
+                    headers["x-api-key"] = key
+                url = f"{base}/messages" if base.endswith("/v1") else f"{base}/v1/messages"
+                return Target(url, p.spec.api, headers)
+            if key:
+                headers["Authorization"] = f"Bearer {key}"
             return Target(f"{base}/chat/completions", p.spec.api, headers)
     return None

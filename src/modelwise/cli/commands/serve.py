@@ -71,6 +71,12 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    print(
+        f"modelwise: Anthropic base URL (Claude Code's ANTHROPIC_BASE_URL): http://{shown}:{port}"
+        f"{' (ANTHROPIC_AUTH_TOKEN: the token)' if token else ''}",
+        file=sys.stderr,
+        flush=True,
+    )
     if args.workers == 1:
         try:
             _serve(svc, sock, args, token)
