@@ -754,6 +754,7 @@ def uvicorn_server(config: Any) -> Any:
     """uvicorn's Server over `config`, closing the gateway's upstream connections when it stops."""
     import uvicorn
 
+    from modelwise.app.live import LIVE
     from modelwise.gateway import upstream
 
     class _Server(uvicorn.Server):
@@ -762,5 +763,6 @@ def uvicorn_server(config: Any) -> Any:
                 await super().serve(sockets=sockets)
             finally:
                 await upstream.close_all()
+                await LIVE.stop()  # its file of calls in flight goes with it
 
     return _Server(config)

@@ -27,8 +27,23 @@ class Live:
         self.calls: dict[str, dict[str, Any]] = {}
         self.version = 0
         self.written = 0
+        self.folder: Path | None = None  # where to publish; None: keep the calls in memory only
+        self._task: asyncio.Task[None] | None = None
+
+    def publish_to(self, folder: Path) -> None:
+        """Publish from now on to `folder` (the publisher starts with the first call, on its loop)."""
+        self.folder = folder
+
+    async def stop(self) -> None:
+        """Stop publishing (the server stops): the process's file is removed."""
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     def start(self, decision: dict[str, Any], attempt: int = 1) -> None:
+        if self.folder is not None and (self._task is None or self._task.done()):
+            self._task = asyncio.get_running_loop().create_task(publish(self.folder, self))
         tokens = decision.get("estimatedTokens") or {}
         self.calls[decision["decisionId"]] = {
             "model": decision.get("selectedModel"),

@@ -15,6 +15,7 @@ import orjson
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from modelwise.app.live import LIVE
 from modelwise.core.errors import BadInput
 from modelwise.gateway.attempts import Cooldowns, Failure
 from modelwise.gateway.inference import infer
@@ -22,6 +23,7 @@ from modelwise.gateway.inference import infer
 log = logging.getLogger("modelwise.gateway")
 
 AUTO = "auto"
+LIVE_EVERY = 0.25  # seconds between two counts of a stream's output tokens for the console
 MAX_NAME = 200
 
 
@@ -150,6 +152,7 @@ class Call:
         self.started = time.monotonic()
         self.settled = False
         self.attempt = attempt  # this call's place among the attempts of one request
+        LIVE.start(decision, attempt)  # the console sees it in flight
 
     def headers(self) -> dict[str, str]:
         d = self.decision
@@ -177,6 +180,7 @@ class Call:
         if self.settled:
             return
         self.settled = True
+        LIVE.end(self.decision["decisionId"])
         kw: dict[str, Any] = {"latency_ms": round((time.monotonic() - self.started) * 1000, 3)}
         if cost is not None:
             kw["cost"] = cost
@@ -251,10 +255,16 @@ class Relay(Response):
                 data = tally.feed(self.first)
                 if data:
                     await send({"type": "http.response.body", "body": data, "more_body": True})
+                counted = getattr(tally, "output_tokens", None) or getattr(
+                    getattr(tally, "inner", None), "output_tokens", None)
+                dec_id, shown_at = self.call.decision["decisionId"], time.monotonic()
                 async for data in self.resp.content.iter_any():
                     data = tally.feed(data)
                     if data:
                         await send({"type": "http.response.body", "body": data, "more_body": True})
+                    if counted is not None and time.monotonic() - shown_at >= LIVE_EVERY:
+                        LIVE.progress(dec_id, counted())  # the tokens so far, for the console
+                        shown_at = time.monotonic()
                 if tally.rest():
                     await send({"type": "http.response.body", "body": tally.rest(), "more_body": True})
             except (TimeoutError, aiohttp.ClientError) as exc:

@@ -65,8 +65,10 @@ def error(status: int, message: str, code: str | None = None, headers: Mapping[s
 
 def mount(app: FastAPI, service: Any) -> None:
     """Add the OpenAI-compatible routes to `app` (behind the server's guard and token check)."""
+    from modelwise.app.live import LIVE, folder_of
     from modelwise.gateway.anthropic_api import exchange
 
+    LIVE.publish_to(folder_of(service.paths.cache))  # calls in flight, for the console's gateway pane
     types = service.settings.task_types
     gw = service.settings.gateway
     # cooldowns on the service's clock (a test moves it on instead of waiting)
