@@ -246,7 +246,9 @@ class TokenOptimizationService:
         return tz
 
     def ledger_exists(self) -> bool:
-        return self._ledger is not None or Path(self.paths.ledger).exists()
+        from modelwise.ledger import ledger_exists
+
+        return self._ledger is not None or ledger_exists(self.paths.ledger)
 
     def check_ledger(self) -> None:
         """Raise BadLedger when the ledger file is damaged; nothing when there is no ledger yet."""

@@ -140,15 +140,40 @@ class Ledger(Protocol):
 
 
 def open_ledger(path: str | Path, synchronous: str = "full", zone: str = "UTC") -> Ledger:
-    """Open (creating and migrating if needed) the ledger at `path`; a new one records `zone`."""
+    """Open (creating and migrating if needed) the ledger at `path` (a SQLite file, or a `postgresql://`
+    URL / LedgerUrl); a new one records `zone`."""
+    from modelwise.ledger.location import is_url
+
+    if is_url(path):
+        from modelwise.ledger.location import LedgerUrl
+        from modelwise.ledger.postgres import PostgresLedger
+
+        url = path if isinstance(path, LedgerUrl) else LedgerUrl(str(path))
+        return PostgresLedger(url, zone=zone)
+    from modelwise.ledger.netfs import warn_if_network
     from modelwise.ledger.sqlite import SqliteLedger
 
+    warn_if_network(str(path))
     return SqliteLedger(str(path), synchronous=synchronous, zone=zone)
+
+
+def ledger_exists(path: str | Path) -> bool:
+    """Whether there is a ledger there already: the file; a PostgreSQL database always counts (opening it
+    creates nothing but the ledger's tables, in a database that exists)."""
+    from modelwise.ledger.location import is_url
+
+    return is_url(path) or Path(path).exists()
 
 
 def peek_zone(path: str | Path) -> str | None:
     """The zone recorded in an existing ledger, read without creating or migrating anything; None when
     there is no ledger or it has not recorded one yet."""
+    from modelwise.ledger.location import is_url
+
+    if is_url(path):
+        from modelwise.ledger.postgres import peek_zone as pg_peek_zone
+
+        return pg_peek_zone(path)
     from modelwise.ledger.sqlite import peek_zone as sqlite_peek_zone
 
     return sqlite_peek_zone(str(path))
