@@ -113,3 +113,58 @@ class PgServer:
             self.running = False
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _QmarkConn:
+    """A psycopg connection that takes the tests' SQLite-style SQL (`?` placeholders, IFNULL)."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self.raw = psycopg.connect(url, autocommit=True)
+
+    def execute(self, sql: str, params: tuple = ()):
+        sql = sql.replace("IFNULL(", "COALESCE(").replace("%", "%%").replace("?", "%s")
+        return self.raw.execute(sql, params or None)
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Backend:
+    """A ledger backend a test runs against: `location` is its fresh ledger (a file path or a URL),
+    `new(name)` another fresh one, `connect(location)` a connection for checking rows with plain SQL."""
+
+    def __init__(self, kind: str, folder: Path, server: PgServer | None = None):
+        self.kind = kind
+        self.folder = folder
+        self.server = server
+        self.location = self.new("ledger")
+
+    def new(self, name: str) -> str:
+        if self.kind == "sqlite":
+            return str(self.folder / f"{name}.sqlite3")
+        assert self.server is not None
+        return self.server.new_database()
+
+    def connect(self, location: str | None = None):
+        location = location or self.location
+        if self.kind == "sqlite":
+            import sqlite3
+
+            return sqlite3.connect(location)
+        return _QmarkConn(location)
+
+    def integrity_ok(self, conn) -> bool:
+        if self.kind == "sqlite":
+            return conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        return True  # the server keeps its pages whole; nothing comparable to check from a client
+
+    def __str__(self) -> str:
+        return self.kind

@@ -310,8 +310,8 @@ class PostgresLedger(SqliteLedger):
         lock: several processes starting on a fresh database at once apply each exactly once."""
         try:
             applied = self._applied_raw(raw)
-            self._refuse(raw, applied)
             if VERSIONS <= applied:
+                self._refuse(raw, applied)
                 return
             with raw.transaction():
                 raw.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATE_LOCK,))
