@@ -1,4 +1,5 @@
-"""Checks of a ledger (a SQLite file, or a PostgreSQL database through tests/pg_support.py) computed from its rows with plain SQL, independently of modelwise: what each
+"""Checks of a ledger (a SQLite file, or a PostgreSQL database through tests/pg_support.py) computed
+from its rows with plain SQL, independently of modelwise: what each
 decision counts for and whether any admission saw its day or tier over budget."""
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ WORKER = Path(__file__).parent / "workers" / "route_worker.py"
 def _ledger_rows(backend, location: str | None = None) -> list[dict]:
     with contextlib.closing(backend.connect(location)) as conn:
         keys = ("id", "status", "reserved", "tier", "day")
-        return [dict(zip(keys, r, strict=True)) for r in conn.execute(f"SELECT {', '.join(keys)} FROM decisions")]
+        rows = conn.execute(f"SELECT {', '.join(keys)} FROM decisions").fetchall()
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def _check_budget(rows: list[dict], budget: float, shares: dict[str, float]) -> None:

@@ -108,6 +108,7 @@ def test_many_processes_open_a_new_ledger_at_once(backend):
             conn = backend.connect(path)
             if backend.kind == "sqlite":
                 assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert sorted(v for (v,) in conn.execute("SELECT version FROM schema_migrations")) == sorted(VERSIONS)
+            applied = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
+            assert sorted(applied) == sorted(VERSIONS)
             assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 1
             conn.close()

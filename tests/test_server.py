@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from modelwise.ledger.sqlite import SqliteLedger
 from modelwise.server import (
     Candidate,
     DecisionOut,

@@ -5,12 +5,6 @@ from __future__ import annotations
 
 import os
 
-SCHEMES = ("postgresql://", "postgres://")
-
-
-def is_url(value: object) -> bool:
-    return isinstance(value, LedgerUrl) or (isinstance(value, str) and value.lower().startswith(SCHEMES))
-
 
 class LedgerUrl:
     """A `postgresql://` ledger location. `url` is what the driver gets (with any password); `str()`,

@@ -20,7 +20,7 @@ from psycopg.pq import TransactionStatus
 from modelwise.core.errors import BadInput, BadLedger, LedgerError, ModelwiseError
 from modelwise.ledger.location import LedgerUrl
 from modelwise.ledger.migrations_pg import LATEST, MIGRATIONS, VERSIONS
-from modelwise.ledger.sqlite import _DECISION_COLUMNS, _now, SqliteLedger  # noqa: F401
+from modelwise.ledger.sqlite import _DECISION_COLUMNS, SqliteLedger, _now  # noqa: F401
 
 WRITE_LOCK = 0x4D574C47  # 'MWLG': every write transaction holds it (pg_advisory_xact_lock), in order
 MIGRATE_LOCK = 0x4D574D49  # 'MWMI': held while migrating
@@ -340,7 +340,8 @@ class PostgresLedger(SqliteLedger):
         except psycopg.OperationalError as exc:
             raise connection_error(self.url, exc) from None
         except psycopg.errors.InsufficientPrivilege as exc:
-            raise BadLedger(f"ledger {self.path}: cannot create its tables ({_reason(exc, self.url)})") from None
+            why = _reason(exc, self.url)
+            raise BadLedger(f"ledger {self.path}: cannot create its tables ({why})") from None
 
     def schema_version(self) -> int:
         return self._conn().execute("SELECT MAX(version) FROM schema_migrations").fetchone()[0]
@@ -398,7 +399,9 @@ class PostgresLedger(SqliteLedger):
         """The server keeps the data whole; check that the database answers and is a ledger we know."""
         applied = {v for (v,) in self._conn().execute("SELECT version FROM schema_migrations")}
         if not VERSIONS <= applied or max(applied) > LATEST:
-            raise BadLedger(f"ledger {self.path} has migrations {sorted(applied)}, expected {sorted(VERSIONS)}")
+            raise BadLedger(
+                f"ledger {self.path} has migrations {sorted(applied)}, expected {sorted(VERSIONS)}"
+            )
 
     def integrity_check(self) -> str:
         self.check()
