@@ -624,10 +624,10 @@ def build_parser() -> argparse.ArgumentParser:
     command("console", "open the console (the default with no command)", cmd_console)
 
     # Each area adds its commands from its own module (kept light: heavy imports happen inside commands).
-    from modelwise import cli_learning, cli_providers, cli_registry, cli_service, cli_whatif
+    from modelwise import cli_learning, cli_ledger, cli_providers, cli_registry, cli_service, cli_whatif
 
     cli_registry.add_parser(sub)
-    for area in (cli_service, cli_learning, cli_whatif, cli_providers):
+    for area in (cli_service, cli_learning, cli_whatif, cli_providers, cli_ledger):
         area.register(command)
     return parser
 

@@ -112,6 +112,10 @@ class _PgConn:
         cur = self.raw.cursor() if plain else self.raw.cursor(row_factory=_named_rows)
         return cur.execute(translate(sql), params or None)
 
+    def executemany(self, sql: str, rows: Any) -> None:
+        with self.raw.cursor() as cur:
+            cur.executemany(translate(sql), rows)
+
     def cursor(self) -> _Cursor:
         return _Cursor(self)
 
