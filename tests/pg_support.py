@@ -50,7 +50,9 @@ class PgServer:
             [*prefix, *cmd], capture_output=True, text=True, timeout=timeout, cwd=self.folder
         )
 
-    def start(self) -> str | None:
+    def start(self, durable: bool = False) -> str | None:
+        """`durable`: fsync and synchronous commit on, as a real server runs (the benchmark); the tests
+        run without them (a crash test kills clients, never the server)."""
         self.bin = _binaries()
         if self.bin is None:
             return "PostgreSQL's initdb/pg_ctl are not installed (apt-get install postgresql)"
@@ -78,8 +80,8 @@ class PgServer:
         self.port = _free_port()
         opts = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={self.folder} "
-            "-c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
-            "-c shared_buffers=32MB"
+            "-c max_connections=400 -c shared_buffers=32MB"
+            + ("" if durable else " -c fsync=off -c synchronous_commit=off -c full_page_writes=off")
         )
         r = self._run(
             os.path.join(self.bin, "pg_ctl"), "-D", str(data), "-l", str(self.folder / "log"), "-w",

@@ -356,12 +356,12 @@ class PostgresLedger(SqliteLedger):
         """Run `work` in one transaction that first takes the ledger's write lock, so the budget check
         and the reservation of any two writers, on any machine, never interleave; NOTIFY watchers."""
         conn = self._conn()
-        conn.raw.execute("BEGIN")
         try:
-            conn.raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+            # one round trip each (a simple query may hold several statements): the lock is held for
+            # as few round trips as the work needs
+            conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
             result = work(conn)
-            conn.raw.execute(f"NOTIFY {CHANNEL}")
-            conn.raw.execute("COMMIT")
+            conn.raw.execute(f"NOTIFY {CHANNEL}; COMMIT")
             return result
         except BaseException:
             if not conn.raw.closed and conn.in_transaction:
