@@ -28,7 +28,8 @@ def _fill(cli_env: dict[str, str]) -> None:
 
 def _surfaces(env: dict[str, str], ledger: str) -> list:
     out = []
-    for args in (("stats", "--all", "--json"), ("export", "json"), ("audit", "--json"), ("savings", "--json")):
+    commands = (("stats", "--all", "--json"), ("export", "json"), ("audit", "--json"), ("savings", "--json"))
+    for args in commands:
         r = run_cli(*args, "--ledger", ledger, env=env)
         assert r.returncode == 0, (args, r.stderr)
         out.append(json.loads(r.stdout))

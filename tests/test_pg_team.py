@@ -140,6 +140,15 @@ def test_a_url_password_is_never_shown(pg, tmp_path):
     for args in (("stats", "--json"), ("locate",), ("serve", "--help")):
         res = run_cli(*args, env=env)
         assert PASSWORD not in res.stdout + res.stderr, args
+    serve = subprocess.Popen([sys.executable, "-m", "modelwise", "serve", "--port", "0"], env=env,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        first = serve.stderr.readline()  # "modelwise: serving on ... (..., ledger URL); ctrl+c stops"
+        assert "serving on" in first and "***@127.0.0.1" in first and PASSWORD not in first, first
+    finally:
+        serve.terminate()
+        rest = serve.communicate(timeout=30)[1]
+    assert PASSWORD not in rest
     # the config's ledger key with the password in an environment variable named by password_env
     url = pg.location.replace(f":{PASSWORD}@", "@")
     cfg = tmp_path / "pw.toml"

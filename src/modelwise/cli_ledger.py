@@ -56,7 +56,8 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
     cfg, explicit = config_path(getattr(args, "config", None))
     settings, from_config = load_settings(cfg, explicit)
-    paths = resolve(cfg, explicit, getattr(args, "registry", None), getattr(args, "ledger", None), from_config)
+    flags = getattr(args, "registry", None), getattr(args, "ledger", None)
+    paths = resolve(cfg, explicit, *flags, from_config)
     source_at, target_at = paths.ledger, _location(args.to, from_config)
     if str(source_at) == str(target_at):
         raise BadInput(f"--to {target_at} is the ledger itself; give another one")

@@ -61,7 +61,8 @@ def copy_ledger(source: Any, target: Any) -> dict[str, int]:
             if conn.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]:
                 raise BadInput(f"ledger {target.path} is not empty; copy into a new, empty ledger")
         for table, cols, _key in TABLES:
-            names = ["rowid" if c == "seq" and table == "outcomes" and not _is_pg(target) else c for c in cols]
+            rowid = table == "outcomes" and not _is_pg(target)
+            names = ["rowid" if c == "seq" and rowid else c for c in cols]
             if data[table]:
                 conn.executemany(
                     f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join('?' for _ in cols)})",
