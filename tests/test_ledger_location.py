@@ -33,7 +33,8 @@ def test_a_url_from_a_flag_a_variable_or_the_config_is_not_a_path(tmp_path, monk
         paths = resolve(cfg, True, None, flag, {**conf, "password_env": "PW"})
         assert isinstance(paths.ledger, LedgerUrl) and paths.ledger.url == url
         assert paths.ledger.password_env == "PW"
-        assert paths.to_json()["ledger"] == "postgresql://alice:***@db/team"  # not joined to the config folder
+        # not joined to the config's folder, and without its password
+        assert paths.to_json()["ledger"] == "postgresql://alice:***@db/team"
 
 
 def test_locate_never_creates_a_postgresql_folder_nor_prints_the_password(tmp_path, cli_env):

@@ -13,14 +13,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import psycopg
-from psycopg import sql as _sql  # noqa: F401 - loaded once here, not on first use
 from psycopg.adapt import Loader
 from psycopg.pq import TransactionStatus
 
 from modelwise.core.errors import BadInput, BadLedger, LedgerError, ModelwiseError
 from modelwise.ledger.location import LedgerUrl
 from modelwise.ledger.migrations_pg import LATEST, MIGRATIONS, VERSIONS
-from modelwise.ledger.sqlite import _DECISION_COLUMNS, SqliteLedger, _now  # noqa: F401
+from modelwise.ledger.sqlite import SqliteLedger, _now
 
 WRITE_LOCK = 0x4D574C47  # 'MWLG': every write transaction holds it (pg_advisory_xact_lock), in order
 MIGRATE_LOCK = 0x4D574D49  # 'MWMI': held while migrating
@@ -163,8 +162,8 @@ def connection_error(url: LedgerUrl, exc: BaseException) -> ModelwiseError:
     return LedgerError(f"ledger {url}: {text}")
 
 
-def _connect(url: LedgerUrl) -> psycopg.Connection:
-    kw: dict[str, Any] = {"autocommit": True, "connect_timeout": 10, "application_name": "modelwise"}
+def _connect(url: LedgerUrl, timeout: int = 10) -> psycopg.Connection:
+    kw: dict[str, Any] = {"autocommit": True, "connect_timeout": timeout, "application_name": "modelwise"}
     pw = url.password()
     if pw is not None:
         kw["password"] = pw
@@ -182,7 +181,7 @@ def peek_zone(location: Any) -> str | None:
     """The zone recorded in the database, read without creating anything; None when it cannot be read."""
     url = location if isinstance(location, LedgerUrl) else LedgerUrl(str(location))
     try:
-        raw = _connect(url)
+        raw = _connect(url, timeout=3)  # `locate` says what it can; an unreachable server is not an error
     except ModelwiseError:
         return None
     try:
