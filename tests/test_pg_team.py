@@ -225,3 +225,31 @@ def test_another_process_write_is_seen_within_a_second(pg, tmp_path):
         assert len(list(ledger.decisions())) == 2
     finally:
         ledger.close()
+
+
+def test_a_dropped_connection_costs_no_request(pg, tmp_path):
+    """The database server drops every connection (a restart, a failover): a running `serve` answers the
+    next requests on new connections instead of failing each of its threads once."""
+    env = _env(tmp_path, pg.location, "daily_budget = 100\n")
+    server, port = start_server(env)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            for i in range(8):
+                assert client.post("/route", json={"type": "documentation", "description": f"a {i}"}
+                                   ).status_code == 200
+            assert client.get("/stats").status_code == 200
+            database = pg.location.rsplit("/", 1)[1]
+            with pg.server.admin() as admin:
+                killed = admin.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s",
+                    (database,),
+                ).fetchone()[0]
+            assert killed >= 1
+            for i in range(8):
+                r = client.post("/route", json={"type": "documentation", "description": f"b {i}"})
+                assert r.status_code == 200, r.text
+                assert client.get("/stats").status_code == 200
+            assert client.get("/stats").json()["costStatistics"]["totalTasks"] == 16
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

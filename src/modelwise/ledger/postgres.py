@@ -354,11 +354,18 @@ class PostgresLedger(SqliteLedger):
     def _in_transaction(self, work: Callable[[Any], Any]) -> Any:
         """Run `work` in one transaction that first takes the ledger's write lock, so the budget check
         and the reservation of any two writers, on any machine, never interleave; NOTIFY watchers."""
-        conn = self._conn()
+        for attempt in range(2):
+            conn = self._conn()
+            try:
+                # one round trip each (a simple query may hold several statements): the lock is held
+                # for as few round trips as the work needs
+                conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                break
+            except psycopg.OperationalError:
+                if attempt or not conn.raw.broken:
+                    raise
+                self.release()  # a connection the server dropped (a restart): nothing was sent, reconnect
         try:
-            # one round trip each (a simple query may hold several statements): the lock is held for
-            # as few round trips as the work needs
-            conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
             result = work(conn)
             conn.raw.execute(f"NOTIFY {CHANNEL}; COMMIT")
             return result
@@ -411,6 +418,11 @@ class PostgresLedger(SqliteLedger):
         return "ok"
 
 
+# what is never run again after a lost connection (its transaction may have committed); `_in_transaction`
+# reconnects only when the connection was found dead at BEGIN, before anything was sent
+_WRITES = frozenset({"admit", "settle", "run_batch", "admit_many", "admit_in_batch", "settle_in_batch"})
+
+
 def _pg_errors(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
     """A connection lost or refused mid-call becomes one line naming the (redacted) ledger; constraint
     errors pass through, as with SQLite."""
@@ -435,10 +447,22 @@ def _pg_errors(fn: Callable[..., Any], name: str) -> Callable[..., Any]:
 
         return gen
 
+    def dropped(self: PostgresLedger) -> bool:
+        """This thread's connection was dropped by the server outside any transaction: a read may run
+        again on a new one."""
+        conn = self._local.__dict__.get("conn")
+        return conn is not None and conn.raw.broken and not self.in_batch()
+
     @functools.wraps(fn)
     def call(self: PostgresLedger, *args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(self, *args, **kwargs)
+            try:
+                return fn(self, *args, **kwargs)
+            except psycopg.OperationalError:
+                if name in _WRITES or not dropped(self):
+                    raise
+                self.release()
+                return fn(self, *args, **kwargs)
         except psycopg.Error as exc:
             out = convert(self, exc)
             if out is exc:
