@@ -253,3 +253,30 @@ def test_a_dropped_connection_costs_no_request(pg, tmp_path):
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+@pytest.mark.clock
+def test_the_budget_day_is_the_zone_the_database_recorded(pg, tmp_path):
+    """The first creator records its zone; every other machine keeps its budget days in it, whatever its
+    own TZ, and a config naming another zone is refused."""
+    from tests.conftest import in_zone
+
+    first = _env(tmp_path, pg.location, 'timezone = "Asia/Kolkata"\n')
+    assert run_cli("route", "documentation", "first", env=first).returncode == 0
+    other_cfg = tmp_path / "other.toml"
+    other_cfg.write_text("")
+    other = in_zone(dict(first, MODELWISE_CONFIG=str(other_cfg)), "America/New_York")
+    s = json.loads(run_cli("stats", "--json", env=other).stdout)
+    assert s["period"]["timezone"] == "Asia/Kolkata" and s["costStatistics"]["totalTasks"] == 1
+    other_cfg.write_text('timezone = "Europe/Paris"\n')
+    r = run_cli("route", "documentation", "x", env=other)
+    assert r.returncode == 2 and "Asia/Kolkata" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    with pg.connect() as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()[0] == "Asia/Kolkata"
+        days = {d for (d,) in conn.execute("SELECT day FROM decisions")}
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    with pg.connect() as conn:
+        ts = conn.execute("SELECT ts_unix FROM decisions").fetchone()[0]
+    assert days == {datetime.fromtimestamp(ts, ZoneInfo("Asia/Kolkata")).date().isoformat()}
