@@ -46,8 +46,11 @@ class PgServer:
         prefix: list[str] = []
         if os.geteuid() == 0:
             prefix = ["runuser", "-u", "postgres", "--"]
+        # The server stands for another machine: it runs on the real clock even when the tests run
+        # under libfaketime (every timestamp in the ledger comes from its clients anyway).
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKETIME", "LD_PRELOAD", "DYLD_"))}
         return subprocess.run(
-            [*prefix, *cmd], capture_output=True, text=True, timeout=timeout, cwd=self.folder
+            [*prefix, *cmd], capture_output=True, text=True, timeout=timeout, cwd=self.folder, env=env
         )
 
     def start(self, durable: bool = False) -> str | None:

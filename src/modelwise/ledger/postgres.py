@@ -162,8 +162,14 @@ def connection_error(url: LedgerUrl, exc: BaseException) -> ModelwiseError:
     return LedgerError(f"ledger {url}: {text}")
 
 
-def _connect(url: LedgerUrl, timeout: int = 10) -> psycopg.Connection:
-    kw: dict[str, Any] = {"autocommit": True, "connect_timeout": timeout, "application_name": "modelwise"}
+# The connection options. No `connect_timeout` of our own (a URL may give one, `?connect_timeout=5`):
+# psycopg's default applies, and with an explicit one a connection fails at once under libfaketime,
+# which the clock tests run under.
+_OPTIONS: dict[str, Any] = {"autocommit": True, "application_name": "modelwise"}
+
+
+def _connect(url: LedgerUrl) -> psycopg.Connection:
+    kw = dict(_OPTIONS)
     pw = url.password()
     if pw is not None:
         kw["password"] = pw
@@ -181,7 +187,7 @@ def peek_zone(location: Any) -> str | None:
     """The zone recorded in the database, read without creating anything; None when it cannot be read."""
     url = location if isinstance(location, LedgerUrl) else LedgerUrl(str(location))
     try:
-        raw = _connect(url, timeout=3)  # `locate` says what it can; an unreachable server is not an error
+        raw = _connect(url)  # `locate` says what it can; an unreachable server is not an error
     except ModelwiseError:
         return None
     try:
@@ -225,8 +231,7 @@ class PostgresLedger(SqliteLedger):
                     first = _connect(self.url)  # reports a bad URL, password or database in one line
                     self._migrate_raw(first)
                     first.close()
-                    kw: dict[str, Any] = {"autocommit": True, "connect_timeout": 10,
-                                          "application_name": "modelwise"}
+                    kw = dict(_OPTIONS)
                     if self.url.password() is not None:
                         kw["password"] = self.url.password()
                     self._pool = ConnectionPool(
