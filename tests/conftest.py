@@ -159,3 +159,26 @@ class LedgerWatch:
 
     def close(self) -> None:
         self.conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One throwaway PostgreSQL server for the session (tests/pg_support.py); skips when it cannot be had."""
+    from tests.pg_support import PgServer
+
+    server = PgServer()
+    why = server.start()
+    if why is not None:
+        server.stop()
+        pytest.skip(f"no PostgreSQL server for the tests: {why}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path):
+    """The ledger backend a test runs against: a fresh SQLite file, or a fresh database on `pg_server`."""
+    from tests.pg_support import Backend
+
+    server = request.getfixturevalue("pg_server") if request.param == "postgresql" else None
+    return Backend(request.param, tmp_path, server)

@@ -3,8 +3,8 @@ in total or per tier, and every acknowledged decision is in the ledger exactly o
 
 from __future__ import annotations
 
+import contextlib
 import json
-import sqlite3
 import subprocess
 import sys
 import time
@@ -17,20 +17,21 @@ from tests.conftest import BRIEF_REGISTRY, assert_within_budget, run_cli
 WORKER = Path(__file__).parent / "workers" / "route_worker.py"
 
 
-def _ledger_rows(path: Path) -> list[dict]:
-    conn = sqlite3.connect(path)
-    conn.row_factory = sqlite3.Row
-    return [dict(r) for r in conn.execute("SELECT id, status, reserved, tier, day FROM decisions")]
+def _ledger_rows(backend, location: str | None = None) -> list[dict]:
+    with contextlib.closing(backend.connect(location)) as conn:
+        keys = ("id", "status", "reserved", "tier", "day")
+        rows = conn.execute(f"SELECT {', '.join(keys)} FROM decisions").fetchall()
+        return [dict(zip(keys, r, strict=True)) for r in rows]
 
 
 def _check_budget(rows: list[dict], budget: float, shares: dict[str, float]) -> None:
     assert_within_budget(rows, budget, shares)
 
 
-def test_six_api_processes_never_overspend(tmp_path):
+def test_six_api_processes_never_overspend(tmp_path, backend):
     cfg = tmp_path / "config.toml"
     cfg.write_text("daily_budget = 0.5\n")
-    ledger = tmp_path / "ledger.sqlite3"
+    ledger = backend.location
     start_at = time.time() + 1.5
     procs = [
         subprocess.Popen(
@@ -57,7 +58,7 @@ def test_six_api_processes_never_overspend(tmp_path):
         assert p.returncode == 0, err
         acked += [json.loads(line) for line in out.splitlines()]
     assert len(acked) == 240
-    rows = _ledger_rows(ledger)
+    rows = _ledger_rows(backend)
     ids = [r["id"] for r in rows]
     assert len(ids) == len(set(ids)) == 240
     assert {a["id"] for a in acked} == set(ids)
@@ -67,10 +68,10 @@ def test_six_api_processes_never_overspend(tmp_path):
 
 
 @pytest.mark.clock
-def test_six_cli_processes_at_once(tmp_path, cli_env):
+def test_six_cli_processes_at_once(tmp_path, cli_env, backend):
     cfg = Path(cli_env["MODELWISE_CONFIG"])
     cfg.write_text("daily_budget = 0.2\n")
-    ledger = Path(cli_env["MODELWISE_LEDGER"])
+    cli_env["MODELWISE_LEDGER"] = backend.location
     acked, refused = [], 0
     import os
 
@@ -96,7 +97,7 @@ def test_six_cli_processes_at_once(tmp_path, cli_env):
             else:
                 assert r["status"] == "refused"
                 refused += 1
-    rows = _ledger_rows(ledger)
+    rows = _ledger_rows(backend)
     assert refused > 0
     admitted = [r["id"] for r in rows if r["status"] != "refused"]
     assert sorted(admitted) == sorted(acked)

@@ -99,7 +99,8 @@ async def test_routing_records_and_dry_run_does_not(make_service) -> None:
 
 
 @pytest.mark.clock
-async def test_a_decision_from_another_process_appears_in_the_history(cli_env) -> None:
+async def test_a_decision_from_another_process_appears_in_the_history(cli_env, backend) -> None:
+    cli_env["MODELWISE_LEDGER"] = backend.location  # a SQLite file, or a PostgreSQL database
     svc = TokenOptimizationService(
         registry=cli_env["MODELWISE_REGISTRY"],
         ledger=cli_env["MODELWISE_LEDGER"],

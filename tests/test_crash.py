@@ -16,7 +16,6 @@ import os
 import random
 import re
 import signal
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -104,9 +103,9 @@ def _same_cost(a: float, b: float) -> bool:
     return a == pytest.approx(b, rel=1e-9, abs=1e-15)
 
 
-def check_ledger(path: Path, log: Log) -> dict[str, int]:
-    conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+def check_ledger(backend, path: str, log: Log) -> dict[str, int]:
+    conn = backend.connect(path)
+    assert backend.integrity_ok(conn)
     rows = conn.execute(
         "SELECT id, status, reserved, estimated_cost, detail, day, tier, agent, model_id, seq FROM decisions "
         "ORDER BY seq"
@@ -198,7 +197,7 @@ def _cli_record(answer: dict, rng: random.Random, price: dict, env: dict[str, st
     return proc, answer["decisionId"], cost
 
 
-def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
+def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path, backend):
     seed = int(os.environ.get("MODELWISE_CRASH_SEED", random.randrange(1 << 30)))
     print(f"crash test seed {seed}, {ROUNDS} rounds")
     rng = random.Random(seed)
@@ -210,7 +209,7 @@ def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
         round_seed = rng.randrange(1 << 30)
         print(f"round {round_no}: seed {round_seed}")
         r_rng = random.Random(round_seed)
-        ledger = tmp_path / f"ledger-{round_no}.sqlite3"  # a fresh budget: every round admits
+        ledger = backend.new(f"ledger-{round_no}")  # a fresh budget: every round admits
         env = {**os.environ, "MODELWISE_LEDGER": str(ledger), "MODELWISE_CONFIG": str(cfg),
                "MODELWISE_REGISTRY": str(BRIEF_REGISTRY), "MODELWISE_CACHE": str(tmp_path / "cache")}
         log = Log()
@@ -297,7 +296,7 @@ def test_sigkill_rounds_lose_nothing_acknowledged(tmp_path):
             for line in sink:
                 log.add(line)
         http_ids = {line.split()[1] for line in http_acked if line.startswith("R ")}
-        totals = check_ledger(ledger, log)
+        totals = check_ledger(backend, ledger, log)
         print(f"round {round_no}: {totals}, {len(log.decisions)} acknowledged "
               f"({len(http_ids)} over HTTP), {len(records)} CLI records")
         assert totals["decisions"] >= len(log.decisions) > 0

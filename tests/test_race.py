@@ -7,7 +7,6 @@ asked and the roll-up equals the rows."""
 from __future__ import annotations
 
 import multiprocessing as mp
-import sqlite3
 
 import pytest
 
@@ -20,14 +19,14 @@ SHARES = {"simple": 0.2, "medium": 0.5, "complex": 0.3}
 
 @pytest.mark.clock
 @pytest.mark.parametrize("zone", ["Asia/Kolkata", "America/St_Johns"])  # half-hour offsets, to be sure
-def test_barrier_race_across_midnight(tmp_path, zone):
+def test_barrier_race_across_midnight(tmp_path, zone, backend):
     from datetime import UTC, datetime
     from zoneinfo import ZoneInfo
 
     budget = 0.3
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'daily_budget = {budget}\ntimezone = "{zone}"\n')
-    ledger = tmp_path / "ledger.sqlite3"
+    ledger = backend.location
     local_before = datetime(2026, 11, 26, 23, 59, 59, 900000, tzinfo=ZoneInfo(zone))
     before_utc = local_before.astimezone(UTC).isoformat()
     ctx = mp.get_context("spawn")
@@ -42,7 +41,7 @@ def test_barrier_race_across_midnight(tmp_path, zone):
     acked = [r for rs, _ in results for r in rs]
     asked = dict(s for _, ss in results for s in ss)
     assert len(acked) == N * 24
-    conn = sqlite3.connect(ledger)
+    conn = backend.connect()
     rows = conn.execute("SELECT id, day, tier, reserved, status, request_id FROM decisions").fetchall()
     # one decision per request id, whoever won the race for it; the other was answered the same decision
     by_request: dict[str, set[str]] = {}
@@ -82,28 +81,34 @@ def test_barrier_race_across_midnight(tmp_path, zone):
 def _open_fresh(args) -> str:
     path, barrier = args
     barrier.wait()
-    from modelwise.ledger.sqlite import SqliteLedger
+    from modelwise.ledger import open_ledger
 
     try:
-        ledger = SqliteLedger(path)
+        ledger = open_ledger(path)
         ledger.close()
         return "ok"
     except Exception as exc:  # reported, so the assertion names it
         return repr(exc)
 
 
-def test_many_processes_open_a_new_ledger_at_once(tmp_path):
+def test_many_processes_open_a_new_ledger_at_once(backend):
     """The first run of several agents at once: they all create and migrate the same new ledger.
-    Switching it to WAL needs an exclusive lock that SQLite refuses at once (no busy handler on that
-    path); none of them may fail with 'database is locked'."""
+    Switching a SQLite file to WAL needs an exclusive lock that SQLite refuses at once (no busy handler
+    on that path); on PostgreSQL they race to create the same tables. None of them may fail, and each
+    migration is applied once."""
+    from modelwise.ledger.migrations import VERSIONS
+
     ctx = mp.get_context("spawn")
     with ctx.Manager() as manager, ctx.Pool(N) as pool:
-        for round_ in range(15):
-            path = str(tmp_path / f"new-{round_}.sqlite3")
+        for round_ in range(15 if backend.kind == "sqlite" else 6):
+            path = backend.new(f"new-{round_}")
             barrier = manager.Barrier(N, timeout=60)
             answers = pool.map_async(_open_fresh, [(path, barrier)] * N).get(timeout=120)
             assert answers == ["ok"] * N, f"round {round_}: {answers}"
-            conn = sqlite3.connect(path)
-            assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-            assert conn.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] >= 1
+            conn = backend.connect(path)
+            if backend.kind == "sqlite":
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            applied = [v for (v,) in conn.execute("SELECT version FROM schema_migrations")]
+            assert sorted(applied) == sorted(VERSIONS)
+            assert conn.execute("SELECT count(*) FROM meta").fetchone()[0] == 1
             conn.close()

@@ -10,7 +10,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from modelwise.ledger.sqlite import SqliteLedger
 from modelwise.server import (
     Candidate,
     DecisionOut,
@@ -415,7 +414,7 @@ def test_unknown_query_parameter_is_named(client):
 
 @pytest.mark.clock
 @pytest.mark.parametrize("group_commit", [True, False], ids=["group-commit", "one-transaction-each"])
-def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_commit):
+def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_commit, backend):
     """200 requests at once (plus CLI processes on the same ledger) against a $0.20 day: the budget and
     every tier's allocation hold, and every answered decision is in the ledger exactly once."""
     import subprocess
@@ -423,7 +422,7 @@ def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_
 
     budget = 0.2
     config = f"daily_budget = {budget}\n"
-    ledger_path = tmp_path / "shared-ledger.sqlite3"
+    ledger_path = backend.location
     # One clock for every process: the CLI subprocesses read the real one (under CI's faketime runs, the
     # faked one), so the server does too, instead of the fixture's fixed instant.
     svc = make_service(config=config, ledger=ledger_path, clock=utc_now)
@@ -485,7 +484,9 @@ def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_
     refused = [a.json()["decisionId"] for a in answers if a.status_code == 402]
     assert acknowledged and refused, "the day's budget should both admit and refuse some of 200 tasks"
 
-    ledger = SqliteLedger(str(ledger_path))
+    from modelwise.ledger import open_ledger
+
+    ledger = open_ledger(ledger_path)
     try:
         rows = list(ledger.decisions())
     finally:

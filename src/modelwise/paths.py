@@ -68,7 +68,7 @@ class Paths:
     config: Path
     config_explicit: bool
     registry: Path
-    ledger: Path
+    ledger: Path  # or a LedgerUrl (modelwise.ledger_url) for a PostgreSQL ledger
     themes: tuple[Path, ...]
     cache: Path
 
@@ -81,6 +81,15 @@ class Paths:
             "themes": [str(p) for p in self.themes],
             "cache": str(self.cache),
         }
+
+
+def _location(value: str | os.PathLike[str], key: str, from_config: dict[str, str | None]) -> Path:
+    """A path given by a flag or a variable; for the ledger, a `postgresql://` URL is a LedgerUrl."""
+    if key == "ledger":
+        from modelwise.ledger_url import location_of
+
+        return location_of(value, from_config.get("password_env"))  # type: ignore[no-any-return]
+    return Path(value).expanduser()
 
 
 def config_path(explicit: str | os.PathLike[str] | None) -> tuple[Path, bool]:
@@ -106,12 +115,14 @@ def resolve(
         flag: str | os.PathLike[str] | None, env_name: str, key: str, default: Callable[[], Path]
     ) -> Path:
         if flag:
-            return Path(flag).expanduser()
+            return _location(flag, key, from_config)
         env = os.environ.get(env_name)
         if env:
-            return Path(env).expanduser()
+            return _location(env, key, from_config)
         value = from_config.get(key)
         if value:
+            if key == "ledger" and value.lower().startswith(("postgresql://", "postgres://")):
+                return _location(value, key, from_config)
             p = Path(value).expanduser()
             return p if p.is_absolute() else base / p
         return default()  # only now: platformdirs costs a cold start ~5 ms

@@ -131,7 +131,9 @@ class Context:
         return tz
 
     def ledger_exists(self) -> bool:
-        return self._ledger is not None or Path(self.paths.ledger).exists()
+        from modelwise.ledger import ledger_exists
+
+        return self._ledger is not None or ledger_exists(self.paths.ledger)
 
     def check_ledger(self) -> None:
         """Raise BadLedger when the ledger file is damaged; nothing when there is no ledger yet."""
@@ -491,3 +493,34 @@ def ledger_zone(ledger: Path, configured: str | None) -> dict[str, str]:
     if configured is not None:
         return {"timezone": configured, "timezoneSource": "the config's; a new ledger will record it"}
     return {"timezone": machine_zone_name(), "timezoneSource": "this machine's; a new ledger will record it"}
+
+
+def migrate_ledger(
+    config: str | None, registry: str | None, ledger: str | None, to: str
+) -> dict[str, Any]:
+    """`modelwise ledger migrate`: copy the ledger the flags, environment and config name into a new,
+    empty ledger at `to` (a file or a postgresql:// URL), in one transaction, checked row for row.
+    Returns {"from", "to", "copied": {table: rows}}; raises BadInput for a bad target."""
+    from modelwise.ledger import ledger_exists, open_ledger
+    from modelwise.ledger.copy import copy_ledger
+    from modelwise.ledger_url import location_of
+    from modelwise.loading import load_settings
+
+    cfg, explicit = config_path(config)
+    settings, from_config = load_settings(cfg, explicit)
+    paths = resolve(cfg, explicit, registry, ledger, from_config)
+    source_at, target_at = paths.ledger, location_of(to, from_config.get("password_env"))
+    if str(source_at) == str(target_at):
+        raise BadInput(f"--to {target_at} is the ledger itself; give another one")
+    if not ledger_exists(source_at):
+        raise BadInput(f"there is no ledger at {source_at} to copy")
+    source = open_ledger(source_at, settings.synchronous)
+    try:
+        target = open_ledger(target_at, settings.synchronous, zone=source.zone)
+        try:
+            counts = copy_ledger(source, target)
+        finally:
+            target.close()
+    finally:
+        source.close()
+    return {"from": str(source_at), "to": str(target_at), "copied": counts}

@@ -218,6 +218,8 @@ class ConfigIn(_Strict):
     synchronous: Literal["full", "normal", "extra"] = "full"
     registry: str | None = None
     ledger: str | None = None
+    # the environment variable holding a PostgreSQL ledger's password (when its URL has none)
+    password_env: Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")] | None = None
     server: ServerIn = Field(default_factory=ServerIn)
     any_provider: bool = False
     savings_baseline: Annotated[str, Field(min_length=1)] | None = None
@@ -342,7 +344,7 @@ def settings_from_dict(data: dict[str, Any], source: str) -> tuple[Settings, dic
             for name, p in cfg.providers.items()
         ),
         gateway=_gateway(cfg.gateway),
-    ), {"registry": cfg.registry, "ledger": cfg.ledger}
+    ), {"registry": cfg.registry, "ledger": cfg.ledger, "password_env": cfg.password_env}
 
 
 def _gateway(g: GatewayIn) -> GatewaySettings:

@@ -150,16 +150,41 @@ class Ledger(Protocol):
     ) -> list[dict[str, Any]]: ...
 
 
-def open_ledger(path: str | Path, synchronous: str = "full", zone: str = "UTC") -> Ledger:
-    """Open (creating and migrating if needed) the ledger at `path`; a new one records `zone`."""
-    from modelwise.ledger.sqlite import SqliteLedger
+def is_url(location: object) -> bool:
+    """Whether a ledger location is a PostgreSQL database (a LedgerUrl, or a postgresql:// string)."""
+    if type(location).__name__ == "LedgerUrl":
+        return True
+    return isinstance(location, str) and location[:13].lower().startswith(("postgresql://", "postgres://"))
 
+
+def open_ledger(path: str | Path, synchronous: str = "full", zone: str = "UTC") -> Ledger:
+    """Open (creating and migrating if needed) the ledger at `path` (a SQLite file, or a `postgresql://`
+    URL / LedgerUrl); a new one records `zone`."""
+    if is_url(path):
+        from modelwise.ledger.postgres import PostgresLedger
+        from modelwise.ledger_url import LedgerUrl
+
+        url = path if isinstance(path, LedgerUrl) else LedgerUrl(str(path))
+        return PostgresLedger(url, zone=zone)
+    from modelwise.ledger.sqlite import SqliteLedger, warn_if_network
+
+    warn_if_network(str(path))
     return SqliteLedger(str(path), synchronous=synchronous, zone=zone)
+
+
+def ledger_exists(path: str | Path) -> bool:
+    """Whether there is a ledger there already: the file; a PostgreSQL database always counts (opening it
+    creates nothing but the ledger's tables, in a database that exists)."""
+    return is_url(path) or Path(path).exists()
 
 
 def peek_zone(path: str | Path) -> str | None:
     """The zone recorded in an existing ledger, read without creating or migrating anything; None when
     there is no ledger or it has not recorded one yet."""
+    if is_url(path):
+        from modelwise.ledger.postgres import peek_zone as pg_peek_zone
+
+        return pg_peek_zone(path)
     from modelwise.ledger.sqlite import peek_zone as sqlite_peek_zone
 
     return sqlite_peek_zone(str(path))

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     ),
     "providers": "the providers: on or off, whether their key is set, how many models each reaches",
     "cost": "what one call to a model costs, with the prices used",
+    "ledger": "work on the ledger itself: copy it to another backend",
 }
 
 
