@@ -69,3 +69,27 @@ async def test_no_call_yet_says_how_to_start() -> None:
                    "byAgent": {}})
         await pilot.pause()
         assert "no call through the gateway today" in str(pane.query_one("#gateway-summary").render())
+
+
+async def test_the_console_shows_a_gateway_call_in_flight_then_settled(make_service) -> None:
+    """f6 puts the gateway pane in the history's place (four panes at 200x50); a call the gateway admits
+    shows in flight at once, then settled, from the shared ledger."""
+    from modelwise.tui.app import ModelwiseApp
+    from tests.tui_support import settle, wait_for
+
+    svc = make_service()
+    app = ModelwiseApp(svc, cursor_blink=False)
+    async with app.run_test(size=(200, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("f6")
+        pane = app.query_one(GatewayPane)
+        assert pane.has_class("-current") and not app.query_one("#history").has_class("-current")
+        call = svc.route_call("documentation", 120, 300, agent="zed")
+        table = pane.query_one("#gateway-table")
+        await wait_for(pilot, lambda: table.row_count == 1, timeout=5.0)
+        assert _cells(pane)[0][4] == "in flight" and _cells(pane)[0][1] == "zed"
+        svc.record_outcome(call["decisionId"], "success", input_tokens=100, output_tokens=40)
+        await wait_for(pilot, lambda: _cells(pane)[0][4] == "done", timeout=5.0)
+        assert _cells(pane)[0][5] == "100/40"
+        await pilot.press("f5")
+        assert app.query_one("#history").has_class("-current") and not pane.has_class("-current")

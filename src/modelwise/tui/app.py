@@ -28,6 +28,7 @@ from modelwise.service import TokenOptimizationService
 from modelwise.tui.commands import ModelwiseCommands
 from modelwise.tui.format import money, shown
 from modelwise.tui.panes.budget import BudgetPane
+from modelwise.tui.panes.gateway import GatewayPane
 from modelwise.tui.panes.history import HistoryPane
 from modelwise.tui.panes.registry import RegistryPane
 from modelwise.tui.panes.route import RoutePane
@@ -46,12 +47,14 @@ PANE_FOCUS = {
     "route": "#description",
     "budget": None,
     "history": "#history-table",
+    "gateway": "#gateway-table",
 }
 PANE_KEYS = {
     "registry": "f2",
     "route": "f3",
     "budget": "f4",
     "history": "f5",
+    "gateway": "f6",
 }
 
 
@@ -92,11 +95,22 @@ def screenshot_folder(cache: Path) -> Path:
 
 def visible_panes(layout: str, pane: str) -> tuple[str, ...]:
     """The panes a layout shows when `pane` is the current one."""
-    if layout == "quad":
-        return ("route", "registry", "budget", "history")
+    if layout == "quad":  # the gateway's calls take the history's place when asked for
+        return ("route", "registry", "budget", "gateway" if pane == "gateway" else "history")
     if layout in ("side", "stack") and pane in PAIR:
         return PAIR
     return (pane,)
+
+
+class GatewayLoaded(Message):
+    """The day's gateway traffic, read off the event loop."""
+
+    def __init__(self, traffic: dict[str, Any]):
+        super().__init__()
+        self.traffic = traffic
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, GatewayLoaded)
 
 
 class LedgerChanged(Message):
@@ -164,6 +178,7 @@ class ModelwiseApp(App[None]):
         "route": "Route",
         "budget": "Budget",
         "history": "History",
+        "gateway": "Gateway",
     }
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Keys and panes"),
@@ -188,6 +203,14 @@ class ModelwiseApp(App[None]):
             id="app.pane.history",
             show=False,
             tooltip="Today's decisions",
+        ),
+        Binding(
+            "f6",
+            "show_pane('gateway')",
+            "Gateway",
+            id="app.pane.gateway",
+            show=False,
+            tooltip="Today's calls through the gateway, live",
         ),
         Binding("ctrl+r", "route", "Route it", id="route.record", tooltip="Route the task and record it"),
         Binding("ctrl+t", "dry_run", "Dry run", id="route.dry-run", tooltip="Route the task, record nothing"),
@@ -281,6 +304,7 @@ class ModelwiseApp(App[None]):
                 tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes=pane("budget")
             )
             yield HistoryPane(self.service.tz, id="history", classes=pane("history"))
+            yield GatewayPane(self.service.tz, id="gateway", classes=pane("gateway"))
         yield Footer()
 
     def on_unmount(self) -> None:
@@ -303,6 +327,7 @@ class ModelwiseApp(App[None]):
         self.call_after_refresh(self.watch_ledger)
         self.call_after_refresh(self.watch_config)
         self.call_after_refresh(self.load_models, None)
+        self.set_interval(0.5, self._gateway_tick)
 
     @property
     def wide(self) -> bool:
@@ -639,8 +664,30 @@ class ModelwiseApp(App[None]):
             self.route_pane.ledger_state = state
             self.query_one(BudgetPane).show(state)
             self.query_one(HistoryPane).show(state)
+            if "gateway" in visible_panes(self.layout, self.pane):
+                self.load_gateway()
             if previous is not None and previous.calibration.version != state.calibration.version:
                 self.load_models(self.query_one(RegistryPane).task_type)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="gateway", name="gateway traffic")
+    def load_gateway(self) -> None:
+        """Today's gateway calls, with the tokens of those in flight (a ledger read and a few small files)."""
+        svc = self.service
+        try:
+            traffic = shown(svc.gateway_traffic())
+        finally:
+            svc.release_thread()
+        self.post_message(GatewayLoaded(traffic))
+
+    @on(GatewayLoaded)
+    def _gateway_loaded(self, message: GatewayLoaded) -> None:
+        with suppress(NoMatches):
+            self.query_one(GatewayPane).show(message.traffic)
+
+    def _gateway_tick(self) -> None:
+        """Calls in flight stream tokens without touching the ledger: read again while the pane shows."""
+        if "gateway" in visible_panes(self.layout, self.pane):
+            self.load_gateway()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="models", name="load models")
     def load_models(self, task_type: str | None) -> None:
