@@ -59,6 +59,7 @@ async def health() -> dict[str, str]:
 
 def main() -> None:
     sock = socket.socket()
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind(("127.0.0.1", 0))
     print(f"passthrough on http://127.0.0.1:{sock.getsockname()[1]}/v1", flush=True)
     config = uvicorn.Config(app, loop="uvloop", http="httptools", log_level="warning", access_log=False)
