@@ -20,6 +20,7 @@ from typing import Any
 
 from modelwise.core.errors import BadInput, BadLedger, LedgerError, ModelwiseError, UnknownDecision
 from modelwise.ledger import MakeSettlement, NewDecision
+from modelwise.ledger.connection import Connection
 from modelwise.ledger.migrations import LATEST, MIGRATIONS, VERSIONS
 
 _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
@@ -171,16 +172,18 @@ def _dumps(obj: Any) -> str:
     answer encodes in ~4 us instead of ~50 us); a one-shot CLI process uses the stdlib's encoder rather
     than pay ~3 ms to import orjson for one answer. Both write the same values; whatever the stdlib
     would refuse or write differently (NaN, Infinity, a lone surrogate) goes to orjson as before."""
-    orjson = sys.modules.get("orjson")
-    if orjson is None:
-        try:
-            text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-            if not text.isascii():
-                text.encode("utf-8")  # raises on a lone surrogate, which orjson refuses
-            return text
-        except (ValueError, TypeError):
-            import orjson
-    return orjson.dumps(obj).decode()
+    loaded = sys.modules.get("orjson")
+    if loaded is not None:
+        return loaded.dumps(obj).decode()
+    try:
+        text = json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        if not text.isascii():
+            text.encode("utf-8")  # raises on a lone surrogate, which orjson refuses
+        return text
+    except (ValueError, TypeError):
+        import orjson
+
+        return orjson.dumps(obj).decode()
 
 
 # The outcome that counts for a decision is its latest correction when it has one, else the outcome it
@@ -403,7 +406,7 @@ class SqliteLedger:
         self._local = threading.local()
 
     @staticmethod
-    def _read_zone(conn: sqlite3.Connection) -> str:
+    def _read_zone(conn: Connection) -> str:
         row = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
         if row is None:  # pragma: no cover - written by migration 2 in the same transaction
             raise RuntimeError("ledger has no time zone recorded")
@@ -480,7 +483,7 @@ class SqliteLedger:
             lambda conn: self._settle_here(conn, decision_id, ts, ts_unix, make, correct)
         )
 
-    def _in_transaction(self, work: Callable[[sqlite3.Connection], Any]) -> Any:
+    def _in_transaction(self, work: Callable[[Connection], Any]) -> Any:
         """Run `work` in one IMMEDIATE transaction on this thread's connection; commit, or roll back.
 
         The transaction is on the file that is at the ledger's path: its identity is checked after
@@ -512,7 +515,7 @@ class SqliteLedger:
     # -- reads -------------------------------------------------------------------------------------
 
     @staticmethod
-    def _spent(conn: sqlite3.Connection, day: str) -> dict[str, float]:
+    def _spent(conn: Connection, day: str) -> dict[str, float]:
         rows = conn.execute("SELECT tier, SUM(spent) FROM rollup WHERE day = ? GROUP BY tier", (day,))
         return {tier: total for tier, total in rows}
 
@@ -571,7 +574,8 @@ class SqliteLedger:
     ) -> Iterator[dict[str, Any]]:
         """Decisions with their outcomes, in time order (or newest first); `since`/`until` are Unix times,
         `until` exclusive."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str | float] = []
         if since is not None:
             clauses.append("d.ts_unix >= ?")
             params.append(since)
@@ -602,7 +606,8 @@ class SqliteLedger:
         actual_cost, actual input tokens, actual output tokens, outcome ts_unix, the daily budget in force
         (None for a decision recorded before it was kept)). Only the weights, constraints and daily budget
         are read out of the stored answer, inside SQLite."""
-        clauses, params = [], []
+        clauses: list[str] = []
+        params: list[str | float] = []
         if day_from is not None:
             clauses.append("d.day >= ?")
             params.append(day_from)
@@ -848,7 +853,7 @@ class SqliteLedger:
     # -- group commit (added for the HTTP service; `admit` above is unchanged) ----------------------
 
     @staticmethod
-    def _insert_decision(conn: sqlite3.Connection, rec: NewDecision) -> None:
+    def _insert_decision(conn: Connection, rec: NewDecision) -> None:
         """The writes of one admission (the same statements as `admit`)."""
         conn.execute(
             "INSERT INTO decisions (id, request_id, ts, ts_unix, day, task_type, tier, agent, model_id, "
@@ -883,7 +888,7 @@ class SqliteLedger:
         returned before the COMMIT, so no caller can answer before its decision is durable. If the
         ledger file is replaced meanwhile, the whole batch runs again on the new file (`_in_transaction`)."""
 
-        def batch(conn: sqlite3.Connection) -> list[Any]:
+        def batch(conn: Connection) -> list[Any]:
             results: list[Any] = []
             self._local.batch = True
             try:
@@ -937,7 +942,7 @@ class SqliteLedger:
     @classmethod
     def _settle_here(
         cls,
-        conn: sqlite3.Connection,
+        conn: Connection,
         decision_id: str,
         ts: str,
         ts_unix: float,
@@ -1024,7 +1029,7 @@ class SqliteLedger:
         return dec
 
     def _admit_here(
-        self, conn: sqlite3.Connection, day: str, request_id: str | None,
+        self, conn: Connection, day: str, request_id: str | None,
         make: Callable[[Mapping[str, float]], NewDecision],
     ) -> tuple[dict[str, Any], bool]:
         """Replay check, budget check and writes of an admission, inside the transaction `conn` has open."""
