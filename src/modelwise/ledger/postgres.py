@@ -1,7 +1,8 @@
 """The PostgreSQL ledger: one database shared by every machine of a team, with the SQLite ledger's
 guarantees. Every write takes one transaction-scoped advisory lock, so admissions serialise across machines.
 
-It runs the SQLite ledger's queries (sqlite.py) through a thin dialect shim; only what differs is here."""
+It runs the SQLite ledger's statements (sqlite.py, reader.py) through a thin dialect shim; only what differs
+is here."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from psycopg.pq import TransactionStatus
 
 from modelwise.core.errors import BadInput, BadLedger, LedgerError, ModelwiseError
 from modelwise.ledger.migrations_pg import LATEST, MIGRATIONS, VERSIONS
-from modelwise.ledger.sqlite import SqliteLedger, _now
+from modelwise.ledger.reader import _now
+from modelwise.ledger.sqlite import SqliteLedger
 from modelwise.ledger_url import LedgerUrl
 
 WRITE_LOCK = 0x4D574C47  # 'MWLG': every write transaction holds it (pg_advisory_xact_lock), in order
