@@ -462,11 +462,12 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
             return _json({"detail": f"the body is not valid JSON: {NESTED_TOO_DEEPLY}"}, 422)
         if request.url.path.startswith(GATEWAY_PREFIX):
             if request.url.path.startswith("/v1/messages"):
-                from modelwise.gateway.anthropic_api import error
-            else:
-                from modelwise.gateway.openai_api import error
+                from modelwise.gateway.anthropic_api import error as anthropic_error
 
-            return error(exc.status_code, str(exc.detail), headers=exc.headers or {})
+                return anthropic_error(exc.status_code, str(exc.detail), headers=exc.headers or {})
+            from modelwise.gateway.openai_api import error as openai_error
+
+            return openai_error(exc.status_code, str(exc.detail), headers=exc.headers or {})
         response = _json({"detail": _one_line(str(exc.detail))}, exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the `Allow` a 405 must carry (RFC 9110)
         return response

@@ -68,8 +68,8 @@ def error_body(status: int, message: str) -> dict[str, Any]:
     return {"type": "error", "error": {"type": ERROR_TYPES.get(status, "api_error"), "message": line}}
 
 
-def error(status: int, message: str, headers: Mapping[str, str] = ()) -> Response:
-    return Response(orjson.dumps(error_body(status, message)), status, dict(headers),
+def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(error_body(status, message)), status, dict(headers or {}),
                     media_type="application/json")
 
 
@@ -254,7 +254,7 @@ def mount(app: FastAPI, service: Any) -> None:
         messages, system, tools, _, _, model_id = request_of(body, request, None)  # any model listed
         offer = service.reach.offer(model_id) if model_id is not None else None
         target = upstream.target(service.reach, offer.provider) if offer is not None else None
-        if target is None or target.api != "anthropic":
+        if offer is None or target is None or target.api != "anthropic":
             n = anthropic_input_tokens(system, messages, tools, dumps)
             return Response(orjson.dumps({"input_tokens": n}), media_type="application/json")
         body["model"] = offer.upstream_id

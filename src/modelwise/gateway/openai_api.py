@@ -58,8 +58,10 @@ def error_body(status: int, message: str, code: str | None = None) -> dict[str, 
     return {"error": {"message": line, "type": kind, "param": None, "code": code or default_code}}
 
 
-def error(status: int, message: str, code: str | None = None, headers: Mapping[str, str] = ()) -> Response:
-    return Response(orjson.dumps(error_body(status, message, code)), status, dict(headers),
+def error(
+    status: int, message: str, code: str | None = None, headers: Mapping[str, str] | None = None
+) -> Response:
+    return Response(orjson.dumps(error_body(status, message, code)), status, dict(headers or {}),
                     media_type="application/json")
 
 

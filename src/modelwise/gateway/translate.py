@@ -311,15 +311,16 @@ def anthropic_to_openai_request(body: Mapping[str, Any], model: str, max_tokens:
             }
             for t in tools
         ]
-        tc = body.get("tool_choice")
-        kind = tc.get("type") if isinstance(tc, dict) else None
+        choice = body.get("tool_choice")
+        tc: dict[str, Any] = choice if isinstance(choice, dict) else {}
+        kind = tc.get("type")
         if kind == "any":
             out["tool_choice"] = "required"
         elif kind == "none":
             out["tool_choice"] = "none"
         elif kind == "tool":
             out["tool_choice"] = {"type": "function", "function": {"name": tc.get("name", "")}}
-        if isinstance(tc, dict) and tc.get("disable_parallel_tool_use"):
+        if tc.get("disable_parallel_tool_use"):
             out["parallel_tool_calls"] = False
     return out
 
@@ -427,7 +428,7 @@ def _events(buf: bytes) -> tuple[list[tuple[bytes, bytes]], bytes]:
     """The complete server-sent events in `buf` as (event name, data), and what is left."""
     if b"\r" in buf:
         buf = buf.replace(b"\r\n", b"\n")
-    out = []
+    out: list[tuple[bytes, bytes]] = []
     while True:
         end = buf.find(b"\n\n")
         if end < 0:

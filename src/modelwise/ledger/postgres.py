@@ -1,7 +1,8 @@
 """The PostgreSQL ledger: one database shared by every machine of a team, with the SQLite ledger's
 guarantees. Every write takes one transaction-scoped advisory lock, so admissions serialise across machines.
 
-It runs the SQLite ledger's queries (sqlite.py) through a thin dialect shim; only what differs is here."""
+It runs the SQLite ledger's statements (sqlite.py, reader.py) through a thin dialect shim; only what differs
+is here."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ from psycopg.pq import TransactionStatus
 
 from modelwise.core.errors import BadInput, BadLedger, LedgerError, ModelwiseError
 from modelwise.ledger.migrations_pg import LATEST, MIGRATIONS, VERSIONS
-from modelwise.ledger.sqlite import SqliteLedger, _now
+from modelwise.ledger.reader import _now
+from modelwise.ledger.sqlite import SqliteLedger
 from modelwise.ledger_url import LedgerUrl
 
 WRITE_LOCK = 0x4D574C47  # 'MWLG': every write transaction holds it (pg_advisory_xact_lock), in order
@@ -183,6 +185,13 @@ def _connect(url: LedgerUrl) -> psycopg.Connection:
     return raw
 
 
+def _value(raw: psycopg.Connection, sql: str) -> Any:
+    """The one value of a statement that always gives exactly one row (a SELECT with no FROM)."""
+    row = raw.execute(sql).fetchone()
+    assert row is not None, sql  # a SELECT without FROM has one row
+    return row[0]
+
+
 def peek_zone(location: Any) -> str | None:
     """The zone recorded in the database, read without creating anything; None when it cannot be read."""
     url = location if isinstance(location, LedgerUrl) else LedgerUrl(str(location))
@@ -191,7 +200,7 @@ def peek_zone(location: Any) -> str | None:
     except ModelwiseError:
         return None
     try:
-        if raw.execute("SELECT to_regclass('meta')").fetchone()[0] is None:
+        if _value(raw, "SELECT to_regclass('meta')") is None:
             return None
         row = raw.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
         return None if row is None else str(row[0])
@@ -297,12 +306,12 @@ class PostgresLedger(SqliteLedger):
 
     @staticmethod
     def _applied_raw(raw: psycopg.Connection) -> set[int]:
-        if raw.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+        if _value(raw, "SELECT to_regclass('schema_migrations')") is None:
             return set()
         return {v for (v,) in raw.execute("SELECT version FROM schema_migrations")}
 
     def _refuse(self, raw: psycopg.Connection, applied: set[int]) -> None:
-        if not applied and raw.execute("SELECT to_regclass('decisions')").fetchone()[0] is not None:
+        if not applied and _value(raw, "SELECT to_regclass('decisions')") is not None:
             raise BadLedger(
                 f"{self.path} has a decisions table that modelwise did not make; it was left untouched "
                 "(give modelwise its own database)"
