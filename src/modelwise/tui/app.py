@@ -240,6 +240,9 @@ class ModelwiseApp(App[None]):
         self._reread = threading.Event()  # set when the settings changed: the ledger watcher reads again
         self._config_restarts = 0
         self._own_config: bytes | None = None  # the config as the console's last save wrote it
+        # Whether compose() built the panes: until then a layout or pane change only sets the value, and
+        # compose uses it. (`App.is_mounted` is a method taking a widget, not a flag: always truthy.)
+        self._panes_built = False
         themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
         for theme in themes:
             self.register_theme(theme)
@@ -282,6 +285,7 @@ class ModelwiseApp(App[None]):
             )
             yield HistoryPane(self.service.tz, id="history", classes=pane("history"))
         yield Footer()
+        self._panes_built = True
 
     def on_unmount(self) -> None:
         self._watch_stop.set()
@@ -318,7 +322,7 @@ class ModelwiseApp(App[None]):
 
     def _apply_layout(self) -> None:
         """The size's classes on the panes' container and which panes are shown (CSS does the rest)."""
-        if not self.is_mounted:
+        if not self._panes_built:
             return
         panes = self.query_one("#panes")
         height = self.size.height
@@ -334,7 +338,7 @@ class ModelwiseApp(App[None]):
         self._apply_layout()
 
     def watch_pane(self, pane: str) -> None:
-        if not self.is_mounted:
+        if not self._panes_built:
             return
         self._apply_layout()
         tabs = self.query_one("#pane-tabs", Tabs)
@@ -433,7 +437,7 @@ class ModelwiseApp(App[None]):
 
     def _route(self, dry_run: bool) -> None:
         try:
-            task = self.route_pane.task()
+            task = self.route_pane.form_task()
         except ModelwiseError as exc:
             self.notify(str(exc), title="Not routed", severity="error")
             return
@@ -441,7 +445,7 @@ class ModelwiseApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="route", name="route")
     def route_worker(
-        self, task_type: str, description: str, budget: str | None, weights: Weights, dry_run: bool
+        self, task_type: str, description: str, budget: float | None, weights: Weights, dry_run: bool
     ) -> None:
         svc = self.service
         try:
