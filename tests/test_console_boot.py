@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from modelwise.tui.app import LOADING, ModelwiseApp
 from modelwise.tui.boot import Boot, prepare
+from modelwise.tui.commands import ModelwiseCommands
 from modelwise.tui.panes.route import RoutePane
 from tests.conftest import BRIEF_REGISTRY, run_cli
 from tests.tui_support import SNAPSHOT_CONFIG, settle, wait_for
@@ -61,12 +62,14 @@ async def test_the_first_frame_is_the_layout_with_placeholders_then_the_panes(bo
             await pilot.press("ctrl+r")  # a key that needs the panes waits for them: nothing breaks
             await pilot.pause()
             assert not app.query(RoutePane)
+            assert [c[0] for c in ModelwiseCommands(app.screen).commands()] == ["Help"]  # the palette too
             open_gate[0] = True
             await settle(pilot)
             assert app.ready and app.query_one("#route") is app.query_one(RoutePane)
             assert app.focused is app.query_one("#description")
             assert app.query_one("#registry").rows  # the registry table filled, the ledger watched
             assert app.ledger_state is not None
+            assert "Route the task and record it" in [c[0] for c in ModelwiseCommands(app.screen).commands()]
             await pilot.press("ctrl+t")  # the keys work once the panes are in
             await wait_for(pilot, lambda: any(n.title == "Dry run" for n in app._notifications))
     finally:
