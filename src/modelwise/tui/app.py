@@ -447,7 +447,8 @@ class ModelwiseApp(App[None]):
         self.query_one("#pane-tabs").display = not self.wide
         shown = visible_panes(self.layout, self.pane)
         for p in self.PANE_LABELS:
-            self.query_one(f"#{p}").set_class(p in shown, "-current")
+            for box in self.query(f"#{p}"):  # none while the panes replace their placeholders
+                box.set_class(p in shown, "-current")
 
     def watch_layout(self) -> None:
         self._apply_layout()
