@@ -30,7 +30,6 @@ from modelwise.core.errors import ModelwiseError, RegistryError, terminal_safe
 from modelwise.core.settings import Settings, Weights
 from modelwise.tui.boot import Boot, prepare
 from modelwise.tui.commands import ModelwiseCommands
-from modelwise.tui.format import money, shown
 from modelwise.tui.themes import load_themes
 
 # The panes, the service and what they import load after the first frame (in the service's worker):
@@ -103,6 +102,21 @@ def visible_panes(layout: str, pane: str) -> tuple[str, ...]:
     if layout in ("side", "stack") and pane in PAIR:
         return PAIR
     return (pane,)
+
+
+def shown(data: Any) -> Any:
+    """`tui.format.shown`, imported on first use (it brings in core.routing: not needed to draw the first
+    frame)."""
+    from modelwise.tui.format import shown as escaped
+
+    return escaped(data)
+
+
+def money(x: float) -> str:
+    """`core.routing.money`, imported on first use (see `shown`)."""
+    from modelwise.core.routing import money as dollars
+
+    return dollars(x)
 
 
 LOADING = "loading the registry…"
