@@ -67,6 +67,7 @@ async def test_the_first_frame_is_the_layout_with_placeholders_then_the_panes(bo
             await settle(pilot)
             assert app.ready and app.query_one("#route") is app.query_one(RoutePane)
             assert app.focused is app.query_one("#description")
+            assert app.query_one("#task-type").size.width == 22  # the panes' own CSS came in with them
             assert app.query_one("#registry").rows  # the registry table filled, the ledger watched
             assert app.ledger_state is not None
             assert "Route the task and record it" in [c[0] for c in ModelwiseCommands(app.screen).commands()]

@@ -194,7 +194,8 @@ class ModelwiseApp(App[None]):
     `boot` (`tui.boot.prepare`): the first frame is drawn from its settings, and the service is built
     in a worker right after it (a failure is shown, then the app exits: `run` raises it again)."""
 
-    CSS_PATH = Path(__file__).with_name("app.tcss")
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # the layout; what is inside the panes: PANES_CSS
+    PANES_CSS = Path(__file__).with_name("panes.tcss")
     TITLE = "modelwise"
     AUTO_FOCUS = "#description"
     COMMANDS = App.COMMANDS | {ModelwiseCommands}
@@ -268,7 +269,8 @@ class ModelwiseApp(App[None]):
         refresh_seconds: float = 30.0,
         cursor_blink: bool = True,
     ):
-        super().__init__()
+        # With a boot, the panes' own CSS is read when they come in (the first frame needs the layout's).
+        super().__init__(css_path=[self.CSS_PATH, self.PANES_CSS] if service is not None else None)
         if service is not None:
             self.service = service
             settings, paths = service.settings, service.paths
@@ -415,6 +417,8 @@ class ModelwiseApp(App[None]):
             self.set_keymap(settings.keymap)
         box = self.query_one("#panes")
         with self.batch_update():
+            self.stylesheet.read(self.PANES_CSS)
+            self.refresh_css(animate=False)
             await box.remove_children()
             await box.mount_all(self._panes())
             self._titles()
