@@ -107,6 +107,15 @@ async def test_resizing_refits_the_columns_and_keeps_the_name_frozen(app) -> Non
         assert app.query_one("#history-table", DataTable).fixed_columns == 1
 
 
+async def test_a_pane_chosen_before_the_app_runs_is_the_one_it_opens_on(app) -> None:
+    """Setting the pane (or the layout) before the panes exist only records it: compose opens there."""
+    app.pane = "budget"
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        assert shown(app) == ["budget"]
+        assert app.query_one("#pane-tabs").active == "tab-budget"
+
+
 def test_money_short_never_shows_zero_for_a_cost() -> None:
     assert money_short(0.002612) == "$0.0026"
     assert money_short(0.000022) == "$0.000022"

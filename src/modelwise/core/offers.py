@@ -58,9 +58,10 @@ def offer_rows(model: Any, reach: Any) -> list[dict[str, Any]]:
 
 
 def _blend(r: dict[str, Any]) -> float:
-    if r["inputPer1M"] is None or r["outputPer1M"] is None:
+    price_in, price_out = r["inputPer1M"], r["outputPer1M"]
+    if price_in is None or price_out is None:
         return float("inf")
-    return (3.0 * r["inputPer1M"] + r["outputPer1M"]) / 4.0
+    return (3.0 * float(price_in) + float(price_out)) / 4.0
 
 
 def _why(provider: str, reach: Any) -> str:

@@ -1,7 +1,9 @@
 """The console app: four panes over one service, a ledger watcher thread and the app's commands.
 
-`run()` is what `modelwise` with no arguments calls. Every ledger read or write happens in a thread
-worker that only posts messages; handlers on the main thread own every state change."""
+`run()` is what `modelwise` with no arguments calls: its first frame is the layout with placeholders,
+drawn from the settings alone (`tui.boot`); the service and the panes come in right after it. Every
+ledger read or write happens in a thread worker that only posts messages; handlers on the main thread
+own every state change."""
 
 from __future__ import annotations
 
@@ -10,8 +12,9 @@ import time
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
@@ -19,23 +22,25 @@ from textual.containers import Container
 from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Footer, Input, Tab, Tabs
+from textual.widget import Widget
+from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from modelwise.core.errors import ModelwiseError, RegistryError
+from modelwise.core.errors import ModelwiseError, RegistryError, terminal_safe
 from modelwise.core.settings import Settings, Weights
-from modelwise.service import TokenOptimizationService
+from modelwise.tui.boot import Boot, prepare
 from modelwise.tui.commands import ModelwiseCommands
-from modelwise.tui.format import money, shown
-from modelwise.tui.panes.budget import BudgetPane
-from modelwise.tui.panes.gateway import GatewayPane
-from modelwise.tui.panes.history import HistoryPane
-from modelwise.tui.panes.registry import RegistryPane
-from modelwise.tui.panes.route import RoutePane
-from modelwise.tui.state import LedgerState, read_state
 from modelwise.tui.themes import load_themes
-from modelwise.tui.widgets.help import HelpScreen
-from modelwise.tui.widgets.weights import WeightControl
+
+# The panes, the service and what they import load after the first frame (in the service's worker):
+# only the layout's own widgets are needed to draw it.
+if TYPE_CHECKING:
+    from modelwise.service import TokenOptimizationService
+    from modelwise.tui.panes.gateway import GatewayPane
+    from modelwise.tui.panes.history import HistoryPane
+    from modelwise.tui.panes.registry import RegistryPane
+    from modelwise.tui.panes.route import RoutePane
+    from modelwise.tui.state import LedgerState
 
 DEFAULT_THEME = "modelwise-dark"
 WIDE = (150, 40)  # columns and rows from which all four panes show at once
@@ -113,6 +118,38 @@ class GatewayLoaded(Message):
         return isinstance(message, GatewayLoaded)
 
 
+def shown(data: Any) -> Any:
+    """`tui.format.shown`, imported on first use (it brings in core.routing: not needed to draw the first
+    frame)."""
+    from modelwise.tui.format import shown as escaped
+
+    return escaped(data)
+
+
+def money(x: float) -> str:
+    """`core.routing.money`, imported on first use (see `shown`)."""
+    from modelwise.core.routing import money as dollars
+
+    return dollars(x)
+
+
+LOADING = "loading the registry…"
+# Actions that need the panes (and the service): refused until they are in (`check_action`).
+PANE_ACTIONS = frozenset(
+    {"show_pane", "route", "dry_run", "reset_weights", "save_weights", "toggle_grid", "registry_view"}
+)
+
+
+@dataclass
+class ServiceReady(Message):
+    service: TokenOptimizationService
+
+
+@dataclass
+class ServiceFailed(Message):
+    error: BaseException
+
+
 class LedgerChanged(Message):
     """A fresh ledger snapshot; only the newest one waiting in the queue matters."""
 
@@ -167,9 +204,12 @@ class ConfigRefused(Message):
 
 
 class ModelwiseApp(App[None]):
-    """The console. `service` carries the registry, ledger, config and clock (inject one to test)."""
+    """The console. `service` carries the registry, ledger, config and clock (inject one to test); or
+    `boot` (`tui.boot.prepare`): the first frame is drawn from its settings, and the service is built
+    in a worker right after it (a failure is shown, then the app exits: `run` raises it again)."""
 
-    CSS_PATH = Path(__file__).with_name("app.tcss")
+    CSS_PATH = Path(__file__).with_name("app.tcss")  # the layout; what is inside the panes: PANES_CSS
+    PANES_CSS = Path(__file__).with_name("panes.tcss")
     TITLE = "modelwise"
     AUTO_FOCUS = "#description"
     COMMANDS = App.COMMANDS | {ModelwiseCommands}
@@ -245,49 +285,64 @@ class ModelwiseApp(App[None]):
 
     def __init__(
         self,
-        service: TokenOptimizationService,
+        service: TokenOptimizationService | None = None,
         *,
+        boot: Boot | None = None,
         poll_interval: float = 0.2,
         refresh_seconds: float = 30.0,
         cursor_blink: bool = True,
     ):
-        super().__init__()
-        self.service = service
+        # With a boot, the panes' own CSS is read when they come in (the first frame needs the layout's).
+        super().__init__(css_path=[self.CSS_PATH, self.PANES_CSS] if service is not None else None)
+        if service is not None:
+            self.service = service
+            settings, paths = service.settings, service.paths
+        elif boot is not None:
+            settings, paths = boot.settings, boot.paths
+        else:
+            raise TypeError("ModelwiseApp needs a service or a boot")
+        self.boot = None if service is not None else boot
+        self.ready = service is not None  # the service and the panes are in
+        self.boot_error: BaseException | None = None  # building the service failed (the app exits)
+        self.boot_settings = settings
         self.poll_interval = poll_interval
         self.refresh_seconds = refresh_seconds
         self.cursor_blink = cursor_blink
         self.ledger_state: LedgerState | None = None
-        self.default_weights = service.settings.weights
+        self.default_weights = settings.weights
         self._watch_restarts = 0
         self._watch_stop = threading.Event()  # set on unmount: the watchers' threads end with the app
         self._reread = threading.Event()  # set when the settings changed: the ledger watcher reads again
         self._config_restarts = 0
         self._own_config: bytes | None = None  # the config as the console's last save wrote it
-        themes, self.theme_problems = load_themes(service.paths.themes, service.paths.cache)
+        # Whether compose() built the panes: until then a layout or pane change only sets the value, and
+        # compose uses it. (`App.is_mounted` is a method taking a widget, not a flag: always truthy.)
+        self._panes_built = False
+        self.paths = paths
+        themes, self.theme_problems = load_themes(paths.themes, paths.cache)
         for theme in themes:
             self.register_theme(theme)
         self.file_themes = tuple(sorted(t.name for t in themes))
-        wanted = service.settings.theme
+        wanted = settings.theme
         if wanted and wanted not in self.available_themes:
             self.theme_problems.append(f"theme {wanted!r} from the config is not installed")
             wanted = None
         fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
         self.theme = wanted or fallback
-        if service.settings.keymap:
-            self.set_keymap(service.settings.keymap)
+        if settings.keymap:
+            self.set_keymap(settings.keymap)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force: the service's once it is in, else those the first frame was drawn with."""
+        return self.service.settings if self.ready else self.boot_settings
 
     # -- layout ------------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         # Classes for the size and the current pane are set here, so the first frame is styled once.
-        settings = self.service.settings
         width, height = self.size.width, self.size.height
         self.set_reactive(ModelwiseApp.layout, layout_for(width, height))
-        shown = visible_panes(self.layout, self.pane)
-
-        def pane(name: str) -> str:
-            return "pane -current" if name in shown else "pane"
-
         tabs = Tabs(
             *(Tab(f"{label} [dim]{PANE_KEYS[p]}[/]", id=f"tab-{p}") for p, label in self.PANE_LABELS.items()),
             active=f"tab-{self.pane}",
@@ -296,25 +351,43 @@ class ModelwiseApp(App[None]):
         tabs.display = not self.wide
         yield tabs
         with Container(id="panes", classes=self._panes_classes(height)):
-            yield RoutePane(self.service, id="route", classes=pane("route"))
-            yield RegistryPane(
-                settings.task_types, self.model_offers, id="registry", classes=pane("registry")
-            )
-            yield BudgetPane(
-                tuple(t.name for t in settings.tiers), self.service.tz, id="budget", classes=pane("budget")
-            )
-            yield HistoryPane(self.service.tz, id="history", classes=pane("history"))
-            yield GatewayPane(self.service.tz, id="gateway", classes=pane("gateway"))
+            if self.ready:
+                yield from self._panes()
+            else:  # the layout as it will be, each pane saying what it waits for
+                for p in self.PANE_LABELS:
+                    yield Static(Text(LOADING, style="dim"), id=p, classes=self._pane_classes(p))
         yield Footer()
+        self._panes_built = True
+
+    def _pane_classes(self, name: str) -> str:
+        return "pane -current" if name in visible_panes(self.layout, self.pane) else "pane"
+
+    def _panes(self) -> list[Widget]:
+        """The panes over the service (imported here: not needed for the first frame)."""
+        from modelwise.tui.panes.budget import BudgetPane
+        from modelwise.tui.panes.gateway import GatewayPane
+        from modelwise.tui.panes.history import HistoryPane
+        from modelwise.tui.panes.registry import RegistryPane
+        from modelwise.tui.panes.route import RoutePane
+
+        settings, tz = self.service.settings, self.service.tz
+        return [
+            RoutePane(self.service, id="route", classes=self._pane_classes("route")),
+            RegistryPane(
+                settings.task_types, self.model_offers, id="registry", classes=self._pane_classes("registry")
+            ),
+            BudgetPane(
+                tuple(t.name for t in settings.tiers), tz, id="budget", classes=self._pane_classes("budget")
+            ),
+            HistoryPane(tz, id="history", classes=self._pane_classes("history")),
+            GatewayPane(tz, id="gateway", classes=self._pane_classes("gateway")),
+        ]
 
     def on_unmount(self) -> None:
         self._watch_stop.set()
 
     def on_mount(self) -> None:
-        for inp in self.query(Input):
-            inp.cursor_blink = self.cursor_blink
-        for pane_id, label in self.PANE_LABELS.items():
-            self.query_one(f"#{pane_id}").border_title = f"{label} [dim]{PANE_KEYS[pane_id]}[/]"
+        self._titles()
         if self.theme_problems:
             self.notify(
                 "\n".join(self.theme_problems),
@@ -322,12 +395,77 @@ class ModelwiseApp(App[None]):
                 severity="warning",
                 timeout=10,
             )
+        if self.ready:
+            self._start()
+        else:  # the service (registry, ledger) right after the first frame, not before it
+            self.call_after_refresh(self.build_service)
+
+    def _titles(self) -> None:
+        for pane_id, label in self.PANE_LABELS.items():
+            self.query_one(f"#{pane_id}").border_title = f"{label} [dim]{PANE_KEYS[pane_id]}[/]"
+
+    def _start(self) -> None:
+        """The panes are in: the watchers, the ledger and the registry table (right after this frame)."""
+        from textual.widgets import Input
+
+        for inp in self.query(Input):
+            inp.cursor_blink = self.cursor_blink
         self.theme_changed_signal.subscribe(self, self._theme_changed)
-        # The ledger and the registry table come right after the first frame, not before it.
         self.call_after_refresh(self.watch_ledger)
         self.call_after_refresh(self.watch_config)
         self.call_after_refresh(self.load_models, None)
         self.set_interval(0.5, self._gateway_tick)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="boot", name="open the registry")
+    def build_service(self) -> None:
+        """Build the service (registry, config, paths) and import the panes, off the main thread."""
+        assert self.boot is not None
+        try:
+            service = self.boot.build()
+            import modelwise.tui.panes.budget
+            import modelwise.tui.panes.history
+            import modelwise.tui.panes.registry
+            import modelwise.tui.panes.route  # noqa: F401 - the import is the point: off the main thread
+        except Exception as exc:  # noqa: BLE001 - any failure is shown, then raised again by run()
+            self.post_message(ServiceFailed(exc))
+        else:
+            self.post_message(ServiceReady(service))
+
+    @on(ServiceReady)
+    async def _service_ready(self, message: ServiceReady) -> None:
+        if self._watch_stop.is_set():  # the app closed meanwhile
+            message.service.close()
+            return
+        self.service = message.service
+        settings = self.service.settings
+        self.default_weights = settings.weights
+        if settings.keymap != self.boot_settings.keymap:
+            self.set_keymap(settings.keymap)
+        box = self.query_one("#panes")
+        with self.batch_update():
+            self.stylesheet.read(self.PANES_CSS)
+            self.refresh_css(animate=False)
+            await box.remove_children()
+            await box.mount_all(self._panes())
+            self._titles()
+        self.ready = True  # only now: until the panes are in, what needs them waits (check_action)
+        self.query_one("#description").focus()
+        self._start()
+        self.refresh_bindings()
+
+    @on(ServiceFailed)
+    def _service_failed(self, message: ServiceFailed) -> None:
+        error = message.error
+        self.boot_error = error
+        text = str(error) if isinstance(error, ModelwiseError) else f"{type(error).__name__}: {error}"
+        for p in self.PANE_LABELS:
+            self.query_one(f"#{p}", Static).update(Text(terminal_safe(text), style="bold red"))
+        code = error.exit_code if isinstance(error, ModelwiseError) else 1
+        self.call_after_refresh(self.exit, None, code)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Keys and commands that need the panes wait for them."""
+        return self.ready or action not in PANE_ACTIONS
 
     @property
     def wide(self) -> bool:
@@ -343,7 +481,7 @@ class ModelwiseApp(App[None]):
 
     def _apply_layout(self) -> None:
         """The size's classes on the panes' container and which panes are shown (CSS does the rest)."""
-        if not self.is_mounted:
+        if not self._panes_built:
             return
         panes = self.query_one("#panes")
         height = self.size.height
@@ -353,13 +491,14 @@ class ModelwiseApp(App[None]):
         self.query_one("#pane-tabs").display = not self.wide
         shown = visible_panes(self.layout, self.pane)
         for p in self.PANE_LABELS:
-            self.query_one(f"#{p}").set_class(p in shown, "-current")
+            for box in self.query(f"#{p}"):  # none while the panes replace their placeholders
+                box.set_class(p in shown, "-current")
 
     def watch_layout(self) -> None:
         self._apply_layout()
 
     def watch_pane(self, pane: str) -> None:
-        if not self.is_mounted:
+        if not self._panes_built:
             return
         self._apply_layout()
         tabs = self.query_one("#pane-tabs", Tabs)
@@ -385,7 +524,7 @@ class ModelwiseApp(App[None]):
         terminal, so keys never go to a widget that is not shown."""
         target = PANE_FOCUS[pane]
         if pane == "registry":
-            self.query_one(RegistryPane).focus_main()
+            self.registry_pane.focus_main()
         elif target:
             self.query_one(target).focus()
         elif not self.wide:
@@ -429,12 +568,16 @@ class ModelwiseApp(App[None]):
         self, filename: str | None = None, path: str | None = None, time_format: str | None = None
     ) -> str | None:
         """The palette's screenshot, saved where a file can be written (Textual says where)."""
-        return super().deliver_screenshot(filename, path or str(screenshot_folder(self.service.paths.cache)),
+        return super().deliver_screenshot(filename, path or str(screenshot_folder(self.paths.cache)),
                                           time_format)
 
     def action_help(self) -> None:
         rows: list[tuple[str, str, str]] = []
-        keymap = self.service.settings.keymap
+        from modelwise.tui.panes.registry import RegistryPane
+        from modelwise.tui.widgets.help import HelpScreen
+        from modelwise.tui.widgets.weights import WeightControl
+
+        keymap = self.settings.keymap
         for b in [*self.BINDINGS, *RegistryPane.BINDINGS, *WeightControl.BINDINGS]:
             assert isinstance(b, Binding)
             keys = keymap.get(b.id or "", b.key)
@@ -448,7 +591,15 @@ class ModelwiseApp(App[None]):
 
     @property
     def route_pane(self) -> RoutePane:
+        from modelwise.tui.panes.route import RoutePane
+
         return self.query_one(RoutePane)
+
+    @property
+    def registry_pane(self) -> RegistryPane:
+        from modelwise.tui.panes.registry import RegistryPane
+
+        return self.query_one(RegistryPane)
 
     def action_route(self) -> None:
         self._route(dry_run=False)
@@ -458,7 +609,7 @@ class ModelwiseApp(App[None]):
 
     def _route(self, dry_run: bool) -> None:
         try:
-            task = self.route_pane.task()
+            task = self.route_pane.form_task()
         except ModelwiseError as exc:
             self.notify(str(exc), title="Not routed", severity="error")
             return
@@ -466,7 +617,7 @@ class ModelwiseApp(App[None]):
 
     @work(thread=True, exit_on_error=False, group="route", name="route")
     def route_worker(
-        self, task_type: str, description: str, budget: str | None, weights: Weights, dry_run: bool
+        self, task_type: str, description: str, budget: float | None, weights: Weights, dry_run: bool
     ) -> None:
         svc = self.service
         try:
@@ -501,16 +652,15 @@ class ModelwiseApp(App[None]):
         """From the command palette: the registry's frontier or chart toggle, with the pane shown."""
         if self.pane != "registry":
             self.action_show_pane("registry")
-        pane = self.query_one(RegistryPane)
+        pane = self.registry_pane
         if what == "frontier":
             pane.action_toggle_frontier()
         else:
             pane.action_toggle_chart()
 
-    @on(RoutePane.WinnerChanged)
-    def _winner_changed(self, message: RoutePane.WinnerChanged) -> None:
+    def on_route_pane_winner_changed(self, message: RoutePane.WinnerChanged) -> None:
         with suppress(NoMatches):
-            self.query_one(RegistryPane).set_winner(message.winner)
+            self.registry_pane.set_winner(message.winner)
 
     def action_reset_weights(self) -> None:
         self.route_pane.reset_weights(self.default_weights)
@@ -524,7 +674,7 @@ class ModelwiseApp(App[None]):
         self.theme = name
 
     def _theme_changed(self, theme: Any) -> None:
-        if theme.name != self.service.settings.theme:  # not one the config already names (just read)
+        if theme.name != self.settings.theme:  # not one the config already names (just read)
             self.save_config_worker("theme", {"theme": theme.name})
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="config", name="save config")
@@ -546,6 +696,8 @@ class ModelwiseApp(App[None]):
     def watch_ledger(self) -> None:
         """Poll PRAGMA data_version on this thread's own connection; post a snapshot when another
         connection committed, the day turned, or `refresh_seconds` passed (the spend line moves on)."""
+        from modelwise.tui.state import read_state
+
         worker = get_current_worker()
         svc = self.service
         ledger = svc.ledger
@@ -634,8 +786,8 @@ class ModelwiseApp(App[None]):
             pane = self.route_pane
             if pane.weights == previous:  # the form showed the config's weights: it shows the new ones
                 pane.reset_weights(settings.weights)
-            pane.post_message(RoutePane.Changed())  # ranked again under the new settings
-            self.load_models(self.query_one(RegistryPane).task_type)
+            pane.post_message(pane.Changed())  # ranked again under the new settings
+            self.load_models(self.registry_pane.task_type)
         if message.own or (settings == old and message.registry is None):
             return  # the console's own save (already said), or nothing that matters changed
         changed = [message.config] + ([message.registry] if message.registry else [])
@@ -656,18 +808,21 @@ class ModelwiseApp(App[None]):
 
     @on(LedgerChanged)
     def _ledger_changed(self, message: LedgerChanged) -> None:
+        from modelwise.tui.panes.budget import BudgetPane
+        from modelwise.tui.panes.history import HistoryPane
+
         state = message.state
         previous = self.ledger_state
         self.ledger_state = state
         self._watch_restarts = 0
         with suppress(NoMatches):  # a snapshot that arrives while the app closes
             self.route_pane.ledger_state = state
-            self.query_one(BudgetPane).show(state)
-            self.query_one(HistoryPane).show(state)
+            self.query_one("#budget", BudgetPane).show(state)
+            self.query_one("#history", HistoryPane).show(state)
             if "gateway" in visible_panes(self.layout, self.pane):
                 self.load_gateway()
             if previous is not None and previous.calibration.version != state.calibration.version:
-                self.load_models(self.query_one(RegistryPane).task_type)
+                self.load_models(self.registry_pane.task_type)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="gateway", name="gateway traffic")
     def load_gateway(self) -> None:
@@ -682,11 +837,11 @@ class ModelwiseApp(App[None]):
     @on(GatewayLoaded)
     def _gateway_loaded(self, message: GatewayLoaded) -> None:
         with suppress(NoMatches):
-            self.query_one(GatewayPane).show(message.traffic)
+            self.query_one("#gateway", GatewayPane).show(message.traffic)
 
     def _gateway_tick(self) -> None:
         """Calls in flight stream tokens without touching the ledger: read again while the pane shows."""
-        if "gateway" in visible_panes(self.layout, self.pane):
+        if self.ready and "gateway" in visible_panes(self.layout, self.pane):
             self.load_gateway()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="models", name="load models")
@@ -702,7 +857,7 @@ class ModelwiseApp(App[None]):
     @on(ModelsLoaded)
     def _models_loaded(self, message: ModelsLoaded) -> None:
         with suppress(NoMatches):
-            self.query_one(RegistryPane).set_rows(message.task_type, message.rows, message.chart)
+            self.registry_pane.set_rows(message.task_type, message.rows, message.chart)
 
     def model_offers(self, model_id: str) -> list[dict[str, Any]] | None:
         """The offers of a registry model (core.offers.offer_rows), None when it is no longer listed."""
@@ -717,12 +872,10 @@ class ModelwiseApp(App[None]):
         except ModelwiseError:  # a config the reach cannot be computed from: the app reports it elsewhere
             return None
 
-    @on(RegistryPane.TaskTypeChanged)
-    def _registry_type(self, message: RegistryPane.TaskTypeChanged) -> None:
+    def on_registry_pane_task_type_changed(self, message: RegistryPane.TaskTypeChanged) -> None:
         self.load_models(message.task_type)
 
-    @on(HistoryPane.Selected)
-    def _history_selected(self, message: HistoryPane.Selected) -> None:
+    def on_history_pane_selected(self, message: HistoryPane.Selected) -> None:
         self.load_decision(message.decision_id)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="decision", name="load decision")
@@ -736,8 +889,10 @@ class ModelwiseApp(App[None]):
 
     @on(DecisionLoaded)
     def _decision_loaded(self, message: DecisionLoaded) -> None:
+        from modelwise.tui.panes.history import HistoryPane
+
         with suppress(NoMatches):
-            self.query_one(HistoryPane).show_detail(message.decision)
+            self.query_one("#history", HistoryPane).show_detail(message.decision)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """The one place worker failures are handled: say what failed; restart the ledger watcher."""
@@ -761,11 +916,18 @@ class ModelwiseApp(App[None]):
             self.set_timer(min(30.0, 2.0**self._config_restarts), self.watch_config)
 
 
-def run(service: TokenOptimizationService | None = None) -> int:
-    """Open the console on the configured registry, ledger and config."""
-    app = ModelwiseApp(service or TokenOptimizationService())
+def run(service: TokenOptimizationService | None = None, *, boot: Boot | None = None) -> int:
+    """Open the console on `service`, or on what `boot` (default: `tui.boot.prepare()`, the configured
+    registry, ledger and config) builds after the first frame. A failure to build it (a bad registry,
+    ledger or config value) is shown in the app, which exits, and raised again here for the CLI."""
+    if service is None and boot is None:
+        boot = prepare()
+    app = ModelwiseApp(service, boot=boot)
     try:
         app.run()
     finally:
-        app.service.close()
+        if app.ready:
+            app.service.close()
+    if app.boot_error is not None:
+        raise app.boot_error
     return app.return_code or 0

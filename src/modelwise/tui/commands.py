@@ -18,6 +18,9 @@ class ModelwiseCommands(Provider):
 
     def commands(self) -> list[tuple[str, str, Callable[[], object]]]:
         app: ModelwiseApp = self.app  # type: ignore[assignment]
+        help_command = ("Help", "keys and panes", app.action_help)
+        if not app.ready:  # the registry is still loading: the other commands need the panes
+            return [help_command]
         out: list[tuple[str, str, Callable[[], object]]] = [
             ("Route the task and record it", "route the form's task for real (ctrl+r)", app.action_route),
             ("Dry run the task", "route the form's task without recording it (ctrl+t)", app.action_dry_run),
@@ -42,7 +45,7 @@ class ModelwiseCommands(Provider):
                 "which model wins by cost and performance weight; again: the breakdown (ctrl+g)",
                 app.action_toggle_grid,
             ),
-            ("Help", "keys and panes", app.action_help),
+            help_command,
         ]
         for pane, label in app.PANE_LABELS.items():
             if app.wide or pane != app.pane:

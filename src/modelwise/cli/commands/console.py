@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from modelwise.cli.common import service_from_args
-
 if TYPE_CHECKING:
     import argparse
 
@@ -19,7 +17,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    svc = service_from_args(args)  # a bad registry or config is reported before the screen changes
+    from modelwise.tui.boot import prepare
+
+    # A bad config is reported before the screen changes; the registry and the ledger are opened after
+    # the console's first frame (a failure there is shown, then reported here the same way).
+    boot = prepare(
+        registry=getattr(args, "registry", None),
+        ledger=getattr(args, "ledger", None),
+        config=getattr(args, "config", None),
+    )
     from modelwise.tui.app import run as run_app
 
-    return run_app(svc)
+    return run_app(boot=boot)

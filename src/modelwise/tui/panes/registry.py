@@ -8,7 +8,7 @@ import math
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -24,6 +24,9 @@ from modelwise.core.errors import terminal_safe
 from modelwise.tui.format import Ordered, clip, num
 from modelwise.tui.state import Winner
 from modelwise.tui.widgets.table import Level, Table, column_width, fit_widths
+
+if TYPE_CHECKING:
+    from rich.console import JustifyMethod
 
 CHUNK = 50
 
@@ -83,7 +86,7 @@ LEVELS = tuple(Level(tuple(k for k in _KEYS if k not in _DROP[:n])) for n in ran
 
 
 def _cells(r: dict[str, Any]) -> dict[str, Text]:
-    right = "right"
+    right: JustifyMethod = "right"
     lat = r["latencyMs"]
     return {
         "name": Ordered(clip(r["name"], 32), r["id"]),
@@ -283,9 +286,9 @@ class RegistryPane(Vertical):
         """The highlighted model's offers: provider, price in and out per million tokens, latency, and
         whether a provider that is on can call it (the one routing calls marked ★)."""
         self.offers_of = model_id
-        rows = self.offers(model_id) if self.offers is not None and model_id else None
         box = self.query_one("#registry-offers", Static)
-        if not rows:
+        rows = self.offers(model_id) if self.offers is not None and model_id else None
+        if not rows or not model_id:
             box.update("")
             return
         name = next((r["name"] for r in self.rows if r["id"] == model_id), model_id)
@@ -443,6 +446,8 @@ class RegistryPane(Vertical):
 
     def _add_pending(self) -> None:
         table = self.query_one("#registry-table", DataTable)
+        if self.shown is None:  # the rows changed wholesale since: refresh_table starts again with them
+            return
         chunk, self._pending = self._pending[:CHUNK], self._pending[CHUNK:]
         for r in chunk:
             cells = _cells(r)

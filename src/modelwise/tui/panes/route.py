@@ -88,7 +88,7 @@ class Task:
 
     task_type: str
     description: str
-    budget: str | None
+    budget: float | None  # what BudgetValidator accepted (None: the task type's default)
     weights: Weights
 
 
@@ -199,7 +199,7 @@ class RoutePane(Vertical):
 
     # -- what the form says ----------------------------------------------------------------------
 
-    def task(self) -> Task:
+    def form_task(self) -> Task:
         """The task as the form describes it. Raises BadInput when the budget is refused."""
         budget_input = self.query_one("#task-budget", Input)
         result = budget_input.validate(budget_input.value)
@@ -208,7 +208,8 @@ class RoutePane(Vertical):
         text = budget_input.value.strip().removeprefix("$").strip()
         value = self.query_one("#task-type", Select).value
         task_type = value if isinstance(value, str) else self.default_type
-        return Task(task_type, self.query_one("#description", Input).value, text or None, self.weights)
+        budget = float(text) if text else None
+        return Task(task_type, self.query_one("#description", Input).value, budget, self.weights)
 
     # -- changes ---------------------------------------------------------------------------------
 
@@ -262,7 +263,7 @@ class RoutePane(Vertical):
     def _recompute(self) -> None:
         state = self.ledger_state
         try:
-            task = self.task()
+            task = self.form_task()
         except BadInput as exc:
             self.problem = str(exc)
             self._computed = None
@@ -382,16 +383,17 @@ class RoutePane(Vertical):
     def _show_note(self) -> None:
         """The highlighted model's eligibility in full (the column is cut on a narrow terminal)."""
         table = self.query_one("#breakdown", DataTable)
-        rows = self.breakdown["candidates"] if self.breakdown else []
+        breakdown = self.breakdown
+        rows = breakdown["candidates"] if breakdown else []
         row = table.cursor_row
         note = Text()
-        if 0 <= row < len(rows):
+        if breakdown and 0 <= row < len(rows):
             c = rows[row]
             why = "winner" if c["winner"] else (c["reason"] or "eligible")
             note = Text.assemble((f"#{c['rank']} {c['name']}: ", "bold"), why)
-            extra = self.breakdown["models"] - len(rows)
+            extra = breakdown["models"] - len(rows)
             if extra > 0:
-                note.append(f"  (top {len(rows)} of {self.breakdown['models']:,} shown)", style="dim")
+                note.append(f"  (top {len(rows)} of {breakdown['models']:,} shown)", style="dim")
         self.query_one("#breakdown-note", Static).update(note)
 
     def on_resize(self) -> None:
@@ -489,7 +491,7 @@ class RoutePane(Vertical):
         if not self.grid_shown:
             return
         try:
-            task = self.task()
+            task = self.form_task()
         except BadInput:
             return
         state = self.ledger_state

@@ -79,9 +79,9 @@ class QualityPriceChart(PlotextPlot, can_focus=True):
         if win is not None:
             plt.scatter([x_of[win["id"]]], [win["quality"]], marker=WINNER_MARK, color=WINNER_COLOR)
         lo, hi = math.floor(min(xs)), math.ceil(max(xs))
-        ticks = list(range(lo, hi + 1))
-        labels = ["free" if free_x is not None and t == free_x else _price_label(t) for t in ticks]
-        plt.xticks(ticks, labels)
+        decades = list(range(lo, hi + 1))
+        labels = ["free" if free_x is not None and t == free_x else _price_label(t) for t in decades]
+        plt.xticks([float(t) for t in decades], labels)
         plt.xlim(lo - 0.1, hi + 0.1)
         plt.xlabel("blended $ per 1k tokens (log)")
         plt.ylabel("quality")

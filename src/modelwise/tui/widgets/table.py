@@ -100,7 +100,7 @@ def _fits(
     i: int, level: Level, need: Mapping[str, int], text: str | None, width: int, least: int = MIN_TEXT
 ) -> Fit | None:
     fixed = sum(w for k, w in need.items() if k != text) + SCROLLBAR
-    if text in need:
+    if text is not None and text in need:
         room = width - fixed
         if room >= need[text]:
             return Fit(i, level.columns, None, need)
