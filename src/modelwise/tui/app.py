@@ -8,9 +8,7 @@ own every state change."""
 from __future__ import annotations
 
 import threading
-import time
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -20,23 +18,34 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Container
 from textual.css.query import NoMatches
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Footer, Static, Tab, Tabs
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from modelwise.core.errors import ModelwiseError, RegistryError, terminal_safe
+from modelwise.core.errors import ModelwiseError, terminal_safe
 from modelwise.core.settings import Settings, Weights
 from modelwise.tui.boot import Boot, prepare
 from modelwise.tui.commands import ModelwiseCommands
+from modelwise.tui.keys import APP_BINDINGS
+from modelwise.tui.messages import (
+    ConfigRefused,
+    ConfigReloaded,
+    ConfigSaved,
+    DecisionLoaded,
+    GatewayLoaded,
+    LedgerChanged,
+    ModelsLoaded,
+    Routed,
+    ServiceFailed,
+    ServiceReady,
+)
 from modelwise.tui.themes import load_themes
 
 # The panes, the service and what they import load after the first frame (in the service's worker):
 # only the layout's own widgets are needed to draw it.
 if TYPE_CHECKING:
     from modelwise.service import TokenOptimizationService
-    from modelwise.tui.panes.gateway import GatewayPane
     from modelwise.tui.panes.history import HistoryPane
     from modelwise.tui.panes.registry import RegistryPane
     from modelwise.tui.panes.route import RoutePane
@@ -107,17 +116,6 @@ def visible_panes(layout: str, pane: str) -> tuple[str, ...]:
     return (pane,)
 
 
-class GatewayLoaded(Message):
-    """The day's gateway traffic, read off the event loop."""
-
-    def __init__(self, traffic: dict[str, Any]):
-        super().__init__()
-        self.traffic = traffic
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, GatewayLoaded)
-
-
 def shown(data: Any) -> Any:
     """`tui.format.shown`, imported on first use (it brings in core.routing: not needed to draw the first
     frame)."""
@@ -140,69 +138,6 @@ PANE_ACTIONS = frozenset(
 )
 
 
-@dataclass
-class ServiceReady(Message):
-    service: TokenOptimizationService
-
-
-@dataclass
-class ServiceFailed(Message):
-    error: BaseException
-
-
-class LedgerChanged(Message):
-    """A fresh ledger snapshot; only the newest one waiting in the queue matters."""
-
-    def __init__(self, state: LedgerState):
-        super().__init__()
-        self.state = state
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, LedgerChanged)
-
-
-@dataclass
-class ModelsLoaded(Message):
-    task_type: str | None
-    rows: list[dict[str, Any]]
-    chart: dict[str, Any] | None = None  # service.quality_price(task_type)
-
-
-@dataclass
-class DecisionLoaded(Message):
-    decision: dict[str, Any]
-
-
-@dataclass
-class Routed(Message):
-    result: dict[str, Any]
-
-
-@dataclass
-class ConfigSaved(Message):
-    what: str
-    path: str
-    weights: Weights | None = None
-
-
-@dataclass
-class ConfigReloaded(Message):
-    """The config (and the registry, when `registry` names it) was read again and is in force."""
-
-    config: str
-    registry: str | None
-    old: Settings
-    own: bool = False  # the console's own save (already reported)
-
-
-@dataclass
-class ConfigRefused(Message):
-    """A changed config or registry could not be used: `error` says why; the old settings stay."""
-
-    title: str
-    error: str
-
-
 class ModelwiseApp(App[None]):
     """The console. `service` carries the registry, ledger, config and clock (inject one to test); or
     `boot` (`tui.boot.prepare`): the first frame is drawn from its settings, and the service is built
@@ -220,65 +155,7 @@ class ModelwiseApp(App[None]):
         "history": "History",
         "gateway": "Gateway",
     }
-    BINDINGS = [
-        Binding("f1", "help", "Help", id="app.help", tooltip="Keys and panes"),
-        Binding(
-            "f2",
-            "show_pane('registry')",
-            "Models",
-            id="app.pane.registry",
-            show=False,
-            tooltip="The registry",
-        ),
-        Binding(
-            "f3", "show_pane('route')", "Route", id="app.pane.route", show=False, tooltip="The route form"
-        ),
-        Binding(
-            "f4", "show_pane('budget')", "Budget", id="app.pane.budget", show=False, tooltip="Today's budget"
-        ),
-        Binding(
-            "f5",
-            "show_pane('history')",
-            "History",
-            id="app.pane.history",
-            show=False,
-            tooltip="Today's decisions",
-        ),
-        Binding(
-            "f6",
-            "show_pane('gateway')",
-            "Gateway",
-            id="app.pane.gateway",
-            show=False,
-            tooltip="Today's calls through the gateway, live",
-        ),
-        Binding("ctrl+r", "route", "Route it", id="route.record", tooltip="Route the task and record it"),
-        Binding("ctrl+t", "dry_run", "Dry run", id="route.dry-run", tooltip="Route the task, record nothing"),
-        Binding(
-            "ctrl+o",
-            "reset_weights",
-            "Reset weights",
-            id="route.reset-weights",
-            show=False,
-            tooltip="Back to the config's weights",
-        ),
-        Binding(
-            "ctrl+s",
-            "save_weights",
-            "Save weights",
-            id="route.save-weights",
-            show=False,
-            tooltip="Write the weights into the config",
-        ),
-        Binding(
-            "ctrl+g",
-            "toggle_grid",
-            "Grid",
-            id="route.grid",
-            show=False,
-            tooltip="Which model wins by cost and performance weight (again: the breakdown)",
-        ),
-    ]
+    BINDINGS = APP_BINDINGS
 
     pane: reactive[str] = reactive("route", init=False)
     layout: reactive[str] = reactive("tabs", init=False)
@@ -694,83 +571,18 @@ class ModelwiseApp(App[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="ledger-watch", name="ledger watcher")
     def watch_ledger(self) -> None:
-        """Poll PRAGMA data_version on this thread's own connection; post a snapshot when another
-        connection committed, the day turned, or `refresh_seconds` passed (the spend line moves on)."""
-        from modelwise.tui.state import read_state
+        """Post a snapshot of the ledger whenever another connection committed, the day turned, or
+        `refresh_seconds` passed (tui.watchers.poll_ledger)."""
+        from modelwise.tui.watchers import poll_ledger
 
-        worker = get_current_worker()
-        svc = self.service
-        ledger = svc.ledger
-        last: tuple[int, str] | None = None
-        read_at = 0.0
-        try:
-            # The worker is cancelled when the app exits, but a watcher restarted by its timer while the
-            # app shuts down would never be: the app's own closing flag ends it too.
-            while not (worker.is_cancelled or self._watch_stop.is_set()):
-                version = ledger.data_version()
-                day = svc.today().isoformat()
-                now = time.monotonic()
-                reread = self._reread.is_set()
-                if (version, day) != last or now - read_at >= self.refresh_seconds or reread:
-                    self._reread.clear()
-                    state = read_state(svc, version)
-                    last, read_at = (version, day), now
-                    self.post_message(LedgerChanged(state))
-                # A plain sleep, not `Event.wait(timeout)`: a timed wait on a lock never returns under
-                # libfaketime (it fakes CLOCK_MONOTONIC, which `sem_clockwait` reads unfaked), and CI runs
-                # the console's tests under it. The stop flag is checked every poll, 0.2 s by default.
-                time.sleep(self.poll_interval)
-        finally:
-            ledger.release()
-
-    # -- the config and the registry files -----------------------------------------------------------
-
-    def _file_stamps(self) -> tuple[Any, Any]:
-        """What the config says (its bytes: it is small) and when the registry last changed."""
-        paths = self.service.paths
-        try:
-            config: Any = paths.config.read_bytes()
-        except OSError as exc:
-            config = type(exc).__name__
-        try:
-            st = paths.registry.stat()
-            registry: Any = (str(paths.registry), st.st_size, st.st_mtime_ns, st.st_ino)
-        except OSError as exc:
-            registry = type(exc).__name__
-        return config, registry
+        poll_ledger(self, get_current_worker())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="config-watch", name="config watcher")
     def watch_config(self) -> None:
-        """Poll the config and the registry files; when one changed (and stayed so for one poll, so a
-        file half-written by an editor is not read), read them again in this thread and put them in
-        force, or say why not. A plain `time.sleep`, as the ledger watcher does (libfaketime)."""
-        worker = get_current_worker()
-        svc = self.service
-        applied = seen = self._file_stamps()
-        try:
-            while not (worker.is_cancelled or self._watch_stop.is_set()):
-                time.sleep(self.poll_interval)
-                now = self._file_stamps()
-                if now != applied and now == seen:
-                    registry_changed = now[1] != applied[1]
-                    applied = now
-                    old = svc.settings
-                    try:
-                        done = svc.reload(registry=registry_changed)
-                    except ModelwiseError as exc:
-                        what = "Registry" if isinstance(exc, RegistryError) else "Config"
-                        error = str(exc)
-                        path = str(svc.paths.registry if what == "Registry" else svc.paths.config)
-                        if path not in error:
-                            error = f"{path}: {error}"
-                        self.post_message(ConfigRefused(f"{what} change not applied", error))
-                    else:
-                        self._reread.set()
-                        own = now[0] == self._own_config and not registry_changed
-                        self.post_message(ConfigReloaded(done["config"], done["registry"], old, own))
-                seen = now
-        finally:
-            svc.release_thread()
+        """Put a changed config or registry in force, or say why not (tui.watchers.poll_files)."""
+        from modelwise.tui.watchers import poll_files
+
+        poll_files(self, get_current_worker())
 
     @on(ConfigReloaded)
     def _config_reloaded(self, message: ConfigReloaded) -> None:
@@ -836,6 +648,8 @@ class ModelwiseApp(App[None]):
 
     @on(GatewayLoaded)
     def _gateway_loaded(self, message: GatewayLoaded) -> None:
+        from modelwise.tui.panes.gateway import GatewayPane  # loaded with the panes, after the first frame
+
         with suppress(NoMatches):
             self.query_one("#gateway", GatewayPane).show(message.traffic)
 
