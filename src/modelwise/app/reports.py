@@ -614,7 +614,9 @@ def gateway_traffic(ctx: Context, day: str | None = None, limit: int = 50) -> di
                 "reserved": row["reserved"],
                 "actualCost": row.get("actual_cost"),
                 "maxOutputTokens": row["output_tokens"],
-                "inputTokens": row.get("actual_input_tokens"),
+                # the provider's count once settled with it, else the conservative count reserved for
+                "inputTokens": row.get("actual_input_tokens") if row.get("actual_input_tokens") is not None
+                else row["input_tokens"],
                 "outputTokens": row.get("actual_output_tokens")
                 if outcome is not None else (live.get(row["id"]) or {}).get("outputTokens"),
                 "live": row["id"] in live,

@@ -31,9 +31,10 @@ STATE_STYLE = {"in flight": "bold cyan", "done": "", "failed": "red"}
 def _tokens(call: dict[str, Any]) -> str:
     tin = call.get("inputTokens")
     tout = call.get("outputTokens")
-    out = "…" if tout is None else f"{tout:,}"
-    if call["state"] == "in flight":
-        out += f"/{call['maxOutputTokens']:,}"
+    if call["state"] == "in flight":  # streamed so far (… when not published) of the most allowed
+        out = ("…" if tout is None else f"{tout:,}") + f"/{call['maxOutputTokens']:,}"
+    else:
+        out = "-" if tout is None else f"{tout:,}"
     return f"{'?' if tin is None else f'{tin:,}'}/{out}"
 
 
