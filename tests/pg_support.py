@@ -27,6 +27,11 @@ def _binaries() -> str | None:
     return None
 
 
+def _runuser() -> str | None:
+    """runuser, on PATH or in the sbin folders a PATH without them leaves out."""
+    return shutil.which("runuser", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"]))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -44,8 +49,8 @@ class PgServer:
 
     def _run(self, *cmd: str, timeout: float = 120) -> subprocess.CompletedProcess:
         prefix: list[str] = []
-        if os.geteuid() == 0:
-            prefix = ["runuser", "-u", "postgres", "--"]
+        if os.geteuid() == 0:  # PostgreSQL refuses to run as root: as the `postgres` user
+            prefix = [_runuser() or "runuser", "-u", "postgres", "--"]
         # The server stands for another machine: it runs on the real clock even when the tests run
         # under libfaketime (every timestamp in the ledger comes from its clients anyway).
         env = {k: v for k, v in os.environ.items() if not k.startswith(("FAKETIME", "LD_PRELOAD", "DYLD_"))}
@@ -59,6 +64,8 @@ class PgServer:
         self.bin = _binaries()
         if self.bin is None:
             return "PostgreSQL's initdb/pg_ctl are not installed (apt-get install postgresql)"
+        if os.geteuid() == 0 and _runuser() is None:
+            return "runuser is not installed, so PostgreSQL cannot run as the postgres user (util-linux)"
         import importlib.util
 
         if importlib.util.find_spec("psycopg") is None:
