@@ -42,8 +42,11 @@ class Live:
             await asyncio.gather(task, return_exceptions=True)
 
     def start(self, decision: dict[str, Any], attempt: int = 1) -> None:
-        if self.folder is not None and (self._task is None or self._task.done()):
-            self._task = asyncio.get_running_loop().create_task(publish(self.folder, self))
+        if self.folder is not None:
+            loop = asyncio.get_running_loop()
+            task = self._task
+            if task is None or task.done() or task.get_loop() is not loop:  # (a server started again)
+                self._task = loop.create_task(publish(self.folder, self))
         tokens = decision.get("estimatedTokens") or {}
         self.calls[decision["decisionId"]] = {
             "model": decision.get("selectedModel"),
