@@ -280,3 +280,35 @@ def test_the_budget_day_is_the_zone_the_database_recorded(pg, tmp_path):
     with pg.connect() as conn:
         ts = conn.execute("SELECT ts_unix FROM decisions").fetchone()[0]
     assert days == {datetime.fromtimestamp(ts, ZoneInfo("Asia/Kolkata")).date().isoformat()}
+
+
+def test_closing_while_another_thread_reads_never_crashes(pg, tmp_path):
+    """The console closes the service as it exits while a worker thread may still be reading: the ledger
+    closes that thread's connection only once its statement is done (freeing it mid-call crashed libpq,
+    a segmentation fault seen in CI), and the thread's next statement fails cleanly."""
+    import threading
+
+    from modelwise.ledger import open_ledger
+
+    ledger = open_ledger(pg.location)
+    started, outcome = threading.Event(), []
+
+    def reader() -> None:
+        conn = ledger._conn()
+        started.set()
+        conn.execute("SELECT pg_sleep(0.4)").fetchall()
+        outcome.append("first done")
+        try:
+            ledger.decisions(limit=1).__next__()
+        except StopIteration:
+            outcome.append("read again")  # a fresh connection: the ledger was closed, not broken
+        except Exception as exc:  # noqa: BLE001 - a clean error is what the test wants
+            outcome.append(type(exc).__name__)
+
+    t = threading.Thread(target=reader)
+    t.start()
+    started.wait()
+    time.sleep(0.1)  # the reader is inside pg_sleep now
+    ledger.close()
+    t.join(10)
+    assert outcome and outcome[0] == "first done", outcome

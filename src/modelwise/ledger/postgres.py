@@ -10,6 +10,7 @@ import functools
 import inspect
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -100,6 +101,21 @@ class _Cursor:
 
     def execute(self, sql: str, params: Any = ()) -> Any:
         return self._conn.execute(sql, params, plain=self.row_factory is None)
+
+
+def _close_when_idle(raw: psycopg.Connection, wait: float = 5.0) -> None:
+    """Close `raw` once no thread is executing on it (psycopg's connection lock is free), polling with
+    plain sleeps (a timed lock wait never returns under libfaketime); left open if still busy after
+    `wait` seconds (closing it then could crash the thread using it)."""
+    lock = raw.lock
+    for _ in range(int(wait / 0.01)):
+        if lock.acquire(blocking=False):
+            try:
+                raw.close()  # finish() without taking the lock
+            finally:
+                lock.release()
+            return
+        time.sleep(0.01)
 
 
 class _PgConn:
@@ -285,13 +301,20 @@ class PostgresLedger(SqliteLedger):
             pass
 
     def close(self) -> None:
+        """Close every connection. One another thread is using right now (a console worker still reading
+        as the app exits) is closed once its statement is done, under the lock psycopg holds while it
+        executes: freeing a connection in the middle of another thread's call crashes libpq. That thread's
+        next statement gets a clean "connection is closed" error instead."""
+        own: _PgConn | None = self._local.__dict__.get("conn")
         with self._lock:
             conns, self._all = list(self._all), []
             pool, self._pool = self._pool, None
         for conn in conns:
             try:
-                if pool is not None:
-                    pool.putconn(conn.raw)
+                if own is not None and conn is own and pool is not None:
+                    pool.putconn(own.raw)
+                else:
+                    _close_when_idle(conn.raw)
             except Exception:  # noqa: BLE001
                 pass
         if pool is not None:
