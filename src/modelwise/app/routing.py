@@ -166,10 +166,13 @@ def route(
     now = ctx.clock()
     day = budget_policy.budget_day(now, ctx.tz).isoformat()
     settings = ctx.settings
+    # ranked before the write transaction opens (ranking may read what outcomes taught)
+    ranking = ctx.ranking(task.type, task.weights, task.constraints, any_provider=task.any_provider)
+    tin, tout = ctx.estimate_tokens(task.type, task.description)
 
     def make(spent: Mapping[str, float]) -> NewDecision:
         decision_id = new_decision_id(now)
-        p = plan_task(ctx, task, spent)
+        p = plan(ranking, tin, tout, task.budget, settings, spent)
         choice = p.choice
         response = decision_json(
             ctx, p, decision_id=decision_id, request_id=request_id, agent=agent,
