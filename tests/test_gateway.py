@@ -410,3 +410,46 @@ def test_messages_beyond_the_context_window_are_400_and_record_nothing(make_serv
         assert ok.choices[0].message.content
     assert len(standin.requests) == 1 and standin.requests[0]["json"]["max_tokens"] < 100
     assert len(settled(svc, 1)) == 1
+
+
+def test_gateway_posts_skip_fastapi_and_a_handler_crash_is_a_formatted_500(make_service, standin, monkeypatch):
+    """A gateway POST goes from the guard straight to its handler (FastAPI's routing and middlewares
+    are not on a call's path); what the handler did not answer is a 500 in the caller's format."""
+    from fastapi.testclient import TestClient
+
+    from modelwise.gateway import common
+    from modelwise.server import create_app
+
+    monkeypatch.setenv("STANDIN_KEY", KEY)
+    svc = make_service(config=config(standin.base_url))
+    app = create_app(svc)
+    through_fastapi = []
+    inner = app.app
+
+    async def spy(scope, receive, send):
+        if scope["type"] == "http":
+            through_fastapi.append(scope["path"])
+        await inner(scope, receive, send)
+
+    app.app = spy
+    body = {"model": "auto:documentation", "messages": [{"role": "user", "content": "Say hi."}]}
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        assert client.get("/v1/models").status_code == 200
+        assert through_fastapi == ["/v1/models"]
+
+        def crash(*a, **kw):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(common, "load_object", crash)
+        monkeypatch.setattr("modelwise.gateway.openai_api.load_object", crash)
+        monkeypatch.setattr("modelwise.gateway.anthropic_api.load_object", crash)
+        r = client.post("/v1/chat/completions", json=body)
+        assert r.status_code == 500 and r.json()["error"]["message"] == "internal error: RuntimeError"
+        r = client.post("/v1/messages", json=body, headers={"anthropic-version": "2023-06-01"})
+        assert r.status_code == 500 and r.json()["type"] == "error", r.text
+        from modelwise.gateway import upstream
+
+        client.portal.call(upstream.close_all)  # the test client's loop has no server to close it
+    assert through_fastapi == ["/v1/models"]

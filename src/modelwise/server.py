@@ -140,6 +140,9 @@ class Guard:
         self.gateway_max_body = max(max_body, GATEWAY_MAX_BODY) if max_body == MAX_BODY else max_body
         self.hosts = LOOPBACK_HOSTS | {h.lower().encode("ascii") for h in allowed_hosts}
         self.origins = frozenset(o.lower().encode("ascii") for o in allowed_origins)
+        # POST routes the gateway serves without FastAPI's machinery (gateway.common.post)
+        state = getattr(app, "state", None)
+        self.direct: dict[str, Any] = getattr(state, "direct", {}) if state is not None else {}
 
     def _host_ok(self, host: bytes, scope: Scope) -> bool:
         if host[-1:] == b"]":  # an IPv6 literal without a port
@@ -284,6 +287,12 @@ class Guard:
                 return {"type": "http.request", "body": body, "more_body": False}
             return await receive()
 
+        direct = self.direct.get(scope["path"]) if method == "POST" else None
+        if direct is not None:  # a gateway call: straight to its handler (gateway.common.post)
+            from modelwise.gateway.common import call_direct
+
+            await call_direct(direct, scope, replay, send)
+            return
         await self.app(scope, replay, send)
 
 

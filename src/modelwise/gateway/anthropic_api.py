@@ -33,6 +33,7 @@ from modelwise.gateway.common import (
     load_object,
     log,
     positive_int,
+    post,
     required_capabilities,
     retry_after,
     route,
@@ -173,19 +174,20 @@ def mount(app: FastAPI, service: Any) -> None:
                                           lambda reach: callable_sets(reach, api), LISTING, tools, rules)
         return messages, system, tools, task_type, how, model_id
 
-    @app.post(PREFIX, include_in_schema=False)
     async def messages(request: Request) -> Response:
         try:
             return await _messages(request)
         except Invalid as exc:
             return error(exc.status, str(exc))
 
-    @app.post(PREFIX + "/count_tokens", include_in_schema=False)
     async def count_tokens(request: Request) -> Response:
         try:
             return await _count_tokens(request)
         except Invalid as exc:
             return error(exc.status, str(exc))
+
+    post(app, PREFIX, messages, error)
+    post(app, PREFIX + "/count_tokens", count_tokens, error)
 
     async def _messages(request: Request) -> Response:
         raw = await request.body()

@@ -28,6 +28,7 @@ from modelwise.gateway.common import (
     load_object,
     log,
     positive_int,
+    post,
     required_capabilities,
 )
 from modelwise.gateway.common import Call as _Call
@@ -101,12 +102,13 @@ def mount(app: FastAPI, service: Any) -> None:
         ]
         return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
 
-    @app.post("/v1/chat/completions", include_in_schema=False)
     async def chat(request: Request) -> Response:
         try:
             return await _chat(request)
         except _Invalid as exc:
             return error(exc.status, str(exc))
+
+    post(app, "/v1/chat/completions", chat, error)
 
     async def _chat(request: Request) -> Response:
         body = load_object(await request.body())
