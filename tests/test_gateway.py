@@ -412,7 +412,8 @@ def test_messages_beyond_the_context_window_are_400_and_record_nothing(make_serv
     assert len(settled(svc, 1)) == 1
 
 
-def test_gateway_posts_skip_fastapi_and_a_handler_crash_is_a_formatted_500(make_service, standin, monkeypatch):
+def test_gateway_posts_skip_fastapi_and_a_handler_crash_is_a_formatted_500(make_service, standin,
+                                                                          monkeypatch):
     """A gateway POST goes from the guard straight to its handler (FastAPI's routing and middlewares
     are not on a call's path); what the handler did not answer is a 500 in the caller's format."""
     from fastapi.testclient import TestClient

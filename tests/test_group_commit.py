@@ -195,3 +195,34 @@ def test_service_with_group_commit_routes_and_settles_from_any_thread(make_servi
     assert not svc.group_commit_enabled
     stats = svc.statistics()
     assert stats["outcomes"] == 2 and stats["costStatistics"]["totalTasks"] == 3
+
+
+def test_unacknowledged_writes_go_first_and_alone_skip_the_fsync(tmp_path: Path):
+    """A batch of only unacknowledged writes (a gateway's settlements) commits with synchronous=NORMAL;
+    a batch with any acknowledged job commits durably (FULL), its unacknowledged jobs first; the
+    connection is left at FULL either way."""
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    gate = threading.Event()
+    seen: list[tuple[str, int]] = []
+
+    def job(name: str) -> None:
+        seen.append((name, ledger._conn().execute("PRAGMA synchronous").fetchone()[0]))
+
+    g = GroupCommitter(ledger)
+    try:
+        blocker = g.submit(lambda: gate.wait(10))  # holds the writer so the next jobs queue as one batch
+        jobs = [g.submit(job, "admit-1"), g.submit_unacknowledged(job, "settle-1"),
+                g.submit(job, "admit-2"), g.submit_unacknowledged(job, "settle-2")]
+        gate.set()
+        blocker.result(10)
+        for f in jobs:
+            f.result(10)
+        assert seen == [("settle-1", 2), ("settle-2", 2), ("admit-1", 2), ("admit-2", 2)]
+        seen.clear()
+        g.submit_unacknowledged(job, "settle-3").result(10)
+        assert seen == [("settle-3", 1)]  # NORMAL: no fsync of its own
+        g.submit(job, "admit-3").result(10)
+        assert seen[-1] == ("admit-3", 2)  # and FULL again after it
+    finally:
+        g.close()
+        ledger.close()

@@ -312,3 +312,23 @@ def test_closing_while_another_thread_reads_never_crashes(pg, tmp_path):
     ledger.close()
     t.join(10)
     assert outcome and outcome[0] == "first done", outcome
+
+
+def test_an_unacknowledged_batch_commits_without_waiting_for_the_wal_flush(pg):
+    """On PostgreSQL a batch of only unacknowledged writes (a gateway's settlements) commits with
+    synchronous_commit off; any other batch with the server's setting (on, as a real server runs; the
+    test server runs with it off, so this connection turns it on for its session first)."""
+    from modelwise.ledger import open_ledger
+
+    ledger = open_ledger(pg.location)
+    try:
+        ledger._conn().raw.execute("SET synchronous_commit TO on")
+        ledger._conn().raw.commit()
+
+        def setting() -> str:
+            return ledger._conn().raw.execute("SHOW synchronous_commit").fetchone()[0]
+
+        assert ledger.run_batch([setting], durable=False) == ["off"]
+        assert ledger.run_batch([setting]) == ["on"]  # SET LOCAL lasted only its transaction
+    finally:
+        ledger.close()

@@ -243,6 +243,11 @@ class TokenOptimizationService:
 
         return outcomes.submit_outcome(self.ctx, decision_id, outcome, **kw)
 
+    def submit_settlement(self, decision_id: str, outcome: str, **kw: Any) -> Future:
+        from modelwise.app import outcomes
+
+        return outcomes.submit_settlement(self.ctx, decision_id, outcome, **kw)
+
     def observed_values(self, model: ModelSpec, task_type: str,
                         observed: Calibration | None = None) -> dict[str, Any]:
         from modelwise.app.observed import observed_values

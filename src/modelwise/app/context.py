@@ -459,6 +459,14 @@ class Context:
             return fut
         return group.submit(fn, *args, **kw)
 
+    def submit_unacknowledged(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Future:
+        """`submit` for a write whose result nobody is told of (a gateway's settlement): with group
+        commit, a batch of only such writes commits without waiting for the disk."""
+        group = self._group_commit
+        if group is None:
+            return self.submit(fn, *args, **kw)
+        return group.submit_unacknowledged(fn, *args, **kw)
+
     def admit(
         self, day: str, request_id: str | None, make: Callable[[Mapping[str, float]], NewDecision]
     ) -> tuple[dict[str, Any], bool]:

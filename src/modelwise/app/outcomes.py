@@ -143,6 +143,13 @@ def submit_outcome(ctx: Context, decision_id: str, outcome: str, **kw: Any) -> F
     return ctx.submit(record_outcome, ctx, decision_id, outcome, **kw)
 
 
+def submit_settlement(ctx: Context, decision_id: str, outcome: str, **kw: Any) -> Future:
+    """`submit_outcome` for the gateway's settlement of a call it made: nobody is told of its result
+    (the client has its answer), so it commits without waiting for the disk (`Context.submit_unacknowledged`;
+    until it is settled, the call's worst case stays reserved)."""
+    return ctx.submit_unacknowledged(record_outcome, ctx, decision_id, outcome, **kw)
+
+
 def evaluate(
     ctx: Context,
     path: str | Path,

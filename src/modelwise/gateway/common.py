@@ -235,8 +235,10 @@ class Call:
 
 
 def submit(svc: Any, dec_id: str, outcome: str, kw: dict[str, Any], done: Any) -> None:
+    """Queue a call's settlement on the group-commit writer (committed without waiting for the disk:
+    nobody waits on it) or, without group commit, in the thread pool."""
     if svc.group_commit_enabled:
-        fut = svc.submit_outcome(dec_id, outcome, **kw)
+        fut = svc.submit_settlement(dec_id, outcome, **kw)
     else:
         fut = asyncio.get_running_loop().run_in_executor(
             None, lambda: svc.record_outcome(dec_id, outcome, **kw)

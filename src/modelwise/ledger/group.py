@@ -5,7 +5,14 @@ Under many concurrent routers a transaction per decision spends most of its time
 with synchronous=full, in fsync), and handing each request to a pool thread costs more than routing it.
 The writer drains whatever is queued (up to `max_batch`) into one `run_batch` transaction; each job runs
 under its own savepoint and admits with `admit_in_batch`, so it sees the spend of the jobs before it.
-Every caller's future resolves only after the COMMIT: an answer still means the decision is durable."""
+Every caller's future resolves only after the COMMIT: an answer still means the decision is durable.
+
+A write nobody is told of (a gateway's settlement: the client already has its answer, and the worst case
+it reserved stays counted until it is settled) is submitted with `acknowledged=False`: a batch of only
+such writes commits without waiting for the disk, so it does not hold the writer for an fsync while the
+next call's admission waits; the next durable commit carries it to the disk with its own. Within a batch
+such writes run first (none of them is the answer to a job of the same batch: a settlement is only
+submitted once its admission has committed)."""
 
 from __future__ import annotations
 
@@ -30,7 +37,7 @@ class GroupCommitter:
     def __init__(self, ledger: Any, max_batch: int = 256):
         self._ledger = ledger
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future, bool] | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
         self.batches = 0
@@ -42,11 +49,19 @@ class GroupCommitter:
         return threading.current_thread() is self._thread
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        return self._put(functools.partial(fn, *args, **kwargs), True)
+
+    def submit_unacknowledged(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future:
+        """`submit` for a write whose result nobody is told of: its batch, when it holds only such writes,
+        commits without waiting for the disk (`run_batch(durable=False)`)."""
+        return self._put(functools.partial(fn, *args, **kwargs), False)
+
+    def _put(self, job: Callable[[], Any], acknowledged: bool) -> Future:
         fut: Future = Future()
         with self._lock:
             if self._closed:
                 raise RuntimeError("the group committer is closed")
-            self._queue.put((functools.partial(fn, *args, **kwargs), fut))
+            self._queue.put((job, fut, acknowledged))
         return fut
 
     def admit(self, day: str, request_id: str | None, make: Make) -> tuple[dict[str, Any], bool]:
@@ -80,18 +95,23 @@ class GroupCommitter:
                     stop = True
                     break
                 batch.append(nxt)
-            live = [(job, fut) for job, fut in batch if fut.set_running_or_notify_cancel()]
+            live = [(job, fut, ack) for job, fut, ack in batch if fut.set_running_or_notify_cancel()]
             if not live:
                 continue
+            durable = any(ack for _, _, ack in live)
+            if durable and not all(ack for _, _, ack in live):
+                # the settlements first: every admission of the batch then plans against the spend and
+                # what outcomes taught after them, so the ranking is recomputed once, not once per call
+                live.sort(key=lambda item: item[2])
             try:
-                results = self._ledger.run_batch([job for job, _ in live])
+                results = self._ledger.run_batch([job for job, _, _ in live], durable)
             except BaseException as exc:  # noqa: BLE001 - the whole transaction failed: tell every caller
-                for _, fut in live:
+                for _, fut, _ in live:
                     fut.set_exception(exc)
                 continue
             self.batches += 1
             self.jobs += len(live)
-            for (_, fut), res in zip(live, results, strict=True):
+            for (_, fut, _), res in zip(live, results, strict=True):
                 if isinstance(res, BaseException):
                     fut.set_exception(res)
                 else:

@@ -388,15 +388,18 @@ class PostgresLedger(SqliteLedger):
 
     # -- transactions ------------------------------------------------------------------------------
 
-    def _in_transaction(self, work: Callable[[Any], Any]) -> Any:
+    def _in_transaction(self, work: Callable[[Any], Any], durable: bool = True) -> Any:
         """Run `work` in one transaction that first takes the ledger's write lock, so the budget check
-        and the reservation of any two writers, on any machine, never interleave; NOTIFY watchers."""
+        and the reservation of any two writers, on any machine, never interleave; NOTIFY watchers.
+        Not `durable`: committed with synchronous_commit off (the server does not wait for its WAL
+        flush; what a crash of the server could lose is only that transaction)."""
         for attempt in range(2):
             conn = self._conn()
             try:
                 # one round trip each (a simple query may hold several statements): the lock is held
                 # for as few round trips as the work needs
-                conn.raw.execute(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK})")
+                relaxed = "" if durable else "SET LOCAL synchronous_commit TO off; "
+                conn.raw.execute(f"BEGIN; {relaxed}SELECT pg_advisory_xact_lock({WRITE_LOCK})")
                 break
             except psycopg.OperationalError:
                 if attempt or not conn.raw.broken:

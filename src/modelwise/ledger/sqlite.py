@@ -462,13 +462,25 @@ class SqliteLedger(LedgerReader):
             lambda conn: self._settle_here(conn, decision_id, ts, ts_unix, make, correct)
         )
 
-    def _in_transaction(self, work: Callable[[Connection], Any]) -> Any:
+    def _in_transaction(self, work: Callable[[Connection], Any], durable: bool = True) -> Any:
         """Run `work` in one IMMEDIATE transaction on this thread's connection; commit, or roll back.
 
         The transaction is on the file that is at the ledger's path: its identity is checked after
         BEGIN and again just before COMMIT. If the file was deleted or replaced, the transaction is
         rolled back, the connection dropped, and `work` runs once more on a connection to the file
-        there now (created and migrated if missing)."""
+        there now (created and migrated if missing).
+
+        Not `durable` (a write nobody is told of, docs/design.md "Ledger guarantees"): committed with
+        synchronous=NORMAL, without waiting for the disk. It is as atomic and as visible to every other
+        connection; what a power cut could lose is only that write, until the next durable commit's
+        fsync of the WAL (or a checkpoint) carries it to the disk with its own."""
+        if not durable and self._sync != "NORMAL" and not self._memory:
+            conn = self._conn()
+            conn.execute("PRAGMA synchronous = NORMAL")
+            try:
+                return self._in_transaction(work)
+            finally:
+                conn.execute(f"PRAGMA synchronous = {self._sync}")
         for _ in range(2):
             conn = self._conn()
             conn.execute("BEGIN IMMEDIATE")
@@ -566,12 +578,13 @@ class SqliteLedger(LedgerReader):
                 (rec.day, threshold, rec.ts, spent_after, budget, message),
             )
 
-    def run_batch(self, jobs: Sequence[Callable[[], Any]]) -> list[Any]:
+    def run_batch(self, jobs: Sequence[Callable[[], Any]], durable: bool = True) -> list[Any]:
         """Group commit: run `jobs` in order inside one BEGIN IMMEDIATE transaction on this thread's
         connection, each under its own savepoint, then COMMIT once. A job that raises is rolled back
         alone and its exception is returned in its place. Jobs admit with `admit_in_batch`; nothing is
         returned before the COMMIT, so no caller can answer before its decision is durable. If the
-        ledger file is replaced meanwhile, the whole batch runs again on the new file (`_in_transaction`)."""
+        ledger file is replaced meanwhile, the whole batch runs again on the new file (`_in_transaction`).
+        `durable=False`: a batch of writes nobody is told of, committed without waiting for the disk."""
 
         def batch(conn: Connection) -> list[Any]:
             results: list[Any] = []
@@ -592,7 +605,7 @@ class SqliteLedger(LedgerReader):
                 self._local.batch = False
             return results
 
-        return self._in_transaction(batch)
+        return self._in_transaction(batch, durable)
 
     def in_batch(self) -> bool:
         """True on a thread that is inside `run_batch`."""
