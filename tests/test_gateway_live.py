@@ -49,3 +49,17 @@ def test_a_stale_snapshot_is_not_read(tmp_path) -> None:
     fresh = {"pid": os.getpid(), "at": time.time(), "calls": {"dec_8": {"outputTokens": 5}}}
     (folder / f"{os.getpid()}.json").write_text(json.dumps(fresh))
     assert set(live_calls.read(folder)) == {"dec_8"}
+
+
+def test_stop_on_another_loop_than_the_publishers_is_not_an_error(tmp_path) -> None:
+    """A publisher started by a server whose loop is gone (a test client's) does not make the next
+    server's stop fail with 'Event loop is closed'."""
+    live = live_calls.Live()
+    live.publish_to(live_calls.folder_of(tmp_path))
+
+    async def first() -> None:
+        live.start(_decision(1))
+
+    asyncio.run(first())  # its loop closes with the publisher task still pending
+    asyncio.run(live.stop())
+    assert live._task is None

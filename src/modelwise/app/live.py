@@ -37,9 +37,15 @@ class Live:
     async def stop(self) -> None:
         """Stop publishing (the server stops): the process's file is removed."""
         task, self._task = self._task, None
-        if task is not None:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        if task is None:
+            return
+        loop = task.get_loop()
+        if loop is not asyncio.get_running_loop():  # started by a server on a loop since gone (a test's)
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(task.cancel)
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
     def start(self, decision: dict[str, Any], attempt: int = 1) -> None:
         if self.folder is not None:
