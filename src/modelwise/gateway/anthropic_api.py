@@ -14,10 +14,8 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from modelwise.core.calls import anthropic_input_tokens, server_tool
-from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import translate, upstream
-from modelwise.gateway.attempts import Failure, NoCandidate, retryable
-from modelwise.gateway.attempts import run as run_attempts
+from modelwise.gateway.attempts import Failure, retryable
 from modelwise.gateway.common import (
     AUTO,
     MAX_NAME,
@@ -25,18 +23,16 @@ from modelwise.gateway.common import (
     CallableSets,
     Invalid,
     Relay,
+    answer,
     callable_ids,
     check_agent,
     choose,
-    cooldowns_of,
     dumps,
     load_object,
-    log,
     positive_int,
     post,
     required_capabilities,
     retry_after,
-    route,
 )
 from modelwise.gateway.inference import compile_rules
 from modelwise.gateway.usage import AnthropicTally, StreamTally, anthropic_reported, cached_of, reported
@@ -158,7 +154,6 @@ def mount(app: FastAPI, service: Any) -> None:
     """Add the Anthropic Messages routes to `app` (behind the server's guard and token check)."""
     types = service.settings.task_types
     gw = service.settings.gateway
-    cooldowns = cooldowns_of(service)  # shared with the OpenAI format: a failing provider fails for both
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
@@ -204,45 +199,13 @@ def mount(app: FastAPI, service: Any) -> None:
         caps = required_capabilities(body, messages)
         cache_writes = b'"cache_control"' in raw
 
-        async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
-            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api,
-                                  "cache_writes": cache_writes}
-            if caps:
-                kw["capabilities"] = caps
-            if exclude or avoid:
-                kw["exclude"], kw["avoid_providers"] = exclude, avoid
-            if failures:
-                kw["fallback_from"] = failures[-1].to_json()
-            try:
-                decision = await route(service, task_type, tin, wanted, **kw)
-            except Refused as exc:
-                if failures or exclude or avoid:  # the loop may try without some of what it left out
-                    raise NoCandidate(str(exc), exc.kind) from None
-                raise
-            call = Call(service, decision, len(failures) + 1)
-            try:
-                return await _call(call, request, dict(body), stream, tin)
-            except BaseException:  # never left reserved: nothing reached the client from this call
-                call.settle("error", cost=0.0)
-                raise
+        kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api,
+                              "cache_writes": cache_writes}
+        if caps:
+            kw["capabilities"] = caps
 
-        try:
-            outcome = await run_attempts(attempt, cooldowns, gw.attempts, fallback=model_id is None)
-        except NoCandidate as exc:
-            if exc.kind == "excluded":
-                wait = cooldowns.retry_after()
-                return error(503, f"{exc}; retry in {wait} s", headers={"Retry-After": str(wait)})
-            return error(402, str(exc))
-        except Refused as exc:
-            return error(402, str(exc))
-        except (BadInput, LedgerError) as exc:
-            return error(exc.status if exc.status != 422 else 400, str(exc))
-        except ModelwiseError as exc:
-            return error(exc.status, str(exc))
-        if outcome.failures:
-            log.info("call %s: %s", "answered" if outcome.result is not None else "failed",
-                     ", ".join(f"{f.model}@{f.provider} {f.why}" for f in outcome.failures))
-        return outcome.answer
+        return await answer(service, task_type, tin, wanted, kw,
+                            lambda call: _call(call, request, dict(body), stream, tin), error)
 
     async def _call(call: Call, request: Request, body: dict[str, Any], stream: bool, tin: int) -> Any:
         """One attempt: the upstream call for `call`'s decision, in its provider's format."""

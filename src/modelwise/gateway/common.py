@@ -17,8 +17,9 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from modelwise.app.live import LIVE
-from modelwise.core.errors import BadInput
-from modelwise.gateway.attempts import Cooldowns, Failure
+from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
+from modelwise.gateway.attempts import Cooldowns, Failure, NoCandidate
+from modelwise.gateway.attempts import run as run_attempts
 from modelwise.gateway.inference import infer
 
 log = logging.getLogger("modelwise.gateway")
@@ -154,6 +155,55 @@ async def route(service: Any, task_type: str, tin: int, wanted: int | None, **kw
     if service.group_commit_enabled:
         return await asyncio.wrap_future(service.submit_call(task_type, tin, wanted, **kw))
     return await run_in_threadpool(lambda: service.route_call(task_type, tin, wanted, **kw))
+
+
+async def answer(service: Any, task_type: str, tin: int, wanted: int | None, kw: Mapping[str, Any],
+                 upstream_call: Callable[[Call], Awaitable[Any]], error: Callable[..., Response]) -> Any:
+    """A gateway call, whatever its wire format: the fallback loop (`attempts.run`) of attempts that
+    each route the call (`kw`: what `route_call` is told of it; a model named there gets one attempt)
+    and make it with `upstream_call(call)`, then what the loop ended with as the client's answer, an
+    error in the format's shape (`error(status, message, headers=...)`) when nothing was answered."""
+    cooldowns = cooldowns_of(service)
+    fallback = kw.get("model_id") is None
+
+    async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
+        # leaves out the models and providers `exclude` and `avoid` name; a refusal after a failure, or
+        # with something left out, is NoCandidate (the loop may try again with less left out)
+        args = dict(kw)
+        if exclude or avoid:
+            args["exclude"], args["avoid_providers"] = exclude, avoid
+        if failures:
+            args["fallback_from"] = failures[-1].to_json()
+        try:
+            decision = await route(service, task_type, tin, wanted, **args)
+        except Refused as exc:
+            if failures or exclude or avoid:
+                raise NoCandidate(str(exc), exc.kind) from None
+            raise
+        call = Call(service, decision, len(failures) + 1)
+        try:
+            return await upstream_call(call)
+        except BaseException:  # never left reserved: nothing reached the client from this call
+            call.settle("error", cost=0.0)
+            raise
+
+    try:
+        outcome = await run_attempts(attempt, cooldowns, service.settings.gateway.attempts, fallback)
+    except NoCandidate as exc:
+        if exc.kind == "excluded":
+            wait = cooldowns.retry_after()
+            return error(503, f"{exc}; retry in {wait} s", headers={"Retry-After": str(wait)})
+        return error(402, str(exc))
+    except Refused as exc:
+        return error(402, str(exc))
+    except (BadInput, LedgerError) as exc:
+        return error(exc.status if exc.status != 422 else 400, str(exc))
+    except ModelwiseError as exc:
+        return error(exc.status, str(exc))
+    if outcome.failures:
+        log.info("call %s: %s", "answered" if outcome.result is not None else "failed",
+                 ", ".join(f"{f.model}@{f.provider} {f.why}" for f in outcome.failures))
+    return outcome.answer
 
 
 _cooldowns: weakref.WeakKeyDictionary[Any, Cooldowns] = weakref.WeakKeyDictionary()

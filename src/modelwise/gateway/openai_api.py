@@ -13,20 +13,17 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
 from modelwise.core.calls import ANTHROPIC_TOOL_PROMPT, input_tokens
-from modelwise.core.errors import BadInput, LedgerError, ModelwiseError, Refused
 from modelwise.gateway import upstream
-from modelwise.gateway.attempts import Failure, NoCandidate, retryable
-from modelwise.gateway.attempts import run as run_attempts
+from modelwise.gateway.attempts import Failure, retryable
 from modelwise.gateway.common import (
     AUTO,
     CallableSets,
     Relay,
+    answer,
     callable_ids,
     check_agent,
     choose,
-    cooldowns_of,
     load_object,
-    log,
     positive_int,
     post,
     required_capabilities,
@@ -35,7 +32,6 @@ from modelwise.gateway.common import Call as _Call
 from modelwise.gateway.common import Invalid as _Invalid
 from modelwise.gateway.common import dumps as _dumps
 from modelwise.gateway.common import retry_after as _retry_after
-from modelwise.gateway.common import route as _route
 from modelwise.gateway.inference import compile_rules
 from modelwise.gateway.translate import translatable_openai
 from modelwise.gateway.usage import StreamTally, cached_of, reported
@@ -74,8 +70,6 @@ def mount(app: FastAPI, service: Any) -> None:
     LIVE.publish_to(folder_of(service.paths.cache))  # calls in flight, for the console's gateway pane
     types = service.settings.task_types
     gw = service.settings.gateway
-    # cooldowns on the service's clock (a test moves it on instead of waiting)
-    cooldowns = cooldowns_of(service)
     timeout = aiohttp.ClientTimeout(
         total=None, sock_connect=gw.connect_timeout_seconds, sock_read=gw.timeout_seconds
     )
@@ -133,44 +127,12 @@ def mount(app: FastAPI, service: Any) -> None:
             tin += ANTHROPIC_TOOL_PROMPT  # what the Anthropic format adds for tools, if it is the one
         caps = required_capabilities(body, messages)
 
-        async def attempt(exclude: frozenset[str], avoid: frozenset[str], failures: list[Failure]) -> Any:
-            kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api}
-            if caps:
-                kw["capabilities"] = caps
-            if exclude or avoid:
-                kw["exclude"], kw["avoid_providers"] = exclude, avoid
-            if failures:
-                kw["fallback_from"] = failures[-1].to_json()
-            try:
-                decision = await _route(service, task_type, tin, wanted, **kw)
-            except Refused as exc:
-                if failures or exclude or avoid:  # the loop may try without some of what it left out
-                    raise NoCandidate(str(exc), exc.kind) from None
-                raise
-            call = _Call(service, decision, len(failures) + 1)
-            try:
-                return await _call(call, dict(body), key, stream, tin)
-            except BaseException:  # never left reserved: nothing reached the client from this call
-                call.settle("error", cost=0.0)
-                raise
+        kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api}
+        if caps:
+            kw["capabilities"] = caps
 
-        try:
-            outcome = await run_attempts(attempt, cooldowns, gw.attempts, fallback=model_id is None)
-        except NoCandidate as exc:
-            if exc.kind == "excluded":
-                return error(503, f"{exc}; retry in {cooldowns.retry_after()} s",
-                             headers={"Retry-After": str(cooldowns.retry_after())})
-            return error(402, str(exc))
-        except Refused as exc:
-            return error(402, str(exc))
-        except (BadInput, LedgerError) as exc:
-            return error(exc.status if exc.status != 422 else 400, str(exc))
-        except ModelwiseError as exc:
-            return error(exc.status, str(exc))
-        if outcome.failures:
-            log.info("call %s: %s", "answered" if outcome.result is not None else "failed",
-                     ", ".join(f"{f.model}@{f.provider} {f.why}" for f in outcome.failures))
-        return outcome.answer
+        return await answer(service, task_type, tin, wanted, kw,
+                            lambda call: _call(call, dict(body), key, stream, tin), error)
 
     async def _call(call: _Call, body: dict[str, Any], key: str, stream: bool, tin: int) -> Any:
         """One attempt: the upstream call for `call`'s decision. Returns the answer for the client, or a
