@@ -226,3 +226,35 @@ def test_unacknowledged_writes_go_first_and_alone_skip_the_fsync(tmp_path: Path)
     finally:
         g.close()
         ledger.close()
+
+
+def test_an_idle_writer_ranks_again_after_outcomes_so_the_next_call_does_not(make_service, monkeypatch):
+    """One client's calls one after another, an outcome between each: the writer, idle after the
+    settlement, brings the call's ranking up to date with it, so the next call ranks nothing."""
+    import time
+
+    from modelwise.app import context
+
+    made: list[str] = []
+    real = context.rank_models
+
+    def counting(*a, **kw):
+        made.append(threading.current_thread().name)
+        return real(*a, **kw)
+
+    monkeypatch.setattr(context, "rank_models", counting)
+    svc = make_service()
+    svc.enable_group_commit()
+    try:
+        for i in range(3):
+            before = len(made)
+            d = svc.submit_call("documentation", 20, None, api=None).result(timeout=10)
+            if i:
+                assert len(made) == before, "the call ranked while it waited"
+            svc.submit_settlement(d["decisionId"], "success", input_tokens=20, output_tokens=30).result(10)
+            deadline = time.monotonic() + 5
+            while len(made) == before + (i == 0) and time.monotonic() < deadline:
+                time.sleep(0.01)  # the writer's idle work follows the settlement's answer
+            assert len(made) == before + (i == 0) + 1  # ranked once more, after the outcome
+    finally:
+        svc.close()

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from modelwise.ledger.group import GroupCommitter
 
 Clock = Callable[[], datetime]
+RECENT_RANKINGS = 4  # rankings the group-commit writer brings up to date when it is idle (Context.warm)
 
 
 class Context:
@@ -73,6 +74,7 @@ class Context:
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
         self._rankings: dict[tuple, Ranking] = {}
+        self._recent: dict[tuple, None] = {}  # the arguments of the last rankings asked for, newest last
         self._reach: Any = None
         self._reach_models: tuple[ModelSpec, ...] = ()
         self._reach_lock = threading.Lock()
@@ -229,6 +231,13 @@ class Context:
         set of reachable models). `api`: only models whose offer is called in that wire format."""
         tier = tier_of(self.settings, task_type)
         weights = weights or self.settings.weights
+        if calibration is None:
+            args = (task_type, weights, constraints, any_provider, api)
+            recent = self._recent
+            recent.pop(args, None)
+            recent[args] = None
+            if len(recent) > RECENT_RANKINGS:
+                del recent[next(iter(recent))]
         calib = self.calibration() if calibration is None else calibration
         restricted = self.restricted(any_provider)
         reach_key = self.reach.reachable if restricted else None
@@ -429,11 +438,23 @@ class Context:
 
     def enable_group_commit(self, max_batch: int = 256) -> None:
         """Commit concurrent admissions together from one writer thread (ledger.group). Same semantics as
-        one transaction per decision; far fewer commits under load. Stopped by `close()`."""
+        one transaction per decision; far fewer commits under load. Stopped by `close()`. When the writer
+        has nothing queued it brings the last rankings up to date with what outcomes taught (`warm`)."""
         if self._group_commit is None:
             from modelwise.ledger.group import GroupCommitter
 
-            self._group_commit = GroupCommitter(self.ledger, max_batch=max_batch)
+            self._group_commit = GroupCommitter(self.ledger, max_batch=max_batch, idle=self.warm)
+
+    def warm(self) -> None:
+        """Rank again, with the calibration as it is now, the last few rankings asked for whose task type
+        has new outcomes (a cache hit for the others): the group-commit writer does so when a batch
+        leaves it idle, so the next call of that kind (one client's calls one after another, an outcome
+        between each) finds its ranking made instead of making it while the call waits."""
+        for task_type, weights, constraints, any_provider, api in list(self._recent):
+            try:
+                self.ranking(task_type, weights, constraints, any_provider=any_provider, api=api)
+            except Exception:  # noqa: BLE001, S112 - a ranking that cannot be made now is made, or fails, when asked
+                continue
 
     @property
     def group_commit_enabled(self) -> bool:

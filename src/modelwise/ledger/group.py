@@ -17,6 +17,7 @@ submitted once its admission has committed)."""
 from __future__ import annotations
 
 import functools
+import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
@@ -24,6 +25,8 @@ from concurrent.futures import Future
 from typing import Any
 
 from modelwise.ledger import NewDecision
+
+log = logging.getLogger("modelwise.ledger")
 
 Make = Callable[[Mapping[str, float]], NewDecision]
 
@@ -34,8 +37,11 @@ class GroupCommitter:
 
     The ledger must offer `run_batch`, `admit_in_batch` and `in_batch` (SqliteLedger does)."""
 
-    def __init__(self, ledger: Any, max_batch: int = 256):
+    def __init__(self, ledger: Any, max_batch: int = 256, idle: Callable[[], None] | None = None):
+        """`idle()`: called on the writer thread after a batch that leaves nothing queued (outside any
+        transaction; what it raises is logged, never a caller's)."""
         self._ledger = ledger
+        self._idle = idle
         self._max_batch = max_batch
         self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future, bool] | None] = queue.SimpleQueue()
         self._closed = False
@@ -116,3 +122,8 @@ class GroupCommitter:
                     fut.set_exception(res)
                 else:
                     fut.set_result(res)
+            if self._idle is not None and self._queue.empty():
+                try:
+                    self._idle()
+                except Exception:  # noqa: BLE001 - an aid to the next caller, never a caller's failure
+                    log.exception("the group commit's idle work failed")
