@@ -327,14 +327,7 @@ class Relay(Response):
 
         async def pump() -> None:
             nonlocal outcome
-            headers = [(k.lower().encode(), v.encode()) for k, v in self.call.headers().items()]
-            await send({"type": "http.response.start", "status": 200, "headers": [
-                *headers, (b"content-type", ctype), (b"cache-control", b"no-cache"),
-            ]})
             try:
-                data = tally.feed(self.first)
-                if data:
-                    await send({"type": "http.response.body", "body": data, "more_body": True})
                 counted = getattr(tally, "output_tokens", None) or getattr(
                     getattr(tally, "inner", None), "output_tokens", None)
                 dec_id, shown_at = self.call.decision["decisionId"], time.monotonic()
@@ -356,6 +349,21 @@ class Relay(Response):
             while (await receive())["type"] != "http.disconnect":
                 pass
 
+        # the first bytes go out at once, before the tasks that pass the rest through are made
+        headers = [(k.lower().encode(), v.encode()) for k, v in self.call.headers().items()]
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": [
+                *headers, (b"content-type", ctype), (b"cache-control", b"no-cache"),
+            ]})
+            data = tally.feed(self.first)
+            if data:
+                await send({"type": "http.response.body", "body": data, "more_body": True})
+        except BaseException as exc:
+            self.resp.close()
+            self.finish("error")
+            if isinstance(exc, OSError):  # the client's connection broke: nothing more to send it
+                return
+            raise
         pumping = asyncio.ensure_future(pump())
         watching = asyncio.ensure_future(watch())
         try:
