@@ -362,3 +362,24 @@ def test_bad_gateway_config_exits_2_naming_the_key(cli_env, config, message):
     r = run_cli("route", "documentation", "x", env=cli_env)
     assert r.returncode == 2 and message in r.stderr, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_retry_after_is_read_as_seconds_milliseconds_or_an_http_date():
+    from multidict import CIMultiDict
+
+    from modelwise.gateway.common import retry_after
+
+    def wait(now: float = 1_700_000_000.0, **headers: str) -> float | None:
+        return retry_after(CIMultiDict({k.replace("_", "-"): v for k, v in headers.items()}), lambda: now)
+
+    assert wait(retry_after="30") == 30
+    assert wait(retry_after_ms="1500") == 1.5  # OpenAI's, before Retry-After
+    assert wait(retry_after_ms="1500", retry_after="30") == 1.5
+    # a date is counted from the answer's own Date (the two clocks need not agree)...
+    assert wait(retry_after="Wed, 21 Oct 2015 07:28:00 GMT", date="Wed, 21 Oct 2015 07:27:00 GMT") == 60
+    # ...else from this machine's clock
+    assert wait(1445412420.0, retry_after="Wed, 21 Oct 2015 07:28:00 GMT") == 60
+    assert wait(retry_after="Wed, 21 Oct 2015 07:28:00 GMT") is None  # in the past
+    for bad in ("soon", "nan", "-5", ""):
+        assert wait(retry_after=bad) is None
+    assert wait() is None

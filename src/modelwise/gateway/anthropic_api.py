@@ -305,7 +305,7 @@ async def exchange(call: Call, target: upstream.Target | None, body: dict[str, A
                 answer = err(resp.status, f"provider {provider} answered {resp.status}: "
                              f"{translate.error_message(payload)}", headers=call.headers())
             if retryable(resp.status):
-                return call.failure(str(resp.status), answer, retry_after=retry_after(resp))
+                return call.failure(str(resp.status), answer, retry_after=retry_after(resp.headers))
             return answer
         return Response(_settle_answer(call, payload, up, client_api, tin), 200, call.headers(),
                         media_type="application/json")

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import UTC
 from typing import Any, Protocol
 
 import aiohttp
@@ -383,13 +385,46 @@ class Relay(Response):
             self.finish("error" if tally.failed else outcome)
 
 
-def retry_after(resp: aiohttp.ClientResponse) -> float | None:
-    """A provider's Retry-After in seconds (a number; an HTTP date is not read)."""
-    v = resp.headers.get("Retry-After")
+def retry_after(headers: Mapping[str, str], now: Callable[[], float] = time.time) -> float | None:
+    """How long a provider asks to be left alone, in seconds: its `retry-after-ms` (OpenAI's), else its
+    `Retry-After` as seconds or as an HTTP date, counted from the answer's own `Date` when it has one
+    (so the provider's clock and this machine's need not agree), else from `now()`. None when there is
+    none, it cannot be read, or it is not in the future."""
+    wait: float | None = None
+    ms = headers.get("retry-after-ms")
+    if ms is not None:
+        wait = _number(ms)
+        wait = None if wait is None else wait / 1000
+    value = headers.get("Retry-After")
+    if wait is None and value is not None:
+        wait = _number(value)
+        if wait is None:
+            when = _http_date(value)
+            if when is not None:
+                sent = _http_date(headers.get("Date") or "")
+                wait = when - (sent if sent is not None else now())
+    return wait if wait is not None and wait > 0 else None
+
+
+def _number(text: str) -> float | None:
     try:
-        return float(v) if v is not None else None
+        v = float(text)
     except ValueError:
         return None
+    return v if math.isfinite(v) else None
+
+
+def _http_date(text: str) -> float | None:
+    """An HTTP date (RFC 9110: IMF-fixdate, or the obsolete forms) as a Unix time; None if it is not one."""
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC, as HTTP dates are
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
 
 
 def required_capabilities(body: Mapping[str, Any], messages: list[dict[str, Any]]) -> tuple[str, ...]:

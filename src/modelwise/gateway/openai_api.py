@@ -177,7 +177,7 @@ def mount(app: FastAPI, service: Any) -> None:
                 call.settle("error", cost=0.0)
                 answer = _upstream_error(resp.status, payload, provider, call.headers())
                 if retryable(resp.status):
-                    return call.failure(str(resp.status), answer, retry_after=_retry_after(resp))
+                    return call.failure(str(resp.status), answer, retry_after=_retry_after(resp.headers))
                 return answer
             cached = 0
             try:
