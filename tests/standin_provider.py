@@ -33,6 +33,7 @@ class Behaviour:
     # Anthropic: prompt tokens reported as written to the cache (cache_creation_input_tokens; `cached`
     # is cache_read_input_tokens); and an `error` event sent after this many words of a stream
     cache_write: int | None = None
+    cache_write_1h: int = 0  # of cache_write, those kept for an hour (usage.cache_creation's split)
     error_after: int | None = None
     # a tool call (name, arguments as JSON text) after the text, in either format; streamed in two pieces
     tool: tuple[str, str] | None = None
@@ -108,7 +109,9 @@ class Standin:
             completion = limit
         read, write = b.cached or 0, b.cache_write or 0
         usage = {"input_tokens": prompt - read - write, "output_tokens": completion,
-                 "cache_read_input_tokens": read, "cache_creation_input_tokens": write}
+                 "cache_read_input_tokens": read, "cache_creation_input_tokens": write,
+                 "cache_creation": {"ephemeral_5m_input_tokens": write - b.cache_write_1h,
+                                    "ephemeral_1h_input_tokens": b.cache_write_1h}}
         message = {"id": "msg_standin", "type": "message", "role": "assistant", "model": body["model"],
                    "stop_sequence": None, **b.extra}
         if not body.get("stream"):

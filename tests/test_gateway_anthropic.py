@@ -92,11 +92,12 @@ def settled(svc, n: int, timeout: float = 10.0) -> list[dict]:
         time.sleep(0.05)
 
 
-def priced(svc, model_id: str, tin: int, tout: int, read: int = 0, write: int = 0) -> float:
+def priced(svc, model_id: str, tin: int, tout: int, read: int = 0, write: int = 0, long: int = 0) -> float:
     """What the call costs at the registry's prices of the offer it went through (the stand-in's)."""
     offer = svc.reach.offer(model_id)
     assert offer.provider in ("astandin", "ostandin")
-    return priced_as(svc.registry.get(model_id), offer).cost_of(tin, tout, read, write)
+    return priced_as(svc.registry.get(model_id), offer).cost_of(tin, tout, read, write,
+                                                                 long_cache_write_tokens=long)
 
 
 def row_of(svc, dec_id: str, n: int = 1) -> dict:
@@ -263,6 +264,32 @@ def test_cache_writes_are_reserved_at_their_price(gateway, standin):
     assert b["estimatedCost"] > a["estimatedCost"] * 1.2  # 3.75 vs 3 per 1M for the input
     assert b["actualCost"] == pytest.approx(priced(svc, "claude-sonnet-4", n, 100, 0, n), rel=1e-9)
     assert b["actualCost"] <= b["estimatedCost"]
+
+
+def test_hour_long_cache_writes_are_reserved_and_settled_at_twice_the_input_price(gateway, standin):
+    """A cache write kept for an hour (`ttl: "1h"`) costs twice the input price: the reservation of a
+    request that asks for one covers it, and the settlement prices the hour's part of the writes so."""
+    svc, _, client = gateway()
+    text = "y " * 3000
+    short = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral"}}]
+    long = [{"type": "text", "text": text, "cache_control": {"type": "ephemeral", "ttl": "1h"}}]
+    client.messages.create(model="claude-sonnet-4", max_tokens=100,
+                           messages=[{"role": "user", "content": text}])
+    from tests.standin_provider import _anthropic_prompt_tokens
+
+    n = _anthropic_prompt_tokens(standin.requests[-1]["json"])
+    standin.behaviour = Behaviour(usage=(n, 100), cache_write=n)
+    five = client.messages.with_raw_response.create(
+        model="claude-sonnet-4", max_tokens=100, messages=[{"role": "user", "content": short}])
+    standin.behaviour = Behaviour(usage=(n, 100), cache_write=n, cache_write_1h=n - 100)
+    hour = client.messages.with_raw_response.create(
+        model="claude-sonnet-4", max_tokens=100, messages=[{"role": "user", "content": long}])
+    rows = {r["decisionId"]: r for r in settled(svc, 3)}
+    a, b = (rows[r.headers["x-modelwise-decision-id"]] for r in (five, hour))
+    assert b["actualCost"] == pytest.approx(priced(svc, "claude-sonnet-4", n, 100, 0, n, n - 100), rel=1e-9)
+    assert b["actualCost"] > a["actualCost"] * 1.4  # 6 vs 3.75 per 1M for most of the input
+    assert a["actualCost"] <= a["estimatedCost"] and b["actualCost"] <= b["estimatedCost"]
+    assert b["estimatedCost"] > a["estimatedCost"]  # reserved at the hour's price
 
 
 def test_thinking_budget_is_kept_below_the_granted_max_tokens(gateway, standin):

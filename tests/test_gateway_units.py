@@ -123,7 +123,8 @@ def test_anthropic_tally_over_any_chunk_boundaries():
 
     start = _sse("message_start", {"message": {"id": "m", "usage": {
         "input_tokens": 12, "output_tokens": 1, "cache_read_input_tokens": 100,
-        "cache_creation_input_tokens": 30}}})
+        "cache_creation_input_tokens": 30,
+        "cache_creation": {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20}}}})
     body = start + _sse("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
     body += _sse("ping", {})
     body += _sse("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": "Hello"}})
@@ -135,26 +136,32 @@ def test_anthropic_tally_over_any_chunk_boundaries():
         t = AnthropicTally()
         passed = b"".join(t.feed(body[i:i + size]) for i in range(0, len(body), size))
         assert passed == body  # passed on unchanged
-        assert t.start == (142, 1, 100, 30) and t.final is None and not t.failed
+        assert t.start == (142, 1, 100, 30, 20) and t.final is None and not t.failed
         assert t.output_tokens() == text_tokens("Hello" + "{\"city\": \"Par")
         for i in range(0, len(end), size):
             t.feed(end[i:i + size].replace(b"\n", b"\r\n"))
-        assert t.final == (142, 9, 100, 30)  # the input from message_start, the output from message_delta
+        # the input (and the hour-long writes) from message_start, the output from message_delta
+        assert t.final == (142, 9, 100, 30, 20)
     t = AnthropicTally()
     t.feed(_sse("error", {"error": {"type": "overloaded_error", "message": "Overloaded"}}))
     assert t.failed
     t = AnthropicTally()  # a message_delta's own input count (newer versions) wins over message_start's
     t.feed(start + _sse("message_delta", {"usage": {"input_tokens": 15, "output_tokens": 4}}))
-    assert t.final == (145, 4, 100, 30)
+    assert t.final == (145, 4, 100, 30, 20)
 
 
 def test_anthropic_usage_and_input_count():
     from modelwise.core.calls import ANTHROPIC_TOOL_PROMPT, anthropic_input_tokens, server_tool
     from modelwise.gateway.usage import anthropic_reported
 
-    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2}) == (5, 2, 0, 0)
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2}) == (5, 2, 0, 0, 0)
     assert anthropic_reported({"input_tokens": 5, "output_tokens": 2, "cache_read_input_tokens": 7,
-                               "cache_creation_input_tokens": None}) == (12, 2, 7, 0)
+                               "cache_creation_input_tokens": None}) == (12, 2, 7, 0, 0)
+    # the hour-long part of the writes, never more than the writes
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 30,
+                               "cache_creation": {"ephemeral_1h_input_tokens": 20}}) == (35, 2, 0, 30, 20)
+    assert anthropic_reported({"input_tokens": 5, "output_tokens": 2, "cache_creation_input_tokens": 3,
+                               "cache_creation": {"ephemeral_1h_input_tokens": 20}})[4] == 3
     assert anthropic_reported({"output_tokens": True}) is None and anthropic_reported([]) is None
     msgs = [{"role": "user", "content": [{"type": "text", "text": "hello there"}]}]
     bare = anthropic_input_tokens(None, msgs, dumps=json.dumps)

@@ -181,3 +181,31 @@ def test_registry_resolves_ids_aliases_and_upstream_ids():
         parse_registry({"schemaVersion": 2, "models": [
             {"id": "a", "pricing": {"inputPer1M": 1, "outputPer1M": 1}, "aliases": ["z"]},
             {"id": "b", "pricing": {"inputPer1M": 1, "outputPer1M": 1}, "aliases": ["z"]}]}, "t.json")
+
+
+def test_hour_long_cache_writes_cost_twice_the_input_price():
+    import json
+    from pathlib import Path
+
+    from modelwise.core.pricing import LONG_CACHE_WRITE_FACTOR
+
+    o = Offer("anthropic", "claude-x", 3.0, 15.0, cache_read_per_1m=0.3, cache_write_per_1m=3.75,
+              price_tiers=(PriceTier(200_000, 6.0, 22.5, 0.6, 7.5),))
+    # 1,000 input: 100 read, 600 written (400 of them for an hour), 300 plain
+    assert call_cost(o, 1000, 10, 100, 600, long_cache_write_tokens=400) == pytest.approx(
+        (300 * 3.0 + 100 * 0.3 + 200 * 3.75 + 400 * 6.0 + 10 * 15.0) / 1e6)
+    # above the tier, twice the tier's input price
+    assert call_cost(o, 300_000, 0, 0, 1000, long_cache_write_tokens=1000) == pytest.approx(
+        (299_000 * 6.0 + 1000 * 12.0) / 1e6)
+    with pytest.raises(ValueError, match="long_cache_write_tokens exceed"):
+        call_cost(o, 1000, 10, 0, 10, long_cache_write_tokens=11)
+    # the factor is the one the vendored LiteLLM price map lists wherever it has an hour's write price
+    prices = Path(__file__).resolve().parent.parent / "data" / "prices"
+    (path,) = prices.glob("litellm-*_model_prices_and_context_window.json")
+    listed = [(v["input_cost_per_token"], v["cache_creation_input_token_cost_above_1hr"])
+              for v in json.loads(path.read_text()).values()
+              if isinstance(v, dict) and v.get("input_cost_per_token")
+              and v.get("cache_creation_input_token_cost_above_1hr")]
+    assert len(listed) > 200
+    for pin, hour in listed:
+        assert hour == pytest.approx(pin * LONG_CACHE_WRITE_FACTOR, rel=1e-3)

@@ -44,6 +44,7 @@ def record_outcome(
     reason: str | None = None,
     cached_tokens: int | None = None,
     cache_write_tokens: int | None = None,
+    long_cache_write_tokens: int | None = None,
 ) -> dict[str, Any]:
     """Settle a decision (docs/design.md, "Budget", "Outcomes and learning"): the actual cost, from a given
     cost or tokens × the model's prices, replaces its reservation. Without either, it settles at the estimate.
@@ -54,7 +55,8 @@ def record_outcome(
     learning and reports; the outcome first recorded is kept. A settlement that raises the day's
     spend records the alert thresholds it reaches, and an over-budget alert when it takes the day
     over its budget. `cached_tokens` and `cache_write_tokens` are the part of the input tokens read
-    from and written to the provider's prompt cache, priced at its cache prices."""
+    from and written to the provider's prompt cache, priced at its cache prices; `long_cache_write_tokens`,
+    of those written, the ones kept for an hour (at twice the input price: core.pricing)."""
     if outcome not in OUTCOMES:
         raise BadInput(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     if not isinstance(decision_id, str) or not decision_id:
@@ -65,7 +67,8 @@ def record_outcome(
             raise BadInput(f"latency must be at most {MAX_LATENCY_MS:,.0f} ms, not {latency_ms!r}")
     tokens = []
     for value, what in ((input_tokens, "input tokens"), (output_tokens, "output tokens"),
-                        (cached_tokens, "cached tokens"), (cache_write_tokens, "cache-write tokens")):
+                        (cached_tokens, "cached tokens"), (cache_write_tokens, "cache-write tokens"),
+                        (long_cache_write_tokens, "hour-long cache-write tokens")):
         if value is not None:
             if (
                 isinstance(value, bool)
@@ -77,7 +80,10 @@ def record_outcome(
                 raise BadInput(f"{what} must be a whole number from 0 to {MAX_TOKENS:,}, not {value!r}")
             value = int(value)
         tokens.append(value)
-    cached, written = tokens[2] or 0, tokens[3] or 0
+    cached, written, long_written = tokens[2] or 0, tokens[3] or 0, tokens[4] or 0
+    if long_written > written:
+        raise BadInput(f"hour-long cache-write tokens ({long_written:,}) exceed the cache-write tokens "
+                       f"({written:,}) they are part of")
     if cost is not None:
         cost = finite_number(cost, "cost")
         if cost > MAX_COST:
@@ -124,7 +130,7 @@ def record_outcome(
                     else f"the price of model {dec['model_id']!r} is unknown; give the actual cost "
                     "instead of tokens"
                 )
-            actual = model.cost_of(tin, tout, cached, written)
+            actual = model.cost_of(tin, tout, cached, written, long_cache_write_tokens=long_written)
         else:
             actual = dec["estimated_cost"]
         previous = dec["actual_cost"] if correct else dec["reserved"]

@@ -246,6 +246,7 @@ def route_call(
     fallback_from: Mapping[str, Any] | None = None,
     api: str = "openai",
     cache_writes: bool = False,
+    long_cache_writes: bool = False,
 ) -> dict[str, Any]:
     """Route a model call the gateway is about to make and reserve its worst case: `input_tokens` (a
     conservative count) plus the most output the task budget, the tier and the day leave (at most
@@ -254,7 +255,8 @@ def route_call(
     (budget-checked, not ranked); `type_from`: how the task type was found, kept as `taskTypeFrom`;
     `api`: the wire format the call is made in (only models called in it are candidates);
     `cache_writes`: the request may write its input to the prompt cache, so the reservation prices
-    the input at the cache-write price where that is higher.
+    the input at the cache-write price where that is higher (`long_cache_writes`: at the price of a
+    write kept for an hour, twice the input's).
     `capabilities`: what the request needs (tools: function_calling, images: vision); a request no
     model can serve (those, or a context window that holds the messages) is BadInput. When nothing
     fits, raises Refused and records nothing.
@@ -338,7 +340,9 @@ def route_call(
         def worst(tin: int, tout: int) -> float:
             assert e is not None
             cost = e.estimated_cost(tin, tout)
-            if cache_writes and e.model.cache_write_per_1m is not None:
+            if long_cache_writes:
+                cost = max(cost, e.model.cost_of(tin, tout, 0, tin, long_cache_write_tokens=tin))
+            elif cache_writes and e.model.cache_write_per_1m is not None:
                 cost = max(cost, e.model.cost_of(tin, tout, 0, tin))
             return cost
 

@@ -27,9 +27,11 @@ class Offer(NamedTuple):
     deprecation_date: str | None = None
 
     def cost_of(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0,
-                cache_write_tokens: int = 0, reasoning_tokens: int = 0) -> float:
+                cache_write_tokens: int = 0, reasoning_tokens: int = 0,
+                long_cache_write_tokens: int = 0) -> float:
         return call_cost(
-            self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
+            self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+            long_cache_write_tokens,
         )
 
     def to_tuple(self) -> tuple[Any, ...]:
@@ -82,15 +84,18 @@ class ModelSpec:
         return self.quality if q is None else q
 
     def cost_of(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0,
-                cache_write_tokens: int = 0, reasoning_tokens: int = 0) -> float:
-        """USD for a call of that many tokens at the model's own prices (tiers and cache prices applied);
-        raises PriceUnknown when the price is not known."""
+                cache_write_tokens: int = 0, reasoning_tokens: int = 0,
+                long_cache_write_tokens: int = 0) -> float:
+        """USD for a call of that many tokens at the model's own prices (tiers and cache prices applied;
+        `long_cache_write_tokens`: of the cache writes, those kept for an hour); raises PriceUnknown when
+        the price is not known."""
         if not self.price_tiers and not (cached_tokens or cache_write_tokens or reasoning_tokens):
             if not self.price_known:
                 return call_cost(self, input_tokens, output_tokens)  # raises PriceUnknown
             return (input_tokens * self.input_per_1m + output_tokens * self.output_per_1m) / 1_000_000.0
         return call_cost(
-            self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens
+            self, input_tokens, output_tokens, cached_tokens, cache_write_tokens, reasoning_tokens,
+            long_cache_write_tokens,
         )
 
     def to_tuple(self) -> tuple[Any, ...]:

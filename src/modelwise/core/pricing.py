@@ -38,6 +38,12 @@ class Priced(Protocol):
     def price_tiers(self) -> tuple[PriceTier, ...]: ...
 
 
+# A prompt-cache write kept for an hour (Anthropic's `ttl: "1h"`) costs twice the input price: Anthropic's
+# published rule, and every one of the 232 entries of the vendored LiteLLM price map that lists a
+# `cache_creation_input_token_cost_above_1hr` agrees (tests/test_pricing.py checks it).
+LONG_CACHE_WRITE_FACTOR = 2.0
+
+
 class PriceUnknown(ValueError):
     """The price of a model or offer is not known, so no cost can be computed."""
 
@@ -58,22 +64,27 @@ def call_cost(
     cached_tokens: int = 0,
     cache_write_tokens: int = 0,
     reasoning_tokens: int = 0,
+    long_cache_write_tokens: int = 0,
 ) -> float:
     """USD for one call. `input_tokens` is the whole prompt: `cached_tokens` of it are read from the cache
-    and `cache_write_tokens` written to it; `reasoning_tokens` are part of `output_tokens`. A cache or
-    reasoning price that is not known is charged as plain input or output. The tier is chosen by the
-    prompt's input tokens and prices every part of the call."""
+    and `cache_write_tokens` written to it, `long_cache_write_tokens` of those for an hour (at
+    LONG_CACHE_WRITE_FACTOR times the input price); `reasoning_tokens` are part of `output_tokens`. A
+    cache or reasoning price that is not known is charged as plain input or output. The tier is chosen
+    by the prompt's input tokens and prices every part of the call."""
     if getattr(pricing, "price_known", True) is False:
         raise PriceUnknown("price unknown")
     for name, n in (("input_tokens", input_tokens), ("output_tokens", output_tokens),
                     ("cached_tokens", cached_tokens), ("cache_write_tokens", cache_write_tokens),
-                    ("reasoning_tokens", reasoning_tokens)):
+                    ("reasoning_tokens", reasoning_tokens),
+                    ("long_cache_write_tokens", long_cache_write_tokens)):
         if n < 0:
             raise ValueError(f"{name} must not be negative")
     if cached_tokens + cache_write_tokens > input_tokens:
         raise ValueError("cached_tokens + cache_write_tokens exceed input_tokens")
     if reasoning_tokens > output_tokens:
         raise ValueError("reasoning_tokens exceed output_tokens")
+    if long_cache_write_tokens > cache_write_tokens:
+        raise ValueError("long_cache_write_tokens exceed cache_write_tokens")
     pin, pout = pricing.input_per_1m, pricing.output_per_1m
     pread, pwrite = pricing.cache_read_per_1m, pricing.cache_write_per_1m
     tier = tier_for(pricing, input_tokens) if pricing.price_tiers else None
@@ -85,7 +96,9 @@ def call_cost(
     plain_in = input_tokens - cached_tokens - cache_write_tokens
     total = plain_in * pin
     total += cached_tokens * (pin if pread is None else pread)
-    total += cache_write_tokens * (pin if pwrite is None else pwrite)
+    short_writes = cache_write_tokens - long_cache_write_tokens
+    total += short_writes * (pin if pwrite is None else pwrite)
+    total += long_cache_write_tokens * pin * LONG_CACHE_WRITE_FACTOR
     total += (output_tokens - reasoning_tokens) * pout
     total += reasoning_tokens * (pout if preason is None else preason)
     return total / 1_000_000.0

@@ -198,9 +198,11 @@ def mount(app: FastAPI, service: Any) -> None:
         tin = anthropic_input_tokens(system, messages, tools, dumps)
         caps = required_capabilities(body, messages)
         cache_writes = b'"cache_control"' in raw
+        # a write kept for an hour costs more: reserved as such when the request may ask for one
+        long_writes = cache_writes and b'"1h"' in raw
 
         kw: dict[str, Any] = {"model_id": model_id, "agent": agent, "type_from": how, "api": api,
-                              "cache_writes": cache_writes}
+                              "cache_writes": cache_writes, "long_cache_writes": long_writes}
         if caps:
             kw["capabilities"] = caps
 
@@ -348,10 +350,11 @@ async def exchange(call: Call, target: upstream.Target | None, body: dict[str, A
                 call.settle(outcome, (tin, read.output_tokens()))
         elif read.final is not None:
             u = read.final
-            call.settle(outcome, u[:2], cached=u[2], written=u[3])
+            call.settle(outcome, u[:2], cached=u[2], written=u[3], written_long=u[4])
         elif read.start is not None:  # cut before its end: the input as reported, the output counted
             u = read.start
-            call.settle(outcome, (u[0], max(u[1], read.output_tokens())), cached=u[2], written=u[3])
+            call.settle(outcome, (u[0], max(u[1], read.output_tokens())), cached=u[2], written=u[3],
+                        written_long=u[4])
         else:
             call.settle(outcome, (tin, read.output_tokens()))
 
@@ -372,7 +375,7 @@ def _settle_answer(call: Call, payload: bytes, up: str, client: str, tin: int) -
         if usage is None:
             call.settle("success", (tin, granted))
         else:
-            call.settle("success", usage[:2], cached=usage[2], written=usage[3])
+            call.settle("success", usage[:2], cached=usage[2], written=usage[3], written_long=usage[4])
         if client != up and isinstance(parsed, dict):
             return orjson.dumps(translate.anthropic_to_openai_answer(parsed, usage))
         return payload

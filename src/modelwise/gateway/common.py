@@ -252,11 +252,11 @@ class Call:
                        d["decisionId"])
 
     def settle(self, outcome: str, tokens: tuple[int, int] | None = None, cost: float | None = None,
-               cached: int = 0, written: int = 0) -> None:
+               cached: int = 0, written: int = 0, written_long: int = 0) -> None:
         """Queue the settlement (never awaited: it also runs from a cancelled stream); a settlement the
         ledger refuses (tokens beyond the model's listed limits) is made at the reservation instead.
         `cached` / `written`: of the input tokens, those the provider read from / wrote to its prompt
-        cache."""
+        cache; `written_long`: of those written, the ones kept for an hour."""
         if self.settled:
             return
         self.settled = True
@@ -270,6 +270,8 @@ class Call:
                 kw["cached_tokens"] = cached
             if written:
                 kw["cache_write_tokens"] = written
+            if written_long:
+                kw["long_cache_write_tokens"] = written_long
         svc, dec_id = self.service, self.decision["decisionId"]
 
         def done(fut: Any) -> None:

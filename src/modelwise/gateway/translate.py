@@ -346,7 +346,7 @@ def anthropic_usage(tin: int, tout: int, read: int, write: int = 0) -> dict[str,
     }
 
 
-def anthropic_to_openai_answer(answer: Mapping[str, Any], usage: tuple[int, int, int, int] | None) -> dict:
+def anthropic_to_openai_answer(answer: Mapping[str, Any], usage: tuple[int, ...] | None) -> dict:
     """A Messages answer as a chat completion (`usage`: as `anthropic_reported` read it)."""
     content = answer.get("content") or []
     text = "".join(b.get("text", "") for b in content if isinstance(b, dict) and b.get("type") == "text")
@@ -530,7 +530,7 @@ class AnthropicToOpenAI:
                 out.append(self._chunk({}, self._finish))
             elif kind == "message_stop":
                 if self.include_usage and self.inner.final is not None:
-                    tin, tout, read, _ = self.inner.final
+                    tin, tout, read = self.inner.final[:3]
                     out.append(
                         _sse_openai(
                             {

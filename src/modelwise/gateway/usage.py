@@ -124,9 +124,10 @@ def _count(usage: dict[str, Any], key: str) -> int | None:
     return v if isinstance(v, int) and not isinstance(v, bool) and v >= 0 else None
 
 
-def anthropic_reported(usage: Any) -> tuple[int, int, int, int] | None:
-    """(input tokens, output tokens, cache-read tokens, cache-write tokens) of an Anthropic `usage`
-    object, the input being the whole prompt (Anthropic's `input_tokens` leaves out the cached part);
+def anthropic_reported(usage: Any) -> tuple[int, int, int, int, int] | None:
+    """(input tokens, output tokens, cache-read tokens, cache-write tokens, of those the ones kept for an
+    hour) of an Anthropic `usage` object, the input being the whole prompt (Anthropic's `input_tokens`
+    leaves out the cached part; the hour's writes are `cache_creation.ephemeral_1h_input_tokens`);
     None when it has neither input nor output."""
     if not isinstance(usage, dict):
         return None
@@ -135,7 +136,9 @@ def anthropic_reported(usage: Any) -> tuple[int, int, int, int] | None:
     write = _count(usage, "cache_creation_input_tokens") or 0
     if tin is None and tout is None:
         return None
-    return (tin or 0) + read + write, tout or 0, read, write
+    split = usage.get("cache_creation")
+    long = (_count(split, "ephemeral_1h_input_tokens") or 0) if isinstance(split, dict) else 0
+    return (tin or 0) + read + write, tout or 0, read, write, min(long, write)
 
 
 def _anthropic_delta_text(event: Any) -> list[str]:
@@ -155,8 +158,8 @@ class AnthropicTally:
     __slots__ = ("start", "final", "failed", "done", "_buf", "_payloads")
 
     def __init__(self) -> None:
-        self.start: tuple[int, int, int, int] | None = None  # message_start's usage
-        self.final: tuple[int, int, int, int] | None = None  # with message_delta's output (and input)
+        self.start: tuple[int, int, int, int, int] | None = None  # message_start's usage
+        self.final: tuple[int, int, int, int, int] | None = None  # with message_delta's output (and input)
         self.failed = False
         self.done = False  # its message_stop came: the answer is whole
         self._buf = b""
@@ -202,10 +205,11 @@ class AnthropicTally:
                 # message_delta's counts are cumulative; the input ones are there in newer versions only
                 given = {k: v for k, v in usage.items() if v is not None}
                 if self.start is not None:
-                    tin, _, read, write = self.start
+                    tin, _, read, write, long = self.start
                     given.setdefault("input_tokens", tin - read - write)
                     given.setdefault("cache_read_input_tokens", read)
                     given.setdefault("cache_creation_input_tokens", write)
+                    given.setdefault("cache_creation", {"ephemeral_1h_input_tokens": long})
                 self.final = anthropic_reported(given)
         elif kind == "message_stop":
             self.done = True
