@@ -233,11 +233,11 @@ class Context:
         weights = weights or self.settings.weights
         if calibration is None:
             args = (task_type, weights, constraints, any_provider, api)
-            recent = self._recent
+            recent = self._recent  # (each step tolerates another thread's step between two of its own)
             recent.pop(args, None)
             recent[args] = None
             if len(recent) > RECENT_RANKINGS:
-                del recent[next(iter(recent))]
+                recent.pop(next(iter(recent), None), None)
         calib = self.calibration() if calibration is None else calibration
         restricted = self.restricted(any_provider)
         reach_key = self.reach.reachable if restricted else None

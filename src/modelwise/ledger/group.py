@@ -8,7 +8,7 @@ under its own savepoint and admits with `admit_in_batch`, so it sees the spend o
 Every caller's future resolves only after the COMMIT: an answer still means the decision is durable.
 
 A write nobody is told of (a gateway's settlement: the client already has its answer, and the worst case
-it reserved stays counted until it is settled) is submitted with `acknowledged=False`: a batch of only
+it reserved stays counted until it is settled) goes through `submit_unacknowledged`: a batch of only
 such writes commits without waiting for the disk, so it does not hold the writer for an fsync while the
 next call's admission waits; the next durable commit carries it to the disk with its own. Within a batch
 such writes run first (none of them is the answer to a job of the same batch: a settlement is only
