@@ -237,7 +237,7 @@ class Context:
             recent.pop(args, None)
             recent[args] = None
             if len(recent) > RECENT_RANKINGS:
-                recent.pop(next(iter(recent), None), None)
+                recent.pop(next(iter(recent), ()), None)
         calib = self.calibration() if calibration is None else calibration
         restricted = self.restricted(any_provider)
         reach_key = self.reach.reachable if restricted else None
