@@ -439,7 +439,7 @@ class Context:
     def enable_group_commit(self, max_batch: int = 256) -> None:
         """Commit concurrent admissions together from one writer thread (ledger.group). Same semantics as
         one transaction per decision; far fewer commits under load. Stopped by `close()`. When the writer
-        has nothing queued it brings the last rankings up to date with what outcomes taught (`warm`)."""
+        has nothing queued after settlements it brings the last rankings up to date with them (`warm`)."""
         if self._group_commit is None:
             from modelwise.ledger.group import GroupCommitter
 
@@ -447,9 +447,9 @@ class Context:
 
     def warm(self) -> None:
         """Rank again, with the calibration as it is now, the last few rankings asked for whose task type
-        has new outcomes (a cache hit for the others): the group-commit writer does so when a batch
-        leaves it idle, so the next call of that kind (one client's calls one after another, an outcome
-        between each) finds its ranking made instead of making it while the call waits."""
+        has new outcomes (a cache hit for the others): the group-commit writer does so when a batch of
+        settlements leaves it idle, so the next call of that kind (one client's calls one after another,
+        an outcome between each) finds its ranking made instead of making it while the call waits."""
         for task_type, weights, constraints, any_provider, api in list(self._recent):
             try:
                 self.ranking(task_type, weights, constraints, any_provider=any_provider, api=api)

@@ -38,8 +38,8 @@ class GroupCommitter:
     The ledger must offer `run_batch`, `admit_in_batch` and `in_batch` (SqliteLedger does)."""
 
     def __init__(self, ledger: Any, max_batch: int = 256, idle: Callable[[], None] | None = None):
-        """`idle()`: called on the writer thread after a batch that leaves nothing queued (outside any
-        transaction; what it raises is logged, never a caller's)."""
+        """`idle()`: called on the writer thread after a batch with an unacknowledged write that leaves
+        nothing queued (outside any transaction; what it raises is logged, never a caller's)."""
         self._ledger = ledger
         self._idle = idle
         self._max_batch = max_batch
@@ -105,7 +105,8 @@ class GroupCommitter:
             if not live:
                 continue
             durable = any(ack for _, _, ack in live)
-            if durable and not all(ack for _, _, ack in live):
+            durable_only = all(ack for _, _, ack in live)
+            if durable and not durable_only:
                 # the settlements first: every admission of the batch then plans against the spend and
                 # what outcomes taught after them, so the ranking is recomputed once, not once per call
                 live.sort(key=lambda item: item[2])
@@ -122,7 +123,9 @@ class GroupCommitter:
                     fut.set_exception(res)
                 else:
                     fut.set_result(res)
-            if self._idle is not None and self._queue.empty():
+            # only after unacknowledged writes (what changes what the idle work reads): after an
+            # admission, its caller is resuming, and the idle work would take the GIL from it
+            if self._idle is not None and not durable_only and self._queue.empty():
                 try:
                     self._idle()
                 except Exception:  # noqa: BLE001 - an aid to the next caller, never a caller's failure
