@@ -191,7 +191,7 @@ def test_group_commit_writer_follows_a_deleted_ledger(make_service):
     assert svc.statistics()["costStatistics"]["totalTasks"] == 5
 
 
-@pytest.mark.parametrize("writer", ["admit", "run_batch"])
+@pytest.mark.parametrize("writer", ["admit", "run_batch", "run_batch unacknowledged"])
 @pytest.mark.parametrize("how", ["deleted", "replaced"])
 def test_a_ledger_changed_inside_a_write_transaction_is_written_again_on_the_new_file(tmp_path, writer, how):
     from tests.test_group_commit import DAY, decision
@@ -219,8 +219,10 @@ def test_a_ledger_changed_inside_a_write_transaction_is_written_again_on_the_new
         if writer == "admit":
             ledger.admit(DAY, None, make)
         else:
-            [res] = ledger.run_batch([lambda: ledger.admit_in_batch(DAY, None, make)])
+            durable = writer == "run_batch"
+            [res] = ledger.run_batch([lambda: ledger.admit_in_batch(DAY, None, make)], durable)
             assert not isinstance(res, BaseException), res
+            assert ledger._conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL, as configured
         assert seen == [0.3, 0.0 if how == "deleted" else 0.3]
         assert ids_in(path) == ({"dec_000009"} if how == "replaced" else set()) | {"dec_000001"}
         assert ledger.count_decisions() == len(ids_in(path))

@@ -474,15 +474,11 @@ class SqliteLedger(LedgerReader):
         synchronous=NORMAL, without waiting for the disk. It is as atomic and as visible to every other
         connection; what a power cut could lose is only that write, until the next durable commit's
         fsync of the WAL (or a checkpoint) carries it to the disk with its own."""
-        if not durable and self._sync != "NORMAL" and not self._memory:
-            conn = self._conn()
-            conn.execute("PRAGMA synchronous = NORMAL")
-            try:
-                return self._in_transaction(work)
-            finally:
-                conn.execute(f"PRAGMA synchronous = {self._sync}")
+        relax = not durable and self._sync != "NORMAL" and not self._memory
         for _ in range(2):
             conn = self._conn()
+            if relax:  # on this connection, for this commit only (a new connection opens at the config's)
+                conn.execute("PRAGMA synchronous = NORMAL")
             conn.execute("BEGIN IMMEDIATE")
             try:
                 if not self._moved():
@@ -500,6 +496,9 @@ class SqliteLedger(LedgerReader):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+            finally:
+                if relax:
+                    conn.execute(f"PRAGMA synchronous = {self._sync}")
             self._drop_moved()
         raise LedgerError(f"ledger {self.path} was replaced twice during one write; nothing was recorded")
 
