@@ -289,9 +289,7 @@ class Guard:
 
         direct = self.direct.get(scope["path"]) if method == "POST" else None
         if direct is not None:  # a gateway call: straight to its handler (gateway.common.post)
-            from modelwise.gateway.common import call_direct
-
-            await call_direct(direct, scope, replay, send)
+            await direct(scope, replay, send)
             return
         await self.app(scope, replay, send)
 

@@ -44,26 +44,23 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 def post(app: FastAPI, path: str, handler: Handler, error: Callable[[int, str], Response]) -> None:
     """Serve `POST path` with `handler`: a FastAPI route (what a request that does not come through the
-    server's guard, or asks with another method, meets) and an entry of `app.state.direct`, which the
+    server's guard, or asks with another method, meets) and, in `app.state.direct`, an ASGI app the
     guard calls straight after its checks, without FastAPI's routing, dependency solving and exception
     middlewares (a gateway call's own cost: docs/design.md, "Gateway"). `error(status, message)`: the
     format's error answer, for an exception the handler did not answer itself."""
     app.add_api_route(path, handler, methods=["POST"], include_in_schema=False)
+
+    async def direct(scope: Any, receive: Any, send: Any) -> None:
+        try:
+            response = await handler(Request(scope, receive))
+        except Exception as exc:  # noqa: BLE001 - what FastAPI's error middleware would answer, formatted
+            log.exception("gateway handler failed")
+            response = error(500, f"internal error: {type(exc).__name__}")
+        await response(scope, receive, send)
+
     if not hasattr(app.state, "direct"):
         app.state.direct = {}
-    app.state.direct[path] = (handler, error)
-
-
-async def call_direct(entry: tuple[Handler, Callable[[int, str], Response]], scope: Any, receive: Any,
-                      send: Any) -> None:
-    """Run a `post` handler on an ASGI request the guard has checked (its body already read)."""
-    handler, error = entry
-    try:
-        response = await handler(Request(scope, receive))
-    except Exception as exc:  # noqa: BLE001 - what FastAPI's server error middleware would answer, formatted
-        log.exception("gateway handler failed")
-        response = error(500, f"internal error: {type(exc).__name__}")
-    await response(scope, receive, send)
+    app.state.direct[path] = direct
 
 
 def dumps(obj: Any) -> str:
