@@ -258,3 +258,102 @@ def test_an_idle_writer_ranks_again_after_outcomes_so_the_next_call_does_not(mak
             assert len(made) == before + (i == 0) + 1  # ranked once more, after the outcome
     finally:
         svc.close()
+
+
+def _settled_at(cost: float, seen: list | None = None):
+    from modelwise.ledger import Settlement
+
+    def make(dec, spent):
+        if seen is not None:
+            seen.append((dict(dec), sum(spent.values())))
+        return Settlement("success", 10.0, 1, 1, cost)
+
+    return make
+
+
+def test_a_batch_keeps_its_own_spend_across_settlements_and_rolled_back_jobs(tmp_path: Path):
+    """Inside one batch the spend is read once and then moved by the batch's own writes: a settlement
+    that frees part of a reservation lets a later admission of the same batch use it, and a job rolled
+    back after admitting gives back what it reserved."""
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    first = ledger.admit_many([(DAY, None, lambda s, i=i: decision(i, s)) for i in range(3)])
+    assert [r[0]["fits"] for r in first] == [True, True, True]  # 0.9 of 1.0 reserved
+
+    def admit_then_fail():
+        ledger.admit_in_batch(DAY, None, lambda s: decision(10, s, cost=0.05))
+        raise ValueError("after its admission")
+
+    seen: list[float] = []
+
+    def admit(i: int, cost: float):
+        def f(spent):
+            seen.append(sum(spent.values()))
+            return decision(i, spent, cost=cost)
+
+        return lambda: ledger.admit_in_batch(DAY, None, f)
+
+    results = ledger.run_batch([
+        lambda: ledger.settle_in_batch("dec_000000", "2026-11-26T12:00:01.000Z", 2.0, _settled_at(0.1)),
+        admit(20, 0.25),  # fits only once the settlement's 0.2 is given back: 0.7 + 0.25
+        admit_then_fail,
+        admit(21, 0.05),  # fits only if the rolled-back 0.05 is not counted: 0.95 + 0.05
+    ])
+    assert isinstance(results[2], ValueError)
+    assert results[1][0]["fits"] and results[3][0]["fits"]
+    assert seen == pytest.approx([0.7, 0.95])
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(1.0)
+    assert ledger.count_decisions() == 5
+    ledger.close()
+
+
+def test_a_decision_a_batch_committed_settles_without_being_read_back_and_as_if_it_were(tmp_path: Path):
+    """The settlement of a decision this ledger's batch committed uses the decision as kept, which is
+    what reading it back gives; and when another connection gave it an outcome meanwhile, the second
+    outcome is refused by name, as it is for a decision read from the file."""
+    import sqlite3
+
+    from modelwise.core.errors import BadInput
+
+    path = str(tmp_path / "l.sqlite3")
+    ledger = SqliteLedger(path)
+    ledger.admit_many([(DAY, None, lambda s, i=i: decision(i, s)) for i in range(3)])
+    kept: list = []
+    ledger.run_batch([lambda: ledger.settle_in_batch("dec_000000", "t1", 2.0, _settled_at(0.1, kept))])
+    other = SqliteLedger(str(tmp_path / "other.sqlite3"))  # never admitted here: read back
+    for i in range(3):  # one transaction each, which keeps nothing
+        other.admit(DAY, None, lambda s, i=i: decision(i, s))
+    assert not other._committed
+    read: list = []
+    other.settle("dec_000000", "t1", 2.0, _settled_at(0.1, read))
+    assert kept == read and kept[0][0]["outcome"] is None
+    assert kept[0][0]["reserved"] == 0.3 and kept[0][0]["detail"] == '{"decisionId":"dec_000000","fits":true}'
+
+    # another process settles dec_000001 behind this ledger's back
+    conn = sqlite3.connect(path)
+    conn.execute(
+        "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, output_tokens, "
+        "actual_cost, model_id, task_type, day) VALUES ('dec_000001', 't', 1.0, 'failure', NULL, NULL, NULL, "
+        "0.0, 'm', 'documentation', ?)", (DAY,),
+    )
+    conn.commit()
+    conn.close()
+    [res] = ledger.run_batch([lambda: ledger.settle_in_batch("dec_000001", "t2", 3.0, _settled_at(0.1))])
+    assert isinstance(res, BadInput) and "already has an outcome (failure)" in str(res)
+    ledger.close()
+    other.close()
+
+
+def test_the_outcomes_version_inside_a_batch_moves_with_the_batch_own_outcomes(tmp_path: Path):
+    """The batch reads the version once, and again after it records an outcome (what outcomes taught
+    is read again by the admissions after a settlement of the same batch)."""
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    ledger.admit_many([(DAY, None, lambda s: decision(0, s))])
+    before = ledger.outcomes_version()
+    got = ledger.run_batch([
+        ledger.outcomes_version,
+        ledger.outcomes_version,
+        lambda: ledger.settle_in_batch("dec_000000", "t1", 2.0, _settled_at(0.1)) and None,
+        ledger.outcomes_version,
+    ])
+    assert got[0] == got[1] == before and got[3] == ledger.outcomes_version() > before
+    ledger.close()

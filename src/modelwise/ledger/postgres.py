@@ -229,11 +229,15 @@ def peek_zone(location: Any) -> str | None:
 class PostgresLedger(SqliteLedger):
     """The PostgreSQL backend. One connection per thread (taken from a pool; `release` gives it back)."""
 
+    # a failed statement aborts a PostgreSQL transaction: a settlement always reads its decision
+    _keeps_committed = False
+
     def __init__(self, url: LedgerUrl, zone: str = "UTC", pool_size: int = 64):
         self.url = url
         self.path = str(url)  # the redacted URL: what every message names
         self._memory = False
         self._local = threading.local()
+        self._committed: dict[str, dict[str, Any]] = {}
         self._all: list[Any] = []
         self._lock = threading.Lock()
         self._new_zone = zone

@@ -29,6 +29,46 @@ _SYNC = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 APPLICATION_ID = 0x4D574C47  # 'MWLG' in the file header (PRAGMA application_id): a modelwise ledger
 _OWN_TABLES = frozenset({"schema_migrations", "decisions", "outcomes", "rollup", "alerts"})
 _SIDE_FILES = ("-wal", "-shm", "-journal")
+# how many committed decisions a ledger keeps for their settlement (about 3 MB at ~2 KB of detail each)
+_COMMITTED_KEPT = 1536
+
+
+class _Batch:
+    """What one `run_batch` transaction knows of its own writes: each day's spend by tier once read
+    (kept up to date by its admissions and settlements), the outcomes version once read (dropped when
+    it records an outcome), and the decisions it admitted, as read back."""
+
+    __slots__ = ("spent", "version", "admitted")
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.spent: dict[str, dict[str, float]] = {}
+        self.version: int | None = None
+        self.admitted: list[dict[str, Any]] = []
+
+    def forget(self, admitted: int) -> None:
+        """A job was rolled back: what it wrote is gone, and the spend is read again."""
+        self.spent.clear()
+        self.version = None
+        del self.admitted[admitted:]
+
+
+def _as_read(rec: NewDecision, detail: str) -> dict[str, Any]:
+    """The decision `rec` as `SELECT _DECISION_COLUMNS ... LEFT JOIN outcomes` reads it back before it
+    has an outcome (the column types as SQLite returns them)."""
+    return {
+        "id": rec.id, "request_id": rec.request_id, "ts": rec.ts, "ts_unix": float(rec.ts_unix),
+        "day": rec.day, "task_type": rec.task_type, "tier": rec.tier, "agent": rec.agent,
+        "model_id": rec.model_id, "model_name": rec.model_name, "status": rec.status,
+        "reserved": float(rec.reserved), "estimated_cost": float(rec.estimated_cost),
+        "input_tokens": int(rec.input_tokens), "output_tokens": int(rec.output_tokens),
+        "desc_chars": int(rec.desc_chars), "budget": float(rec.budget),
+        "score": None if rec.score is None else float(rec.score), "description": rec.description,
+        "detail": detail, "outcome": None, "actual_cost": None, "latency_ms": None,
+        "actual_input_tokens": None, "actual_output_tokens": None, "outcome_ts": None, "corrected_ts": None,
+    }
 
 
 def _identity(path: str) -> tuple[int, int] | None:
@@ -230,6 +270,10 @@ class SqliteLedger(LedgerReader):
     """The default ledger backend: the file, its connections and schema, and the writes (the reports
     are `LedgerReader`'s)."""
 
+    # whether a settlement may skip reading back a decision a batch committed (`_settle_here`): it
+    # relies on a failed INSERT leaving the transaction usable, as SQLite's does
+    _keeps_committed = True
+
     def __init__(self, path: str, synchronous: str = "full", zone: str = "UTC"):
         """`zone`: the time zone a new ledger records as its budget day's (an existing ledger keeps
         its own; read it from `self.zone`)."""
@@ -237,6 +281,10 @@ class SqliteLedger(LedgerReader):
         self._memory = path in (":memory:", "")
         self._sync = _SYNC.get(synchronous, "FULL")
         self._local = threading.local()
+        # decisions a batch committed, as `_settle_here` would read them back (no outcome yet): their
+        # settlement skips the read. A decision row never changes once written, and the outcome's
+        # primary key refuses a second outcome, so a stale entry cannot settle anything twice.
+        self._committed: dict[str, dict[str, Any]] = {}
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._new_zone = zone
@@ -271,6 +319,8 @@ class SqliteLedger(LedgerReader):
             if ident is not None and _identity(self.path + suffix) == ident:
                 with contextlib.suppress(OSError):
                     os.remove(self.path + suffix)
+        with self._lock:
+            self._committed.clear()  # they were written to that file
         self.release()
 
     def _moved(self) -> bool:
@@ -549,8 +599,9 @@ class SqliteLedger(LedgerReader):
     # -- group commit (added for the HTTP service; `admit` above is unchanged) ----------------------
 
     @staticmethod
-    def _insert_decision(conn: Connection, rec: NewDecision) -> None:
-        """The writes of one admission (the same statements as `admit`)."""
+    def _insert_decision(conn: Connection, rec: NewDecision) -> str:
+        """The writes of one admission (the same statements as `admit`). Returns the detail written."""
+        detail = _dumps(rec.response)
         conn.execute(
             "INSERT INTO decisions (id, request_id, ts, ts_unix, day, task_type, tier, agent, model_id, "
             "model_name, status, reserved, estimated_cost, input_tokens, output_tokens, desc_chars, budget, "
@@ -558,8 +609,7 @@ class SqliteLedger(LedgerReader):
             (
                 rec.id, rec.request_id, rec.ts, rec.ts_unix, rec.day, rec.task_type, rec.tier, rec.agent,
                 rec.model_id, rec.model_name, rec.status, rec.reserved, rec.estimated_cost, rec.input_tokens,
-                rec.output_tokens, rec.desc_chars, rec.budget, rec.score, rec.description,
-                _dumps(rec.response),
+                rec.output_tokens, rec.desc_chars, rec.budget, rec.score, rec.description, detail,
             ),
         )
         conn.execute(
@@ -576,6 +626,7 @@ class SqliteLedger(LedgerReader):
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (rec.day, threshold, rec.ts, spent_after, budget, message),
             )
+        return detail
 
     def run_batch(self, jobs: Sequence[Callable[[], Any]], durable: bool = True) -> list[Any]:
         """Group commit: run `jobs` in order inside one BEGIN IMMEDIATE transaction on this thread's
@@ -585,30 +636,68 @@ class SqliteLedger(LedgerReader):
         ledger file is replaced meanwhile, the whole batch runs again on the new file (`_in_transaction`).
         `durable=False`: a batch of writes nobody is told of, committed without waiting for the disk."""
 
+        state = _Batch()
+
         def batch(conn: Connection) -> list[Any]:
             results: list[Any] = []
-            self._local.batch = True
+            state.reset()  # a new attempt (the file was replaced): nothing of the last one holds
+            self._local.batch = state
             try:
                 for job in jobs:
                     conn.execute("SAVEPOINT job")
+                    admitted = len(state.admitted)
                     try:
                         result = job()
                     except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
                         conn.execute("ROLLBACK TO job")
                         conn.execute("RELEASE job")
+                        state.forget(admitted)
                         results.append(exc)
                         continue
                     conn.execute("RELEASE job")
                     results.append(result)
             finally:
-                self._local.batch = False
+                self._local.batch = None
             return results
 
-        return self._in_transaction(batch, durable)
+        results = self._in_transaction(batch, durable)
+        self._remember(state.admitted)
+        return results
+
+    def _remember(self, admitted: list[dict[str, Any]]) -> None:
+        """Keep the decisions a batch committed for their settlement (the oldest go past a bound)."""
+        if not self._keeps_committed:
+            return
+        committed = self._committed
+        with self._lock:  # (a settlement on another thread pops from it meanwhile)
+            for dec in admitted:
+                committed[dec["id"]] = dec
+            while len(committed) > _COMMITTED_KEPT:
+                committed.pop(next(iter(committed)), None)
 
     def in_batch(self) -> bool:
         """True on a thread that is inside `run_batch`."""
-        return getattr(self._local, "batch", False)
+        return getattr(self._local, "batch", None) is not None
+
+    def _spent_now(self, conn: Connection, day: str) -> dict[str, float]:
+        """The day's spend by tier, in the open transaction. Inside a batch it is read once and then
+        kept up to date by the batch's own writes (the batch holds the write lock: nobody else can
+        change it meanwhile)."""
+        state: _Batch | None = getattr(self._local, "batch", None)
+        if state is None:
+            return self._spent(conn, day)
+        spent = state.spent.get(day)
+        if spent is None:
+            spent = state.spent[day] = self._spent(conn, day)
+        return dict(spent)
+
+    def outcomes_version(self) -> int:
+        state: _Batch | None = getattr(self._local, "batch", None)
+        if state is None:
+            return super().outcomes_version()
+        if state.version is None:  # read once per batch, again after the batch records an outcome
+            state.version = super().outcomes_version()
+        return state.version
 
     def admit_in_batch(
         self, day: str, request_id: str | None, make: Callable[[Mapping[str, float]], NewDecision]
@@ -636,9 +725,8 @@ class SqliteLedger(LedgerReader):
             raise RuntimeError("settle_in_batch outside run_batch")
         return self._settle_here(self._conn(), decision_id, ts, ts_unix, make, correct)
 
-    @classmethod
     def _settle_here(
-        cls,
+        self,
         conn: Connection,
         decision_id: str,
         ts: str,
@@ -648,13 +736,39 @@ class SqliteLedger(LedgerReader):
     ) -> dict[str, Any]:
         """The checks and writes of a settlement (or a correction), inside whatever transaction `conn`
         has open. The outcome and the corrections are only ever appended; the roll-up moves by the
-        difference between what the decision counted for before and what it counts for now."""
+        difference between what the decision counted for before and what it counts for now.
+
+        The first outcome of a decision a batch of this ledger committed skips reading it back: the
+        outcome's INSERT, whose primary key refuses a second outcome and whose foreign key a decision
+        missing from the file, says whether what was kept still holds; when it does not, the decision
+        is read and the failure named as usual."""
+        state: _Batch | None = getattr(self._local, "batch", None)
+        kept = None if correct else self._committed.pop(decision_id, None)
+        if kept is not None:
+            try:
+                return self._settle_row(conn, dict(kept), ts, ts_unix, make, correct, state)
+            except sqlite3.IntegrityError:
+                pass  # settled by another process meanwhile, or not in this file: read it and say so
         row = conn.execute(
             f"SELECT {_DECISION_COLUMNS} FROM decisions d {_OUTCOME_JOIN} WHERE d.id = ?", (decision_id,)
         ).fetchone()
         if row is None:
             raise UnknownDecision(f"unknown decision id {decision_id!r}")
-        dec = dict(row)
+        return self._settle_row(conn, dict(row), ts, ts_unix, make, correct, state)
+
+    def _settle_row(
+        self,
+        conn: Connection,
+        dec: dict[str, Any],
+        ts: str,
+        ts_unix: float,
+        make: MakeSettlement,
+        correct: bool,
+        state: _Batch | None,
+    ) -> dict[str, Any]:
+        """`_settle_here` for the decision `dec`, as read or as kept (its outcome's INSERT is the first
+        write, so a failed constraint leaves nothing to undo before the decision is read after all)."""
+        decision_id = dec["id"]
         if dec["status"] == "refused":
             raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
         if correct and dec["outcome"] is None:
@@ -664,7 +778,7 @@ class SqliteLedger(LedgerReader):
                 f"decision {decision_id} already has an outcome ({dec['outcome']}); "
                 "correct it instead (record --correct; over HTTP \"correct\": true)"
             )
-        s = make(dec, cls._spent(conn, dec["day"]))
+        s = make(dec, self._spent_now(conn, dec["day"]))
         values = (s.outcome, s.latency_ms, s.input_tokens, s.output_tokens, s.actual_cost)
         if correct:
             conn.execute(
@@ -712,6 +826,11 @@ class SqliteLedger(LedgerReader):
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (dec["day"], threshold, ts, spent_after, budget, message),
             )
+        if state is not None:
+            state.version = None  # an outcome or a correction more
+            spent = state.spent.get(dec["day"])
+            if spent is not None:
+                spent[dec["tier"]] = spent.get(dec["tier"], 0.0) + s.actual_cost - counted
         if correct:
             dec["corrected_ts"] = ts
         else:
@@ -734,8 +853,14 @@ class SqliteLedger(LedgerReader):
             row = conn.execute("SELECT detail FROM decisions WHERE request_id = ?", (request_id,)).fetchone()
             if row is not None:
                 return json.loads(row[0]), True
-        rec = make(self._spent(conn, day))
-        self._insert_decision(conn, rec)
+        rec = make(self._spent_now(conn, day))
+        detail = self._insert_decision(conn, rec)
+        state: _Batch | None = getattr(self._local, "batch", None)
+        if state is not None:
+            spent = state.spent.get(rec.day)
+            if spent is not None:
+                spent[rec.tier] = spent.get(rec.tier, 0.0) + rec.reserved
+            state.admitted.append(_as_read(rec, detail))
         return rec.response, False
 
 
