@@ -669,7 +669,7 @@ class SqliteLedger(LedgerReader):
         if not self._keeps_committed:
             return
         committed = self._committed
-        with self._lock:  # (a settlement on another thread pops from it meanwhile)
+        with self._lock:  # (a settlement on another thread may pop from it meanwhile)
             for dec in admitted:
                 committed[dec["id"]] = dec
             while len(committed) > _COMMITTED_KEPT:
@@ -743,7 +743,10 @@ class SqliteLedger(LedgerReader):
         missing from the file, says whether what was kept still holds; when it does not, the decision
         is read and the failure named as usual."""
         state: _Batch | None = getattr(self._local, "batch", None)
-        kept = None if correct else self._committed.pop(decision_id, None)
+        kept = None
+        if not correct and self._committed:
+            with self._lock:  # (the writer thread adds and evicts under it)
+                kept = self._committed.pop(decision_id, None)
         if kept is not None:
             try:
                 return self._settle_row(conn, dict(kept), ts, ts_unix, make, correct, state)
