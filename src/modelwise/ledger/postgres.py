@@ -231,6 +231,7 @@ class PostgresLedger(SqliteLedger):
 
     # a failed statement aborts a PostgreSQL transaction: a settlement always reads its decision
     _keeps_committed = False
+    _lazy_savepoints = False
 
     def __init__(self, url: LedgerUrl, zone: str = "UTC", pool_size: int = 64):
         self.url = url

@@ -55,6 +55,16 @@ class _Batch:
         del self.admitted[admitted:]
 
 
+def _changes(conn: Any) -> int:
+    """How many rows the connection's statements have changed since it opened (SQLite's count)."""
+    return conn.total_changes
+
+
+class _Unguarded(Exception):
+    """A job of a batch run without savepoints failed after writing: the batch is rolled back and run
+    again with a savepoint per job, so that only that job's writes are undone."""
+
+
 def _as_read(rec: NewDecision, detail: str) -> dict[str, Any]:
     """The decision `rec` as `SELECT _DECISION_COLUMNS ... LEFT JOIN outcomes` reads it back before it
     has an outcome (the column types as SQLite returns them)."""
@@ -273,6 +283,9 @@ class SqliteLedger(LedgerReader):
     # whether a settlement may skip reading back a decision a batch committed (`_settle_here`): it
     # relies on a failed INSERT leaving the transaction usable, as SQLite's does
     _keeps_committed = True
+    # whether a batch runs its jobs without savepoints until one fails after writing (`run_batch`):
+    # it relies on the connection's count of changed rows
+    _lazy_savepoints = True
 
     def __init__(self, path: str, synchronous: str = "full", zone: str = "UTC"):
         """`zone`: the time zone a new ledger records as its budget day's (an existing ledger keeps
@@ -630,13 +643,18 @@ class SqliteLedger(LedgerReader):
 
     def run_batch(self, jobs: Sequence[Callable[[], Any]], durable: bool = True) -> list[Any]:
         """Group commit: run `jobs` in order inside one BEGIN IMMEDIATE transaction on this thread's
-        connection, each under its own savepoint, then COMMIT once. A job that raises is rolled back
-        alone and its exception is returned in its place. Jobs admit with `admit_in_batch`; nothing is
-        returned before the COMMIT, so no caller can answer before its decision is durable. If the
-        ledger file is replaced meanwhile, the whole batch runs again on the new file (`_in_transaction`).
+        connection, then COMMIT once. A job that raises is rolled back alone and its exception is
+        returned in its place: a job that fails before writing (a refusal, a bad input: the usual
+        failures) has nothing to undo, and one that fails after writing rolls the batch back to run it
+        again with a savepoint per job (which costs every job two statements otherwise). Jobs admit
+        with `admit_in_batch`; nothing is returned before the COMMIT, so no caller can answer before
+        its decision is durable. If the ledger file is replaced meanwhile, the whole batch runs again
+        on the new file (`_in_transaction`). A job may therefore run more than once: it writes only to
+        the ledger, through the batch's connection.
         `durable=False`: a batch of writes nobody is told of, committed without waiting for the disk."""
 
         state = _Batch()
+        guarded = [not self._lazy_savepoints]  # each job under a savepoint of its own
 
         def batch(conn: Connection) -> list[Any]:
             results: list[Any] = []
@@ -644,23 +662,32 @@ class SqliteLedger(LedgerReader):
             self._local.batch = state
             try:
                 for job in jobs:
-                    conn.execute("SAVEPOINT job")
-                    admitted = len(state.admitted)
+                    if guarded[0]:
+                        conn.execute("SAVEPOINT job")
+                    admitted, changes = len(state.admitted), -1 if guarded[0] else _changes(conn)
                     try:
                         result = job()
                     except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
-                        conn.execute("ROLLBACK TO job")
-                        conn.execute("RELEASE job")
+                        if guarded[0]:
+                            conn.execute("ROLLBACK TO job")
+                            conn.execute("RELEASE job")
+                        elif _changes(conn) != changes:
+                            raise _Unguarded from None  # it wrote before failing: again, with savepoints
                         state.forget(admitted)
                         results.append(exc)
                         continue
-                    conn.execute("RELEASE job")
+                    if guarded[0]:
+                        conn.execute("RELEASE job")
                     results.append(result)
             finally:
                 self._local.batch = None
             return results
 
-        results = self._in_transaction(batch, durable)
+        try:
+            results = self._in_transaction(batch, durable)
+        except _Unguarded:
+            guarded[0] = True
+            results = self._in_transaction(batch, durable)
         self._remember(state.admitted)
         return results
 
@@ -749,7 +776,7 @@ class SqliteLedger(LedgerReader):
                 kept = self._committed.pop(decision_id, None)
         if kept is not None:
             try:
-                return self._settle_row(conn, dict(kept), ts, ts_unix, make, correct, state)
+                return _settle_row(self._spent_now, conn, dict(kept), ts, ts_unix, make, correct, state)
             except sqlite3.IntegrityError:
                 pass  # settled by another process meanwhile, or not in this file: read it and say so
         row = conn.execute(
@@ -757,95 +784,7 @@ class SqliteLedger(LedgerReader):
         ).fetchone()
         if row is None:
             raise UnknownDecision(f"unknown decision id {decision_id!r}")
-        return self._settle_row(conn, dict(row), ts, ts_unix, make, correct, state)
-
-    def _settle_row(
-        self,
-        conn: Connection,
-        dec: dict[str, Any],
-        ts: str,
-        ts_unix: float,
-        make: MakeSettlement,
-        correct: bool,
-        state: _Batch | None,
-    ) -> dict[str, Any]:
-        """`_settle_here` for the decision `dec`, as read or as kept (its outcome's INSERT is the first
-        write, so a failed constraint leaves nothing to undo before the decision is read after all)."""
-        decision_id = dec["id"]
-        if dec["status"] == "refused":
-            raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
-        if correct and dec["outcome"] is None:
-            raise BadInput(f"decision {decision_id} has no outcome to correct; record its outcome first")
-        if not correct and dec["outcome"] is not None:
-            raise BadInput(
-                f"decision {decision_id} already has an outcome ({dec['outcome']}); "
-                "correct it instead (record --correct; over HTTP \"correct\": true)"
-            )
-        s = make(dec, self._spent_now(conn, dec["day"]))
-        values = (s.outcome, s.latency_ms, s.input_tokens, s.output_tokens, s.actual_cost)
-        if correct:
-            conn.execute(
-                "INSERT INTO corrections (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
-                "output_tokens, actual_cost, reason) VALUES (?,?,?,?,?,?,?,?,?)",
-                (decision_id, ts, ts_unix, *values, s.reason),
-            )
-            before = (dec["outcome"], dec["latency_ms"], dec["actual_cost"], 0.0, 0)
-        else:
-            conn.execute(
-                "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
-                "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (decision_id, ts, ts_unix, *values, dec["model_id"], dec["task_type"], dec["day"]),
-            )
-            before = (None, None, dec["reserved"], dec["reserved"], 1)
-        old_outcome, old_latency, counted, released, new_outcomes = before
-        settled_before = 0.0 if old_outcome is None else counted
-        conn.execute(
-            "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ? - ?, "
-            "outcomes = outcomes + ?, successes = successes + ?, failures = failures + ?, "
-            "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
-            "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
-            (
-                s.actual_cost,
-                counted,
-                released,
-                s.actual_cost,
-                settled_before,
-                new_outcomes,
-                int(s.outcome == "success") - int(old_outcome == "success"),
-                int(s.outcome == "failure") - int(old_outcome == "failure"),
-                int(s.outcome == "error") - int(old_outcome == "error"),
-                (s.latency_ms or 0.0) - (old_latency or 0.0),
-                int(s.latency_ms is not None) - int(old_latency is not None),
-                dec["day"],
-                dec["tier"],
-                dec["agent"] or "",
-                dec["model_id"] or "",
-                dec["status"],
-            ),
-        )
-        for threshold, spent_after, budget, message in s.alerts:
-            conn.execute(
-                "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (dec["day"], threshold, ts, spent_after, budget, message),
-            )
-        if state is not None:
-            state.version = None  # an outcome or a correction more
-            spent = state.spent.get(dec["day"])
-            if spent is not None:
-                spent[dec["tier"]] = spent.get(dec["tier"], 0.0) + s.actual_cost - counted
-        if correct:
-            dec["corrected_ts"] = ts
-        else:
-            dec["outcome_ts"] = ts
-        dec.update(
-            outcome=s.outcome,
-            actual_cost=s.actual_cost,
-            latency_ms=s.latency_ms,
-            actual_input_tokens=s.input_tokens,
-            actual_output_tokens=s.output_tokens,
-        )
-        return dec
+        return _settle_row(self._spent_now, conn, dict(row), ts, ts_unix, make, correct, state)
 
     def _admit_here(
         self, conn: Connection, day: str, request_id: str | None,
@@ -865,6 +804,97 @@ class SqliteLedger(LedgerReader):
                 spent[rec.tier] = spent.get(rec.tier, 0.0) + rec.reserved
             state.admitted.append(_as_read(rec, detail))
         return rec.response, False
+
+
+def _settle_row(
+    spent_now: Callable[[Connection, str], dict[str, float]],
+    conn: Connection,
+    dec: dict[str, Any],
+    ts: str,
+    ts_unix: float,
+    make: MakeSettlement,
+    correct: bool,
+    state: _Batch | None,
+) -> dict[str, Any]:
+    """The checks and writes of `SqliteLedger._settle_here` for the decision `dec`, as read or as kept
+    (its outcome's INSERT is the first write, so a failed constraint leaves nothing to undo before the
+    decision is read after all). `spent_now(conn, day)`: the day's spend by tier; `state`: the open
+    batch's, moved by this settlement."""
+    decision_id = dec["id"]
+    if dec["status"] == "refused":
+        raise BadInput(f"decision {decision_id} was refused; there is nothing to settle")
+    if correct and dec["outcome"] is None:
+        raise BadInput(f"decision {decision_id} has no outcome to correct; record its outcome first")
+    if not correct and dec["outcome"] is not None:
+        raise BadInput(
+            f"decision {decision_id} already has an outcome ({dec['outcome']}); "
+            "correct it instead (record --correct; over HTTP \"correct\": true)"
+        )
+    s = make(dec, spent_now(conn, dec["day"]))
+    values = (s.outcome, s.latency_ms, s.input_tokens, s.output_tokens, s.actual_cost)
+    if correct:
+        conn.execute(
+            "INSERT INTO corrections (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+            "output_tokens, actual_cost, reason) VALUES (?,?,?,?,?,?,?,?,?)",
+            (decision_id, ts, ts_unix, *values, s.reason),
+        )
+        before = (dec["outcome"], dec["latency_ms"], dec["actual_cost"], 0.0, 0)
+    else:
+        conn.execute(
+            "INSERT INTO outcomes (decision_id, ts, ts_unix, outcome, latency_ms, input_tokens, "
+            "output_tokens, actual_cost, model_id, task_type, day) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (decision_id, ts, ts_unix, *values, dec["model_id"], dec["task_type"], dec["day"]),
+        )
+        before = (None, None, dec["reserved"], dec["reserved"], 1)
+    old_outcome, old_latency, counted, released, new_outcomes = before
+    settled_before = 0.0 if old_outcome is None else counted
+    conn.execute(
+        "UPDATE rollup SET spent = spent + ? - ?, reserved = reserved - ?, settled = settled + ? - ?, "
+        "outcomes = outcomes + ?, successes = successes + ?, failures = failures + ?, "
+        "errors = errors + ?, latency_sum = latency_sum + ?, latency_n = latency_n + ? "
+        "WHERE day = ? AND tier = ? AND agent = ? AND model_id = ? AND status = ?",
+        (
+            s.actual_cost,
+            counted,
+            released,
+            s.actual_cost,
+            settled_before,
+            new_outcomes,
+            int(s.outcome == "success") - int(old_outcome == "success"),
+            int(s.outcome == "failure") - int(old_outcome == "failure"),
+            int(s.outcome == "error") - int(old_outcome == "error"),
+            (s.latency_ms or 0.0) - (old_latency or 0.0),
+            int(s.latency_ms is not None) - int(old_latency is not None),
+            dec["day"],
+            dec["tier"],
+            dec["agent"] or "",
+            dec["model_id"] or "",
+            dec["status"],
+        ),
+    )
+    for threshold, spent_after, budget, message in s.alerts:
+        conn.execute(
+            "INSERT OR IGNORE INTO alerts (day, threshold, ts, spent, budget, message) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (dec["day"], threshold, ts, spent_after, budget, message),
+        )
+    if state is not None:
+        state.version = None  # an outcome or a correction more
+        spent = state.spent.get(dec["day"])
+        if spent is not None:
+            spent[dec["tier"]] = spent.get(dec["tier"], 0.0) + s.actual_cost - counted
+    if correct:
+        dec["corrected_ts"] = ts
+    else:
+        dec["outcome_ts"] = ts
+    dec.update(
+        outcome=s.outcome,
+        actual_cost=s.actual_cost,
+        latency_ms=s.latency_ms,
+        actual_input_tokens=s.input_tokens,
+        actual_output_tokens=s.output_tokens,
+    )
+    return dec
 
 
 # every public method, the reports it inherits included, says what is wrong with the file in one line
