@@ -3,8 +3,8 @@ one transaction.
 
 Under many concurrent routers a transaction per decision spends most of its time in BEGIN/COMMIT (and,
 with synchronous=full, in fsync), and handing each request to a pool thread costs more than routing it.
-The writer drains whatever is queued (up to `max_batch`) into one `run_batch` transaction; each job runs
-under its own savepoint and admits with `admit_in_batch`, so it sees the spend of the jobs before it.
+The writer drains whatever is queued (up to `max_batch`) into one `run_batch` transaction; each job is
+rolled back alone if it fails and admits with `admit_in_batch`, so it sees the spend of the jobs before it.
 Every caller's future resolves only after the COMMIT: an answer still means the decision is durable.
 
 A write nobody is told of (a gateway's settlement: the client already has its answer, and the worst case

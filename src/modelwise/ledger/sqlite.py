@@ -654,29 +654,32 @@ class SqliteLedger(LedgerReader):
         `durable=False`: a batch of writes nobody is told of, committed without waiting for the disk."""
 
         state = _Batch()
-        guarded = [not self._lazy_savepoints]  # each job under a savepoint of its own
+        guarded = not self._lazy_savepoints  # each job under a savepoint of its own
 
         def batch(conn: Connection) -> list[Any]:
             results: list[Any] = []
-            state.reset()  # a new attempt (the file was replaced): nothing of the last one holds
+            state.reset()  # a new attempt (file replaced, or savepoints needed): nothing of the last holds
             self._local.batch = state
             try:
                 for job in jobs:
-                    if guarded[0]:
+                    if guarded:
                         conn.execute("SAVEPOINT job")
-                    admitted, changes = len(state.admitted), -1 if guarded[0] else _changes(conn)
+                        admitted = len(state.admitted)
+                    else:
+                        changes = _changes(conn)
                     try:
                         result = job()
                     except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
-                        if guarded[0]:
+                        if guarded:
                             conn.execute("ROLLBACK TO job")
                             conn.execute("RELEASE job")
+                            state.forget(admitted)
                         elif _changes(conn) != changes:
                             raise _Unguarded from None  # it wrote before failing: again, with savepoints
-                        state.forget(admitted)
+                        # (else it wrote nothing, and what the batch knows of its writes still holds)
                         results.append(exc)
                         continue
-                    if guarded[0]:
+                    if guarded:
                         conn.execute("RELEASE job")
                     results.append(result)
             finally:
@@ -686,7 +689,7 @@ class SqliteLedger(LedgerReader):
         try:
             results = self._in_transaction(batch, durable)
         except _Unguarded:
-            guarded[0] = True
+            guarded = True
             results = self._in_transaction(batch, durable)
         self._remember(state.admitted)
         return results
