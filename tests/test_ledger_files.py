@@ -554,3 +554,35 @@ def test_disk_full_is_one_line_for_the_cli_and_503_for_http(cli_env, small_disk)
         stop(proc)
     assert ids_in(mnt / "ledger.sqlite3") == set(made)
 
+
+
+def test_closing_the_ledger_while_other_threads_read_it_does_not_crash(tmp_path):
+    """A console quitting while its workers read the ledger: `close` lets go of the other threads'
+    connections instead of closing them under a running statement (which crashed the process with a
+    segmentation fault). Run in a child process, so that a crash fails this test, not the suite."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(f"""
+        import threading, time
+        from modelwise.ledger.sqlite import SqliteLedger
+        for i in range(60):
+            ledger = SqliteLedger({str(tmp_path)!r} + f"/l{{i}}.sqlite3")
+            stop = False
+            def read():
+                while not stop:
+                    ledger.last_seq()
+            threads = [threading.Thread(target=read) for _ in range(2)]
+            for t in threads:
+                t.start()
+            time.sleep(0.005)
+            ledger.close()
+            time.sleep(0.002)
+            stop = True
+            for t in threads:
+                t.join()
+        print("ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", (done.returncode, done.stderr[-2000:])

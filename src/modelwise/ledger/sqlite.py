@@ -438,14 +438,19 @@ class SqliteLedger(LedgerReader):
             raise
 
     def close(self) -> None:
+        """Close this thread's connection and let go of the others: each closes when its last reference
+        goes, at once for an idle one, after its statement for one another thread is running. (Closing
+        a connection another thread is using frees its statements under it: SQLite then crashes the
+        process; a console's worker reading the ledger as the console quits did.)"""
+        own = self._local.__dict__.get("conn")
         with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except sqlite3.Error:
-                    pass
             self._all.clear()
         self._local = threading.local()
+        if own is not None:
+            try:
+                own.close()
+            except sqlite3.Error:
+                pass
 
     @staticmethod
     def _read_zone(conn: Connection) -> str:
