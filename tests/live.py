@@ -20,7 +20,7 @@ def serving(
         service.enable_group_commit()
     sock = bind(host, 0)
     port = sock.getsockname()[1]
-    server = uvicorn_server(uvicorn_config(create_app(service, token=token)))
+    server = uvicorn_server(uvicorn_config(create_app(service, token=token)), service)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

@@ -378,3 +378,155 @@ def test_a_batch_whose_failures_wrote_nothing_runs_each_job_once(tmp_path: Path)
     assert isinstance(results[1], ValueError) and results[0][0]["fits"] and results[2][0]["fits"]
     assert calls == [0, 1, 2] and ledger.count_decisions() == 2
     ledger.close()
+
+
+# -- bound to an event loop (the server's way) -----------------------------------------------------------
+
+
+def _on_loop(ledger: SqliteLedger, body):
+    """Run `body(group, loop)` (a coroutine function) with a committer bound to a fresh event loop; the
+    committer is unbound (what is queued committed) before the loop stops."""
+    import asyncio
+
+    group = GroupCommitter(ledger)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert group.bind(loop)
+        try:
+            return await body(group, loop)
+        finally:
+            await group.unbind()
+
+    try:
+        return asyncio.run(main())
+    finally:
+        group.close()
+
+
+def test_bound_to_a_loop_the_jobs_run_on_it_and_each_answer_follows_its_commit(tmp_path: Path):
+    import asyncio
+
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    threads: set[str] = set()
+
+    def make(i: int):
+        def f(spent):
+            threads.add(threading.current_thread().name)
+            return decision(i, spent, cost=0.07)
+
+        return f
+
+    async def body(group, loop):
+        futures = [asyncio.wrap_future(group.submit(ledger.admit_in_batch, DAY, None, make(i))) for i in range(40)]
+        other = SqliteLedger(ledger.path)
+        try:
+            out = []
+            for fut in futures:
+                response, _ = await fut
+                assert other.decision(response["decisionId"]) is not None  # committed before answered
+                out.append(response)
+        finally:
+            other.close()
+        return out
+
+    out = _on_loop(ledger, body)
+    assert threads == {threading.current_thread().name}  # the loop's thread (here, the test's)
+    assert sum(r["fits"] for r in out) == 14 and [r["fits"] for r in out] == [True] * 14 + [False] * 26
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.98)
+    ledger.close()
+
+
+def test_a_loop_batch_another_process_locks_out_waits_off_the_loop_and_commits_after(tmp_path: Path):
+    """Another connection holds the write lock: the loop keeps running (its timer ticks) while the batch
+    waits for the lock on the commit thread, and the batch commits once the lock is let go."""
+    import asyncio
+    import sqlite3
+
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    ledger.spent_by_tier(DAY)  # the file exists
+    holder = sqlite3.connect(ledger.path, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    threads: set[str] = set()
+
+    def make(spent):
+        threads.add(threading.current_thread().name)
+        return decision(1, spent)
+
+    async def body(group, loop):
+        fut = asyncio.wrap_future(group.submit(ledger.admit_in_batch, DAY, None, make))
+        ticks, longest, last = 0, 0.0, loop.time()
+        for _ in range(30):  # 0.3 s with the lock held: a loop blocked on it would not tick
+            await asyncio.sleep(0.01)
+            ticks += 1
+            longest, last = max(longest, loop.time() - last), loop.time()
+        assert not fut.done()
+        holder.execute("ROLLBACK")
+        return ticks, longest, await asyncio.wait_for(fut, 10)
+
+    ticks, longest, (response, _) = _on_loop(ledger, body)
+    holder.close()
+    assert ticks == 30 and longest < 1.0 and response["fits"]
+    assert threads and all(t.startswith("modelwise-commit") for t in threads)
+    assert ledger.decision("dec_000001") is not None
+    ledger.close()
+
+
+def test_a_loop_batch_whose_file_is_replaced_before_its_commit_runs_again_on_the_new_file(tmp_path: Path):
+    import os
+
+    path = str(tmp_path / "l.sqlite3")
+    ledger = SqliteLedger(path)
+    ledger.spent_by_tier(DAY)
+    runs: list[str] = []
+
+    def make(spent):
+        runs.append(threading.current_thread().name)
+        return decision(1, spent)
+
+    started = ledger.start_batch([lambda: ledger.admit_in_batch(DAY, None, make)])
+    assert started is not None and len(runs) == 1
+    os.replace(path, path + ".old")  # moved away between the jobs and the COMMIT
+    results = ledger.finish_batch(started)
+    assert results[0][0]["fits"] and len(runs) == 2  # ran again, on the file at the path now
+    ledger.close()
+    fresh = SqliteLedger(path)
+    assert fresh.decision("dec_000001") is not None  # in the file at the path
+    fresh.close()
+
+
+def test_on_the_loop_thread_a_waited_admission_runs_at_once_instead_of_waiting_on_itself(tmp_path: Path):
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+
+    async def body(group, loop):
+        return group.admit(DAY, None, lambda s: decision(1, s))  # (through the queue it would never run)
+
+    response, replayed = _on_loop(ledger, body)
+    assert response["fits"] and not replayed and ledger.decision("dec_000001") is not None
+    ledger.close()
+
+
+def test_unbinding_commits_what_the_loop_had_queued(tmp_path: Path):
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    futures = []
+
+    async def body(group, loop):
+        futures.extend(group.submit(ledger.admit_in_batch, DAY, None, lambda s, i=i: decision(i, s, 0.01))
+                       for i in range(5))
+
+    _on_loop(ledger, body)  # returns before any batch ran; unbinding drains them
+    assert [f.result(timeout=5)[0]["fits"] for f in futures] == [True] * 5
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.05)
+    ledger.close()
+
+
+def test_a_ledger_in_memory_is_not_bound_to_a_loop():
+    import asyncio
+
+    group = GroupCommitter(SqliteLedger(":memory:"))
+
+    async def main():
+        return group.bind(asyncio.get_running_loop())
+
+    assert asyncio.run(main()) is False
+    group.close()

@@ -761,8 +761,10 @@ def uvicorn_config(app: Any, *, access_log: bool = False, log_level: str = "warn
     return config
 
 
-def uvicorn_server(config: Any) -> Any:
-    """uvicorn's Server over `config`, closing the gateway's upstream connections when it stops."""
+def uvicorn_server(config: Any, service: Any = None) -> Any:
+    """uvicorn's Server over `config`, closing the gateway's upstream connections when it stops; with
+    `service`, its group commit runs its batches on the server's event loop (ledger.group) while it
+    serves."""
     import uvicorn
 
     from modelwise.app.live import LIVE
@@ -770,9 +772,13 @@ def uvicorn_server(config: Any) -> Any:
 
     class _Server(uvicorn.Server):
         async def serve(self, sockets: Any = None) -> None:
+            if service is not None:
+                service.bind_group_commit(asyncio.get_running_loop())
             try:
                 await super().serve(sockets=sockets)
             finally:
+                if service is not None:
+                    await service.unbind_group_commit()
                 await upstream.close_all()
                 await LIVE.stop()  # its file of calls in flight goes with it
 

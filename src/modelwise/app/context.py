@@ -456,6 +456,18 @@ class Context:
             except Exception:  # noqa: BLE001, S112 - a ranking that cannot be made now is made, or fails, when asked
                 continue
 
+    def bind_group_commit(self, loop: Any) -> bool:
+        """Run group commit's batches on the event loop `loop` (the server's; call it from that loop):
+        ledger.group says how. Returns whether they do (SQLite does; PostgreSQL keeps its writer)."""
+        group = self._group_commit
+        return group is not None and group.bind(loop)
+
+    async def unbind_group_commit(self) -> None:
+        """Commit what the loop has queued and go back to the writer thread (the loop is stopping)."""
+        group = self._group_commit
+        if group is not None:
+            await group.unbind()
+
     @property
     def group_commit_enabled(self) -> bool:
         return self._group_commit is not None
@@ -502,12 +514,8 @@ class Context:
         self, decision_id: str, ts: str, ts_unix: float, make: MakeSettlement, correct: bool = False
     ) -> dict[str, Any]:
         group = self._group_commit
-        if group is not None:
-            if group.on_writer_thread():
-                return self.ledger.settle_in_batch(decision_id, ts, ts_unix, make, correct)
-            # through the writer, so the pool threads never wait on its write lock
-            job = group.submit(self.ledger.settle_in_batch, decision_id, ts, ts_unix, make, correct)
-            return job.result()
+        if group is not None:  # through the writer, so the pool threads never wait on its write lock
+            return group.wait(self.ledger.settle_in_batch, decision_id, ts, ts_unix, make, correct)
         return self.ledger.settle(decision_id, ts, ts_unix, make, correct)
 
 

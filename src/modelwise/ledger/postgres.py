@@ -232,6 +232,8 @@ class PostgresLedger(SqliteLedger):
     # a failed statement aborts a PostgreSQL transaction: a settlement always reads its decision
     _keeps_committed = False
     _lazy_savepoints = False
+    # a batch's statements are round trips to the server: never run on the event loop (ledger.group)
+    starts_batches = False
 
     def __init__(self, url: LedgerUrl, zone: str = "UTC", pool_size: int = 64):
         self.url = url

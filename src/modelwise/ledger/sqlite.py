@@ -36,11 +36,13 @@ _COMMITTED_KEPT = 1536
 class _Batch:
     """What one `run_batch` transaction knows of its own writes: each day's spend by tier once read
     (kept up to date by its admissions and settlements), the outcomes version once read (dropped when
-    it records an outcome), and the decisions it admitted, as read back."""
+    it records an outcome), and the decisions it admitted, as read back. `conn`: the connection the
+    batch runs on when it is not the thread's own (`SqliteLedger.start_batch`)."""
 
-    __slots__ = ("spent", "version", "admitted")
+    __slots__ = ("spent", "version", "admitted", "conn")
 
-    def __init__(self) -> None:
+    def __init__(self, conn: sqlite3.Connection | None = None) -> None:
+        self.conn = conn
         self.reset()
 
     def reset(self) -> None:
@@ -88,6 +90,14 @@ def _identity(path: str) -> tuple[int, int] | None:
     except OSError:
         return None
     return st.st_dev, st.st_ino
+
+
+def _remove_sides(path: str, sides: Mapping[str, tuple[int, int] | None]) -> None:
+    """Remove the -wal and -shm a connection saw at `path` when it opened, if they are still those."""
+    for suffix, ident in sides.items():
+        if ident is not None and _identity(path + suffix) == ident:
+            with contextlib.suppress(OSError):
+                os.remove(path + suffix)
 
 
 def _make_private_folder(folder: Path) -> None:
@@ -299,6 +309,8 @@ class SqliteLedger(LedgerReader):
         # primary key refuses a second outcome, so a stale entry cannot settle anything twice.
         self._committed: dict[str, dict[str, Any]] = {}
         self._all: list[sqlite3.Connection] = []
+        # start_batch's connection, its file's identity and side files (see `_batch_connection`)
+        self._batch_conn: tuple[sqlite3.Connection, tuple[int, int] | None, dict[str, Any]] | None = None
         self._lock = threading.Lock()
         self._new_zone = zone
         try:
@@ -317,6 +329,9 @@ class SqliteLedger(LedgerReader):
     # longer the ledger.
 
     def _conn(self) -> sqlite3.Connection:
+        state = getattr(self._local, "batch", None)
+        if state is not None and state.conn is not None:  # inside `start_batch`'s jobs
+            return state.conn
         conn = getattr(self._local, "conn", None)
         if conn is not None:
             if self._memory or conn.in_transaction or _identity(self.path) == self._local.identity:
@@ -328,10 +343,7 @@ class SqliteLedger(LedgerReader):
         """Close this thread's connection to a file that is no longer at the path, after removing the
         -wal and -shm it left there: they belong to that file, and SQLite would read them as the new
         file's. (SQLite itself neither checkpoints nor deletes anything when closing a moved file.)"""
-        for suffix, ident in getattr(self._local, "sides", {}).items():
-            if ident is not None and _identity(self.path + suffix) == ident:
-                with contextlib.suppress(OSError):
-                    os.remove(self.path + suffix)
+        _remove_sides(self.path, getattr(self._local, "sides", {}))
         with self._lock:
             self._committed.clear()  # they were written to that file
         self.release()
@@ -341,6 +353,41 @@ class SqliteLedger(LedgerReader):
         return not self._memory and _identity(self.path) != getattr(self._local, "identity", None)
 
     def _open(self) -> sqlite3.Connection:
+        conn, before = self._connect()
+        self._local.conn = conn
+        self._local.identity = before
+        self._local.sides = self._sides()
+        with self._lock:
+            self._all.append(conn)
+        return conn
+
+    def _sides(self) -> dict[str, tuple[int, int] | None]:
+        return {} if self._memory else {s: _identity(self.path + s) for s in ("-wal", "-shm")}
+
+    def _batch_connection(self) -> sqlite3.Connection | None:
+        """The connection `start_batch` runs on: its own, opened on first use (again after the file was
+        replaced), which waits for no lock; None for a ledger in memory (another connection would be
+        another database)."""
+        if self._memory:
+            return None
+        opened = self._batch_conn
+        if opened is None or opened[1] != _identity(self.path):
+            if opened is not None:
+                self._batch_conn = None
+                _remove_sides(self.path, opened[2])
+                with contextlib.suppress(sqlite3.Error):
+                    opened[0].close()
+            conn, before = self._connect()
+            conn.execute("PRAGMA busy_timeout = 0")
+            opened = self._batch_conn = (conn, before, self._sides())
+        return opened[0]
+
+    def _batch_moved(self) -> bool:
+        opened = self._batch_conn
+        return opened is None or _identity(self.path) != opened[1]
+
+    def _connect(self) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
+        """A new connection to the file at the path, checked, in WAL mode and migrated, and its identity."""
         for _ in range(5):
             before = None if self._memory else self._prepare_file()
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
@@ -364,12 +411,7 @@ class SqliteLedger(LedgerReader):
             conn.close()  # replaced while it was being opened: open what is there now
         else:
             raise LedgerError(f"ledger {self.path} keeps being replaced; cannot open it")
-        self._local.conn = conn
-        self._local.identity = before
-        self._local.sides = {} if self._memory else {s: _identity(self.path + s) for s in ("-wal", "-shm")}
-        with self._lock:
-            self._all.append(conn)
-        return conn
+        return conn, before
 
     def _prepare_file(self) -> tuple[int, int] | None:
         """Create the ledger's folder (0700) and an empty ledger file (0600) if missing; refuse a folder.
@@ -445,6 +487,7 @@ class SqliteLedger(LedgerReader):
         own = self._local.__dict__.get("conn")
         with self._lock:
             self._all.clear()
+        self._batch_conn = None
         self._local = threading.local()
         if own is not None:
             try:
@@ -659,45 +702,33 @@ class SqliteLedger(LedgerReader):
         `durable=False`: a batch of writes nobody is told of, committed without waiting for the disk."""
 
         state = _Batch()
-        guarded = not self._lazy_savepoints  # each job under a savepoint of its own
-
-        def batch(conn: Connection) -> list[Any]:
-            results: list[Any] = []
-            state.reset()  # a new attempt (file replaced, or savepoints needed): nothing of the last holds
-            self._local.batch = state
-            try:
-                for job in jobs:
-                    if guarded:
-                        conn.execute("SAVEPOINT job")
-                        admitted = len(state.admitted)
-                    else:
-                        changes = _changes(conn)
-                    try:
-                        result = job()
-                    except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
-                        if guarded:
-                            conn.execute("ROLLBACK TO job")
-                            conn.execute("RELEASE job")
-                            state.forget(admitted)
-                        elif _changes(conn) != changes:
-                            raise _Unguarded from None  # it wrote before failing: again, with savepoints
-                        # (else it wrote nothing, and what the batch knows of its writes still holds)
-                        results.append(exc)
-                        continue
-                    if guarded:
-                        conn.execute("RELEASE job")
-                    results.append(result)
-            finally:
-                self._local.batch = None
-            return results
-
         try:
-            results = self._in_transaction(batch, durable)
+            lazy = self._lazy_savepoints
+            results = self._in_transaction(lambda conn: _run_jobs(self, conn, jobs, state, lazy), durable)
         except _Unguarded:
-            guarded = True
-            results = self._in_transaction(batch, durable)
+            results = self._in_transaction(lambda conn: _run_jobs(self, conn, jobs, state, False), durable)
         self._remember(state.admitted)
         return results
+
+    @property
+    def starts_batches(self) -> bool:
+        """Whether `start_batch` can run a batch (ledger.group binds to an event loop only then): not in
+        memory, where each connection is a database of its own."""
+        return not self._memory
+
+    def start_batch(self, jobs: Sequence[Callable[[], Any]], durable: bool = True) -> _Started | None:
+        """The first half of `run_batch`, for a caller that must wait neither on another connection's
+        write lock nor on the disk (the server's event loop): BEGIN IMMEDIATE on the ledger's batch
+        connection without waiting, then `jobs`, on this thread. `finish_batch` (on any thread, before
+        anything else uses the batch connection) commits and gives the results. None, with nothing
+        written, when another connection holds the write lock, a job failed after writing, the file was
+        replaced, or the ledger is in memory: run the batch with `run_batch` instead."""
+        return _start_batch(self, jobs, durable)
+
+    def finish_batch(self, started: _Started) -> list[Any]:
+        """Commit what `start_batch` ran and give its results (as `run_batch` does). If the file was
+        replaced meanwhile, the batch is rolled back and runs again, on this thread, with `run_batch`."""
+        return _finish_batch(self, started)
 
     def _remember(self, admitted: list[dict[str, Any]]) -> None:
         """Keep the decisions a batch committed for their settlement (the oldest go past a bound)."""
@@ -812,6 +843,111 @@ class SqliteLedger(LedgerReader):
                 spent[rec.tier] = spent.get(rec.tier, 0.0) + rec.reserved
             state.admitted.append(_as_read(rec, detail))
         return rec.response, False
+
+
+def _run_jobs(led: SqliteLedger, conn: Connection, jobs: Sequence[Callable[[], Any]], state: _Batch,
+              lazy: bool) -> list[Any]:
+    """The jobs of a batch, in order, inside the transaction `conn` has open (`SqliteLedger.run_batch`):
+    `lazy`, without a savepoint each (raises _Unguarded when one fails after writing), else each under
+    a savepoint of its own, so that a failure undoes only its own writes."""
+    guarded = not lazy
+    results: list[Any] = []
+    state.reset()  # a new attempt (file replaced, or savepoints needed): nothing of the last holds
+    led._local.batch = state
+    try:
+        for job in jobs:
+            if guarded:
+                conn.execute("SAVEPOINT job")
+                admitted = len(state.admitted)
+            else:
+                changes = _changes(conn)
+            try:
+                result = job()
+            except Exception as exc:  # noqa: BLE001 - handed back to that job's caller
+                if guarded:
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    state.forget(admitted)
+                elif _changes(conn) != changes:
+                    raise _Unguarded from None  # it wrote before failing: again, with savepoints
+                # (else it wrote nothing, and what the batch knows of its writes still holds)
+                results.append(exc)
+                continue
+            if guarded:
+                conn.execute("RELEASE job")
+            results.append(result)
+    finally:
+        led._local.batch = None
+    return results
+
+
+class _Started:
+    """A batch `start_batch` ran and `finish_batch` commits."""
+
+    __slots__ = ("conn", "jobs", "durable", "relax", "sync", "state", "results")
+
+    def __init__(self, conn: sqlite3.Connection, jobs: Sequence[Callable[[], Any]], durable: bool,
+                 relax: bool, sync: str):
+        self.conn, self.jobs, self.durable, self.relax, self.sync = conn, jobs, durable, relax, sync
+        self.state = _Batch(conn)
+        self.results: list[Any] = []
+
+
+def _start_batch(led: SqliteLedger, jobs: Sequence[Callable[[], Any]], durable: bool) -> _Started | None:
+    conn = led._batch_connection()
+    if conn is None:
+        return None
+    relax = not durable and led._sync != "NORMAL"
+    if relax:
+        conn.execute("PRAGMA synchronous = NORMAL")
+    started = _Started(conn, jobs, durable, relax, led._sync)
+    try:
+        try:
+            conn.execute("BEGIN IMMEDIATE")  # the batch connection waits for no lock (busy_timeout 0)
+        except sqlite3.OperationalError as exc:
+            if conn.in_transaction or "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            _end(started)
+            return None
+        if led._batch_moved():
+            _end(started)
+            return None
+        started.results = _run_jobs(led, conn, jobs, started.state, led._lazy_savepoints)
+    except _Unguarded:
+        _end(started)
+        return None
+    except BaseException:
+        _end(started)
+        raise
+    return started
+
+
+def _finish_batch(led: SqliteLedger, started: _Started) -> list[Any]:
+    conn = started.conn
+    try:
+        if led._batch_moved():
+            _end(started)
+            return led.run_batch(started.jobs, started.durable)
+        conn.execute("COMMIT")
+        if led._batch_moved():
+            raise LedgerError(
+                f"ledger {led.path} was deleted or replaced while this write was committed; it may be "
+                "missing from the file there now"
+            )
+    finally:
+        _end(started)
+    led._remember(started.state.admitted)
+    return started.results
+
+
+def _end(started: _Started) -> None:
+    """Roll back whatever the batch connection still has open and set its synchronous back."""
+    conn = started.conn
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
+    if started.relax:
+        started.relax = False
+        conn.execute(f"PRAGMA synchronous = {started.sync}")
 
 
 def _settle_row(

@@ -130,7 +130,7 @@ def _serve(svc: Any, sock: Any, args: argparse.Namespace, token: str | None) -> 
     # uvicorn's logs colour on a terminal on purpose; the request targets they show are escaped
     sys.stdout, sys.stderr = unescaped(sys.stdout), unescaped(sys.stderr)
     app = create_app(svc, token=token)
-    server = uvicorn_server(uvicorn_config(app, access_log=args.access_log, log_level="info"))
+    server = uvicorn_server(uvicorn_config(app, access_log=args.access_log, log_level="info"), svc)
     try:
         server.run(sockets=[sock])
     finally:
