@@ -31,7 +31,12 @@ if TYPE_CHECKING:
     from modelwise.app.context import Context
 
 
-def record_outcome(
+def record_outcome(ctx: Context, decision_id: str, outcome: str, **kw: Any) -> dict[str, Any]:
+    """`settle_outcome`, answered as the decision's row (`reports.row_json`)."""
+    return reports.row_json(ctx, settle_outcome(ctx, decision_id, outcome, **kw))
+
+
+def settle_outcome(
     ctx: Context,
     decision_id: str,
     outcome: str,
@@ -140,8 +145,7 @@ def record_outcome(
         return Settlement(outcome, latency_ms, tokens[0], tokens[1], actual, alerts, stored_reason)
 
     now = ctx.clock()
-    dec = ctx.settle(decision_id, timestamp(now), now.timestamp(), make, correct)
-    return reports.row_json(ctx, dec)
+    return ctx.settle(decision_id, timestamp(now), now.timestamp(), make, correct)
 
 
 def submit_outcome(ctx: Context, decision_id: str, outcome: str, **kw: Any) -> Future:
@@ -152,8 +156,9 @@ def submit_outcome(ctx: Context, decision_id: str, outcome: str, **kw: Any) -> F
 def submit_settlement(ctx: Context, decision_id: str, outcome: str, **kw: Any) -> Future:
     """`submit_outcome` for the gateway's settlement of a call it made: nobody is told of its result
     (the client has its answer), so it commits without waiting for the disk (`Context.submit_unacknowledged`;
-    until it is settled, the call's worst case stays reserved)."""
-    return ctx.submit_unacknowledged(record_outcome, ctx, decision_id, outcome, **kw)
+    until it is settled, the call's worst case stays reserved). Its result is the ledger's row of the
+    decision, not made into the answer of `record_outcome`: nobody reads it."""
+    return ctx.submit_unacknowledged(settle_outcome, ctx, decision_id, outcome, **kw)
 
 
 def evaluate(

@@ -12,11 +12,12 @@ from typing import TYPE_CHECKING, Any
 
 from modelwise.app.values import Scrubbed, parse_constraints, random_suffix, timestamp
 from modelwise.core import budget as budget_policy
-from modelwise.core.errors import BadInput
+from modelwise.core.calls import affordable_output, output_ceiling
+from modelwise.core.errors import BadInput, Refused
 from modelwise.core.planning import Decision, Plan, Task, plan
 from modelwise.core.redaction import for_storage, redact_identifier
-from modelwise.core.routing import DRY_RUN, REFUSED, Choice, money
-from modelwise.core.scoring import Constraints
+from modelwise.core.routing import DRY_RUN, REFUSED, ROUTED, Choice, money
+from modelwise.core.scoring import NO_CONSTRAINTS, Constraints, without
 from modelwise.core.settings import Weights
 from modelwise.ledger import NewDecision
 
@@ -265,11 +266,6 @@ def route_call(
     (they failed or cool down) and is admitted like any call, within what is left; `fallback_from`
     (the attempt before it) is kept in the decision. When those leave no eligible model, Refused
     has kind `excluded`."""
-    from modelwise.core.calls import affordable_output, output_ceiling
-    from modelwise.core.errors import Refused
-    from modelwise.core.routing import ROUTED
-    from modelwise.core.scoring import NO_CONSTRAINTS, without
-
     task = ctx.task(task_type, "", None, agent=agent)
     agent = None if task.agent is None else redact_identifier(task.agent)  # before the write transaction
     settings = ctx.settings
