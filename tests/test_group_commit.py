@@ -418,7 +418,8 @@ def test_bound_to_a_loop_the_jobs_run_on_it_and_each_answer_follows_its_commit(t
         return f
 
     async def body(group, loop):
-        futures = [asyncio.wrap_future(group.submit(ledger.admit_in_batch, DAY, None, make(i))) for i in range(40)]
+        futures = [asyncio.wrap_future(group.submit(ledger.admit_in_batch, DAY, None, make(i)))
+                   for i in range(40)]
         other = SqliteLedger(ledger.path)
         try:
             out = []
@@ -515,7 +516,7 @@ def test_unbinding_commits_what_the_loop_had_queued(tmp_path: Path):
                        for i in range(5))
 
     _on_loop(ledger, body)  # returns before any batch ran; unbinding drains them
-    assert [f.result(timeout=5)[0]["fits"] for f in futures] == [True] * 5
+    assert [f.result()[0]["fits"] for f in futures] == [True] * 5  # (the loop's futures, done)
     assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.05)
     ledger.close()
 
@@ -530,3 +531,57 @@ def test_a_ledger_in_memory_is_not_bound_to_a_loop():
 
     assert asyncio.run(main()) is False
     group.close()
+
+
+def test_a_loop_batch_cancelled_while_it_commits_still_answers_with_what_it_committed(tmp_path: Path):
+    import asyncio
+    import time
+
+    class SlowCommit(SqliteLedger):
+        def finish_batch(self, started):
+            time.sleep(0.2)
+            return super().finish_batch(started)
+
+    ledger = SlowCommit(str(tmp_path / "l.sqlite3"))
+    futures = []
+
+    async def body(group, loop):
+        futures.append(group.submit(ledger.admit_in_batch, DAY, None, lambda s: decision(1, s)))
+        await asyncio.sleep(0.05)  # its COMMIT is under way on the commit thread
+        group._draining.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await group._draining
+
+    _on_loop(ledger, body)
+    assert futures[0].result()[0]["fits"]  # told it was committed, as it was
+    assert ledger.decision("dec_000001") is not None
+    ledger.close()
+
+
+def test_bound_to_a_loop_a_job_from_another_thread_runs_there_and_answers_that_thread(tmp_path: Path):
+    import asyncio
+    import concurrent.futures
+
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    ran_on: list[str] = []
+
+    def make(i):
+        def f(spent):
+            ran_on.append(threading.current_thread().name)
+            return decision(i, spent, 0.1)
+        return f
+
+    async def body(group, loop):
+        here = group.submit(ledger.admit_in_batch, DAY, None, make(1))
+        assert isinstance(here, asyncio.Future)  # on the loop's thread: the loop's own future
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            # from pool threads, waiting as a sync caller does (group.admit)
+            theirs = [loop.run_in_executor(pool, group.admit, DAY, None, make(i)) for i in (2, 3)]
+            answers = [await here] + list(await asyncio.gather(*theirs))
+        return answers
+
+    answers = _on_loop(ledger, body)
+    assert [a[0]["fits"] for a in answers] == [True, True, True]
+    assert set(ran_on) == {threading.current_thread().name}  # every job ran on the loop
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.3)
+    ledger.close()

@@ -479,7 +479,8 @@ class Context:
 
     def submit(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Future:
         """`fn(*args, **kw)` on the group-commit writer thread, inside its batch transaction; the Future
-        resolves once that transaction commits. Without group commit it runs at once on this thread."""
+        resolves once that transaction commits (on the thread of the server's loop group commit is bound
+        to, it is one of the loop's). Without group commit it runs at once on this thread."""
         group = self._group_commit
         if group is None:
             from concurrent.futures import Future

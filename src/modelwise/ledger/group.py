@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import functools
 import logging
 import queue
@@ -40,10 +41,13 @@ from modelwise.ledger import NewDecision
 log = logging.getLogger("modelwise.ledger")
 
 Make = Callable[[Mapping[str, float]], NewDecision]
+# a queued job: the job, its caller's future (concurrent.futures' or a loop's), whether acknowledged
+Item = tuple[Callable[[], Any], Any, bool]
 
 
 class GroupCommitter:
-    """`submit(fn, *args)` runs `fn` on the writer thread inside a batch transaction and returns a Future;
+    """`submit(fn, *args)` runs `fn` inside a batch transaction (on the writer thread, or on the bound
+    loop) and returns a Future (on the bound loop's own thread, one of the loop's: `_put`);
     `admit(day, request_id, make)` has the signature and meaning of `Ledger.admit`, batched.
 
     The ledger must offer `run_batch`, `admit_in_batch` and `in_batch` (SqliteLedger does)."""
@@ -54,7 +58,7 @@ class GroupCommitter:
         self._ledger = ledger
         self._idle = idle
         self._max_batch = max_batch
-        self._queue: queue.SimpleQueue[tuple[Callable[[], Any], Future, bool] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Item | None] = queue.SimpleQueue()
         self._closed = False
         self._lock = threading.Lock()
         self.batches = 0
@@ -62,7 +66,7 @@ class GroupCommitter:
         # bound to an event loop (`bind`): its queue, whether a drain runs, the commit thread
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
-        self._pending: collections.deque[tuple[Callable[[], Any], Future, bool]] = collections.deque()
+        self._pending: collections.deque[Item] = collections.deque()
         self._draining: asyncio.Task | None = None
         self._commits: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="modelwise-group-commit", daemon=True)
@@ -103,7 +107,10 @@ class GroupCommitter:
         if self._loop is None:
             return
         while self._draining is not None:
-            await asyncio.shield(self._draining)
+            try:
+                await asyncio.shield(self._draining)
+            except Exception:  # noqa: BLE001 - its callers were told; the others still need committing
+                log.exception("the group commit's drain failed")
         self._loop = None
         commits, self._commits = self._commits, None
         if commits is not None:
@@ -119,7 +126,17 @@ class GroupCommitter:
         commits without waiting for the disk (`run_batch(durable=False)`)."""
         return self._put(functools.partial(fn, *args, **kwargs), False)
 
-    def _put(self, job: Callable[[], Any], acknowledged: bool) -> Future:
+    def _put(self, job: Callable[[], Any], acknowledged: bool) -> Any:
+        """The job queued; its future: on the bound loop's thread one of the loop's (no thread to wake
+        when it resolves), else a concurrent.futures.Future. Both take `add_done_callback`, and
+        `asyncio.wrap_future` takes both."""
+        loop = self._loop
+        if loop is not None and threading.current_thread() is self._loop_thread:
+            if self._closed:
+                raise RuntimeError("the group committer is closed")
+            here = loop.create_future()
+            self._enqueue((job, here, acknowledged))
+            return here
         fut: Future = Future()
         item = (job, fut, acknowledged)
         with self._lock:
@@ -129,17 +146,17 @@ class GroupCommitter:
             if loop is None:
                 self._queue.put(item)
                 return fut
-        if threading.current_thread() is self._loop_thread:
-            self._enqueue(item)
-        else:
-            loop.call_soon_threadsafe(self._enqueue, item)
+        loop.call_soon_threadsafe(self._enqueue, item)
         return fut
 
     def admit(self, day: str, request_id: str | None, make: Make) -> tuple[dict[str, Any], bool]:
         return self.wait(self._ledger.admit_in_batch, day, request_id, make)
 
-    def _enqueue(self, item: tuple[Callable[[], Any], Future, bool]) -> None:
+    def _enqueue(self, item: Item) -> None:
         """On the bound loop: queue a job for the next batch, and start draining if nothing does."""
+        if self._closed:  # closed since it was sent: the writer has stopped
+            _resolve(item[1], RuntimeError("the group committer is closed"))
+            return
         if self._loop is None:  # unbound since it was sent
             self._queue.put(item)
             return
@@ -149,7 +166,7 @@ class GroupCommitter:
 
     async def _drain(self) -> None:
         """On the bound loop: batches of what is queued, one at a time, until the queue is empty."""
-        loop, ledger, pending = asyncio.get_running_loop(), self._ledger, self._pending
+        ledger, pending = self._ledger, self._pending
         try:
             while pending:
                 batch = [pending.popleft() for _ in range(min(len(pending), self._max_batch))]
@@ -159,15 +176,20 @@ class GroupCommitter:
                 jobs = [job for job, _, _ in live]
                 try:
                     started = ledger.start_batch(jobs, durable)
+                    assert self._commits is not None
                     if started is None:  # the writer's way, on the commit thread
-                        results = await loop.run_in_executor(self._commits, ledger.run_batch, jobs, durable)
+                        commit = self._commits.submit(ledger.run_batch, jobs, durable)
                     else:
-                        results = await loop.run_in_executor(self._commits, ledger.finish_batch, started)
-                except BaseException as exc:  # noqa: BLE001 - the whole transaction failed: tell every caller
-                    for _, fut, _ in live:
-                        fut.set_exception(exc)
-                    if isinstance(exc, asyncio.CancelledError):
+                        commit = self._commits.submit(ledger.finish_batch, started)
+                    try:
+                        results = await asyncio.shield(asyncio.wrap_future(commit))
+                    except asyncio.CancelledError:  # the loop is going: what the commit did still holds
+                        results = commit.result()
+                        self._delivered(live, results, durable_only)
                         raise
+                except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell every caller
+                    for _, fut, _ in live:
+                        _resolve(fut, exc)
                     continue
                 self._delivered(live, results, durable_only)
         finally:
@@ -212,11 +234,11 @@ class GroupCommitter:
                 results = self._ledger.run_batch([job for job, _, _ in live], durable)
             except BaseException as exc:  # noqa: BLE001 - the whole transaction failed: tell every caller
                 for _, fut, _ in live:
-                    fut.set_exception(exc)
+                    _resolve(fut, exc)
                 continue
             self._delivered(live, results, durable_only)
 
-    def _delivered(self, live: list[tuple[Callable[[], Any], Future, bool]], results: list[Any],
+    def _delivered(self, live: list[Item], results: list[Any],
                    durable_only: bool) -> None:
         """Each caller's result of a committed batch; then, after unacknowledged writes (what changes
         what the idle work reads) that leave nothing queued, the idle work (after an admission, its
@@ -225,10 +247,7 @@ class GroupCommitter:
         self.batches += 1
         self.jobs += len(live)
         for (_, fut, _), res in zip(live, results, strict=True):
-            if isinstance(res, BaseException):
-                fut.set_exception(res)
-            else:
-                fut.set_result(res)
+            _resolve(fut, res)
         if self._idle is None or durable_only:
             return
         if self._loop is not None:
@@ -245,14 +264,44 @@ class GroupCommitter:
             log.exception("the group commit's idle work failed")
 
 
-def _live(batch: list[tuple[Callable[[], Any], Future, bool]]) -> tuple[list[Any], bool, bool]:
+def _live(batch: list[Item]) -> tuple[list[Item], bool, bool]:
     """The jobs of `batch` whose callers still wait (a cancelled future's job is dropped), whether any
     and whether all of them are acknowledged; settlements first when both are there: every admission
     of the batch then plans against the spend and what outcomes taught after them, so the ranking is
     recomputed once, not once per call."""
-    live = [(job, fut, ack) for job, fut, ack in batch if fut.set_running_or_notify_cancel()]
+    live = [
+        (job, fut, ack) for job, fut, ack in batch
+        if (fut.set_running_or_notify_cancel() if isinstance(fut, Future) else not fut.done())
+    ]
     durable = any(ack for _, _, ack in live)
     durable_only = all(ack for _, _, ack in live)
     if durable and not durable_only:
         live.sort(key=lambda item: item[2])
     return live, durable, durable_only
+
+
+def _resolve(fut: Any, result: Any) -> None:
+    """Give a job's caller its result (an exception is raised to it): a concurrent.futures.Future from any
+    thread; a loop's future on its loop (from another thread, through it: a job queued on the loop and
+    committed by the writer after the loop let go), unless its caller stopped waiting."""
+    if isinstance(fut, Future):
+        if isinstance(result, BaseException):
+            fut.set_exception(result)
+        else:
+            fut.set_result(result)
+        return
+    loop = fut.get_loop()
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is not loop:
+        with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve, fut, result)
+        return
+    if fut.done():
+        return
+    if isinstance(result, BaseException):
+        fut.set_exception(result)
+    else:
+        fut.set_result(result)
