@@ -33,7 +33,7 @@ import logging
 import queue
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from typing import Any
 
 from modelwise.ledger import NewDecision
@@ -41,6 +41,7 @@ from modelwise.ledger import NewDecision
 log = logging.getLogger("modelwise.ledger")
 
 Make = Callable[[Mapping[str, float]], NewDecision]
+_IDLE = object()  # handed to the commit thread: run the idle work
 # a queued job: the job, its caller's future (concurrent.futures' or a loop's), whether acknowledged
 Item = tuple[Callable[[], Any], Any, bool]
 
@@ -63,12 +64,15 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self.batches = 0
         self.jobs = 0
-        # bound to an event loop (`bind`): its queue, whether a drain runs, the commit thread
+        # bound to an event loop (`bind`): its queue, the batch committing (None: none is), the commit
+        # thread and what it is handed (a batch to commit, the idle work, or None: stop)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._pending: collections.deque[Item] = collections.deque()
-        self._draining: asyncio.Task | None = None
-        self._commits: ThreadPoolExecutor | None = None
+        self._busy = False
+        self._committing: tuple[list[Item], bool] | None = None
+        self._commits: queue.SimpleQueue[Any] | None = None
+        self._committer: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="modelwise-group-commit", daemon=True)
         self._thread.start()
 
@@ -95,9 +99,12 @@ class GroupCommitter:
     def bind(self, loop: asyncio.AbstractEventLoop) -> bool:
         """From now on run the batches on `loop` (call it from that loop's thread). Only a ledger that
         can start a batch without waiting (`starts_batches`: SQLite's) is bound; returns whether it was."""
-        if not getattr(self._ledger, "starts_batches", False) or self._closed:
+        if not getattr(self._ledger, "starts_batches", False) or self._closed or self._loop is not None:
             return False
-        self._commits = ThreadPoolExecutor(1, thread_name_prefix="modelwise-commit")
+        self._commits = queue.SimpleQueue()
+        self._committer = threading.Thread(target=self._commit_loop, args=(loop, self._commits),
+                                           name="modelwise-commit", daemon=True)
+        self._committer.start()
         self._loop_thread = threading.current_thread()
         self._loop = loop
         return True
@@ -106,15 +113,10 @@ class GroupCommitter:
         """Commit what the loop has queued, then go back to the writer thread (the loop is stopping)."""
         if self._loop is None:
             return
-        while self._draining is not None:
-            try:
-                await asyncio.shield(self._draining)
-            except Exception:  # noqa: BLE001 - its callers were told; the others still need committing
-                log.exception("the group commit's drain failed")
+        while self._busy:  # what is queued and what commits now, committed and answered
+            await asyncio.sleep(0.002)
         self._loop = None
-        commits, self._commits = self._commits, None
-        if commits is not None:
-            commits.shutdown(wait=True)
+        self._stop_committer()
         while self._pending:  # (none: a drain empties the queue; kept for a submission racing this)
             self._queue.put(self._pending.popleft())
 
@@ -161,39 +163,71 @@ class GroupCommitter:
             self._queue.put(item)
             return
         self._pending.append(item)
-        if self._draining is None:
-            self._draining = self._loop.create_task(self._drain())
+        if not self._busy:  # a batch from the next turn of the loop, with what this turn queues
+            self._busy = True
+            self._loop.call_soon(self._next)
 
-    async def _drain(self) -> None:
-        """On the bound loop: batches of what is queued, one at a time, until the queue is empty."""
-        ledger, pending = self._ledger, self._pending
-        try:
-            while pending:
-                batch = [pending.popleft() for _ in range(min(len(pending), self._max_batch))]
-                live, durable, durable_only = _live(batch)
-                if not live:
-                    continue
-                jobs = [job for job, _, _ in live]
-                try:
-                    started = ledger.start_batch(jobs, durable)
-                    assert self._commits is not None
-                    if started is None:  # the writer's way, on the commit thread
-                        commit = self._commits.submit(ledger.run_batch, jobs, durable)
-                    else:
-                        commit = self._commits.submit(ledger.finish_batch, started)
-                    try:
-                        results = await asyncio.shield(asyncio.wrap_future(commit))
-                    except asyncio.CancelledError:  # the loop is going: what the commit did still holds
-                        results = commit.result()
-                        self._delivered(live, results, durable_only)
-                        raise
-                except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell every caller
-                    for _, fut, _ in live:
-                        _resolve(fut, exc)
-                    continue
+    def _next(self) -> None:
+        """On the bound loop: start the next batch of what is queued (its jobs now, on this thread) and
+        hand it to the commit thread; `_committed` comes back with its results. Nothing queued: idle."""
+        pending, ledger = self._pending, self._ledger
+        while pending and self._commits is not None:
+            batch = [pending.popleft() for _ in range(min(len(pending), self._max_batch))]
+            live, durable, durable_only = _live(batch)
+            if not live:
+                continue
+            jobs = [job for job, _, _ in live]
+            try:
+                started = ledger.start_batch(jobs, durable)
+            except Exception as exc:  # noqa: BLE001 - the whole transaction failed: tell every caller
+                for _, fut, _ in live:
+                    _resolve(fut, exc)
+                continue
+            self._committing = (live, durable_only)
+            # None: the loop could not start it: the writer's way, whole, on the commit thread
+            self._commits.put((ledger.run_batch, jobs, durable) if started is None
+                              else (ledger.finish_batch, started))
+            return
+        self._busy = False
+
+    def _committed(self, results: Any, failure: BaseException | None) -> None:
+        """On the bound loop: the batch the commit thread committed (or failed to); then the next."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            live, durable_only = committing
+            if failure is not None:
+                for _, fut, _ in live:
+                    _resolve(fut, failure)
+            else:
                 self._delivered(live, results, durable_only)
-        finally:
-            self._draining = None
+        self._next()
+
+    def _commit_loop(self, loop: asyncio.AbstractEventLoop, commits: queue.SimpleQueue[Any]) -> None:
+        """The commit thread: each batch handed to it committed (or run whole), its results sent back."""
+        while True:
+            work = commits.get()
+            if work is None:
+                return
+            fn, *args = work
+            if fn is _IDLE:
+                self._run_idle()
+                continue
+            try:
+                results, failure = fn(*args), None
+            except BaseException as exc:  # noqa: BLE001 - handed to the batch's callers
+                results, failure = None, exc
+            try:
+                loop.call_soon_threadsafe(self._committed, results, failure)
+            except RuntimeError:  # the loop is closed: nobody is left to answer
+                return
+
+    def _stop_committer(self) -> None:
+        commits, committer = self._commits, self._committer
+        self._commits = self._committer = None
+        if commits is not None:
+            commits.put(None)
+        if committer is not None and committer is not threading.current_thread():
+            committer.join()
 
     def close(self) -> None:
         """Commit what is queued, then stop the writer. (Still bound to a loop that no longer runs, what
@@ -206,8 +240,7 @@ class GroupCommitter:
             while self._pending:
                 self._queue.put(self._pending.popleft())
             self._queue.put(None)
-        if self._commits is not None:
-            self._commits.shutdown(wait=True)
+        self._stop_committer()
         if threading.current_thread() is not self._thread:
             self._thread.join()
 
@@ -252,7 +285,7 @@ class GroupCommitter:
             return
         if self._loop is not None:
             if not self._pending and self._commits is not None:
-                self._commits.submit(self._run_idle)
+                self._commits.put((_IDLE,))
         elif self._queue.empty():
             self._run_idle()
 
