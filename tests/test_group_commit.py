@@ -539,9 +539,9 @@ def test_unbinding_while_a_loop_batch_commits_waits_for_it_and_answers(tmp_path:
     import time
 
     class SlowCommit(SqliteLedger):
-        def finish_batch(self, started):
+        def finish_batch(self, started, released=None):
             time.sleep(0.2)
-            return super().finish_batch(started)
+            return super().finish_batch(started, released)
 
     ledger = SlowCommit(str(tmp_path / "l.sqlite3"))
     futures = []
@@ -610,4 +610,57 @@ def test_bound_to_a_loop_the_idle_work_runs_on_the_commit_thread_between_batches
     group.close()
     assert [a[0]["fits"] for a in answers] == [True] * 5
     assert idle_on and set(idle_on) == {"modelwise-commit"}
+    ledger.close()
+
+
+def test_bound_to_a_loop_an_answer_waits_for_the_disk_while_the_next_batch_runs(tmp_path: Path, monkeypatch):
+    """A batch's COMMIT lets go of the write lock before the WAL is synced: the next batch runs its jobs
+    meanwhile, but no caller is answered before the sync that makes its decision durable."""
+    import asyncio
+
+    from modelwise.ledger import sqlite as backend
+
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    ledger.spent_by_tier(DAY)
+    syncing, go = threading.Event(), threading.Event()
+    synced: list[str] = []
+    real = backend._sync_wal
+
+    def slow_sync(path):
+        if not synced:  # the first batch's sync waits until the test lets it go
+            syncing.set()
+            assert go.wait(10)
+        real(path)
+        synced.append(path)
+
+    monkeypatch.setattr(backend, "_sync_wal", slow_sync)
+    ran: list[int] = []
+
+    def make(i):
+        def f(spent):
+            ran.append(i)
+            return decision(i, spent, 0.3)
+        return f
+
+    async def body(group, loop):
+        first = asyncio.wrap_future(group.submit(ledger.admit_in_batch, DAY, None, make(1)))
+        for _ in range(400):
+            if syncing.is_set():
+                break
+            await asyncio.sleep(0.005)
+        assert syncing.is_set(), "the first batch's WAL was not synced"
+        second = asyncio.wrap_future(group.submit(ledger.admit_in_batch, DAY, None, make(2)))
+        for _ in range(200):  # the second batch's jobs run while the first one's sync waits
+            if ran == [1, 2]:
+                break
+            await asyncio.sleep(0.005)
+        seen = (ran[:], first.done(), second.done())
+        go.set()
+        return seen, await first, await second
+
+    (ran_then, first_done, second_done), first, second = _on_loop(ledger, body)
+    assert ran_then == [1, 2]  # the second batch ran before the first was on the disk
+    assert not first_done and not second_done  # and nobody was answered before the sync
+    assert first[0]["fits"] and second[0]["fits"] and len(synced) == 2
+    assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.6)  # the second saw the first's spend
     ledger.close()

@@ -42,6 +42,7 @@ log = logging.getLogger("modelwise.ledger")
 
 Make = Callable[[Mapping[str, float]], NewDecision]
 _IDLE = object()  # handed to the commit thread: run the idle work
+_COMMIT = object()  # handed to the commit thread with a started batch: commit it
 # a queued job: the job, its caller's future (concurrent.futures' or a loop's), whether acknowledged
 Item = tuple[Callable[[], Any], Any, bool]
 
@@ -64,13 +65,14 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self.batches = 0
         self.jobs = 0
-        # bound to an event loop (`bind`): its queue, the batch committing (None: none is), the commit
-        # thread and what it is handed (a batch to commit, the idle work, or None: stop)
+        # bound to an event loop (`bind`): its queue; whether a batch is started and holds the write
+        # lock (or is about to start); the batches committed or committing whose callers wait, oldest
+        # first; the commit thread and what it is handed (a batch, the idle work, or None: stop)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: threading.Thread | None = None
         self._pending: collections.deque[Item] = collections.deque()
         self._busy = False
-        self._committing: tuple[list[Item], bool] | None = None
+        self._committing: collections.deque[tuple[list[Item], bool]] = collections.deque()
         self._commits: queue.SimpleQueue[Any] | None = None
         self._committer: threading.Thread | None = None
         self._thread = threading.Thread(target=self._run, name="modelwise-group-commit", daemon=True)
@@ -113,7 +115,7 @@ class GroupCommitter:
         """Commit what the loop has queued, then go back to the writer thread (the loop is stopping)."""
         if self._loop is None:
             return
-        while self._busy:  # what is queued and what commits now, committed and answered
+        while self._busy or self._committing:  # what is queued and what commits, committed and answered
             await asyncio.sleep(0.002)
         self._loop = None
         self._stop_committer()
@@ -169,7 +171,9 @@ class GroupCommitter:
 
     def _next(self) -> None:
         """On the bound loop: start the next batch of what is queued (its jobs now, on this thread) and
-        hand it to the commit thread; `_committed` comes back with its results. Nothing queued: idle."""
+        hand it to the commit thread, which calls this again once its COMMIT lets go of the write lock
+        (the disk may still be syncing it) and `_committed` with its results once they are durable.
+        Nothing queued: idle."""
         pending, ledger = self._pending, self._ledger
         while pending and self._commits is not None:
             batch = [pending.popleft() for _ in range(min(len(pending), self._max_batch))]
@@ -183,24 +187,24 @@ class GroupCommitter:
                 for _, fut, _ in live:
                     _resolve(fut, exc)
                 continue
-            self._committing = (live, durable_only)
+            self._committing.append((live, durable_only))
             # None: the loop could not start it: the writer's way, whole, on the commit thread
-            self._commits.put((ledger.run_batch, jobs, durable) if started is None
-                              else (ledger.finish_batch, started))
+            self._commits.put((ledger.run_batch, jobs, durable) if started is None else (_COMMIT, started))
             return
         self._busy = False
 
-    def _committed(self, results: Any, failure: BaseException | None) -> None:
-        """On the bound loop: the batch the commit thread committed (or failed to); then the next."""
-        committing, self._committing = self._committing, None
-        if committing is not None:
-            live, durable_only = committing
+    def _committed(self, results: Any, failure: BaseException | None, then_next: bool) -> None:
+        """On the bound loop: the oldest batch the commit thread committed (or failed to), its callers
+        answered; then the next batch if the commit thread did not already let it start."""
+        if self._committing:
+            live, durable_only = self._committing.popleft()
             if failure is not None:
                 for _, fut, _ in live:
                     _resolve(fut, failure)
             else:
                 self._delivered(live, results, durable_only)
-        self._next()
+        if then_next:
+            self._next()
 
     def _commit_loop(self, loop: asyncio.AbstractEventLoop, commits: queue.SimpleQueue[Any]) -> None:
         """The commit thread: each batch handed to it committed (or run whole), its results sent back."""
@@ -212,12 +216,23 @@ class GroupCommitter:
             if fn is _IDLE:
                 self._run_idle()
                 continue
+            released = False
+
+            def release() -> None:  # the COMMIT let go of the lock: the next batch may start
+                nonlocal released
+                released = True
+                loop.call_soon_threadsafe(self._next)
+
             try:
-                results, failure = fn(*args), None
+                if fn is _COMMIT:
+                    results = self._ledger.finish_batch(args[0], release)
+                else:
+                    results = fn(*args)
+                failure = None
             except BaseException as exc:  # noqa: BLE001 - handed to the batch's callers
                 results, failure = None, exc
             try:
-                loop.call_soon_threadsafe(self._committed, results, failure)
+                loop.call_soon_threadsafe(self._committed, results, failure, not released)
             except RuntimeError:  # the loop is closed: nobody is left to answer
                 return
 
@@ -284,7 +299,7 @@ class GroupCommitter:
         if self._idle is None or durable_only:
             return
         if self._loop is not None:
-            if not self._pending and self._commits is not None:
+            if not (self._pending or self._committing or self._busy) and self._commits is not None:
                 self._commits.put((_IDLE,))
         elif self._queue.empty():
             self._run_idle()

@@ -379,6 +379,9 @@ class SqliteLedger(LedgerReader):
                     opened[0].close()
             conn, before = self._connect()
             conn.execute("PRAGMA busy_timeout = 0")
+            # its COMMIT does not wait for the disk: `finish_batch` syncs the WAL itself once the write
+            # lock is let go (synchronous NORMAL: the frames are written, not synced, at COMMIT)
+            conn.execute("PRAGMA synchronous = NORMAL")
             opened = self._batch_conn = (conn, before, self._sides())
         return opened[0]
 
@@ -725,10 +728,14 @@ class SqliteLedger(LedgerReader):
         replaced, or the ledger is in memory: run the batch with `run_batch` instead."""
         return _start_batch(self, jobs, durable)
 
-    def finish_batch(self, started: _Started) -> list[Any]:
-        """Commit what `start_batch` ran and give its results (as `run_batch` does). If the file was
-        replaced meanwhile, the batch is rolled back and runs again, on this thread, with `run_batch`."""
-        return _finish_batch(self, started)
+    def finish_batch(self, started: _Started, released: Callable[[], None] | None = None) -> list[Any]:
+        """Commit what `start_batch` ran and give its results (as `run_batch` does) once they are on the
+        disk as the ledger's `synchronous` says. `released()` is called as soon as the COMMIT has let go
+        of the write lock, before the disk has the batch (the WAL is synced after it): the next batch
+        may start meanwhile, and its callers are answered after their own sync, which covers this
+        batch's too. If the file was replaced meanwhile, the batch is rolled back and runs again, on
+        this thread, with `run_batch` (`released` is not called)."""
+        return _finish_batch(self, started, released)
 
     def _remember(self, admitted: list[dict[str, Any]]) -> None:
         """Keep the decisions a batch committed for their settlement (the oldest go past a bound)."""
@@ -884,11 +891,10 @@ def _run_jobs(led: SqliteLedger, conn: Connection, jobs: Sequence[Callable[[], A
 class _Started:
     """A batch `start_batch` ran and `finish_batch` commits."""
 
-    __slots__ = ("conn", "jobs", "durable", "relax", "sync", "state", "results")
+    __slots__ = ("conn", "jobs", "durable", "state", "results")
 
-    def __init__(self, conn: sqlite3.Connection, jobs: Sequence[Callable[[], Any]], durable: bool,
-                 relax: bool, sync: str):
-        self.conn, self.jobs, self.durable, self.relax, self.sync = conn, jobs, durable, relax, sync
+    def __init__(self, conn: sqlite3.Connection, jobs: Sequence[Callable[[], Any]], durable: bool):
+        self.conn, self.jobs, self.durable = conn, jobs, durable
         self.state = _Batch(conn)
         self.results: list[Any] = []
 
@@ -897,10 +903,7 @@ def _start_batch(led: SqliteLedger, jobs: Sequence[Callable[[], Any]], durable: 
     conn = led._batch_connection()
     if conn is None:
         return None
-    relax = not durable and led._sync != "NORMAL"
-    if relax:
-        conn.execute("PRAGMA synchronous = NORMAL")
-    started = _Started(conn, jobs, durable, relax, led._sync)
+    started = _Started(conn, jobs, durable)
     try:
         try:
             conn.execute("BEGIN IMMEDIATE")  # the batch connection waits for no lock (busy_timeout 0)
@@ -922,7 +925,7 @@ def _start_batch(led: SqliteLedger, jobs: Sequence[Callable[[], Any]], durable: 
     return started
 
 
-def _finish_batch(led: SqliteLedger, started: _Started) -> list[Any]:
+def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], None] | None) -> list[Any]:
     conn = started.conn
     try:
         if led._batch_moved():
@@ -937,17 +940,27 @@ def _finish_batch(led: SqliteLedger, started: _Started) -> list[Any]:
     finally:
         _end(started)
     led._remember(started.state.admitted)
+    if released is not None:
+        released()
+    if started.durable and led._sync != "NORMAL":
+        _sync_wal(led.path)
     return started.results
 
 
+def _sync_wal(path: str) -> None:
+    """What synchronous FULL does at each COMMIT, after it: sync the WAL, whose frames up to the last
+    COMMIT are then on the disk (a later checkpoint syncs the database file before the WAL is reused)."""
+    fd = os.open(path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        getattr(os, "fdatasync", os.fsync)(fd)
+    finally:
+        os.close(fd)
+
+
 def _end(started: _Started) -> None:
-    """Roll back whatever the batch connection still has open and set its synchronous back."""
-    conn = started.conn
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-    if started.relax:
-        started.relax = False
-        conn.execute(f"PRAGMA synchronous = {started.sync}")
+    """Roll back whatever the batch connection still has open."""
+    if started.conn.in_transaction:
+        started.conn.execute("ROLLBACK")
 
 
 def _settle_row(
