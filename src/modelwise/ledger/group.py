@@ -19,9 +19,12 @@ jobs of a call cost no hand-over of the GIL to the writer and back, which at 16 
 server more than the jobs themselves. The loop runs a batch's jobs (`start_batch`: a BEGIN that waits
 for no lock, the jobs' statements, no disk wait) and hands only its COMMIT, which waits on the disk, to
 a commit thread; while it commits, the loop serves the other calls and queues their jobs for the next
-batch. A batch the loop cannot start at once (another process holds the write lock; the file was
-replaced; a job failed after writing) runs whole on the commit thread with `run_batch`, as in the
-writer thread's way. Either way, a caller's future resolves only after the COMMIT."""
+batch, which starts as soon as the COMMIT lets go of the write lock, while the commit thread syncs the
+WAL for the one before (`finish_batch`'s `released`). A batch the loop cannot start at once (another
+process holds the write lock; the file was replaced; a job failed after writing) runs whole on the
+commit thread with `run_batch`, as in the writer thread's way. Either way, a caller's future resolves
+only once its batch is committed and, as the ledger's `synchronous` says, on the disk; the batches'
+callers are answered in the order the batches ran."""
 
 from __future__ import annotations
 

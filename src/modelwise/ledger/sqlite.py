@@ -722,8 +722,9 @@ class SqliteLedger(LedgerReader):
     def start_batch(self, jobs: Sequence[Callable[[], Any]], durable: bool = True) -> _Started | None:
         """The first half of `run_batch`, for a caller that must wait neither on another connection's
         write lock nor on the disk (the server's event loop): BEGIN IMMEDIATE on the ledger's batch
-        connection without waiting, then `jobs`, on this thread. `finish_batch` (on any thread, before
-        anything else uses the batch connection) commits and gives the results. None, with nothing
+        connection without waiting, then `jobs`, on this thread. `finish_batch` (on any thread; nothing
+        else may use the batch connection until it calls `released` or returns) commits and gives the
+        results. None, with nothing
         written, when another connection holds the write lock, a job failed after writing, the file was
         replaced, or the ledger is in memory: run the batch with `run_batch` instead."""
         return _start_batch(self, jobs, durable)
