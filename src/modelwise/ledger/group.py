@@ -81,11 +81,6 @@ class GroupCommitter:
         self._thread = threading.Thread(target=self._run, name="modelwise-group-commit", daemon=True)
         self._thread.start()
 
-    def on_writer_thread(self) -> bool:
-        """Whether this thread is running a batch's job (on the writer thread, the commit thread or the
-        bound loop's): a job admits and settles within its batch."""
-        return self._ledger.in_batch()
-
     def _on_loop(self) -> bool:
         return self._loop is not None and threading.current_thread() is self._loop_thread
 
@@ -138,7 +133,7 @@ class GroupCommitter:
         when it resolves), else a concurrent.futures.Future. Both take `add_done_callback`, and
         `asyncio.wrap_future` takes both."""
         loop = self._loop
-        if loop is not None and threading.current_thread() is self._loop_thread:
+        if loop is not None and self._on_loop():
             if self._closed:
                 raise RuntimeError("the group committer is closed")
             here = loop.create_future()

@@ -309,8 +309,7 @@ class SqliteLedger(LedgerReader):
         # primary key refuses a second outcome, so a stale entry cannot settle anything twice.
         self._committed: dict[str, dict[str, Any]] = {}
         self._all: list[sqlite3.Connection] = []
-        # start_batch's connection, its file's identity and side files (see `_batch_connection`)
-        self._batch_conn: tuple[sqlite3.Connection, tuple[int, int] | None, dict[str, Any]] | None = None
+        self._batch_conn: _BatchConnection | None = None  # start_batch's (see `_batch_connection`)
         self._lock = threading.Lock()
         self._new_zone = zone
         try:
@@ -343,10 +342,15 @@ class SqliteLedger(LedgerReader):
         """Close this thread's connection to a file that is no longer at the path, after removing the
         -wal and -shm it left there: they belong to that file, and SQLite would read them as the new
         file's. (SQLite itself neither checkpoints nor deletes anything when closing a moved file.)"""
-        _remove_sides(self.path, getattr(self._local, "sides", {}))
-        with self._lock:
-            self._committed.clear()  # they were written to that file
+        self._forget_file(getattr(self._local, "sides", {}))
         self.release()
+
+    def _forget_file(self, sides: Mapping[str, tuple[int, int] | None]) -> None:
+        """A connection's file is no longer at the path: remove the -wal and -shm it saw there when it
+        opened (if they are still those), and forget the decisions kept, which were written to it."""
+        _remove_sides(self.path, sides)
+        with self._lock:
+            self._committed.clear()
 
     def _moved(self) -> bool:
         """Whether the file at the path is no longer the one this thread's connection opened."""
@@ -371,23 +375,22 @@ class SqliteLedger(LedgerReader):
         if self._memory:
             return None
         opened = self._batch_conn
-        if opened is None or opened[1] != _identity(self.path):
+        if opened is None or opened.identity != _identity(self.path):
             if opened is not None:
                 self._batch_conn = None
-                _remove_sides(self.path, opened[2])
-                with contextlib.suppress(sqlite3.Error):
-                    opened[0].close()
+                self._forget_file(opened.sides)
+                opened.close()
             conn, before = self._connect()
             conn.execute("PRAGMA busy_timeout = 0")
             # its COMMIT does not wait for the disk: `finish_batch` syncs the WAL itself once the write
             # lock is let go (synchronous NORMAL: the frames are written, not synced, at COMMIT)
             conn.execute("PRAGMA synchronous = NORMAL")
-            opened = self._batch_conn = (conn, before, self._sides())
-        return opened[0]
+            opened = self._batch_conn = _BatchConnection(conn, before, self._sides(), self.path + "-wal")
+        return opened.conn
 
     def _batch_moved(self) -> bool:
         opened = self._batch_conn
-        return opened is None or _identity(self.path) != opened[1]
+        return opened is None or _identity(self.path) != opened.identity
 
     def _connect(self) -> tuple[sqlite3.Connection, tuple[int, int] | None]:
         """A new connection to the file at the path, checked, in WAL mode and migrated, and its identity."""
@@ -490,7 +493,9 @@ class SqliteLedger(LedgerReader):
         own = self._local.__dict__.get("conn")
         with self._lock:
             self._all.clear()
-        self._batch_conn = None
+        opened, self._batch_conn = self._batch_conn, None
+        if opened is not None:
+            opened.close_wal()  # (the connection closes when its last reference goes, as the others)
         self._local = threading.local()
         if own is not None:
             try:
@@ -724,9 +729,9 @@ class SqliteLedger(LedgerReader):
         write lock nor on the disk (the server's event loop): BEGIN IMMEDIATE on the ledger's batch
         connection without waiting, then `jobs`, on this thread. `finish_batch` (on any thread; nothing
         else may use the batch connection until it calls `released` or returns) commits and gives the
-        results. None, with nothing
-        written, when another connection holds the write lock, a job failed after writing, the file was
-        replaced, or the ledger is in memory: run the batch with `run_batch` instead."""
+        results. None, with nothing written, when another connection holds the write lock, a job failed
+        after writing, the file was replaced, or the ledger is in memory: run the batch with `run_batch`
+        instead."""
         return _start_batch(self, jobs, durable)
 
     def finish_batch(self, started: _Started, released: Callable[[], None] | None = None) -> list[Any]:
@@ -943,19 +948,44 @@ def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], N
     led._remember(started.state.admitted)
     if released is not None:
         released()
-    if started.durable and led._sync != "NORMAL":
-        _sync_wal(led.path)
+    if started.durable and led._sync != "NORMAL" and led._batch_conn is not None:
+        _sync_wal(led._batch_conn)
     return started.results
 
 
-def _sync_wal(path: str) -> None:
+class _BatchConnection:
+    """`start_batch`'s connection, the identity of its file and of the side files it saw there when it
+    opened, and the WAL it syncs (opened on the first sync, kept while the connection is: SQLite does
+    not remove a WAL while a connection to it is open)."""
+
+    __slots__ = ("conn", "identity", "sides", "wal", "_fd")
+
+    def __init__(self, conn: sqlite3.Connection, identity: tuple[int, int] | None,
+                 sides: dict[str, tuple[int, int] | None], wal: str):
+        self.conn, self.identity, self.sides, self.wal = conn, identity, sides, wal
+        self._fd: int | None = None
+
+    def sync_wal(self) -> None:
+        if self._fd is None:
+            self._fd = os.open(self.wal, os.O_RDONLY | os.O_CLOEXEC)
+        getattr(os, "fdatasync", os.fsync)(self._fd)
+
+    def close_wal(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def close(self) -> None:
+        self.close_wal()
+        with contextlib.suppress(sqlite3.Error):
+            self.conn.close()
+
+
+def _sync_wal(opened: _BatchConnection) -> None:
     """What synchronous FULL does at each COMMIT, after it: sync the WAL, whose frames up to the last
     COMMIT are then on the disk (a later checkpoint syncs the database file before the WAL is reused)."""
-    fd = os.open(path + "-wal", os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        getattr(os, "fdatasync", os.fsync)(fd)
-    finally:
-        os.close(fd)
+    opened.sync_wal()
 
 
 def _end(started: _Started) -> None:
