@@ -236,14 +236,17 @@ def test_an_idle_writer_ranks_again_after_outcomes_so_the_next_call_does_not(mak
 
     from modelwise.app import context
 
-    made: list[str] = []
-    real = context.rank_models
+    made: list[str] = []  # rankings made, whether every model is scored or only those outcomes moved
 
-    def counting(*a, **kw):
-        made.append(threading.current_thread().name)
-        return real(*a, **kw)
+    def counting(real):
+        def count(*a, **kw):
+            made.append(threading.current_thread().name)
+            return real(*a, **kw)
 
-    monkeypatch.setattr(context, "rank_models", counting)
+        return count
+
+    monkeypatch.setattr(context, "rank_models", counting(context.rank_models))
+    monkeypatch.setattr(context, "recalibrated", counting(context.recalibrated))
     svc = make_service()
     svc.enable_group_commit()
     try:

@@ -19,7 +19,7 @@ from modelwise.core.calibration import EMPTY, Calibration
 from modelwise.core.errors import BadInput
 from modelwise.core.models import ModelSpec, Registry
 from modelwise.core.planning import Task
-from modelwise.core.scoring import NO_CONSTRAINTS, Constraints, Ranking, rank_models
+from modelwise.core.scoring import NO_CONSTRAINTS, Constraints, Ranking, rank_models, recalibrated
 from modelwise.core.settings import Settings, Weights
 from modelwise.core.tiers import tier_of
 from modelwise.ledger import Ledger, MakeSettlement, NewDecision, open_ledger
@@ -74,6 +74,9 @@ class Context:
         self._ledger: Ledger | None = None
         self._ledger_lock = threading.Lock()
         self._rankings: dict[tuple, Ranking] = {}
+        # the last ranking made per arguments but the calibration, with the calibration it was made under
+        self._latest: dict[tuple, tuple[Ranking, Calibration]] = {}
+        self._unreachable_by_api: dict[str | None, tuple[Any, Mapping[str, str]]] = {}
         self._recent: dict[tuple, None] = {}  # the arguments of the last rankings asked for, newest last
         self._reach: Any = None
         self._reach_models: tuple[ModelSpec, ...] = ()
@@ -229,8 +232,11 @@ class Context:
     ) -> Ranking:
         """Every model scored for a task type, cached per (type, weights, constraints, calibration, the
         set of reachable models). `api`: only models whose offer is called in that wire format."""
-        tier = tier_of(self.settings, task_type)
-        weights = weights or self.settings.weights
+        # a ranking made while `reload` swaps the settings in is kept under the generation it began in
+        generation = self.generation
+        settings = self.settings
+        tier = tier_of(settings, task_type)
+        weights = weights or settings.weights
         if calibration is None:
             args = (task_type, weights, constraints, any_provider, api)
             recent = self._recent  # (each step tolerates another thread's step between two of its own)
@@ -244,29 +250,43 @@ class Context:
         # An outcome of one task type leaves the rankings of the others as they are. Deprecation is judged
         # on today's date in the ledger's zone, so a new day ranks afresh.
         today = self.today().isoformat()
-        key = (task_type, weights, constraints, calib.version_for(task_type), today, reach_key, api)
+        base = (task_type, weights, constraints, today, reach_key, api, generation)
+        key = (*base, calib.version_for(task_type))
         r = self._rankings.get(key)
         if r is None:
-            if restricted:
-                unreachable = self.reach.unreachable
-                if api is not None:
-                    apis = {p.name: p.spec.api for p in self.reach.providers}
-                    unreachable = {**unreachable, **{
-                        mid: f"its provider {o.provider} is not called in the {api} format"
-                        for mid, o in self.reach.offers.items() if apis.get(o.provider) != api
-                    }}
-                r = rank_models(
-                    self._reach_models, task_type, tier, weights, self.settings, constraints, calib,
-                    today, unreachable,
-                )
-            else:
-                r = rank_models(
-                    self.registry.models, task_type, tier, weights, self.settings, constraints, calib, today
-                )
+            unreachable = self._unreachable(api) if restricted else None
+            # After outcomes, the ranking made last for these arguments with only the models they
+            # moved scored again: what ranking them all gives, without scoring the other models.
+            last = self._latest.get(base)
+            if last is not None:
+                r = recalibrated(last[0], calib.changed(last[1], task_type), settings, calib, unreachable)
+            if r is None:
+                models = self._reach_models if restricted else self.registry.models
+                r = rank_models(models, task_type, tier, weights, settings, constraints, calib, today,
+                                unreachable)
             if len(self._rankings) > 256:
                 self._rankings.clear()
+                self._latest.clear()
             self._rankings[key] = r
+            self._latest[base] = (r, calib)
         return r
+
+    def _unreachable(self, api: str | None) -> Mapping[str, str]:
+        """Why each model routing does not consider is out of reach: no enabled provider lists it, or
+        (with `api`) its provider is not called in that wire format."""
+        reach = self.reach
+        cached = self._unreachable_by_api.get(api)
+        if cached is not None and cached[0] is reach:
+            return cached[1]
+        unreachable = reach.unreachable
+        if api is not None:
+            apis = {p.name: p.spec.api for p in reach.providers}
+            unreachable = {**unreachable, **{
+                mid: f"its provider {o.provider} is not called in the {api} format"
+                for mid, o in reach.offers.items() if apis.get(o.provider) != api
+            }}
+        self._unreachable_by_api[api] = (reach, unreachable)
+        return unreachable
 
     def known_capabilities(self) -> frozenset[str]:
         """Every capability some model of the registry declares."""
@@ -431,6 +451,7 @@ class Context:
             if new_registry is not None:
                 self.registry = new_registry
             self._rankings = {}
+            self._latest = {}
             self._reach = None
             self.replayers = {}
             self.generation += 1

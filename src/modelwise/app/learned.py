@@ -41,6 +41,7 @@ class Learned:
         self.counts: dict[tuple[str, str], list[int]] = {}
         self.latencies: dict[tuple[str, str], list[float]] = {}
         self.by_key: dict[tuple[str, str], Observed] = {}
+        self.by_task: dict[str, dict[str, Observed]] = {}  # by_key per task type (a changed one made anew)
         self.task_versions: dict[str, int] = {}
         self.last: tuple[int, str] | None = None  # (rowid, decision id) of the newest outcome read
         self.corrections = 0  # seq of the newest correction reflected
@@ -70,8 +71,16 @@ class Learned:
             touched.add(key)
         if touched:
             by_key = dict(self.by_key)
+            by_task = dict(self.by_task)
+            copied: set[str] = set()
             for key in touched:
                 s, f, e = self.counts[key]
-                by_key[key] = _observed(s, f, e, self.latencies.get(key, []))
+                obs = by_key[key] = _observed(s, f, e, self.latencies.get(key, []))
+                model_id, task_type = key
+                if task_type not in copied:
+                    by_task[task_type] = dict(by_task.get(task_type, {}))
+                    copied.add(task_type)
+                by_task[task_type][model_id] = obs
             self.by_key = dict(sorted(by_key.items())) if new_key else by_key
-        return Calibration(self.by_key, version, dict(self.task_versions))
+            self.by_task = by_task
+        return Calibration(self.by_key, version, dict(self.task_versions), self.by_task)

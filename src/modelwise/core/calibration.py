@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 
@@ -60,9 +60,28 @@ class Calibration:
     by_key: dict[tuple[str, str], Observed] = field(default_factory=dict)
     version: int = 0
     task_versions: dict[str, int] | None = field(default=None, compare=False)
+    # by_key per task type: model id -> Observed (made from by_key when not given)
+    by_task: dict[str, dict[str, Observed]] | None = field(default=None, compare=False, repr=False)
 
     def observed(self, model_id: str, task_type: str) -> Observed | None:
         return self.by_key.get((model_id, task_type))
+
+    def of_task(self, task_type: str) -> Mapping[str, Observed]:
+        """What was observed of `task_type`, by model id."""
+        index = self.by_task
+        if index is None:
+            index = {}
+            for (model_id, task), obs in self.by_key.items():
+                index.setdefault(task, {})[model_id] = obs
+            object.__setattr__(self, "by_task", index)  # a cache: equal either way
+        return index.get(task_type, _NOTHING)
+
+    def changed(self, before: Calibration, task_type: str) -> list[str]:
+        """The models whose observations of `task_type` differ between `before` and this calibration."""
+        now, then = self.of_task(task_type), before.of_task(task_type)
+        moved = [m for m, obs in now.items() if then.get(m) != obs]
+        moved.extend(m for m in then if m not in now)
+        return moved
 
     def version_for(self, task_type: str) -> int:
         """A version that changes whenever the observations of `task_type` do (what a ranking for that
@@ -78,6 +97,7 @@ class Calibration:
         return bool(self.by_key)
 
 
+_NOTHING: Mapping[str, Observed] = {}
 EMPTY = Calibration()
 
 

@@ -77,7 +77,7 @@ def exclusion_kind(
         if mq is not None and e.performance < mq:
             return "min-quality"
         return "latency"
-    if not e.floor_ok and not floor_dropped:
+    if not floor_dropped and not ranking.clears_floor(e):
         return "tier-floor"
     if e.estimated_cost(tin, tout) > task_budget:
         return "task-budget"

@@ -23,9 +23,17 @@ from modelwise.core.calibration import EMPTY, Calibration, Observed
 from modelwise.core.models import ModelSpec
 from modelwise.core.planning import plan
 from modelwise.core.routing import REFUSED
-from modelwise.core.scoring import Constraints, Ranking, Scored, rank_models
+from modelwise.core.scoring import (
+    Constraints,
+    Ranking,
+    Scored,
+    drop_sorted,
+    order,
+    rank_models,
+    suffix_minima,
+)
 from modelwise.core.settings import Settings, Weights
-from modelwise.core.tiers import tier_of
+from modelwise.core.tiers import nearest_rank_sorted, tier_of
 
 OUTCOME_INDEX = {"success": 0, "failure": 1, "error": 2}
 
@@ -206,14 +214,14 @@ class _Sorted:
         self.min_out = list(min_out)
 
     def remove(self, e: Scored) -> None:
-        i = bisect.bisect_left(self.items, _order(e), key=_order)
+        i = bisect.bisect_left(self.items, order(e), key=order)
         assert self.items[i] is e
         for lst in (self.items, self.pin, self.pout, self.min_in, self.min_out):
             del lst[i]
         self._fix(i - 1)
 
     def insert(self, e: Scored) -> None:
-        i = bisect.bisect_left(self.items, _order(e), key=_order)
+        i = bisect.bisect_left(self.items, order(e), key=order)
         self.items.insert(i, e)
         self.pin.insert(i, e.pin)
         self.pout.insert(i, e.pout)
@@ -233,18 +241,6 @@ class _Sorted:
             mins[: upto + 1] = head
 
 
-def _nearest(ordered: Sequence[float], percentile: float) -> float | None:
-    """`tiers.nearest_rank` over values already sorted."""
-    if not ordered:
-        return None
-    if percentile <= 0:
-        return ordered[0]
-    rank = math.ceil(percentile / 100.0 * len(ordered))
-    return ordered[min(max(rank, 1), len(ordered)) - 1]
-
-
-def _drop(ordered: list[float], value: float) -> None:
-    del ordered[bisect.bisect_left(ordered, value)]
 
 
 class _Live:
@@ -279,19 +275,19 @@ class _Live:
         if not self._mutable:
             self._materialise()
         old = self.by_id[new.model.id]
-        i = bisect.bisect_left(self.entries, _order(old), key=_order)
+        i = bisect.bisect_left(self.entries, order(old), key=order)
         del self.entries[i]
-        bisect.insort(self.entries, new, key=_order)
+        bisect.insort(self.entries, new, key=order)
         self.by_id[new.model.id] = new
         if old.capability:
-            _drop(self.capable_q, old.performance)
+            drop_sorted(self.capable_q, old.performance)
             if old.rated or old.calibrated:
-                _drop(self.rated_q, old.performance)
+                drop_sorted(self.rated_q, old.performance)
         if new.capability:
             bisect.insort(self.capable_q, new.performance)
             if new.rated or new.calibrated:
                 bisect.insort(self.rated_q, new.performance)
-        floor = _nearest(self.rated_q or self.capable_q, self.r.tier.floor_percentile)
+        floor = nearest_rank_sorted(self.rated_q or self.capable_q, self.r.tier.floor_percentile)
         was_in_floor = self._in_floor(old, self.floor)
         if old.static_reason is None:
             self.nf.remove(old)
@@ -300,7 +296,7 @@ class _Live:
         if floor != self.floor:
             self.floor = floor
             items = [e for e in self.nf.items if floor is None or e.performance >= floor]
-            self.fl = _Sorted(items, *_suffix_minima(items))
+            self.fl = _Sorted(items, *suffix_minima(items))
         else:
             if was_in_floor:
                 self.fl.remove(old)
@@ -495,15 +491,6 @@ class Replayer:
         return result
 
 
-def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """As `scoring._suffix_minima`, with the loop in C."""
-    mins_in = list(accumulate(reversed([e.pin for e in entries]), min))
-    mins_out = list(accumulate(reversed([e.pout for e in entries]), min))
-    return tuple(reversed(mins_in)), tuple(reversed(mins_out))
-
-
-def _order(s: Scored) -> tuple[float, str]:
-    return (-s.total, s.model.id)
 
 
 def reweight(base: Ranking, weights: Weights) -> Ranking:
@@ -523,16 +510,13 @@ def reweight(base: Ranking, weights: Weights) -> Ranking:
         s.latency = e.latency
         s.static_reason = e.static_reason
         s.warning = e.warning
-        s.floor_ok = e.floor_ok
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
         scored.append(s)
-    scored.sort(key=_order)
-    for i, s in enumerate(scored):
-        s.rank = i + 1
+    scored.sort(key=order)
     nofloor = [s for s in scored if s.static_reason is None]
-    withfloor = [s for s in nofloor if s.floor_ok]
-    f_in, f_out = _suffix_minima(withfloor)
-    n_in, n_out = _suffix_minima(nofloor)
+    withfloor = [s for s in nofloor if base.clears_floor(s)]
+    f_in, f_out = suffix_minima(withfloor)
+    n_in, n_out = suffix_minima(nofloor)
     return Ranking(
         task_type=base.task_type,
         tier=base.tier,

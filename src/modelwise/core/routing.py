@@ -383,7 +383,7 @@ def eligibility(
     """Why a model is not eligible for this task, or None when it is (docs/design.md, "Routing")."""
     if e.static_reason is not None:
         return e.static_reason
-    if not e.floor_ok and not floor_dropped:
+    if not floor_dropped and not ranking.clears_floor(e):
         return (
             f"quality {fmt_q(e.performance)} below the {ranking.tier.name} tier floor "
             f"{fmt_q(ranking.floor or 0.0)} (p{ranking.tier.floor_percentile:g})"
@@ -414,10 +414,10 @@ def candidate_rows(
     winner = choice.winner
     listed = list(chosen)
     for e in (winner, choice.runner_up):
-        if e is not None and e.rank > n and e not in listed:
+        if e is not None and e not in listed:
             listed.append(e)
     rows = []
-    for e in listed:
+    for i, e in enumerate(listed):
         reason = eligibility(e, ranking, tin, tout, task_budget, choice.floor_dropped)
         cost = e.estimated_cost(tin, tout)
         note: str | None
@@ -427,7 +427,7 @@ def candidate_rows(
             note = f"eligible, {e.warning}"
         else:
             note = reason
-        row = dict(e.static_row())
+        row = {"rank": i + 1 if i < n else ranking.rank_of(e), **e.static_row()}
         row["eligible"] = reason is None
         row["reason"] = note
         row["estimatedCost"] = round(cost, 10)

@@ -5,16 +5,18 @@ and the calibration, so the router can cache it and a decision only walks the to
 
 from __future__ import annotations
 
+import bisect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import accumulate
 from typing import Any
 
 from modelwise.core.calibration import EMPTY, Calibration, calibrated_availability, calibrated_quality
 from modelwise.core.models import ModelSpec
 from modelwise.core.pricing import min_prices
 from modelwise.core.settings import Settings, Tier, Weights
-from modelwise.core.tiers import nearest_rank
+from modelwise.core.tiers import nearest_rank_sorted
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,9 @@ NO_CONSTRAINTS = Constraints()
 
 class Scored:
     """One model's components and total for one task type; `static_reason` is why it is out regardless
-    of the task's size (None when it is in), `floor_ok` whether it clears the tier's quality floor."""
+    of the task's size (None when it is in). Nothing in it depends on the other models (its rank and
+    whether it clears the tier's floor are the ranking's: `Ranking.clears_floor`), so a ranking made
+    again after outcomes that moved a few models shares the others' entries with the one before."""
 
     __slots__ = (
         "model",
@@ -52,11 +56,9 @@ class Scored:
         "calibrated",
         "latency",
         "static_reason",
-        "floor_ok",
         "pin",
         "pout",
         "ctx",
-        "rank",
         "tiered",
         "warning",
         "_row",
@@ -72,11 +74,9 @@ class Scored:
     calibrated: bool
     latency: float | None
     static_reason: str | None
-    floor_ok: bool
     pin: float
     pout: float
     ctx: int | None
-    rank: int
     tiered: bool
     warning: str | None
     _row: dict[str, Any] | None
@@ -96,11 +96,11 @@ class Scored:
         self._row = None
 
     def static_row(self) -> dict[str, Any]:
-        """The part of a breakdown row that does not depend on the task's size (built once)."""
+        """The part of a breakdown row that depends neither on the task's size nor on the other models
+        (built once; the row's rank is its place in the ranking)."""
         row = self._row
         if row is None:
             row = self._row = {
-                "rank": self.rank,
                 "model": self.model.id,
                 "name": self.model.name,
                 "capability": self.capability,
@@ -174,20 +174,33 @@ class Ranking:
     crossings: dict[tuple[str, bool], tuple[Crossing, ...]] = field(
         default_factory=dict, compare=False, repr=False
     )
+    # What `recalibrated` changes a few models with (None: a ranking it cannot start from): every
+    # entry by model id, and the sorted qualities the tier floor is taken from (the models in reach
+    # that are rated or calibrated, and all of those in reach).
+    by_id: Mapping[str, Scored] | None = field(default=None, compare=False, repr=False)
+    floor_pool: tuple[Sequence[float], Sequence[float]] | None = field(
+        default=None, compare=False, repr=False
+    )
+
+    def clears_floor(self, e: Scored) -> bool:
+        """Whether `e` clears the tier's quality floor."""
+        return self.floor is None or e.performance >= self.floor
+
+    def rank_of(self, e: Scored) -> int:
+        """`e`'s place, 1 for the best total."""
+        return bisect.bisect_left(self.entries, order(e), key=order) + 1
 
 
-def _suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    n = len(entries)
-    min_in = [0.0] * n
-    min_out = [0.0] * n
-    lo_in = lo_out = math.inf
-    for i in range(n - 1, -1, -1):
-        e = entries[i]
-        lo_in = min(lo_in, e.pin)
-        lo_out = min(lo_out, e.pout)
-        min_in[i] = lo_in
-        min_out[i] = lo_out
-    return tuple(min_in), tuple(min_out)
+def order(s: Scored) -> tuple[float, str]:
+    """The ranking's order: best total first, ties by model id."""
+    return (-s.total, s.model.id)
+
+
+def suffix_minima(entries: Sequence[Scored]) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The lowest per-1M input and output prices from each position to the end (the loops in C)."""
+    mins_in = list(accumulate(reversed([e.pin for e in entries]), min))
+    mins_out = list(accumulate(reversed([e.pout for e in entries]), min))
+    return tuple(reversed(mins_in)), tuple(reversed(mins_out))
 
 
 def fmt_q(q: float) -> str:
@@ -216,6 +229,122 @@ def deprecation_status(deprecation_date: str | None, today: str | None) -> tuple
     return None, None
 
 
+def _score(
+    m: ModelSpec,
+    task_type: str,
+    settings: Settings,
+    constraints: Constraints,
+    calibration: Calibration | None,
+    today: str | None,
+    no_provider: str | None,
+) -> Scored:
+    """`m`'s components but the cost (which depends on the other models' prices on the log scale) and
+    why it is out. `calibration`: None when learning is off or nothing is learned; `no_provider`: why
+    no provider can call it (None: one can, or routing does not keep to what providers reach)."""
+    s = Scored(m)
+    caps = m.capabilities
+    required = constraints.capabilities
+    capable = task_type in caps and (not required or caps.issuperset(required))
+    q = m.quality_for(task_type)
+    s.rated = q is not None
+    perf = q if q is not None else settings.unrated_quality
+    avail = m.availability
+    latency = m.latency_ms
+    s.calibrated = False
+    if calibration is not None:
+        obs = calibration.observed(m.id, task_type)
+        if obs is not None and obs.outcomes:
+            strength = settings.prior_strength
+            perf = calibrated_quality(perf, strength, obs)
+            avail = calibrated_availability(avail, strength, obs)
+            s.calibrated = True
+            if obs.median_latency_ms is not None:
+                latency = obs.median_latency_ms
+    s.capability = 1.0 if capable else 0.0
+    s.performance = perf
+    s.availability = avail
+    s.latency = latency
+    reason = None
+    deprecated, s.warning = deprecation_status(m.deprecation_date, today)
+    if not capable:
+        if task_type not in caps:
+            reason = f"not capable of {task_type}"
+        else:
+            missing = [c for c in required if c not in caps]
+            reason = "lacks " + ", ".join(missing)
+    elif not m.price_known:
+        reason = "price unknown"
+    elif deprecated is not None:
+        reason = deprecated
+    elif no_provider is not None:
+        reason = no_provider
+    elif constraints.min_quality is not None and perf < constraints.min_quality:
+        reason = f"quality {fmt_q(perf)} below minQuality {constraints.min_quality:g}"
+    elif constraints.max_latency_ms is not None:
+        if latency is None:
+            reason = f"latency unknown (maxLatencyMs {constraints.max_latency_ms:g})"
+        elif latency > constraints.max_latency_ms:
+            reason = f"latency {latency:.0f} ms above maxLatencyMs {constraints.max_latency_ms:g}"
+    s.static_reason = reason
+    return s
+
+
+def _learned(settings: Settings, calibration: Calibration) -> Calibration | None:
+    return calibration if settings.learning_enabled and calibration else None
+
+
+def _out_of_reach(s: Scored, unreachable: Mapping[str, str] | None) -> bool:
+    """Whether `s` is capable but no provider can call it (left out of the floor and the log scale)."""
+    return bool(s.capability) and unreachable is not None and s.model.id in unreachable
+
+
+def _floor_pool(in_reach: Sequence[Scored]) -> tuple[list[float], list[float]]:
+    rated = sorted(s.performance for s in in_reach if s.rated or s.calibrated)
+    return rated, sorted(s.performance for s in in_reach)
+
+
+def _floor(pool: tuple[Sequence[float], Sequence[float]], tier: Tier) -> float | None:
+    """The tier's floor: its percentile of the rated (or calibrated) qualities in reach, else of all."""
+    rated, every = pool
+    return nearest_rank_sorted(rated or every, tier.floor_percentile)
+
+
+def _ranked(
+    task_type: str,
+    tier: Tier,
+    weights: Weights,
+    normalised: tuple[float, float, float, float],
+    constraints: Constraints,
+    today: str | None,
+    entries: Sequence[Scored],
+    nofloor: Sequence[Scored],
+    by_id: Mapping[str, Scored],
+    pool: tuple[Sequence[float], Sequence[float]],
+) -> Ranking:
+    floor = _floor(pool, tier)
+    withfloor = nofloor if floor is None else [s for s in nofloor if s.performance >= floor]
+    f_in, f_out = suffix_minima(withfloor)
+    n_in, n_out = suffix_minima(nofloor)
+    return Ranking(
+        task_type=task_type,
+        tier=tier,
+        weights=weights,
+        normalised=normalised,
+        floor=floor,
+        entries=tuple(entries),
+        floor_list=tuple(withfloor),
+        floor_min_in=f_in,
+        floor_min_out=f_out,
+        nofloor_list=tuple(nofloor),
+        nofloor_min_in=n_in,
+        nofloor_min_out=n_out,
+        constraints=constraints,
+        today=today,
+        by_id=by_id,
+        floor_pool=(tuple(pool[0]), tuple(pool[1])),
+    )
+
+
 def rank_models(
     models: Sequence[ModelSpec],
     task_type: str,
@@ -234,71 +363,19 @@ def rank_models(
     eligible, and left out of the tier floor and the log cost scale."""
     nw = weights.normalised()
     wc, wp, wa, wk = nw
-    learn = settings.learning_enabled and bool(calibration)
-    strength = settings.prior_strength
-    prior = settings.unrated_quality
-    required = constraints.capabilities
+    learned = _learned(settings, calibration)
     scored: list[Scored] = []
-    out_of_reach: set[str] = set()
     for m in models:
-        s = Scored(m)
-        caps = m.capabilities
-        capable = task_type in caps and (not required or caps.issuperset(required))
-        q = m.quality_for(task_type)
-        s.rated = q is not None
-        perf = q if q is not None else prior
-        avail = m.availability
-        latency = m.latency_ms
-        s.calibrated = False
-        if learn:
-            obs = calibration.observed(m.id, task_type)
-            if obs is not None and obs.outcomes:
-                perf = calibrated_quality(perf, strength, obs)
-                avail = calibrated_availability(avail, strength, obs)
-                s.calibrated = True
-                if obs.median_latency_ms is not None:
-                    latency = obs.median_latency_ms
-        s.capability = 1.0 if capable else 0.0
-        s.performance = perf
-        s.availability = avail
-        s.latency = latency
-        reason = None
-        deprecated, s.warning = deprecation_status(m.deprecation_date, today)
-        no_provider = unreachable.get(m.id) if unreachable and capable else None
-        if no_provider is not None:
-            out_of_reach.add(m.id)
-        if not capable:
-            if task_type not in caps:
-                reason = f"not capable of {task_type}"
-            else:
-                missing = [c for c in required if c not in caps]
-                reason = "lacks " + ", ".join(missing)
-        elif not m.price_known:
-            reason = "price unknown"
-        elif deprecated is not None:
-            reason = deprecated
-        elif no_provider is not None:
-            reason = no_provider
-        elif constraints.min_quality is not None and perf < constraints.min_quality:
-            reason = f"quality {fmt_q(perf)} below minQuality {constraints.min_quality:g}"
-        elif constraints.max_latency_ms is not None:
-            if latency is None:
-                reason = f"latency unknown (maxLatencyMs {constraints.max_latency_ms:g})"
-            elif latency > constraints.max_latency_ms:
-                reason = f"latency {latency:.0f} ms above maxLatencyMs {constraints.max_latency_ms:g}"
-        s.static_reason = reason
-        scored.append(s)
+        no_provider = unreachable.get(m.id) if unreachable else None
+        scored.append(_score(m, task_type, settings, constraints, learned, today, no_provider))
+    in_reach = [s for s in scored if s.capability and not _out_of_reach(s, unreachable)]
 
     if settings.cost_scale == "log":
-        capable_idx = [
-            i for i, s in enumerate(scored)
-            if s.capability and s.model.price_known and s.model.id not in out_of_reach
-        ]
-        comps = log_cost_components([scored[i].model.blended_per_1k for i in capable_idx])
+        priced = [s for s in in_reach if s.model.price_known]
         for s in scored:
             s.cost = 0.0
-        for i, c in zip(capable_idx, comps, strict=True):
-            scored[i].cost = c
+        for s, c in zip(priced, log_cost_components([s.model.blended_per_1k for s in priced]), strict=True):
+            s.cost = c
     else:
         ceiling = settings.cost_ceiling_per_1k
         for s in scored:
@@ -306,36 +383,73 @@ def rank_models(
 
     for s in scored:
         s.total = wc * s.capability + wp * s.performance + wa * s.availability + wk * s.cost
-
-    in_reach = [s for s in scored if s.capability and s.model.id not in out_of_reach]
-    rated_q = [s.performance for s in in_reach if s.rated or s.calibrated]
-    floor = nearest_rank(rated_q or [s.performance for s in in_reach], tier.floor_percentile)
-    for s in scored:
-        s.floor_ok = floor is None or s.performance >= floor
-
-    scored.sort(key=lambda s: (-s.total, s.model.id))
-    for i, s in enumerate(scored):
-        s.rank = i + 1
+    scored.sort(key=order)
     nofloor = [s for s in scored if s.static_reason is None]
-    withfloor = [s for s in nofloor if s.floor_ok]
-    f_in, f_out = _suffix_minima(withfloor)
-    n_in, n_out = _suffix_minima(nofloor)
-    return Ranking(
-        task_type=task_type,
-        tier=tier,
-        weights=weights,
-        normalised=nw,
-        floor=floor,
-        entries=tuple(scored),
-        floor_list=tuple(withfloor),
-        floor_min_in=f_in,
-        floor_min_out=f_out,
-        nofloor_list=tuple(nofloor),
-        nofloor_min_in=n_in,
-        nofloor_min_out=n_out,
-        constraints=constraints,
-        today=today,
-    )
+    by_id = {s.model.id: s for s in scored}
+    return _ranked(task_type, tier, weights, nw, constraints, today, scored, nofloor, by_id,
+                   _floor_pool(in_reach))
+
+
+def recalibrated(
+    prev: Ranking,
+    changed: Iterable[str],
+    settings: Settings,
+    calibration: Calibration,
+    unreachable: Mapping[str, str] | None = None,
+) -> Ranking | None:
+    """What `rank_models` gives under `calibration` for the models, task type, weights, constraints,
+    day and `unreachable` that `prev` was ranked with, when only the models `changed` names have other
+    observations of the task type than under `prev`'s calibration: those are scored again and moved to
+    their new places, every other entry is `prev`'s own (nothing in a Scored depends on the other
+    models, and a model's cost component depends on prices only). None when `prev` was not made by
+    `rank_models` or this function (a ranking with entries set aside, a replay's)."""
+    by_id = prev.by_id
+    pool = prev.floor_pool
+    if by_id is None or pool is None:
+        return None
+    wc, wp, wa, wk = prev.normalised
+    learned = _learned(settings, calibration)
+    entries = list(prev.entries)
+    nofloor = list(prev.nofloor_list)
+    new_by_id = dict(by_id)
+    rated, every = list(pool[0]), list(pool[1])
+    task_type, constraints = prev.task_type, prev.constraints
+    for model_id in changed:
+        old = new_by_id.get(model_id)
+        if old is None:  # observed, but not among the models ranked
+            continue
+        no_provider = unreachable.get(model_id) if unreachable else None
+        new = _score(old.model, task_type, settings, constraints, learned, prev.today, no_provider)
+        new.cost = old.cost
+        new.total = wc * new.capability + wp * new.performance + wa * new.availability + wk * new.cost
+        _remove(entries, old)
+        bisect.insort(entries, new, key=order)
+        if old.static_reason is None:
+            _remove(nofloor, old)
+        if new.static_reason is None:
+            bisect.insort(nofloor, new, key=order)
+        if old.capability and not _out_of_reach(old, unreachable):
+            if old.rated or old.calibrated:
+                drop_sorted(rated, old.performance)
+            drop_sorted(every, old.performance)
+            if new.rated or new.calibrated:
+                bisect.insort(rated, new.performance)
+            bisect.insort(every, new.performance)
+        new_by_id[model_id] = new
+    return _ranked(task_type, prev.tier, prev.weights, prev.normalised, constraints, prev.today, entries,
+                   nofloor, new_by_id, (rated, every))
+
+
+def _remove(entries: list[Scored], e: Scored) -> None:
+    i = bisect.bisect_left(entries, order(e), key=order)
+    if entries[i] is not e:
+        raise AssertionError(f"{e.model.id} is not where its total places it")
+    del entries[i]
+
+
+def drop_sorted(ordered: list[float], value: float) -> None:
+    """Remove one `value` from the sorted `ordered`."""
+    del ordered[bisect.bisect_left(ordered, value)]
 
 
 def total_under(components: Sequence[float], weights: Sequence[float]) -> float:
@@ -350,9 +464,9 @@ def without(ranking: Ranking, drop: Callable[[Scored], bool]) -> Ranking:
     stays that of the whole ranking."""
     withfloor = tuple(s for s in ranking.floor_list if not drop(s))
     nofloor = tuple(s for s in ranking.nofloor_list if not drop(s))
-    f_in, f_out = _suffix_minima(withfloor)
-    n_in, n_out = _suffix_minima(nofloor)
+    f_in, f_out = suffix_minima(withfloor)
+    n_in, n_out = suffix_minima(nofloor)
     return replace(
         ranking, floor_list=withfloor, floor_min_in=f_in, floor_min_out=f_out, nofloor_list=nofloor,
-        nofloor_min_in=n_in, nofloor_min_out=n_out, crossings={},
+        nofloor_min_in=n_in, nofloor_min_out=n_out, crossings={}, by_id=None,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from modelwise.core.errors import BadInput
 from modelwise.core.settings import Settings, Tier
@@ -12,7 +12,11 @@ from modelwise.core.settings import Settings, Tier
 def nearest_rank(values: Iterable[float], percentile: float) -> float | None:
     """The p-th percentile by the nearest-rank method: the smallest value with at least p% of the values
     at or below it. p = 0 gives the minimum. None for no values."""
-    ordered = sorted(values)
+    return nearest_rank_sorted(sorted(values), percentile)
+
+
+def nearest_rank_sorted(ordered: Sequence[float], percentile: float) -> float | None:
+    """`nearest_rank` of values already sorted."""
     if not ordered:
         return None
     if percentile <= 0:
