@@ -3,7 +3,9 @@ through a minimal pass-through proxy (bench/passthrough.py: FastAPI, uvloop, aio
 LiteLLM's proxy when `litellm` is installed, and through `modelwise serve` (with a ledger), in one run:
 the latency each adds with nothing queued (p50/p99, non-streaming, and the time to the first byte of a
 stream) and requests per second at 16 connections, with the ratios to direct.
-Run: python bench/gateway.py [--requests N] [--seconds S]"""
+Routing runs over the shipped registry (every model scored, one reachable through the stand-in) unless
+`--registry brief` names the three-model fixture the figures before stop 23 were measured on.
+Run: python bench/gateway.py [--requests N] [--seconds S] [--registry shipped|brief]"""
 
 from __future__ import annotations
 
@@ -25,6 +27,16 @@ import aiohttp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b'{"model": "%s", "messages": [{"role": "user", "content": "Write a haiku about budgets."}]%s}'
+# registry -> (its file, the model the stand-in serves)
+REGISTRIES = {
+    "shipped": (ROOT / "model_registry.json", "gpt-4o-mini-2024-07-18"),
+    "brief": (ROOT / "tests" / "fixtures" / "brief_registry.json", "gpt-4o-mini"),
+}
+
+
+def add_registry_option(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--registry", choices=sorted(REGISTRIES), default="shipped",
+                    help="the registry modelwise routes over (default: the shipped one)")
 
 
 def _start(cmd: list[str], env: dict[str, str], pattern: str) -> tuple[subprocess.Popen, str]:
@@ -135,7 +147,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per throughput run")
+    add_registry_option(ap)
     args = ap.parse_args()
+    registry, model = REGISTRIES[args.registry]
     key, token = "sk-bench-standin", "tok-bench"
     tmp = Path(tempfile.mkdtemp(prefix="mw-gateway-bench-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_KEY": key}
@@ -144,18 +158,18 @@ def main() -> None:
     cfg.write_text(
         "daily_budget = 1000000\n[task_budgets]\ndocumentation = 10\n"
         f'[providers.standin]\nbase_url = "{direct}"\napi_key_env = "STANDIN_KEY"\napi = "openai"\n'
-        'models = ["gpt-4o-mini"]\n'
+        f'models = ["{model}"]\n'
     )
     env.update(MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(tmp / "ledger.sqlite3"),
-               MODELWISE_REGISTRY=str(ROOT / "tests" / "fixtures" / "brief_registry.json"))
+               MODELWISE_REGISTRY=str(registry))
     serve, base = _start([sys.executable, "-m", "modelwise", "serve", "--port", "0", "--token", token], env,
                          r"serving on (http://127\.0\.0\.1:\d+)")
     procs = [serve, standin]
-    proxies = {"direct": (direct, "gpt-4o-mini", key)}
+    proxies = {"direct": (direct, model, key)}
     passthrough, pbase = _start([sys.executable, str(ROOT / "bench" / "passthrough.py")],
                                 {**env, "UPSTREAM": direct, "UPSTREAM_KEY": key}, r"(http://\S+/v1)")
     procs.append(passthrough)
-    proxies["pass-through"] = (pbase, "gpt-4o-mini", "unused")
+    proxies["pass-through"] = (pbase, model, "unused")
     if importlib.util.find_spec("litellm") is not None:
         lcfg = tmp / "litellm.yaml"
         lcfg.write_text(

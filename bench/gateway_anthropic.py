@@ -2,7 +2,7 @@
 `modelwise serve`'s /v1/messages (its own format) and through /v1/chat/completions translated to Messages,
 in one run: latency added with nothing queued (p50/p99), time to the first byte of a stream, requests per
 second at 16 connections, with the ratios. Run: python bench/gateway_anthropic.py [--requests N]
-[--seconds S]"""
+[--seconds S] [--registry shipped|brief]"""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ MESSAGES = b'{"model": "%s", "max_tokens": 256, ' + ASK + b"%s}"
 CHAT = b'{"model": "%s", ' + ASK + b"%s}"
 
 
-async def run(args: argparse.Namespace, direct: str, base: str, key: str, token: str) -> None:
+async def run(args: argparse.Namespace, direct: str, base: str, key: str, token: str, model: str) -> None:
     async with gb.aiohttp.ClientSession() as session:
         await gb._wait_up(base + "/health", session)
         for stream in (False, True):
@@ -35,7 +35,7 @@ async def run(args: argparse.Namespace, direct: str, base: str, key: str, token:
             bearer = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             auto = b"auto:documentation"
             targets = {
-                "direct": (direct + "/messages", MESSAGES % (b"gpt-4o-mini", extra),
+                "direct": (direct + "/messages", MESSAGES % (model.encode(), extra),
                            {**anth, "x-api-key": key}),
                 "modelwise /v1/messages": (base + "/v1/messages", MESSAGES % (auto, extra),
                                            {**anth, "x-api-key": token}),
@@ -63,7 +63,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
     ap.add_argument("--seconds", type=float, default=3.0, help="seconds per throughput run")
+    gb.add_registry_option(ap)
     args = ap.parse_args()
+    registry, model = gb.REGISTRIES[args.registry]
     key, token = "sk-bench-standin", "tok-bench"
     tmp = Path(tempfile.mkdtemp(prefix="mw-gateway-anthropic-bench-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_KEY": key}
@@ -72,14 +74,14 @@ def main() -> None:
     cfg.write_text(
         "daily_budget = 1000000\n[task_budgets]\ndocumentation = 10\n"
         f'[providers.standin]\nbase_url = "{direct}"\napi_key_env = "STANDIN_KEY"\napi = "anthropic"\n'
-        'models = ["gpt-4o-mini"]\n'
+        f'models = ["{model}"]\n'
     )
     env.update(MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(tmp / "ledger.sqlite3"),
-               MODELWISE_REGISTRY=str(ROOT / "tests" / "fixtures" / "brief_registry.json"))
+               MODELWISE_REGISTRY=str(registry))
     serve, base = gb._start([sys.executable, "-m", "modelwise", "serve", "--port", "0", "--token", token],
                             env, r"serving on (http://127\.0\.0\.1:\d+)")
     try:
-        asyncio.run(run(args, direct, base, key, token))
+        asyncio.run(run(args, direct, base, key, token, model))
     finally:
         for p in (serve, standin):
             p.terminate()
