@@ -75,7 +75,7 @@ class Context:
         self._ledger_lock = threading.Lock()
         self._rankings: dict[tuple, Ranking] = {}
         # the last ranking made per arguments but the calibration, with the calibration it was made under
-        self._latest: dict[tuple, tuple[Ranking, Calibration]] = {}
+        self._latest: dict[tuple, tuple[Ranking, Calibration, tuple]] = {}
         self._unreachable_by_api: dict[str | None, tuple[Any, Mapping[str, str]]] = {}
         self._recent: dict[tuple, None] = {}  # the arguments of the last rankings asked for, newest last
         self._reach: Any = None
@@ -267,8 +267,12 @@ class Context:
             if len(self._rankings) > 256:
                 self._rankings.clear()
                 self._latest.clear()
+            elif last is not None and last[2] != key:
+                # superseded: no call asks for a calibration older than the ledger's (a gateway makes a
+                # ranking per batch of settlements; 256 of them kept would be garbage the GC walks)
+                self._rankings.pop(last[2], None)
             self._rankings[key] = r
-            self._latest[base] = (r, calib)
+            self._latest[base] = (r, calib, key)
         return r
 
     def _unreachable(self, api: str | None) -> Mapping[str, str]:
