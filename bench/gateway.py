@@ -63,14 +63,20 @@ async def _wait_up(url: str, session: aiohttp.ClientSession) -> None:
 
 
 async def _one(session: aiohttp.ClientSession, url: str, body: bytes, headers: dict[str, str],
-               stream: bool) -> float:
-    """Seconds to the whole answer (non-streaming) or to the first body byte (streaming)."""
+               stream: bool, until: bytes | None = None) -> float:
+    """Seconds to the whole answer (non-streaming) or to the first body byte (streaming; with `until`,
+    to the first bytes that hold it)."""
     start = time.perf_counter()
     async with session.post(url, data=body, headers=headers) as r:
         if r.status != 200:
             raise SystemExit(f"{url}: HTTP {r.status} {await r.text()}")
         if stream:
-            await r.content.readany()
+            seen = await r.content.readany()
+            while until is not None and until not in seen:
+                more = await r.content.readany()
+                if not more:
+                    raise SystemExit(f"{url}: the stream ended before {until!r}")
+                seen += more
             took = time.perf_counter() - start
             await r.read()
             return took
@@ -84,11 +90,11 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 async def _latency(session: aiohttp.ClientSession, targets: dict[str, tuple[str, bytes, dict[str, str]]],
-                   n: int, stream: bool) -> dict[str, list[float]]:
+                   n: int, stream: bool, until: bytes | None = None) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {k: [] for k in targets}
     for _ in range(n):  # alternated, so both see the same machine
         for name, (url, body, headers) in targets.items():
-            out[name].append(await _one(session, url, body, headers, stream))
+            out[name].append(await _one(session, url, body, headers, stream, until))
     return out
 
 
