@@ -27,11 +27,31 @@ import aiohttp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b'{"model": "%s", "messages": [{"role": "user", "content": "Write a haiku about budgets."}]%s}'
-# registry -> (its file, the model the stand-in serves)
+# registry -> (its file, the model the stand-in serves while the registry lists it as current)
 REGISTRIES = {
     "shipped": (ROOT / "model_registry.json", "gpt-4o-mini-2024-07-18"),
     "brief": (ROOT / "tests" / "fixtures" / "brief_registry.json", "gpt-4o-mini"),
 }
+
+
+def standin_model(registry: Path, preferred: str) -> str:
+    """`preferred`, unless the registry deprecates it by tomorrow (routing would refuse it); then the
+    cheapest priced model able to write documentation that the registry never deprecates (ties by id)."""
+    import datetime
+    import json
+
+    models = json.loads(registry.read_text())["models"]
+    soon = (datetime.date.today() + datetime.timedelta(days=1)).isoformat()
+    for m in models:
+        if m["id"] == preferred and (m.get("deprecationDate") or "9999")[:10] > soon:
+            return preferred
+
+    def blended(m: dict) -> float:
+        return m["pricing"]["inputPer1M"] + m["pricing"]["outputPer1M"]
+
+    current = [m for m in models if not m.get("deprecationDate") and "documentation" in m["capabilities"]
+               and (m.get("pricing") or {}).get("inputPer1M") is not None]
+    return min(current, key=lambda m: (blended(m), m["id"]))["id"]
 
 
 def add_registry_option(ap: argparse.ArgumentParser) -> None:
@@ -156,6 +176,7 @@ def main() -> None:
     add_registry_option(ap)
     args = ap.parse_args()
     registry, model = REGISTRIES[args.registry]
+    model = standin_model(registry, model)
     key, token = "sk-bench-standin", "tok-bench"
     tmp = Path(tempfile.mkdtemp(prefix="mw-gateway-bench-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_KEY": key}

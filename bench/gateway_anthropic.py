@@ -75,6 +75,7 @@ def main() -> None:
     gb.add_registry_option(ap)
     args = ap.parse_args()
     registry, model = gb.REGISTRIES[args.registry]
+    model = gb.standin_model(registry, model)
     key, token = "sk-bench-standin", "tok-bench"
     tmp = Path(tempfile.mkdtemp(prefix="mw-gateway-anthropic-bench-"))
     env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_KEY": key}
