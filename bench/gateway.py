@@ -5,7 +5,8 @@ the latency each adds with nothing queued (p50/p99, non-streaming, and the time 
 stream) and requests per second at 16 connections, with the ratios to direct.
 Routing runs over the shipped registry (every model scored, one reachable through the stand-in) unless
 `--registry brief` names the three-model fixture the figures before stop 23 were measured on.
-Run: python bench/gateway.py [--requests N] [--seconds S] [--registry shipped|brief]"""
+The rates are the medians of windows taken in turn (`--rounds`, each `--seconds` long).
+Run: python bench/gateway.py [--requests N] [--seconds S] [--rounds R] [--registry shipped|brief]"""
 
 from __future__ import annotations
 
@@ -135,6 +136,25 @@ async def _throughput(url: str, body: bytes, headers: dict[str, str], seconds: f
         return done / (time.perf_counter() - start)
 
 
+async def interleaved_rates(targets: dict[str, tuple[str, bytes, dict[str, str]]], seconds: float,
+                            rounds: int, stream: bool) -> dict[str, float]:
+    """Each target's requests per second at 16 connections: the median of `rounds` windows of `seconds`,
+    the targets' windows taken in turn, so that a machine whose load drifts during the run weighs on
+    each target alike (one window each, one after the other, let a burst of other work fall on one)."""
+    windows: dict[str, list[float]] = {name: [] for name in targets}
+    for _ in range(rounds):
+        for name, (url, body, headers) in targets.items():
+            windows[name].append(await _throughput(url, body, headers, seconds, stream))
+    return {name: sorted(w)[len(w) // 2] for name, w in windows.items()}
+
+
+def print_half(rates: dict[str, float], kind: str) -> None:
+    """The figure SPEC section 9 budgets: modelwise's rate over the minimal pass-through's."""
+    if "pass-through" in rates and "modelwise" in rates:
+        ratio = rates["modelwise"] / rates["pass-through"]
+        print(f"  modelwise / pass-through, {kind}: {ratio:.3f} (at least 0.5)")
+
+
 async def run(args: argparse.Namespace, proxies: dict[str, tuple[str, str, str]]) -> None:
     """`proxies`: name -> (base URL, model to ask for, bearer token), "direct" first."""
     async with aiohttp.ClientSession() as session:
@@ -159,20 +179,20 @@ async def run(args: argparse.Namespace, proxies: dict[str, tuple[str, str, str]]
                 g50, g99 = _pct(lat[name], 0.5) * 1000, _pct(lat[name], 0.99) * 1000
                 print(f"  {name}: p50 {g50:.2f} ms p99 {g99:.2f} ms; added p50 {g50 - d50:.2f} ms "
                       f"p99 {g99 - d99:.2f} ms (ratio p50 {g50 / d50:.2f}x)")
-            rates = {}
-            for name, (url, body, headers) in targets.items():
-                rates[name] = await _throughput(url, body, headers, args.seconds, stream)
+            rates = await interleaved_rates(targets, args.seconds, args.rounds, stream)
             kind = "streaming" if stream else "non-streaming"
             print(f"requests/s at 16 connections, {kind}: " + ", ".join(
                 f"{name} {r:.0f}" + ("" if name == "direct" else f" (ratio {r / rates['direct']:.2f})")
                 for name, r in rates.items()
             ))
+            print_half(rates, kind)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
-    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per throughput run")
+    ap.add_argument("--seconds", type=float, default=2.0, help="seconds per throughput window")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput windows per target, taken in turn")
     add_registry_option(ap)
     args = ap.parse_args()
     registry, model = REGISTRIES[args.registry]

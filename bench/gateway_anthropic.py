@@ -60,8 +60,7 @@ async def run(args: argparse.Namespace, direct: str, base: str, key: str, token:
                 print(f"time to the first content, streaming: direct p50 {d50:.2f} ms\n"
                       f"  modelwise /v1/messages: p50 {g50:.2f} ms p99 {g99:.2f} ms; "
                       f"added p50 {g50 - d50:.2f} ms")
-            rates = {name: await gb._throughput(url, body, headers, args.seconds, stream)
-                     for name, (url, body, headers) in targets.items()}
+            rates = await gb.interleaved_rates(targets, args.seconds, args.rounds, stream)
             kind = "streaming" if stream else "non-streaming"
             print(f"requests/s at 16 connections, {kind}: " + ", ".join(
                 f"{name} {r:.0f}" + ("" if name == "direct" else f" (ratio {r / rates['direct']:.2f})")
@@ -71,7 +70,8 @@ async def run(args: argparse.Namespace, direct: str, base: str, key: str, token:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
-    ap.add_argument("--seconds", type=float, default=3.0, help="seconds per throughput run")
+    ap.add_argument("--seconds", type=float, default=2.0, help="seconds per throughput window")
+    ap.add_argument("--rounds", type=int, default=3, help="throughput windows per target, taken in turn")
     gb.add_registry_option(ap)
     args = ap.parse_args()
     registry, model = gb.REGISTRIES[args.registry]

@@ -343,6 +343,7 @@ def test_bench_gateway_runs():
                         "0.2"], capture_output=True, text=True, timeout=120, cwd=root)
     assert r.returncode == 0, r.stderr
     assert r.stdout.count("requests/s at 16 connections") == 2 and "added p50" in r.stdout
+    assert r.stdout.count("modelwise / pass-through") == 2  # the ratio SPEC section 9 budgets
 
 
 def test_models_behind_an_anthropic_format_provider_are_called_translated(gateway, standin, monkeypatch):
