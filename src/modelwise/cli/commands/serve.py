@@ -132,7 +132,7 @@ def _serve(svc: Any, sock: Any, args: argparse.Namespace, token: str | None) -> 
     app = create_app(svc, token=token)
     server = uvicorn_server(uvicorn_config(app, access_log=args.access_log, log_level="info"), svc)
     # What is loaded by now (the registry, the modules, the app) lives as long as the process: out of
-    # the collector's way, so that a full collection walks only what calls make (not ~100,000 objects
+    # the collector's way, so that a full collection walks only what calls make (not ~80,000 objects
     # between two requests).
     import gc
 
