@@ -627,7 +627,7 @@ def test_bound_to_a_loop_an_answer_waits_for_the_disk_while_the_next_batch_runs(
     ledger.spent_by_tier(DAY)
     syncing, go = threading.Event(), threading.Event()
     synced: list[str] = []
-    real = backend._sync_wal
+    real = backend._BatchConnection.sync_wal
 
     def slow_sync(path):
         if not synced:  # the first batch's sync waits until the test lets it go
@@ -636,7 +636,7 @@ def test_bound_to_a_loop_an_answer_waits_for_the_disk_while_the_next_batch_runs(
         real(path)
         synced.append(path)
 
-    monkeypatch.setattr(backend, "_sync_wal", slow_sync)
+    monkeypatch.setattr(backend._BatchConnection, "sync_wal", slow_sync)
     ran: list[int] = []
 
     def make(i):

@@ -27,6 +27,7 @@ from modelwise.core.scoring import (
     Constraints,
     Ranking,
     Scored,
+    assemble,
     drop_sorted,
     order,
     rank_models,
@@ -514,22 +515,5 @@ def reweight(base: Ranking, weights: Weights) -> Ranking:
         scored.append(s)
     scored.sort(key=order)
     nofloor = [s for s in scored if s.static_reason is None]
-    withfloor = [s for s in nofloor if base.clears_floor(s)]
-    f_in, f_out = suffix_minima(withfloor)
-    n_in, n_out = suffix_minima(nofloor)
-    return Ranking(
-        task_type=base.task_type,
-        tier=base.tier,
-        weights=weights,
-        normalised=nw,
-        floor=base.floor,
-        entries=tuple(scored),
-        floor_list=tuple(withfloor),
-        floor_min_in=f_in,
-        floor_min_out=f_out,
-        nofloor_list=tuple(nofloor),
-        nofloor_min_in=n_in,
-        nofloor_min_out=n_out,
-        constraints=base.constraints,
-        today=base.today,
-    )
+    return assemble(base.task_type, base.tier, weights, nw, base.constraints, base.today, scored, nofloor,
+                    base.floor)

@@ -309,7 +309,7 @@ def _floor(pool: tuple[Sequence[float], Sequence[float]], tier: Tier) -> float |
     return nearest_rank_sorted(rated or every, tier.floor_percentile)
 
 
-def _ranked(
+def assemble(
     task_type: str,
     tier: Tier,
     weights: Weights,
@@ -318,10 +318,13 @@ def _ranked(
     today: str | None,
     entries: Sequence[Scored],
     nofloor: Sequence[Scored],
-    by_id: Mapping[str, Scored],
-    pool: tuple[Sequence[float], Sequence[float]],
+    floor: float | None,
+    by_id: Mapping[str, Scored] | None = None,
+    pool: tuple[Sequence[float], Sequence[float]] | None = None,
 ) -> Ranking:
-    floor = _floor(pool, tier)
+    """The Ranking of `entries` (best first) whose eligible ones before the floor are `nofloor` (in the
+    same order), with the lists a decision walks and their suffix minima. `by_id` and `pool`: what
+    `recalibrated` starts from (None: it cannot start from this ranking)."""
     withfloor = nofloor if floor is None else [s for s in nofloor if s.performance >= floor]
     f_in, f_out = suffix_minima(withfloor)
     n_in, n_out = suffix_minima(nofloor)
@@ -341,7 +344,7 @@ def _ranked(
         constraints=constraints,
         today=today,
         by_id=by_id,
-        floor_pool=(tuple(pool[0]), tuple(pool[1])),
+        floor_pool=None if pool is None else (tuple(pool[0]), tuple(pool[1])),
     )
 
 
@@ -386,8 +389,9 @@ def rank_models(
     scored.sort(key=order)
     nofloor = [s for s in scored if s.static_reason is None]
     by_id = {s.model.id: s for s in scored}
-    return _ranked(task_type, tier, weights, nw, constraints, today, scored, nofloor, by_id,
-                   _floor_pool(in_reach))
+    pool = _floor_pool(in_reach)
+    return assemble(task_type, tier, weights, nw, constraints, today, scored, nofloor, _floor(pool, tier),
+                    by_id, pool)
 
 
 def recalibrated(
@@ -436,8 +440,9 @@ def recalibrated(
                 bisect.insort(rated, new.performance)
             bisect.insort(every, new.performance)
         new_by_id[model_id] = new
-    return _ranked(task_type, prev.tier, prev.weights, prev.normalised, constraints, prev.today, entries,
-                   nofloor, new_by_id, (rated, every))
+    pool = (rated, every)
+    return assemble(task_type, prev.tier, prev.weights, prev.normalised, constraints, prev.today, entries,
+                    nofloor, _floor(pool, prev.tier), new_by_id, pool)
 
 
 def _remove(entries: list[Scored], e: Scored) -> None:

@@ -949,7 +949,7 @@ def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], N
     if released is not None:
         released()
     if started.durable and led._sync != "NORMAL" and led._batch_conn is not None:
-        _sync_wal(led._batch_conn)
+        led._batch_conn.sync_wal()
     return started.results
 
 
@@ -966,6 +966,9 @@ class _BatchConnection:
         self._fd: int | None = None
 
     def sync_wal(self) -> None:
+        """What synchronous FULL does at each COMMIT, after it: sync the WAL, whose frames up to the last
+        COMMIT are then on the disk (a later checkpoint syncs the database file before the WAL is
+        reused)."""
         if self._fd is None:
             self._fd = os.open(self.wal, os.O_RDONLY | os.O_CLOEXEC)
         getattr(os, "fdatasync", os.fsync)(self._fd)
@@ -980,12 +983,6 @@ class _BatchConnection:
         self.close_wal()
         with contextlib.suppress(sqlite3.Error):
             self.conn.close()
-
-
-def _sync_wal(opened: _BatchConnection) -> None:
-    """What synchronous FULL does at each COMMIT, after it: sync the WAL, whose frames up to the last
-    COMMIT are then on the disk (a later checkpoint syncs the database file before the WAL is reused)."""
-    opened.sync_wal()
 
 
 def _end(started: _Started) -> None:
