@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from modelwise.core.calibration import EMPTY, Calibration, Observed
+from modelwise.core.calibration import EMPTY, Calibration, Observed, RunningMedian
 from modelwise.core.models import ModelSpec
 from modelwise.core.planning import plan
 from modelwise.core.routing import REFUSED
@@ -135,7 +135,7 @@ class _Timeline:
         self.pos = 0
         self.deferred: list[OutcomeEvent] = []
         self.counts: dict[tuple[str, str], list[int]] = {}
-        self.latencies: dict[tuple[str, str], list[float]] = {}
+        self.latencies: dict[tuple[str, str], RunningMedian] = {}
         self.state: dict[str, int] = {}  # task type -> outcomes known for it
         self.snapshots: dict[tuple[str, int], Calibration] = {}
         # task type -> the model of each outcome known for it, in order: state n = the first n of them
@@ -164,7 +164,10 @@ class _Timeline:
         key = (e.model_id, e.task_type)
         self.counts.setdefault(key, [0, 0, 0])[OUTCOME_INDEX[e.outcome]] += 1
         if e.latency_ms is not None:
-            bisect.insort(self.latencies.setdefault(key, []), e.latency_ms)
+            lat = self.latencies.get(key)
+            if lat is None:
+                lat = self.latencies[key] = RunningMedian()
+            lat.add(e.latency_ms)
         self.state[e.task_type] = self.state.get(e.task_type, 0) + 1
         self.changed_models.setdefault(e.task_type, []).append(e.model_id)
         on_known(e)
@@ -174,12 +177,10 @@ class _Timeline:
         c = self.counts.get((model_id, task_type))
         if c is None:
             return None
-        lat = self.latencies.get((model_id, task_type), [])
-        median = None
-        if lat:
-            k = len(lat)
-            median = lat[k // 2] if k % 2 else (lat[k // 2 - 1] + lat[k // 2]) / 2
-        return Observed(c[0], c[1], c[2], median, len(lat))
+        lat = self.latencies.get((model_id, task_type))
+        if lat is None:
+            return Observed(c[0], c[1], c[2], None, 0)
+        return Observed(c[0], c[1], c[2], lat.median(), len(lat))
 
     def calibration(self, task_type: str) -> tuple[int, Calibration]:
         """(a key of the state, the calibration) for scoring `task_type` now; always empty with
