@@ -109,6 +109,27 @@ def test_routed_answer_passes_through_and_settles_at_reported_usage(gateway, sta
     assert detail["detail"]["estimatedTokens"]["output"] == granted
 
 
+def test_a_gateway_decision_lists_the_models_it_could_call(make_service, standin, monkeypatch):
+    """Its candidates are the winner and the next models the gateway could fall back to, each with its
+    rank among every model scored, never one that no enabled provider serves (here claude-sonnet-4,
+    which outranks one of them)."""
+    monkeypatch.setenv("STANDIN_KEY", KEY)
+    svc = make_service(config=f"[providers.standin]\nbase_url = \"{standin.base_url}\"\n"
+                       "api_key_env = \"STANDIN_KEY\"\napi = \"openai\"\nmodels = [\"gpt-4o\", \"gpt-4o-mini\"]\n")
+    with serving(svc, token=TOKEN) as base:
+        client = openai.OpenAI(base_url=base + "/v1", api_key=TOKEN, max_retries=0, timeout=30)
+        raw = client.chat.completions.with_raw_response.create(
+            model="auto:code_generation", messages=[{"role": "user", "content": "Write a parser."}])
+    rows = svc.decision(raw.headers["x-modelwise-decision-id"])["detail"]["candidates"]
+    assert sorted(r["model"] for r in rows) == ["gpt-4o", "gpt-4o-mini"]
+    assert all(r["provider"] == "standin" for r in rows)
+    assert [r["winner"] for r in rows].count(True) == 1
+    everything = svc.ctx.ranking("code_generation", any_provider=False)
+    ranks = {e.model.id: everything.rank_of(e) for e in everything.entries}
+    assert ranks["claude-sonnet-4"] < max(ranks["gpt-4o"], ranks["gpt-4o-mini"])  # left out all the same
+    assert [r["rank"] for r in rows] == sorted(ranks[r["model"]] for r in rows)
+
+
 def test_named_type_header_concrete_model_and_agent(gateway, standin):
     svc, _, client = gateway()
     r = client.chat.completions.with_raw_response.create(

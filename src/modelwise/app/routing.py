@@ -104,12 +104,14 @@ def decision_json(
     warnings: list[str],
     top: int | None,
     restricted: bool,
+    callable_only: bool = False,
 ) -> dict[str, Any]:
     """The `Decision` a plan makes, as its JSON object (`route --json`, `POST /route`, the ledger's
-    detail): the offer of the winner and of each candidate row named as routing would call them."""
+    detail): the offer of the winner and of each candidate row named as routing would call them.
+    `callable_only`: the rows of the models the call could have gone to (a gateway call's)."""
     w = p.winner
     offer = ctx.offer_for(w.model) if w else None
-    rows = p.rows(top)
+    rows = p.rows(top, callable_only)
     reach = ctx.reach
     for row in rows:
         o = reach.offers.get(row["model"])
@@ -361,7 +363,7 @@ def route_call(
         response = decision_json(
             ctx, p, decision_id=new_decision_id(now), request_id=None, agent=agent,
             constraints=NO_CONSTRAINTS, now=now, warnings=list(p.choice.warnings), top=3,
-            restricted=ctx.restricted(False),
+            restricted=ctx.restricted(False), callable_only=True,  # the models it could fall back to
         )
         response["via"] = "gateway"  # the console's gateway view finds the calls by it
         if type_from is not None:

@@ -117,9 +117,9 @@ class Plan:
             return []
         return weight_flips(self.ranking.weights.as_tuple(), w, self.field(), self.tin, self.tout)
 
-    def rows(self, top: int | None = 10) -> list[dict[str, Any]]:
+    def rows(self, top: int | None = 10, callable_only: bool = False) -> list[dict[str, Any]]:
         return candidate_rows(
-            self.ranking, self.choice, self.tin, self.tout, self.task_budget, self.limit, top
+            self.ranking, self.choice, self.tin, self.tout, self.task_budget, self.limit, top, callable_only
         )
 
 

@@ -404,13 +404,15 @@ def candidate_rows(
     task_budget: float,
     limit: float | None,
     top: int | None = 10,
+    callable_only: bool = False,
 ) -> list[dict[str, Any]]:
     """The breakdown rows (`candidates`, docs/design.md, "Command line"): the top `top` models by total (all
     when None), plus the winner and the runner-up wherever they rank, each with its components, cost and
-    eligibility."""
-    entries = ranking.entries
+    eligibility. `callable_only`: of the models no constraint or reach leaves out (`nofloor_list`: a
+    gateway call's, those it could fall back to), each with its rank among all."""
+    entries = ranking.nofloor_list if callable_only else ranking.entries
     chosen = entries if top is None else entries[:top]
-    n = len(chosen)
+    n = 0 if callable_only else len(chosen)
     winner = choice.winner
     listed = list(chosen)
     for e in (winner, choice.runner_up):
