@@ -114,8 +114,7 @@ def test_a_gateway_decision_lists_the_models_it_could_call(make_service, standin
     rank among every model scored, never one that no enabled provider serves (here claude-sonnet-4,
     which outranks one of them)."""
     monkeypatch.setenv("STANDIN_KEY", KEY)
-    svc = make_service(config=f"[providers.standin]\nbase_url = \"{standin.base_url}\"\n"
-                       "api_key_env = \"STANDIN_KEY\"\napi = \"openai\"\nmodels = [\"gpt-4o\", \"gpt-4o-mini\"]\n")
+    svc = make_service(config=config(standin.base_url).replace(', "claude-sonnet-4"', ""))
     with serving(svc, token=TOKEN) as base:
         client = openai.OpenAI(base_url=base + "/v1", api_key=TOKEN, max_retries=0, timeout=30)
         raw = client.chat.completions.with_raw_response.create(
