@@ -26,12 +26,13 @@ def _observed(s: int, f: int, e: int, lat: list[float]) -> Observed:
 
 class Learned:
     """The calibration kept up to date incrementally: the outcomes table is append-only, so each refresh
-    reads only the outcomes recorded since the last one (by rowid) and updates the counts and sorted
-    latencies of the (model, task type) pairs they touch. A new correction changes an outcome already
-    counted, so it makes the next refresh read every outcome again (with its current values); corrections
-    are rare. The result equals a full re-read (`observed_by_key(ledger.observations())`, keys in the
-    same sorted order); a ledger whose history no longer matches (replaced, shorter) is read in full
-    again. The version is the ledger's `outcomes_version` of the snapshot read."""
+    reads only the outcomes recorded since the last one (by rowid) and updates the counts and latency
+    medians (`RunningMedian`) of the (model, task type) pairs they touch. A new correction changes an
+    outcome already counted, so it makes the next refresh read every outcome again (with its current
+    values); corrections are rare. The result equals a full re-read
+    (`observed_by_key(ledger.observations())`, keys in the same sorted order); a ledger whose history no
+    longer matches (replaced, shorter) is read in full again. The version is the ledger's
+    `outcomes_version` of the snapshot read."""
 
     def __init__(self) -> None:
         self.reset()
