@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from modelwise.app.values import OUTCOMES
-from modelwise.core.calibration import Calibration, Observed, RunningMedian
+from modelwise.core.calibration import Calibration, Observed, RunningMedian, observed_of
 from modelwise.ledger import Ledger
 
 
@@ -39,7 +40,7 @@ class Learned:
 
     def reset(self) -> None:
         self.counts: dict[tuple[str, str], list[int]] = {}
-        self.latencies: dict[tuple[str, str], RunningMedian] = {}
+        self.latencies: defaultdict[tuple[str, str], RunningMedian] = defaultdict(RunningMedian)
         self.by_key: dict[tuple[str, str], Observed] = {}
         self.by_task: dict[str, dict[str, Observed]] = {}  # by_key per task type (a changed one made anew)
         self.task_versions: dict[str, int] = {}
@@ -65,10 +66,7 @@ class Learned:
                 new_key = True
             c[OUTCOMES.index(outcome)] += 1
             if latency_ms is not None:
-                lat = self.latencies.get(key)
-                if lat is None:
-                    lat = self.latencies[key] = RunningMedian()
-                lat.add(latency_ms)
+                self.latencies[key].add(latency_ms)
             self.task_versions[task_type] = version
             self.last = (rowid, decision_id)
             touched.add(key)
@@ -77,10 +75,7 @@ class Learned:
             by_task = dict(self.by_task)
             copied: set[str] = set()
             for key in touched:
-                s, f, e = self.counts[key]
-                lat = self.latencies.get(key)
-                obs = by_key[key] = Observed(s, f, e, None if lat is None else lat.median(),
-                                             0 if lat is None else len(lat))
+                obs = by_key[key] = observed_of(self.counts[key], self.latencies.get(key))
                 model_id, task_type = key
                 if task_type not in copied:
                     by_task[task_type] = dict(by_task.get(task_type, {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -56,6 +56,14 @@ class RunningMedian:
         if len(lo) > len(hi):
             return -lo[0]
         return (-lo[0] + hi[0]) / 2
+
+
+def observed_of(counts: Sequence[int], latencies: RunningMedian | None) -> Observed:
+    """The Observed record of (successes, failures, errors) `counts` and the latencies recorded, if any."""
+    s, f, e = counts
+    if latencies is None:
+        return Observed(s, f, e, None, 0)
+    return Observed(s, f, e, latencies.median(), len(latencies))
 
 
 def posterior_mean(prior_mean: float, strength: float, hits: int, misses: int) -> float:

@@ -14,12 +14,13 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
 from typing import Any
 
-from modelwise.core.calibration import EMPTY, Calibration, Observed, RunningMedian
+from modelwise.core.calibration import EMPTY, Calibration, Observed, RunningMedian, observed_of
 from modelwise.core.models import ModelSpec
 from modelwise.core.planning import plan
 from modelwise.core.routing import REFUSED
@@ -135,7 +136,7 @@ class _Timeline:
         self.pos = 0
         self.deferred: list[OutcomeEvent] = []
         self.counts: dict[tuple[str, str], list[int]] = {}
-        self.latencies: dict[tuple[str, str], RunningMedian] = {}
+        self.latencies: defaultdict[tuple[str, str], RunningMedian] = defaultdict(RunningMedian)
         self.state: dict[str, int] = {}  # task type -> outcomes known for it
         self.snapshots: dict[tuple[str, int], Calibration] = {}
         # task type -> the model of each outcome known for it, in order: state n = the first n of them
@@ -164,10 +165,7 @@ class _Timeline:
         key = (e.model_id, e.task_type)
         self.counts.setdefault(key, [0, 0, 0])[OUTCOME_INDEX[e.outcome]] += 1
         if e.latency_ms is not None:
-            lat = self.latencies.get(key)
-            if lat is None:
-                lat = self.latencies[key] = RunningMedian()
-            lat.add(e.latency_ms)
+            self.latencies[key].add(e.latency_ms)
         self.state[e.task_type] = self.state.get(e.task_type, 0) + 1
         self.changed_models.setdefault(e.task_type, []).append(e.model_id)
         on_known(e)
@@ -177,10 +175,7 @@ class _Timeline:
         c = self.counts.get((model_id, task_type))
         if c is None:
             return None
-        lat = self.latencies.get((model_id, task_type))
-        if lat is None:
-            return Observed(c[0], c[1], c[2], None, 0)
-        return Observed(c[0], c[1], c[2], lat.median(), len(lat))
+        return observed_of(c, self.latencies.get((model_id, task_type)))
 
     def calibration(self, task_type: str) -> tuple[int, Calibration]:
         """(a key of the state, the calibration) for scoring `task_type` now; always empty with
