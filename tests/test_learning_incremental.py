@@ -91,3 +91,43 @@ def test_a_replaced_ledger_is_read_in_full_again(make_service, tmp_path):
             p.rename(tmp_path / f"a.sqlite3{suffix}")
     assert a.calibration().by_key == _full(a)
     assert set(a.calibration().by_key) == {(m, "documentation") for m, _ in a.calibration().by_key}
+
+
+def test_a_snapshot_behind_the_one_learned_from_is_not_read_in_full(make_service):
+    """The gateway learns inside a batch it has not committed (on the event loop) while the group commit's
+    idle work refreshes from what is committed (another thread, an older snapshot): that snapshot lacks
+    the newest outcome learned, and must not pass for a replaced history read again in full."""
+    import threading
+
+    from modelwise.app.learned import Learned
+    from modelwise.ledger import Settlement
+
+    svc = make_service()
+    ids = [svc.route_task("documentation", f"t{i}")["decisionId"] for i in range(4)]
+    for dec_id in ids[:2]:
+        svc.record_outcome(dec_id, "success", latency_ms=100.0)
+    led, learned = svc.ledger, Learned()
+    learned.update(led)
+    reads: list[int] = []
+    since = led.outcomes_since
+    led.outcomes_since = lambda after: reads.append(after) or since(after)  # type: ignore[method-assign]
+
+    def settle(dec_id: str) -> object:
+        return led.settle_in_batch(dec_id, "2026-11-26T12:00:00.000Z", 1.0,
+                                   lambda dec, spent: Settlement("failure", 900.0, None, None, 0.0), False)
+
+    started = led.start_batch([lambda: settle(ids[2]), lambda: learned.update(led)])
+    assert started is not None
+    in_batch = started.results[1]
+    assert in_batch.by_key[(in_batch_model := next(iter(in_batch.by_key))[0], "documentation")].failures == 1
+    behind: list[object] = []
+    other = threading.Thread(target=lambda: behind.append(learned.update(led)))  # another connection
+    other.start()
+    other.join()
+    assert behind == [in_batch]  # what was learned stands; nothing read again from the start
+    assert 0 not in reads
+    led.finish_batch(started)
+    svc.record_outcome(ids[3], "error", latency_ms=300.0)
+    after = learned.update(led)
+    assert after.by_key == _full(svc) and after.by_key[(in_batch_model, "documentation")].errors == 1
+    assert 0 not in reads

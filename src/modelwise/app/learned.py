@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Iterable
 
 from modelwise.app.values import OUTCOMES
@@ -33,7 +33,16 @@ class Learned:
     values); corrections are rare. The result equals a full re-read
     (`observed_by_key(ledger.observations())`, keys in the same sorted order); a ledger whose history no
     longer matches (replaced, shorter) is read in full again. The version is the ledger's
-    `outcomes_version` of the snapshot read."""
+    `outcomes_version` of the snapshot read.
+
+    Refreshes come from more than one snapshot: the server's event loop learns inside a batch it has not
+    committed yet (its admissions plan against what its settlements taught), while the group commit's
+    idle work, on another thread, reads what is committed. A snapshot that is only behind (its newest
+    outcome is one this learner read, and still the same decision's) teaches nothing new: the learner
+    keeps what it has instead of taking the missing newest rows for a replaced history and reading every
+    outcome again, which on a busy gateway happened at every idle moment and grew with the ledger."""
+
+    RECENT = 4096  # the newest (rowid, decision id) read, to tell a snapshot behind from another history
 
     def __init__(self) -> None:
         self.reset()
@@ -45,10 +54,14 @@ class Learned:
         self.by_task: dict[str, dict[str, Observed]] = {}  # by_key per task type (a changed one made anew)
         self.task_versions: dict[str, int] = {}
         self.last: tuple[int, str] | None = None  # (rowid, decision id) of the newest outcome read
+        self.recent: deque[tuple[int, str]] = deque(maxlen=self.RECENT)  # the newest read, oldest first
         self.corrections = 0  # seq of the newest correction reflected
+        self.calibration: Calibration | None = None  # the last one made
 
     def update(self, ledger: Ledger) -> Calibration:
         if self.last is not None and not ledger.has_outcome(*self.last):
+            if self._behind(ledger) and self.calibration is not None:
+                return self.calibration
             self.reset()
         last, corrections, rows = ledger.outcomes_since(self.last[0] if self.last is not None else 0)
         if corrections != self.corrections or (self.last is not None and last < self.last[0]):
@@ -69,6 +82,7 @@ class Learned:
                 self.latencies[key].add(latency_ms)
             self.task_versions[task_type] = version
             self.last = (rowid, decision_id)
+            self.recent.append(self.last)
             touched.add(key)
         if touched:
             by_key = dict(self.by_key)
@@ -83,4 +97,20 @@ class Learned:
                 by_task[task_type][model_id] = obs
             self.by_key = dict(sorted(by_key.items())) if new_key else by_key
             self.by_task = by_task
-        return Calibration(self.by_key, version, dict(self.task_versions), self.by_task)
+        self.calibration = Calibration(self.by_key, version, dict(self.task_versions), self.by_task)
+        return self.calibration
+
+    def _behind(self, ledger: Ledger) -> bool:
+        """Whether `ledger`'s snapshot lacks the newest outcome read only because it is older: its own
+        newest outcome is one read among the last `RECENT`, at the same rowid, with the same
+        corrections. (An outcome read in a batch that was then rolled back stays counted until its rowid
+        holds another decision's outcome, which the next refresh from a newer snapshot sees.)"""
+        last, corrections, _ = ledger.outcomes_since(self.last[0] if self.last is not None else 0)
+        if corrections != self.corrections or not self.recent or last < self.recent[0][0]:
+            return False
+        for rowid, decision_id in reversed(self.recent):
+            if rowid == last:
+                return ledger.has_outcome(rowid, decision_id)
+            if rowid < last:
+                return False
+        return False
