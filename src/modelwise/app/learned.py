@@ -53,10 +53,14 @@ class Learned:
         self.by_key: dict[tuple[str, str], Observed] = {}
         self.by_task: dict[str, dict[str, Observed]] = {}  # by_key per task type (a changed one made anew)
         self.task_versions: dict[str, int] = {}
-        self.last: tuple[int, str] | None = None  # (rowid, decision id) of the newest outcome read
         self.recent: deque[tuple[int, str]] = deque(maxlen=self.RECENT)  # the newest read, oldest first
         self.corrections = 0  # seq of the newest correction reflected
         self.calibration: Calibration | None = None  # the last one made
+
+    @property
+    def last(self) -> tuple[int, str] | None:
+        """(rowid, decision id) of the newest outcome read."""
+        return self.recent[-1] if self.recent else None
 
     def update(self, ledger: Ledger) -> Calibration:
         if self.last is not None and not ledger.has_outcome(*self.last):
@@ -81,8 +85,7 @@ class Learned:
             if latency_ms is not None:
                 self.latencies[key].add(latency_ms)
             self.task_versions[task_type] = version
-            self.last = (rowid, decision_id)
-            self.recent.append(self.last)
+            self.recent.append((rowid, decision_id))
             touched.add(key)
         if touched:
             by_key = dict(self.by_key)
@@ -105,8 +108,10 @@ class Learned:
         newest outcome is one read among the last `RECENT`, at the same rowid, with the same
         corrections. (An outcome read in a batch that was then rolled back stays counted until its rowid
         holds another decision's outcome, which the next refresh from a newer snapshot sees.)"""
-        last, corrections, _ = ledger.outcomes_since(self.last[0] if self.last is not None else 0)
-        if corrections != self.corrections or not self.recent or last < self.recent[0][0]:
+        if not self.recent:
+            return False
+        last, corrections, _ = ledger.outcomes_since(self.recent[-1][0])
+        if corrections != self.corrections or last < self.recent[0][0]:
             return False
         for rowid, decision_id in reversed(self.recent):
             if rowid == last:
