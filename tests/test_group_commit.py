@@ -667,3 +667,69 @@ def test_bound_to_a_loop_an_answer_waits_for_the_disk_while_the_next_batch_runs(
     assert first[0]["fits"] and second[0]["fits"] and len(synced) == 2
     assert ledger.spent_by_tier(DAY)["simple"] == pytest.approx(0.6)  # the second saw the first's spend
     ledger.close()
+
+
+def test_bound_to_a_loop_with_nothing_else_in_flight_the_loop_commits_and_syncs_the_batch_itself(
+    tmp_path: Path, monkeypatch
+):
+    """A server with one request in flight (`alone`) has its loop commit and sync that request's batch
+    (no hand-over to the commit thread and back), the answer still after the WAL's sync and the idle
+    work still on the commit thread; with another request in flight the commit thread commits."""
+    import asyncio
+
+    from modelwise.ledger import sqlite as backend
+
+    ledger = SqliteLedger(str(tmp_path / "l.sqlite3"))
+    ledger.spent_by_tier(DAY)
+    events: list[tuple[str, str]] = []  # (what, on which thread)
+    real_finish, real_sync = SqliteLedger.finish_batch, backend._BatchConnection.sync_wal
+
+    def finish(self, started, released=None, rerun=True):
+        events.append(("commit", threading.current_thread().name))
+        return real_finish(self, started, released, rerun)
+
+    def sync(conn):
+        real_sync(conn)
+        events.append(("synced", threading.current_thread().name))
+
+    monkeypatch.setattr(SqliteLedger, "finish_batch", finish)
+    monkeypatch.setattr(backend._BatchConnection, "sync_wal", sync)
+    in_flight = [1]
+    idle_on: list[str] = []
+    group = GroupCommitter(ledger, idle=lambda: idle_on.append(threading.current_thread().name))
+
+    def job(i):
+        return functools.partial(ledger.admit_in_batch, DAY, None, lambda s: decision(i, s, 0.01))
+
+    async def main():
+        assert group.bind(asyncio.get_running_loop(), alone=lambda: in_flight[0] <= 1)
+        try:
+            answered = []
+            for i in range(3):  # alone: an admission, then its settlement (an unacknowledged write)
+                fut = asyncio.wrap_future(group.submit(job(i)))
+                answered.append((await asyncio.wait_for(fut, 5), list(events)))
+                await asyncio.wait_for(asyncio.wrap_future(group.submit_unacknowledged(job(50 + i))), 5)
+                for _ in range(200):  # its idle work, handed to the commit thread
+                    if len(idle_on) > i:
+                        break
+                    await asyncio.sleep(0.005)
+            alone_events = list(events)
+            events.clear()
+            in_flight[0] = 2  # another request in flight: the commit thread commits
+            await asyncio.wait_for(asyncio.wrap_future(group.submit(job(99))), 5)
+            return answered, alone_events, list(events)
+        finally:
+            await group.unbind()
+
+    answered, alone_events, busy_events = asyncio.run(main())
+    group.close()
+    loop_thread = threading.current_thread().name
+    assert all(answer[0]["fits"] for answer, _ in answered)
+    # each admission's answer came after its batch was committed and synced, on the loop's thread
+    for _, seen in answered:
+        assert seen[-2:] == [("commit", loop_thread), ("synced", loop_thread)]
+    assert {t for _, t in alone_events} == {loop_thread}
+    assert len(idle_on) == 3 and set(idle_on) == {"modelwise-commit"}
+    assert busy_events == [("commit", "modelwise-commit"), ("synced", "modelwise-commit")]
+    assert ledger.count_decisions() == 7
+    ledger.close()

@@ -263,3 +263,54 @@ def test_deeply_nested_bodies_are_invalid_input(served, path, body):
     svc, c = served
     refused(c.post(path, content=body, headers=JSON), 422, "not valid JSON")
     assert recorded(svc) == 0
+
+
+def test_the_guard_counts_the_requests_in_flight_however_they_end():
+    """`Guard.alone()` (group commit's sign that the loop has nothing else to serve) is true only while
+    at most one request is being answered, and the count comes back down after answers, refusals and
+    failures alike."""
+    import asyncio
+
+    from modelwise.server import Guard
+
+    seen: list[tuple[int, bool]] = []
+    gate = asyncio.Event()
+
+    async def app(scope, receive, send):
+        seen.append((guard.in_flight, guard.alone()))
+        if scope["path"] == "/wait":
+            await gate.wait()
+        if scope["path"] == "/boom":
+            raise RuntimeError("boom")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    guard = Guard(app, None)
+
+    def request(path, host=b"127.0.0.1:8765"):
+        scope = {"type": "http", "method": "GET", "path": path, "headers": [(b"host", host)],
+                 "server": ("127.0.0.1", 8765)}
+
+        async def receive():
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message):
+            pass
+
+        return guard(scope, receive, send)
+
+    async def main():
+        waiting = asyncio.ensure_future(request("/wait"))
+        await asyncio.sleep(0)
+        await request("/now")  # while the first is still in flight
+        gate.set()
+        await waiting
+        await request("/alone")
+        await request("/x", host=b"evil.example")  # refused by the Guard (421)
+        with pytest.raises(RuntimeError):
+            await request("/boom")
+        return guard.in_flight
+
+    assert asyncio.run(main()) == 0
+    assert seen == [(1, True), (2, False), (1, True), (1, True)]
+    assert guard.alone()

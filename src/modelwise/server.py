@@ -143,6 +143,12 @@ class Guard:
         # POST routes the gateway serves without FastAPI's machinery (gateway.common.post)
         state = getattr(app, "state", None)
         self.direct: dict[str, Any] = getattr(state, "direct", {}) if state is not None else {}
+        self.in_flight = 0  # HTTP requests being answered (the event loop's own: no lock)
+
+    def alone(self) -> bool:
+        """Whether at most one request is being answered (the one asking): group commit's batch then
+        commits on the loop, which has nothing else to do (ledger.group)."""
+        return self.in_flight <= 1
 
     def _host_ok(self, host: bytes, scope: Scope) -> bool:
         if host[-1:] == b"]":  # an IPv6 literal without a port
@@ -172,6 +178,13 @@ class Guard:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        self.in_flight += 1
+        try:
+            await self._http(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         host = origin = ctype = length = chunked = None
         given = api_key = b""
         hosts = origins = 0
@@ -773,7 +786,7 @@ def uvicorn_server(config: Any, service: Any = None) -> Any:
     class _Server(uvicorn.Server):
         async def serve(self, sockets: Any = None) -> None:
             if service is not None:
-                service.bind_group_commit(asyncio.get_running_loop())
+                service.bind_group_commit(asyncio.get_running_loop(), getattr(config.app, "alone", None))
             try:
                 await super().serve(sockets=sockets)
             finally:

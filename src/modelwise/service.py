@@ -157,8 +157,8 @@ class TokenOptimizationService:
     def enable_group_commit(self, max_batch: int = 256) -> None:
         self.ctx.enable_group_commit(max_batch)
 
-    def bind_group_commit(self, loop: Any) -> bool:
-        return self.ctx.bind_group_commit(loop)
+    def bind_group_commit(self, loop: Any, alone: Callable[[], bool] | None = None) -> bool:
+        return self.ctx.bind_group_commit(loop, alone)
 
     async def unbind_group_commit(self) -> None:
         await self.ctx.unbind_group_commit()

@@ -481,11 +481,13 @@ class Context:
             except Exception:  # noqa: BLE001, S112 - a ranking that cannot be made now is made, or fails, when asked
                 continue
 
-    def bind_group_commit(self, loop: Any) -> bool:
+    def bind_group_commit(self, loop: Any, alone: Callable[[], bool] | None = None) -> bool:
         """Run group commit's batches on the event loop `loop` (the server's; call it from that loop):
-        ledger.group says how. Returns whether they do (SQLite does; PostgreSQL keeps its writer)."""
+        ledger.group says how. `alone()`: whether the server has nothing in flight but the caller of
+        the batch about to commit (the loop then commits it itself). Returns whether they do (SQLite
+        does; PostgreSQL keeps its writer)."""
         group = self._group_commit
-        return group is not None and group.bind(loop)
+        return group is not None and group.bind(loop, alone)
 
     async def unbind_group_commit(self) -> None:
         """Commit what the loop has queued and go back to the writer thread (the loop is stopping)."""

@@ -24,7 +24,13 @@ WAL for the one before (`finish_batch`'s `released`). A batch the loop cannot st
 process holds the write lock; the file was replaced; a job failed after writing) runs whole on the
 commit thread with `run_batch`, as in the writer thread's way. Either way, a caller's future resolves
 only once its batch is committed and, as the ledger's `synchronous` says, on the disk; the batches'
-callers are answered in the order the batches ran."""
+callers are answered in the order the batches ran.
+
+A server with nothing else in flight (`bind`'s `alone`, asked as a batch starts with no other batch
+committing or queued) has its loop commit and sync the batch itself: the loop would only wait for the
+commit thread, and the two hand-overs between the threads (waking the commit thread, then the loop)
+cost a lone call more than the COMMIT and the sync do. While anything else is in flight the loop keeps
+serving it and the commit thread commits."""
 
 from __future__ import annotations
 
@@ -78,6 +84,7 @@ class GroupCommitter:
         self._committing: collections.deque[tuple[list[Item], bool]] = collections.deque()
         self._commits: queue.SimpleQueue[Any] | None = None
         self._committer: threading.Thread | None = None
+        self._alone: Callable[[], bool] | None = None
         self._thread = threading.Thread(target=self._run, name="modelwise-group-commit", daemon=True)
         self._thread.start()
 
@@ -96,9 +103,11 @@ class GroupCommitter:
             return result
         return self.submit(fn, *args).result()
 
-    def bind(self, loop: asyncio.AbstractEventLoop) -> bool:
+    def bind(self, loop: asyncio.AbstractEventLoop, alone: Callable[[], bool] | None = None) -> bool:
         """From now on run the batches on `loop` (call it from that loop's thread). Only a ledger that
-        can start a batch without waiting (`starts_batches`: SQLite's) is bound; returns whether it was."""
+        can start a batch without waiting (`starts_batches`: SQLite's) is bound; returns whether it was.
+        `alone()`: whether the loop has nothing in flight but the batch about to commit (the server's
+        count of requests); then the loop commits it itself instead of handing it over."""
         if not getattr(self._ledger, "starts_batches", False) or self._closed or self._loop is not None:
             return False
         self._commits = queue.SimpleQueue()
@@ -107,6 +116,7 @@ class GroupCommitter:
         self._committer.start()
         self._loop_thread = threading.current_thread()
         self._loop = loop
+        self._alone = alone
         return True
 
     async def unbind(self) -> None:
@@ -185,11 +195,30 @@ class GroupCommitter:
                 for _, fut, _ in live:
                     _resolve(fut, exc)
                 continue
+            alone = started is not None and not pending and not self._committing and (
+                self._alone is not None and self._alone())
             self._committing.append((live, durable_only))
+            if alone and self._commit_here(started):
+                return
             # None: the loop could not start it: the writer's way, whole, on the commit thread
             self._commits.put((ledger.run_batch, jobs, durable) if started is None else (_COMMIT, started))
             return
         self._busy = False
+
+    def _commit_here(self, started: Any) -> bool:
+        """On the bound loop, nothing else in flight: commit (and sync) the batch just started and answer
+        its callers, as the commit thread would. False, with the batch rolled back, when the file was
+        replaced since it started: it then runs whole on the commit thread."""
+        try:
+            results = self._ledger.finish_batch(started, rerun=False)
+            failure = None
+        except Exception as exc:  # noqa: BLE001 - handed to the batch's callers
+            results, failure = None, exc
+        if failure is None and results is None:
+            return False
+        self._busy = False  # (so that the idle work after it is handed over)
+        self._committed(results, failure, False)
+        return True
 
     def _committed(self, results: Any, failure: BaseException | None, then_next: bool) -> None:
         """On the bound loop: the oldest batch the commit thread committed (or failed to), its callers

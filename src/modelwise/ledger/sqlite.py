@@ -734,14 +734,16 @@ class SqliteLedger(LedgerReader):
         instead."""
         return _start_batch(self, jobs, durable)
 
-    def finish_batch(self, started: _Started, released: Callable[[], None] | None = None) -> list[Any]:
+    def finish_batch(self, started: _Started, released: Callable[[], None] | None = None,
+                     rerun: bool = True) -> list[Any] | None:
         """Commit what `start_batch` ran and give its results (as `run_batch` does) once they are on the
         disk as the ledger's `synchronous` says. `released()` is called as soon as the COMMIT has let go
         of the write lock, before the disk has the batch (the WAL is synced after it): the next batch
         may start meanwhile, and its callers are answered after their own sync, which covers this
         batch's too. If the file was replaced meanwhile, the batch is rolled back and runs again, on
-        this thread, with `run_batch` (`released` is not called)."""
-        return _finish_batch(self, started, released)
+        this thread, with `run_batch` (`released` is not called); without `rerun` (a caller that must
+        not wait on another connection's lock), rolled back only, and None returned."""
+        return _finish_batch(self, started, released, rerun)
 
     def _remember(self, admitted: list[dict[str, Any]]) -> None:
         """Keep the decisions a batch committed for their settlement (the oldest go past a bound)."""
@@ -931,12 +933,13 @@ def _start_batch(led: SqliteLedger, jobs: Sequence[Callable[[], Any]], durable: 
     return started
 
 
-def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], None] | None) -> list[Any]:
+def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], None] | None,
+                  rerun: bool = True) -> list[Any] | None:
     conn = started.conn
     try:
         if led._batch_moved():
             _end(started)
-            return led.run_batch(started.jobs, started.durable)
+            return led.run_batch(started.jobs, started.durable) if rerun else None
         conn.execute("COMMIT")
         if led._batch_moved():
             raise LedgerError(
