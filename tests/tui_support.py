@@ -10,6 +10,7 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 from textual.widgets import DataTable
+from textual.worker import WorkerCancelled
 
 WATCHERS = ("ledger-watch", "config-watch")  # the app's workers that run until it closes
 SNAPSHOT_CONFIG = 'timezone = "UTC"\ntheme = "modelwise-dark"\ndaily_budget = 0.1\nalert_threshold = 0.4\n'
@@ -65,7 +66,11 @@ async def settle(pilot: Pilot) -> None:
         busy = [w for w in app.workers if w.group not in WATCHERS and not w.is_finished]
         if busy:
             quiet = 0
-            await app.workers.wait_for_complete(busy)
+            for worker in busy:
+                try:
+                    await worker.wait()
+                except WorkerCancelled:
+                    pass  # superseded in its exclusive group (a resize, a new selection): the next round waits for its successor
         else:
             quiet += 1
             if quiet == 2:
