@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds per throughput window")
     ap.add_argument("--rounds", type=int, default=3, help="throughput windows per target, taken in turn")
+    ap.add_argument("--litellm-python", metavar="PYTHON",
+                    help="a Python with litellm[proxy] installed, to measure LiteLLM's proxy beside the rest "
+                         "(default: this one, when it has litellm)")
     add_registry_option(ap)
     args = ap.parse_args()
     registry, model = REGISTRIES[args.registry]
@@ -217,20 +220,25 @@ def main() -> None:
                                 {**env, "UPSTREAM": direct, "UPSTREAM_KEY": key}, r"(http://\S+/v1)")
     procs.append(passthrough)
     proxies["pass-through"] = (pbase, model, "unused")
-    if importlib.util.find_spec("litellm") is not None:
+    litellm_python = args.litellm_python or (sys.executable if importlib.util.find_spec("litellm") else None)
+    if litellm_python is not None:
         lcfg = tmp / "litellm.yaml"
         lcfg.write_text(
             "model_list:\n  - model_name: gpt-4o-mini\n    litellm_params:\n      model: openai/gpt-4o-mini\n"
             f"      api_base: {direct}\n      api_key: {key}\n"
         )
         port = _free_port()
-        cmd = [sys.executable, "-m", "litellm", "--config", str(lcfg), "--port", str(port)]
+        cmd = [litellm_python, "-m", "litellm.proxy.proxy_cli", "--config", str(lcfg),
+               "--host", "127.0.0.1", "--port", str(port)]
         quiet = subprocess.DEVNULL
-        litellm = subprocess.Popen(cmd, env=env, stdout=quiet, stderr=quiet, cwd=tmp)
+        # Its price map from the package, not fetched: nothing here reaches beyond loopback.
+        lenv = {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
+        litellm = subprocess.Popen(cmd, env=lenv, stdout=quiet, stderr=quiet, cwd=tmp)
         procs.append(litellm)
         proxies["litellm"] = (f"http://127.0.0.1:{port}/v1", "gpt-4o-mini", "unused")
     else:
-        print("LiteLLM's proxy: not measured (litellm is not installed; pip install 'litellm[proxy]')")
+        print("LiteLLM's proxy: not measured (litellm is not installed here; pip install 'litellm[proxy]', "
+              "or name a Python that has it with --litellm-python)")
     proxies["modelwise"] = (base + "/v1", "auto:documentation", token)
     try:
         asyncio.run(run(args, proxies))

@@ -70,7 +70,8 @@ async def settle(pilot: Pilot) -> None:
                 try:
                     await worker.wait()
                 except WorkerCancelled:
-                    pass  # superseded in its exclusive group (a resize, a new selection): the next round waits for its successor
+                    pass  # superseded in its exclusive group (a resize, a new selection): the next round
+                    # waits for the worker that replaced it
         else:
             quiet += 1
             if quiet == 2:
