@@ -733,3 +733,39 @@ def test_bound_to_a_loop_with_nothing_else_in_flight_the_loop_commits_and_syncs_
     assert busy_events == [("commit", "modelwise-commit"), ("synced", "modelwise-commit")]
     assert ledger.count_decisions() == 7
     ledger.close()
+
+
+def test_a_batch_the_loop_commits_alone_whose_file_was_replaced_runs_again_on_the_new_file(tmp_path: Path):
+    """The loop's own commit (one request in flight) finds the file replaced since its batch started: the
+    batch is rolled back there and runs again, whole, on the commit thread, on the file at the path now."""
+    import asyncio
+    import os
+
+    path = str(tmp_path / "l.sqlite3")
+    ledger = SqliteLedger(path)
+    ledger.spent_by_tier(DAY)
+    runs: list[str] = []
+    group = GroupCommitter(ledger)
+
+    def make(spent):
+        runs.append(threading.current_thread().name)
+        if len(runs) == 1:
+            os.replace(path, path + ".old")  # moved away between the job and the loop's COMMIT
+        return decision(1, spent)
+
+    async def main():
+        assert group.bind(asyncio.get_running_loop(), alone=lambda: True)
+        try:
+            fut = group.submit(lambda: ledger.admit_in_batch(DAY, None, make))
+            return await asyncio.wait_for(asyncio.wrap_future(fut), 5)
+        finally:
+            await group.unbind()
+
+    answer = asyncio.run(main())
+    group.close()
+    ledger.close()
+    assert answer[0]["fits"]
+    assert runs == [threading.current_thread().name, "modelwise-commit"]  # the loop's run, then the thread's
+    fresh = SqliteLedger(path)
+    assert fresh.decision("dec_000001") is not None  # in the file at the path
+    fresh.close()

@@ -29,7 +29,7 @@ callers are answered in the order the batches ran.
 A server with nothing else in flight (`bind`'s `alone`, asked as a batch starts with no other batch
 committing or queued) has its loop commit and sync the batch itself: the loop would only wait for the
 commit thread, and the two hand-overs between the threads (waking the commit thread, then the loop)
-cost a lone call more than the COMMIT and the sync do. While anything else is in flight the loop keeps
+add to a lone call's latency and save it nothing. While anything else is in flight the loop keeps
 serving it and the commit thread commits."""
 
 from __future__ import annotations
@@ -198,8 +198,10 @@ class GroupCommitter:
             alone = started is not None and not pending and not self._committing and (
                 self._alone is not None and self._alone())
             self._committing.append((live, durable_only))
-            if alone and self._commit_here(started):
-                return
+            if alone:
+                if self._commit_here(started):
+                    return
+                started = None  # rolled back there (the file was replaced): run again, whole, as below
             # None: the loop could not start it: the writer's way, whole, on the commit thread
             self._commits.put((ledger.run_batch, jobs, durable) if started is None else (_COMMIT, started))
             return
