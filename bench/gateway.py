@@ -229,10 +229,10 @@ def main() -> None:
         )
         port = _free_port()
         cmd = [litellm_python, "-m", "litellm.proxy.proxy_cli", "--config", str(lcfg),
-               "--host", "127.0.0.1", "--port", str(port)]
+               "--host", "127.0.0.1", "--port", str(port), "--telemetry", "False"]
         quiet = subprocess.DEVNULL
         # Its price map from the package, not fetched: nothing here reaches beyond loopback.
-        lenv = {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_TELEMETRY": "False"}
+        lenv = {**env, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
         litellm = subprocess.Popen(cmd, env=lenv, stdout=quiet, stderr=quiet, cwd=tmp)
         procs.append(litellm)
         proxies["litellm"] = (f"http://127.0.0.1:{port}/v1", "gpt-4o-mini", "unused")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -67,11 +68,10 @@ async def settle(pilot: Pilot) -> None:
         if busy:
             quiet = 0
             for worker in busy:
-                try:
+                # one superseded in its exclusive group (a resize, a new selection) is cancelled: the
+                # next round waits for the worker that replaced it
+                with contextlib.suppress(WorkerCancelled):
                     await worker.wait()
-                except WorkerCancelled:
-                    pass  # superseded in its exclusive group (a resize, a new selection): the next round
-                    # waits for the worker that replaced it
         else:
             quiet += 1
             if quiet == 2:
