@@ -6,7 +6,11 @@ stream) and requests per second at 16 connections, with the ratios to direct.
 Routing runs over the shipped registry (every model scored, one reachable through the stand-in) unless
 `--registry brief` names the three-model fixture the figures before stop 23 were measured on.
 The rates are the medians of windows taken in turn (`--rounds`, each `--seconds` long).
-Run: python bench/gateway.py [--requests N] [--seconds S] [--rounds R] [--registry shipped|brief]"""
+`--gap MS` spaces the sequential requests that many milliseconds apart, as an IDE's or an agent's calls
+arrive (back to back by default, the figure issue 15 set its targets on): the CPU is then cold for each
+call, and every proxy adds more.
+Run: python bench/gateway.py [--requests N] [--seconds S] [--rounds R] [--gap MS]
+                             [--registry shipped|brief]"""
 
 from __future__ import annotations
 
@@ -111,11 +115,15 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 async def _latency(session: aiohttp.ClientSession, targets: dict[str, tuple[str, bytes, dict[str, str]]],
-                   n: int, stream: bool, until: bytes | None = None) -> dict[str, list[float]]:
+                   n: int, stream: bool, until: bytes | None = None,
+                   gap: float = 0.0) -> dict[str, list[float]]:
+    """`n` requests to each target, alternated (so all see the same machine); `gap` seconds after each."""
     out: dict[str, list[float]] = {k: [] for k in targets}
-    for _ in range(n):  # alternated, so both see the same machine
+    for _ in range(n):
         for name, (url, body, headers) in targets.items():
             out[name].append(await _one(session, url, body, headers, stream, until))
+            if gap:
+                await asyncio.sleep(gap)
     return out
 
 
@@ -161,31 +169,47 @@ async def run(args: argparse.Namespace, proxies: dict[str, tuple[str, str, str]]
         for name, (base, _, _) in proxies.items():
             if name != "direct":
                 await _wait_up(base.rsplit("/v1", 1)[0] + "/health", session)
-        for stream in (False, True):
-            extra = b', "stream": true' if stream else b""
-            targets = {
-                name: (base + "/chat/completions", BODY % (model.encode(), extra),
-                       {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-                for name, (base, model, token) in proxies.items()
-            }
-            await _latency(session, targets, 30, stream)  # warm up
-            lat = await _latency(session, targets, args.requests, stream)
-            what = "time to first byte, streaming" if stream else "latency, non-streaming"
-            d50, d99 = _pct(lat["direct"], 0.5) * 1000, _pct(lat["direct"], 0.99) * 1000
-            print(f"{what}: direct p50 {d50:.2f} ms p99 {d99:.2f} ms")
-            for name in targets:
-                if name == "direct":
-                    continue
-                g50, g99 = _pct(lat[name], 0.5) * 1000, _pct(lat[name], 0.99) * 1000
-                print(f"  {name}: p50 {g50:.2f} ms p99 {g99:.2f} ms; added p50 {g50 - d50:.2f} ms "
-                      f"p99 {g99 - d99:.2f} ms (ratio p50 {g50 / d50:.2f}x)")
-            rates = await interleaved_rates(targets, args.seconds, args.rounds, stream)
-            kind = "streaming" if stream else "non-streaming"
-            print(f"requests/s at 16 connections, {kind}: " + ", ".join(
-                f"{name} {r:.0f}" + ("" if name == "direct" else f" (ratio {r / rates['direct']:.2f})")
-                for name, r in rates.items()
-            ))
-            print_half(rates, kind)
+        # LiteLLM's proxy apart: alternated with the others, its work after each answer fell on the
+        # request that came next, another target's (BENCHMARKS.md, stop 27: modelwise's first byte went
+        # from 1.0-1.1 ms to 2.8 ms)
+        core = {name: p for name, p in proxies.items() if name != "litellm"}
+        await _measure(session, core, args)
+        if "litellm" in proxies:
+            print("LiteLLM's proxy, measured apart against direct:")
+            await _measure(session, {name: proxies[name] for name in ("direct", "litellm")}, args)
+
+
+async def _measure(session: aiohttp.ClientSession, group: dict[str, tuple[str, str, str]],
+                   args: argparse.Namespace) -> None:
+    """The latency and the rates of `group` (name -> base URL, model, token; "direct" first), each
+    format, the targets alternated."""
+    for stream in (False, True):
+        extra = b', "stream": true' if stream else b""
+        targets = {
+            name: (base + "/chat/completions", BODY % (model.encode(), extra),
+                   {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            for name, (base, model, token) in group.items()
+        }
+        await _latency(session, targets, 30, stream)  # warm up
+        lat = await _latency(session, targets, args.requests, stream, gap=args.gap / 1000)
+        what = "time to first byte, streaming" if stream else "latency, non-streaming"
+        if args.gap:
+            what += f" (requests {args.gap:g} ms apart)"
+        d50, d99 = _pct(lat["direct"], 0.5) * 1000, _pct(lat["direct"], 0.99) * 1000
+        print(f"{what}: direct p50 {d50:.2f} ms p99 {d99:.2f} ms")
+        for name in targets:
+            if name == "direct":
+                continue
+            g50, g99 = _pct(lat[name], 0.5) * 1000, _pct(lat[name], 0.99) * 1000
+            print(f"  {name}: p50 {g50:.2f} ms p99 {g99:.2f} ms; added p50 {g50 - d50:.2f} ms "
+                  f"p99 {g99 - d99:.2f} ms (ratio p50 {g50 / d50:.2f}x)")
+        rates = await interleaved_rates(targets, args.seconds, args.rounds, stream)
+        kind = "streaming" if stream else "non-streaming"
+        print(f"requests/s at 16 connections, {kind}: " + ", ".join(
+            f"{name} {r:.0f}" + ("" if name == "direct" else f" (ratio {r / rates['direct']:.2f})")
+            for name, r in rates.items()
+        ))
+        print_half(rates, kind)
 
 
 def main() -> None:
@@ -193,6 +217,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=500, help="sequential requests per target (latency)")
     ap.add_argument("--seconds", type=float, default=2.0, help="seconds per throughput window")
     ap.add_argument("--rounds", type=int, default=3, help="throughput windows per target, taken in turn")
+    ap.add_argument("--gap", type=float, default=0.0, metavar="MS",
+                    help="milliseconds between two sequential requests (latency; default 0: back to back)")
     ap.add_argument("--litellm-python", metavar="PYTHON",
                     help="a Python with litellm[proxy] installed, to measure LiteLLM's proxy beside the rest "
                          "(default: this one, when it has litellm)")

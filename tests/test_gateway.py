@@ -366,6 +366,36 @@ def test_bench_gateway_runs():
     assert r.stdout.count("modelwise / pass-through") == 2  # the ratio SPEC section 9 budgets
 
 
+def test_bench_gateway_gap_spaces_every_sequential_request(monkeypatch):
+    """`--gap` puts its pause after each request to each target (all alike), none without it."""
+    import asyncio
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "gateway.py"
+    spec = importlib.util.spec_from_file_location("bench_gateway_under_test", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    events: list[object] = []
+
+    async def one(session, url, body, headers, stream, until=None):
+        events.append(url)
+        return 0.001
+
+    async def sleep(seconds):
+        events.append(seconds)
+
+    monkeypatch.setattr(bench, "_one", one)
+    monkeypatch.setattr(bench.asyncio, "sleep", sleep)
+    targets = {"a": ("A", b"", {}), "b": ("B", b"", {})}
+    lat = asyncio.run(bench._latency(None, targets, 2, False, gap=0.005))
+    assert events == ["A", 0.005, "B", 0.005, "A", 0.005, "B", 0.005]
+    assert lat == {"a": [0.001, 0.001], "b": [0.001, 0.001]}
+    events.clear()
+    asyncio.run(bench._latency(None, targets, 2, False))
+    assert events == ["A", "B", "A", "B"]
+
+
 def test_models_behind_an_anthropic_format_provider_are_called_translated(gateway, standin, monkeypatch):
     """A model only an `api = "anthropic"` provider serves is listed and routed to, the call translated to
     Anthropic Messages and back; a request that format cannot carry (response_format) is not sent to it.
