@@ -38,6 +38,7 @@ class Behaviour:
     # a tool call (name, arguments as JSON text) after the text, in either format; streamed in two pieces
     tool: tuple[str, str] | None = None
     linger: float = 0.0  # seconds a stream stays open after its last event
+    headers: dict[str, str] = field(default_factory=dict)  # more headers on a chat answer (e.g. Set-Cookie)
 
 
 def _prompt_tokens(body: dict[str, Any]) -> int:
@@ -204,8 +205,8 @@ class Standin:
             if b.report_usage:
                 answer["usage"] = usage
             self.completed += 1
-            return web.json_response(answer)
-        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            return web.json_response(answer, headers=b.headers or None)
+        resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", **b.headers})
         await resp.prepare(request)
         include = bool((body.get("stream_options") or {}).get("include_usage")) and b.report_usage
         chunk = {**base, "object": "chat.completion.chunk"}

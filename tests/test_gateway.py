@@ -109,6 +109,20 @@ def test_routed_answer_passes_through_and_settles_at_reported_usage(gateway, sta
     assert detail["detail"]["estimatedTokens"]["output"] == granted
 
 
+def test_a_cookie_a_provider_sets_is_never_sent_on_another_call(gateway, standin):
+    """The gateway keeps no cookie jar: a provider's Set-Cookie (Cloudflare's `__cf_bm`, a session) would
+    otherwise go back with every later call, whichever client, agent or user made it."""
+    standin.behaviour = Behaviour(headers={"Set-Cookie": "__cf_bm=tracked-9f3a; Path=/; HttpOnly"})
+    _, _, client = gateway(base_url=f"http://localhost:{standin.port}/v1")  # a name: cookies are kept
+    for stream in (False, True, False):
+        r = client.chat.completions.create(model="auto", stream=stream,
+                                           messages=[{"role": "user", "content": "Write a haiku."}])
+        if stream:
+            assert "".join(c.choices[0].delta.content or "" for c in r if c.choices)
+    assert len(standin.requests) == 3
+    assert all("Cookie" not in got["headers"] for got in standin.requests)
+
+
 def test_a_gateway_decision_lists_the_models_it_could_call(make_service, standin, monkeypatch):
     """Its candidates are the winner and the next models the gateway could fall back to, each with its
     rank among every model scored, never one that no enabled provider serves (here claude-sonnet-4,

@@ -1,5 +1,7 @@
 """The client to the providers: one aiohttp session per process and event loop (pooled keep-alive
-connections), with connect and read timeouts; the provider's base URL and key from its definition."""
+connections), with connect and read timeouts; the provider's base URL and key from its definition. It
+keeps no cookies: a provider's Set-Cookie (Cloudflare's `__cf_bm`, a session) would otherwise go back
+with every later call, whichever client made it."""
 
 from __future__ import annotations
 
@@ -32,7 +34,8 @@ def session() -> aiohttp.ClientSession:
         connector = aiohttp.TCPConnector(limit=1024, limit_per_host=0, ttl_dns_cache=300, loop=loop)
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=CONNECT_TIMEOUT, sock_read=READ_TIMEOUT)
         s = aiohttp.ClientSession(
-            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",)
+            connector=connector, timeout=timeout, skip_auto_headers=("User-Agent",),
+            cookie_jar=aiohttp.DummyCookieJar(),
         )
         _sessions[id(loop)] = s
     return s
