@@ -2,7 +2,8 @@
 through a minimal pass-through proxy (bench/passthrough.py: FastAPI, uvloop, aiohttp, no routing), through
 LiteLLM's proxy when `litellm` is installed, and through `modelwise serve` (with a ledger), in one run:
 the latency each adds with nothing queued (p50/p99, non-streaming, and the time to the first byte of a
-stream) and requests per second at 16 connections, with the ratios to direct.
+stream) and requests per second at 16 connections, with the ratios to direct. LiteLLM's proxy is
+measured apart, against direct, after the others: its work after each answer slowed the next request.
 Routing runs over the shipped registry (every model scored, one reachable through the stand-in) unless
 `--registry brief` names the three-model fixture the figures before stop 23 were measured on.
 The rates are the medians of windows taken in turn (`--rounds`, each `--seconds` long).
@@ -220,7 +221,7 @@ def main() -> None:
     ap.add_argument("--gap", type=float, default=0.0, metavar="MS",
                     help="milliseconds between two sequential requests (latency; default 0: back to back)")
     ap.add_argument("--litellm-python", metavar="PYTHON",
-                    help="a Python with litellm[proxy] installed, to measure LiteLLM's proxy beside the rest "
+                    help="a Python with litellm[proxy] installed, to measure LiteLLM's proxy after the rest "
                          "(default: this one, when it has litellm)")
     add_registry_option(ap)
     args = ap.parse_args()

@@ -376,7 +376,10 @@ def test_bench_gateway_runs():
     r = subprocess.run([sys.executable, str(root / "bench" / "gateway.py"), "--requests", "5", "--seconds",
                         "0.2"], capture_output=True, text=True, timeout=120, cwd=root)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.count("requests/s at 16 connections") == 2 and "added p50" in r.stdout
+    import importlib.util
+
+    litellm = importlib.util.find_spec("litellm") is not None  # then measured too, apart: two lines more
+    assert r.stdout.count("requests/s at 16 connections") == (4 if litellm else 2) and "added p50" in r.stdout
     assert r.stdout.count("modelwise / pass-through") == 2  # the ratio SPEC section 9 budgets
 
 
