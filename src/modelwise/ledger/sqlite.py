@@ -745,6 +745,19 @@ class SqliteLedger(LedgerReader):
         not wait on another connection's lock), rolled back only, and None returned."""
         return _finish_batch(self, started, released, rerun)
 
+    def commit_batch(self, started: _Started) -> tuple[list[Any], int | None] | None:
+        """`finish_batch` for a caller that waits for the disk itself (the server's loop, through
+        ledger.aio): the COMMIT, then the results and the file descriptor of the WAL whose fdatasync
+        makes them durable as the ledger's `synchronous` says (None: nothing to wait for). Nobody may
+        hear of the results before that sync has ended. None, rolled back, when the file was replaced
+        since the batch started (run it with `run_batch`)."""
+        if self._batch_moved():
+            _end(started)
+            return None
+        _commit(self, started)
+        wal = _wal_to_sync(self, started)
+        return started.results, None if wal is None else wal.wal_fd()
+
     def _remember(self, admitted: list[dict[str, Any]]) -> None:
         """Keep the decisions a batch committed for their settlement (the oldest go past a bound)."""
         if not self._keeps_committed:
@@ -935,12 +948,22 @@ def _start_batch(led: SqliteLedger, jobs: Sequence[Callable[[], Any]], durable: 
 
 def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], None] | None,
                   rerun: bool = True) -> list[Any] | None:
-    conn = started.conn
+    if led._batch_moved():
+        _end(started)
+        return led.run_batch(started.jobs, started.durable) if rerun else None
+    _commit(led, started)
+    if released is not None:
+        released()
+    wal = _wal_to_sync(led, started)
+    if wal is not None:
+        wal.sync_wal()
+    return started.results
+
+
+def _commit(led: SqliteLedger, started: _Started) -> None:
+    """The COMMIT of a started batch (the WAL's frames written, not synced), on a file not replaced."""
     try:
-        if led._batch_moved():
-            _end(started)
-            return led.run_batch(started.jobs, started.durable) if rerun else None
-        conn.execute("COMMIT")
+        started.conn.execute("COMMIT")
         if led._batch_moved():
             raise LedgerError(
                 f"ledger {led.path} was deleted or replaced while this write was committed; it may be "
@@ -949,11 +972,14 @@ def _finish_batch(led: SqliteLedger, started: _Started, released: Callable[[], N
     finally:
         _end(started)
     led._remember(started.state.admitted)
-    if released is not None:
-        released()
-    if started.durable and led._sync != "NORMAL" and led._batch_conn is not None:
-        led._batch_conn.sync_wal()
-    return started.results
+
+
+def _wal_to_sync(led: SqliteLedger, started: _Started) -> _BatchConnection | None:
+    """The batch connection whose WAL must be synced before the batch's callers hear of it: none for a
+    batch nobody is told of, or a ledger whose `synchronous` is NORMAL."""
+    if started.durable and led._sync != "NORMAL":
+        return led._batch_conn
+    return None
 
 
 class _BatchConnection:
@@ -972,9 +998,13 @@ class _BatchConnection:
         """What synchronous FULL does at each COMMIT, after it: sync the WAL, whose frames up to the last
         COMMIT are then on the disk (a later checkpoint syncs the database file before the WAL is
         reused)."""
+        getattr(os, "fdatasync", os.fsync)(self.wal_fd())
+
+    def wal_fd(self) -> int:
+        """A descriptor of the WAL, to sync it with (opened on first use)."""
         if self._fd is None:
             self._fd = os.open(self.wal, os.O_RDONLY | os.O_CLOEXEC)
-        getattr(os, "fdatasync", os.fsync)(self._fd)
+        return self._fd
 
     def close_wal(self) -> None:
         fd, self._fd = self._fd, None
