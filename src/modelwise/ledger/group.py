@@ -320,7 +320,7 @@ class GroupCommitter:
         if disk is None:
             return
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if loop is not None and not loop.is_closed() and (self._on_loop() or not loop.is_running()):
             with contextlib.suppress(RuntimeError, ValueError):
                 loop.remove_reader(disk.fileno())
         disk.close()  # (after the kernel has finished a sync in flight)
