@@ -225,7 +225,9 @@ def test_unbinding_while_a_batch_waits_for_its_sync_waits_for_it_and_answers(tmp
     async def body(group):
         futures.append(group.submit(_job(ledger, 1, [])))
         await _until(lambda: disk.submitted)
-        threading.Timer(0.2, disk.release).start()  # the sync ends while the loop is unbinding
+        # the sync ends while the loop is unbinding (a timer of the loop's: a thread's timed wait never
+        # ends under faketime)
+        asyncio.get_running_loop().call_later(0.2, disk.release)
 
     _bound(ledger, disk, body, monkeypatch)
     assert futures[0].result()[0]["fits"]  # told it was committed, once it was synced
