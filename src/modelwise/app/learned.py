@@ -37,7 +37,7 @@ class Learned:
 
     Refreshes come from more than one snapshot: the server's event loop learns inside a batch it has not
     committed yet (its admissions plan against what its settlements taught), while the group commit's
-    idle work, on another thread, reads what is committed. A snapshot that is only behind (its newest
+    idle work, outside any batch, reads what is committed. A snapshot that is only behind (its newest
     outcome is one this learner read, and still the same decision's) teaches nothing new: the learner
     keeps what it has instead of taking the missing newest rows for a replaced history and reading every
     outcome again, which on a busy gateway happened at every idle moment and grew with the ledger."""
