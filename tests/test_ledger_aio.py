@@ -19,9 +19,8 @@ import pytest
 
 from modelwise.core.errors import LedgerError
 from modelwise.ledger import aio
-from modelwise.ledger.group import GroupCommitter
 from modelwise.ledger.sqlite import SqliteLedger
-from tests.test_group_commit import DAY, decision
+from tests.test_group_commit import DAY, _on_loop, decision
 
 ON_LINUX_AIO = sys.platform == "linux" and platform.machine() in ("x86_64", "aarch64")
 
@@ -96,20 +95,12 @@ needs_eventfd = pytest.mark.skipif(not hasattr(os, "eventfd"), reason="os.eventf
 def _bound(ledger: SqliteLedger, disk, body, monkeypatch):
     """Run `body(group)` with a committer bound to a fresh loop whose kernel sync is `disk`."""
     monkeypatch.setattr(aio, "open_syncer", lambda: disk)
-    group = GroupCommitter(ledger)
 
-    async def main():
-        assert group.bind(asyncio.get_running_loop())
+    async def run(group, loop):
         assert group._disk is disk
-        try:
-            return await body(group)
-        finally:
-            await group.unbind()
+        return await body(group)
 
-    try:
-        return asyncio.run(main())
-    finally:
-        group.close()
+    return _on_loop(ledger, run)
 
 
 def _job(ledger: SqliteLedger, i: int, ran: list[tuple[int, str]], cost: float = 0.3):
