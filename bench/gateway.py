@@ -10,8 +10,14 @@ The rates are the medians of windows taken in turn (`--rounds`, each `--seconds`
 `--gap MS` spaces the sequential requests that many milliseconds apart, as an IDE's or an agent's calls
 arrive (back to back by default, the figure issue 15 set its targets on): the CPU is then cold for each
 call, and every proxy adds more.
+`--baseline-src DIR` also serves another checkout's modelwise (its own ledger) beside this tree's, for a
+change's before and after in one run. The rates alternate it with the others window by window. The
+latencies compare the two trees in blocks of 100 requests, each block alternated with direct and the
+blocks of the two trees taken in turn, either first in turn: sent request by request, one server's work
+after its answer (the settlement, the re-ranking) fell on the other's next request. It prints each tree's
+added p50 and p99 and the median, over the rounds, of the difference of their blocks' added p50.
 Run: python bench/gateway.py [--requests N] [--seconds S] [--rounds R] [--gap MS]
-                             [--registry shipped|brief]"""
+                             [--registry shipped|brief] [--baseline-src DIR]"""
 
 from __future__ import annotations
 
@@ -175,30 +181,75 @@ async def run(args: argparse.Namespace, proxies: dict[str, tuple[str, str, str]]
         # from 1.0-1.1 ms to 2.8 ms)
         core = {name: p for name, p in proxies.items() if name != "litellm"}
         await _measure(session, core, args)
+        if "baseline" in proxies:
+            await _paired(session, proxies, args)
         if "litellm" in proxies:
             print("LiteLLM's proxy, measured apart against direct:")
             await _measure(session, {name: proxies[name] for name in ("direct", "litellm")}, args)
 
 
+def _targets(group: dict[str, tuple[str, str, str]],
+             stream: bool) -> dict[str, tuple[str, bytes, dict[str, str]]]:
+    extra = b', "stream": true' if stream else b""
+    return {
+        name: (base + "/chat/completions", BODY % (model.encode(), extra),
+               {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        for name, (base, model, token) in group.items()
+    }
+
+
+BLOCK = 100  # requests per block of `_paired`
+
+
+async def _paired(session: aiohttp.ClientSession, proxies: dict[str, tuple[str, str, str]],
+                  args: argparse.Namespace) -> None:
+    """This tree's modelwise against the baseline checkout's, with nothing queued: blocks of `BLOCK`
+    requests to one of them, each alternated with direct, the two trees' blocks in turn (either first in
+    turn)."""
+    names = ("baseline", "modelwise")
+    for stream in (False, True):
+        targets = _targets({name: proxies[name] for name in ("direct", *names)}, stream)
+        pairs = {name: {"direct": targets["direct"], name: targets[name]} for name in names}
+        for name in names:  # warm up
+            await _latency(session, pairs[name], 30, stream)
+        lat: dict[str, list[float]] = {name: [] for name in names}
+        direct: dict[str, list[float]] = {name: [] for name in names}
+        added: dict[str, list[float]] = {name: [] for name in names}  # each block's added p50
+        for i in range(max(1, args.requests // BLOCK)):
+            for name in names if i % 2 == 0 else names[::-1]:  # (either first in turn: a drift weighs alike)
+                got = await _latency(session, pairs[name], BLOCK, stream, gap=args.gap / 1000)
+                lat[name] += got[name]
+                direct[name] += got["direct"]
+                added[name].append(_pct(got[name], 0.5) - _pct(got["direct"], 0.5))
+        what = "time to first byte, streaming" if stream else "latency, non-streaming"
+        print(f"{what}, this tree against --baseline-src, {len(added['modelwise'])} blocks of {BLOCK} each:")
+        for name in names:
+            d50, d99 = _pct(direct[name], 0.5) * 1000, _pct(direct[name], 0.99) * 1000
+            g50, g99 = _pct(lat[name], 0.5) * 1000, _pct(lat[name], 0.99) * 1000
+            label = "this tree" if name == "modelwise" else "baseline"
+            print(f"  {label}: added p50 {g50 - d50:.2f} ms p99 {g99 - d99:.2f} ms")
+        diffs = sorted(b - a for a, b in zip(added["baseline"], added["modelwise"], strict=True))
+        lower = sum(1 for d in diffs if d < 0)
+        print(f"  this tree - baseline, added p50 per round: median {diffs[len(diffs) // 2] * 1000:+.3f} ms "
+              f"(lower in {lower} of {len(diffs)} rounds)")
+
+
 async def _measure(session: aiohttp.ClientSession, group: dict[str, tuple[str, str, str]],
                    args: argparse.Namespace) -> None:
     """The latency and the rates of `group` (name -> base URL, model, token; "direct" first), each
-    format, the targets alternated."""
+    format, the targets alternated (the baseline tree only in the rates: `_paired` compares the
+    latencies)."""
     for stream in (False, True):
-        extra = b', "stream": true' if stream else b""
-        targets = {
-            name: (base + "/chat/completions", BODY % (model.encode(), extra),
-                   {"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
-            for name, (base, model, token) in group.items()
-        }
-        await _latency(session, targets, 30, stream)  # warm up
-        lat = await _latency(session, targets, args.requests, stream, gap=args.gap / 1000)
+        targets = _targets(group, stream)
+        timed = {name: t for name, t in targets.items() if name != "baseline"}
+        await _latency(session, targets, 30, stream)  # warm up (the baseline too: it serves in the rates)
+        lat = await _latency(session, timed, args.requests, stream, gap=args.gap / 1000)
         what = "time to first byte, streaming" if stream else "latency, non-streaming"
         if args.gap:
             what += f" (requests {args.gap:g} ms apart)"
         d50, d99 = _pct(lat["direct"], 0.5) * 1000, _pct(lat["direct"], 0.99) * 1000
         print(f"{what}: direct p50 {d50:.2f} ms p99 {d99:.2f} ms")
-        for name in targets:
+        for name in timed:
             if name == "direct":
                 continue
             g50, g99 = _pct(lat[name], 0.5) * 1000, _pct(lat[name], 0.99) * 1000
@@ -211,6 +262,8 @@ async def _measure(session: aiohttp.ClientSession, group: dict[str, tuple[str, s
             for name, r in rates.items()
         ))
         print_half(rates, kind)
+        if "baseline" in rates:
+            print(f"  this tree / baseline, {kind}: {rates['modelwise'] / rates['baseline']:.3f}")
 
 
 def main() -> None:
@@ -223,6 +276,8 @@ def main() -> None:
     ap.add_argument("--litellm-python", metavar="PYTHON",
                     help="a Python with litellm[proxy] installed, to measure LiteLLM's proxy after the rest "
                          "(default: this one, when it has litellm)")
+    ap.add_argument("--baseline-src", metavar="DIR",
+                    help="another checkout whose modelwise is measured beside this tree's (before/after)")
     add_registry_option(ap)
     args = ap.parse_args()
     registry, model = REGISTRIES[args.registry]
@@ -239,9 +294,16 @@ def main() -> None:
     )
     env.update(MODELWISE_CONFIG=str(cfg), MODELWISE_LEDGER=str(tmp / "ledger.sqlite3"),
                MODELWISE_REGISTRY=str(registry))
-    serve, base = _start([sys.executable, "-m", "modelwise", "serve", "--port", "0", "--token", token], env,
-                         r"serving on (http://127\.0\.0\.1:\d+)")
+    serve_cmd = [sys.executable, "-m", "modelwise", "serve", "--port", "0", "--token", token]
+    serve, base = _start(serve_cmd, env, r"serving on (http://127\.0\.0\.1:\d+)")
     procs = [serve, standin]
+    baseline = None
+    if args.baseline_src:
+        src = Path(args.baseline_src).resolve()
+        benv = {**env, "PYTHONPATH": f"{src / 'src'}{os.pathsep}{src}",
+                "MODELWISE_LEDGER": str(tmp / "baseline-ledger.sqlite3")}
+        bserve, baseline = _start(serve_cmd, benv, r"serving on (http://127\.0\.0\.1:\d+)")
+        procs.append(bserve)
     proxies = {"direct": (direct, model, key)}
     passthrough, pbase = _start([sys.executable, str(ROOT / "bench" / "passthrough.py")],
                                 {**env, "UPSTREAM": direct, "UPSTREAM_KEY": key}, r"(http://\S+/v1)")
@@ -266,6 +328,8 @@ def main() -> None:
     else:
         print("LiteLLM's proxy: not measured (litellm is not installed here; pip install 'litellm[proxy]', "
               "or name a Python that has it with --litellm-python)")
+    if baseline is not None:
+        proxies["baseline"] = (baseline + "/v1", "auto:documentation", token)
     proxies["modelwise"] = (base + "/v1", "auto:documentation", token)
     try:
         asyncio.run(run(args, proxies))

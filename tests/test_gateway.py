@@ -381,6 +381,41 @@ def test_bench_gateway_runs():
     litellm = importlib.util.find_spec("litellm") is not None  # then measured too, apart: two lines more
     assert r.stdout.count("requests/s at 16 connections") == (4 if litellm else 2) and "added p50" in r.stdout
     assert r.stdout.count("modelwise / pass-through") == 2  # the ratio SPEC section 9 budgets
+    r = subprocess.run([sys.executable, str(root / "bench" / "gateway.py"), "--requests", "5", "--seconds",
+                        "0.2", "--rounds", "1", "--baseline-src", str(root)],
+                       capture_output=True, text=True, timeout=180, cwd=root)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.count("this tree / baseline") == 2 and r.stdout.count("this tree - baseline") == 2
+
+
+def test_bench_gateway_compares_a_baseline_tree(capsys, monkeypatch):
+    """`--baseline-src`: the two trees' latencies in blocks, each alternated with direct, either tree first
+    in turn, and the median of the rounds' differences of added p50 (here made up: no timing)."""
+    import argparse
+    import asyncio
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "gateway.py"
+    spec = importlib.util.spec_from_file_location("bench_gateway_paired", path)
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    blocks: list[tuple[str, ...]] = []
+    took = {"direct": 0.001, "baseline": 0.003, "modelwise": 0.0025}
+
+    async def latency(session, targets, n, stream, until=None, gap=0.0):
+        if n == bench.BLOCK:
+            blocks.append(tuple(targets))
+        return {name: [took[name]] * n for name in targets}
+
+    monkeypatch.setattr(bench, "_latency", latency)
+    proxies = {name: (f"http://{name}/v1", "m", "t") for name in ("direct", "baseline", "modelwise")}
+    asyncio.run(bench._paired(None, proxies, argparse.Namespace(requests=300, gap=0.0)))
+    one = [("direct", "baseline"), ("direct", "modelwise")]
+    assert blocks == 2 * (one + one[::-1] + one)  # three rounds a format, the first tree in turn
+    out = capsys.readouterr().out
+    assert out.count("3 blocks of 100") == 2 and "baseline: added p50 2.00 ms" in out
+    assert "this tree: added p50 1.50 ms" in out and "median -0.500 ms (lower in 3 of 3 rounds)" in out
 
 
 def test_bench_gateway_gap_spaces_every_sequential_request(monkeypatch):
