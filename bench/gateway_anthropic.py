@@ -78,7 +78,8 @@ def main() -> None:
     model = gb.standin_model(registry, model)
     key, token = "sk-bench-standin", "tok-bench"
     tmp = Path(tempfile.mkdtemp(prefix="mw-gateway-anthropic-bench-"))
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "STANDIN_KEY": key}
+    # this tree's modelwise (its src/ first: not whichever the interpreter has installed)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}", "STANDIN_KEY": key}
     standin, direct = gb._start([sys.executable, "-m", "tests.standin_provider"], env, r"(http://\S+/v1)")
     cfg = tmp / "config.toml"
     cfg.write_text(
