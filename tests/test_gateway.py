@@ -418,6 +418,32 @@ def test_bench_gateway_compares_a_baseline_tree(capsys, monkeypatch):
     assert "this tree: added p50 1.50 ms" in out and "median -0.500 ms (lower in 3 of 3 rounds)" in out
 
 
+def test_bench_gateway_serves_its_own_tree(monkeypatch, tmp_path):
+    """The bench starts every process with its own tree's src/ first on the path (not whichever modelwise
+    the interpreter has installed), and a --baseline-src server with that checkout's src/ first."""
+    import importlib.util
+    import os
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("bench_gateway_env", root / "bench" / "gateway.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    paths: list[str] = []
+
+    def start(cmd, env, pattern):
+        paths.append(env["PYTHONPATH"].split(os.pathsep)[0])
+        if len(paths) == 3:  # the stand-in, this tree's server, the baseline's
+            raise SystemExit(0)
+        return None, "http://127.0.0.1:9/v1"
+
+    monkeypatch.setattr(bench, "_start", start)
+    monkeypatch.setattr("sys.argv", ["gateway.py", "--baseline-src", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        bench.main()
+    assert paths == [str(root / "src"), str(root / "src"), str(tmp_path.resolve() / "src")]
+
+
 def test_bench_gateway_gap_spaces_every_sequential_request(monkeypatch):
     """`--gap` puts its pause after each request to each target (all alike), none without it."""
     import asyncio
