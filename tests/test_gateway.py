@@ -18,6 +18,8 @@ import pytest
 from tests.live import serving
 from tests.standin_provider import Behaviour, Standin
 
+ROOT = Path(__file__).resolve().parent.parent
+
 KEY = "sk-standin-provider-key-9d2f41c7"
 TOKEN = "tok-gateway-client-6b1e"
 MODELS = ("gpt-4o", "gpt-4o-mini", "claude-sonnet-4")
@@ -372,7 +374,7 @@ def test_bench_gateway_runs():
     import subprocess
     import sys
 
-    root = Path(__file__).resolve().parent.parent
+    root = ROOT
     r = subprocess.run([sys.executable, str(root / "bench" / "gateway.py"), "--requests", "5", "--seconds",
                         "0.2"], capture_output=True, text=True, timeout=120, cwd=root)
     assert r.returncode == 0, r.stderr
@@ -388,18 +390,24 @@ def test_bench_gateway_runs():
     assert r.stdout.count("this tree / baseline") == 2 and r.stdout.count("this tree - baseline") == 2
 
 
+def _bench_gateway(name: str):
+    """bench/gateway.py loaded as a module of its own (bench/ is not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "gateway.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    return bench
+
+
 def test_bench_gateway_compares_a_baseline_tree(capsys, monkeypatch):
     """`--baseline-src`: the two trees' latencies in blocks, each alternated with direct, either tree first
     in turn, and the median of the rounds' differences of added p50 (here made up: no timing)."""
     import argparse
     import asyncio
-    import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "gateway.py"
-    spec = importlib.util.spec_from_file_location("bench_gateway_paired", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_gateway("bench_gateway_paired")
     blocks: list[tuple[str, ...]] = []
     took = {"direct": 0.001, "baseline": 0.003, "modelwise": 0.0025}
 
@@ -421,14 +429,9 @@ def test_bench_gateway_compares_a_baseline_tree(capsys, monkeypatch):
 def test_bench_gateway_serves_its_own_tree(monkeypatch, tmp_path):
     """The bench starts every process with its own tree's src/ first on the path (not whichever modelwise
     the interpreter has installed), and a --baseline-src server with that checkout's src/ first."""
-    import importlib.util
     import os
 
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("bench_gateway_env", root / "bench" / "gateway.py")
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_gateway("bench_gateway_env")
     paths: list[str] = []
 
     def start(cmd, env, pattern):
@@ -441,19 +444,14 @@ def test_bench_gateway_serves_its_own_tree(monkeypatch, tmp_path):
     monkeypatch.setattr("sys.argv", ["gateway.py", "--baseline-src", str(tmp_path)])
     with pytest.raises(SystemExit):
         bench.main()
-    assert paths == [str(root / "src"), str(root / "src"), str(tmp_path.resolve() / "src")]
+    assert paths == [str(ROOT / "src"), str(ROOT / "src"), str(tmp_path.resolve() / "src")]
 
 
 def test_bench_gateway_gap_spaces_every_sequential_request(monkeypatch):
     """`--gap` puts its pause after each request to each target (all alike), none without it."""
     import asyncio
-    import importlib.util
 
-    path = Path(__file__).resolve().parent.parent / "bench" / "gateway.py"
-    spec = importlib.util.spec_from_file_location("bench_gateway_under_test", path)
-    assert spec is not None and spec.loader is not None
-    bench = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(bench)
+    bench = _bench_gateway("bench_gateway_under_test")
     events: list[object] = []
 
     async def one(session, url, body, headers, stream, until=None):
