@@ -1,6 +1,8 @@
 """The labelled corpus of tests/fixtures/inference_corpus.json as the chat requests each client sends (its
-system prompt, message layout and tools around the user's request), and the task inference's accuracy on
-it per task type. `python -m tests.inference_corpus` prints the report."""
+system prompt, message layout and tools around the user's request), the task inference's accuracy on
+it per task type, and the training of the word model the inference ships
+(src/modelwise/gateway/inference_words.json) on the corpus's `tune` prompts. `python -m
+tests.inference_corpus` prints the report; `--train` writes the word model again."""
 
 from __future__ import annotations
 
@@ -124,11 +126,53 @@ def report(result: dict[str, dict[str, Counter]], types: tuple[str, ...]) -> str
     return "\n".join(lines)
 
 
-def main() -> None:
+ALPHA = 0.5  # the word model's smoothing
+MIN_PROMPTS = 2  # a word (or pair) the model keeps is in at least this many of the prompts it learns from
+
+
+def train(doc: dict[str, Any], types: tuple[str, ...]) -> dict[str, Any]:
+    """The word model (`gateway.inference.WordModel`'s file) learned from the corpus's `tune` prompts only,
+    so that the held-out ones measure it as they measure the rules: per type, how many prompts, and for
+    each word or pair in at least MIN_PROMPTS of them, how many prompts of each type hold it."""
+    from modelwise.gateway.inference import features
+
+    index = {t: i for i, t in enumerate(types)}
+    prompts = [0] * len(types)
+    counts: dict[str, list[int]] = {}
+    for p in doc["prompts"]:
+        if p["split"] != "tune":
+            continue
+        i = index[p["type"]]
+        prompts[i] += 1
+        for f in features(request(p, doc["clients"])["messages"]):
+            counts.setdefault(f, [0] * len(types))[i] += 1
+    kept = {f: row for f, row in sorted(counts.items()) if sum(row) >= MIN_PROMPTS}
+    return {"about": "A Bernoulli naive Bayes over the words and word pairs of a request's prose, learned by "
+                     "`python -m tests.inference_corpus --train` from the tune prompts of "
+                     "tests/fixtures/inference_corpus.json (modelwise.gateway.inference.WordModel)",
+            "alpha": ALPHA, "types": list(types), "prompts": prompts, "counts": kept}
+
+
+def dump(model: dict[str, Any]) -> str:
+    """The model file's text: one word per line, so that a retraining's diff shows what changed."""
+    head = {k: v for k, v in model.items() if k != "counts"}
+    lines = [f"{json.dumps(f)}: {json.dumps(row, separators=(',', ':'))}"
+             for f, row in model["counts"].items()]
+    return json.dumps(head, indent=1)[:-2] + ',\n "counts": {\n' + ",\n".join(lines) + "\n }\n}\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
     from modelwise.core.settings import Settings
-    from modelwise.gateway.inference import infer
+    from modelwise.gateway.inference import WORDS_FILE, infer
 
     types = Settings().task_types
+    if "--train" in (sys.argv[1:] if argv is None else argv):
+        model = train(load(), types)
+        WORDS_FILE.write_text(dump(model))
+        print(f"{WORDS_FILE}: {len(model['counts'])} words and pairs from {sum(model['prompts'])} prompts")
+        return
     result = evaluate(lambda body: infer(body["messages"], types, tools=body.get("tools")), types)
     print(report(result, types))
 

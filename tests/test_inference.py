@@ -1,5 +1,7 @@
 """Task inference: its accuracy per task type on the labelled corpus (the part the rules were tuned on
-and the held-out part, reported and held to a floor), the request found inside agents' wrappers, the
+and the word model learned from, and the held-out part, reported and held to a floor), the shipped word
+model being the one the corpus trains, the rules' fast paths matching as their plain patterns do, the
+request found inside agents' wrappers, the
 config's own rules, and through the real gateway: how the type was found is recorded, tools need
 function calling, images need vision, and a request no model can serve is a 400 that records nothing."""
 
@@ -22,7 +24,7 @@ TYPES = Settings().task_types
 FIXTURES = Path(__file__).parent / "fixtures"
 TOKEN = "tok-inference-77"
 # floors: what the rules reach today with some room, so a change that loses a type's prompts fails here
-FLOOR_TUNE, FLOOR_HELD_OUT, FLOOR_PER_TYPE = 0.95, 0.85, 0.75
+FLOOR_TUNE, FLOOR_HELD_OUT, FLOOR_PER_TYPE = 0.97, 0.88, 0.85
 
 
 def test_corpus_accuracy_per_task_type(capsys):
@@ -30,7 +32,7 @@ def test_corpus_accuracy_per_task_type(capsys):
     counts = {t: sum(p["type"] == t for p in doc["prompts"]) for t in TYPES}
     assert len(doc["prompts"]) >= 120 and min(counts.values()) >= 8, counts
     held = [p for p in doc["prompts"] if p["split"] == "held-out"]
-    assert 0.25 <= len(held) / len(doc["prompts"]) <= 0.35
+    assert 0.2 <= len(held) / len(doc["prompts"]) <= 0.35
     assert {p["client"] for p in doc["prompts"]} == set(doc["clients"])
     result = inference_corpus.evaluate(
         lambda body: infer(body["messages"], TYPES, tools=body.get("tools")), TYPES
@@ -115,13 +117,82 @@ def test_the_literal_prefilter_never_hides_a_match():
     for (name, _, _, _, pattern), needs in zip(RULES, _NEEDS, strict=True):
         if needs is None:
             continue
-        folded, strings, any_of = needs
+        folded, strings, string_set = needs
+        assert set(strings) == string_set
         for text in texts:
             if pattern.search(text):
                 where = text.lower() if folded else text
-                assert any(x in where for x in strings) and any_of.search(where), (name, text[:200])
+                assert any(x in where for x in strings), (name, text[:200])
                 checked += 1
     assert checked > 300
+
+
+def _corpus_texts() -> list[str]:
+    doc = inference_corpus.load()
+    texts = []
+    for p in doc["prompts"]:
+        msgs = inference_corpus.request(p, doc["clients"])["messages"]
+        texts += [request_of(msgs), *(m["content"] for m in msgs if isinstance(m.get("content"), str))]
+    return texts
+
+
+def test_the_one_pass_string_search_finds_what_searching_each_string_finds():
+    """`_Strings.present` (one pass of a trie of every rule's strings) gives exactly the strings a
+    substring search for each of them finds, on every corpus text and on texts made of the strings
+    themselves run together (where the longest string at a place hides shorter ones)."""
+    from modelwise.gateway.inference import _NEEDS, _strings
+
+    strings = sorted({s for needs in _NEEDS if needs is not None and needs[0] for s in needs[1]})
+    texts = [t.lower() for t in _corpus_texts()]
+    texts += ["".join(strings[i::7]) for i in range(7)] + [" ".join(reversed(strings))]
+    found = _strings()
+    for text in texts:
+        assert found.present(text) == {s for s in strings if s in text}, text[:200]
+
+
+def test_the_rules_fast_patterns_match_where_their_plain_patterns_do():
+    """A rule that starts at a word boundary runs behind a lookahead of the characters its matches can
+    start with: on every corpus text it finds the same matches, at the same places, as its plain
+    pattern."""
+    import re
+
+    from modelwise.gateway.inference import _RULES, RULES
+
+    texts = _corpus_texts()
+    fast = 0
+    for (name, *_, compiled), (*_, pattern, flags) in zip(RULES, _RULES, strict=True):
+        plain = re.compile(pattern, flags)
+        fast += compiled.pattern != pattern
+        for text in texts:
+            assert [m.span() for m in compiled.finditer(text)] == [m.span() for m in plain.finditer(text)], (
+                name, text[:200])
+    assert fast >= 30  # most rules have the lookahead
+
+
+def test_the_shipped_word_model_is_the_one_the_corpus_trains():
+    """src/modelwise/gateway/inference_words.json is what `python -m tests.inference_corpus --train` makes
+    of the corpus's tune prompts today: a prompt added, relabelled or moved to the held-out part
+    without training again fails here."""
+    from modelwise.gateway.inference import WORDS_FILE
+
+    trained = inference_corpus.train(inference_corpus.load(), TYPES)
+    assert WORDS_FILE.read_text() == inference_corpus.dump(trained)
+
+
+def test_the_word_model_reads_what_no_rule_does_and_stays_out_of_what_it_never_saw():
+    from modelwise.gateway import inference
+
+    # no rule reads this; the word model has seen such requests
+    asked = [{"role": "user", "content": "what's a monad, in plain words"}]
+    assert inference.infer(asked, TYPES) == ("knowledge", "learned")
+    # words it never saw: the fallback, as before
+    assert infer([{"role": "user", "content": "zxqv blorft"}], TYPES) == ("knowledge", "default")
+    # it answers only the configured types
+    assert infer(asked, ("code_generation", "debugging"))[1] == "default"
+    # a rule's evidence weighs in: the same words with a stack trace are debugging
+    traced = [{"role": "user", "content": "what's a monad, in plain words\n\nTraceback (most recent call "
+                                          "last):\n  File \"m.py\", line 3\nTypeError: bind"}]
+    assert infer(traced, TYPES)[0] == "debugging"
 
 
 def test_a_long_request_is_read_at_its_start_and_its_end():

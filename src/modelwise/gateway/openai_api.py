@@ -32,7 +32,7 @@ from modelwise.gateway.common import Call as _Call
 from modelwise.gateway.common import Invalid as _Invalid
 from modelwise.gateway.common import dumps as _dumps
 from modelwise.gateway.common import retry_after as _retry_after
-from modelwise.gateway.inference import compile_rules
+from modelwise.gateway.inference import compile_rules, warm
 from modelwise.gateway.translate import translatable_openai
 from modelwise.gateway.usage import StreamTally, cached_of, reported
 
@@ -75,6 +75,7 @@ def mount(app: FastAPI, service: Any) -> None:
     )
     callable_sets = CallableSets()
     rules = compile_rules(gw.rules)  # the config's inference rules, tried before the built-in ones
+    warm()  # the word model read now, not on the first `auto` call
 
     def callable_set(reach: Any) -> frozenset[str]:
         return callable_sets(reach, None)  # either format: translated when needed
