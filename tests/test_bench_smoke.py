@@ -94,3 +94,20 @@ def test_route_bench_returns_figures_and_all_writes_markdown():
         rows, {k: "x" for k in ("cpu", "cores", "python", "sqlite", "os", "date", "load")}, True
     )
     assert text.count("\n| one decision") == 2
+
+
+def test_inference_bench_reports_accuracy_and_times_both_trees():
+    """bench/inference.py prints the corpus table and, with --baseline-src, both trees' µs per request
+    and their ratio (here the same tree twice, one round each way)."""
+    import subprocess
+
+    root = BENCH.parent
+    out = subprocess.run([sys.executable, str(BENCH / "inference.py"), "--rounds", "2", "--passes", "1",
+                          "--baseline-src", str(root)], capture_output=True, text=True, check=True,
+                         timeout=300, cwd=root).stdout
+    assert "all types" in out and "held-out" in out
+    times = {line.split(":")[0]: line for line in out.splitlines() if "us per request" in line}
+    assert set(times) == {"baseline", "this tree"}
+    assert "(median of 2 rounds" in times["this tree"]
+    ratio = float(out.rsplit("this tree / baseline: ", 1)[1].split()[0])
+    assert 0.2 < ratio < 5
