@@ -588,8 +588,8 @@ WORDS_MARGIN = 3.0
 # learned of each type's prompts in general (short questions are knowledge), and a rule's clear evidence
 # must outweigh them
 WORDS_CAP = 8.0
-# how many of a request's words (and pairs) the word model must know to be trusted fully; with fewer its
-# log-odds are mostly what it has learned of each type's prompts in general, and count for less
+# how many of a request's words (and pairs) the word model must know to be trusted fully (with fewer,
+# its log-odds count for less)
 WORDS_FULL_FROM = 3
 _WORD = re.compile(r"[a-z][a-z0-9_+#.'-]*[a-z0-9+#]|[a-z]")
 
@@ -677,11 +677,13 @@ def infer(
     tools: Any = None,
     rules: Sequence[tuple[str, str, str, re.Pattern[str]]] = (),
 ) -> tuple[str, str]:
-    """(task type, how it was found: `rule:NAME` or `default`) for a chat request. `rules` (from
-    `compile_rules`) are tried first, in order, and the first that matches decides; then the built-in
-    rules weigh in on the request, its code and a short system prompt (at half weight). With no match:
-    code generation when the request holds code or tools come with it, else knowledge. Only types in
-    `task_types` are answered."""
+    """(task type, how it was found: `rule:NAME`, `learned` or `default`) for a chat request. `rules`
+    (from `compile_rules`) are tried first, in order, and the first that matches decides; then the
+    built-in rules weigh in on the request, its code and a short system prompt (at half weight), with
+    the word model's log-odds of the request's prose (`RULE_WEIGHT`, `WORDS_CAP`, `WORDS_FULL_FROM`): a
+    type with rule evidence is named by its strongest rule, one the words alone chose (by at least
+    `WORDS_MARGIN` when no rule matched) is `learned`. With neither: code generation when the request
+    holds code or tools come with it, else knowledge. Only types in `task_types` are answered."""
     request = request_of(messages)
     system = system_of(messages)
     known = set(task_types)
