@@ -125,3 +125,14 @@ def fmt(value: float | None, unit: str) -> str:
         return f"{value:,.0f}/s"
     digits = 1 if value >= 10 else 2
     return f"{value:,.{digits}f} {unit}"
+
+
+def source_dir(given: str) -> str:
+    """The folder to put on PYTHONPATH for `--baseline-src DIR`: a checkout (DIR/src/modelwise) or its
+    src/ itself (DIR/modelwise). Anything else stops the bench: a path without the package would have
+    the "baseline" import the installed modelwise, which is this tree's, and compare the tree with itself."""
+    path = Path(given).resolve()
+    for src in (path / "src", path):
+        if (src / "modelwise" / "__init__.py").is_file():
+            return str(src)
+    raise SystemExit(f"--baseline-src {given}: no modelwise package in it or in its src/")

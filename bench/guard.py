@@ -56,14 +56,17 @@ def _run(src: str, n: int) -> float:
 
 
 def main() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import source_dir
+
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200_000, help="requests per run (default 200,000)")
     ap.add_argument("--rounds", type=int, default=3, help="runs of each tree (default 3)")
-    ap.add_argument("--baseline-src", metavar="DIR", help="another checkout's src/ to compare against")
+    ap.add_argument("--baseline-src", metavar="DIR", help="another checkout (or its src/) to compare against")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     here = str(Path(__file__).resolve().parent.parent / "src")
-    sides = [("baseline", args.baseline_src)] if args.baseline_src else []
+    sides = [("baseline", source_dir(args.baseline_src))] if args.baseline_src else []
     sides.append(("this", here))
     us: dict[str, list[float]] = {name: [] for name, _ in sides}
     for _ in range(max(1, args.rounds)):

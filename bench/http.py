@@ -233,10 +233,13 @@ def compare(args: argparse.Namespace) -> None:
     """This tree against `--baseline-src`, alternating (baseline first) so load drifts hit both."""
     import statistics
 
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from _common import source_dir
+
     here = str(Path(__file__).resolve().parent.parent / "src")
     rates: dict[str, list[float]] = {"baseline": [], "this": []}
     for _ in range(max(1, args.rounds)):
-        for side, src in (("baseline", args.baseline_src), ("this", here)):
+        for side, src in (("baseline", source_dir(args.baseline_src)), ("this", here)):
             args.src = src
             r = run(args)
             if r["errors"]:
@@ -277,9 +280,8 @@ def main() -> None:
     ap.add_argument(
         "--baseline-src",
         metavar="DIR",
-        help="also serve from this source tree (e.g. after `git archive main src model_registry.json | "
-        "tar -x -C /tmp/base`, /tmp/base/src), alternating with this one --rounds times, and print this "
-        "tree's ratio to it",
+        help="also serve from another checkout (or its src/; e.g. `git worktree add /tmp/base main`, "
+        "/tmp/base), alternating with this one --rounds times, and print this tree's ratio to it",
     )
     ap.add_argument("--rounds", type=int, default=2, help="with --baseline-src: runs of each (default 2)")
     ap.add_argument("--json", action="store_true")

@@ -111,3 +111,15 @@ def test_inference_bench_reports_accuracy_and_times_both_trees():
     assert "(median of 2 rounds" in times["this tree"]
     ratio = float(out.rsplit("this tree / baseline: ", 1)[1].split()[0])
     assert 0.2 < ratio < 5
+
+
+def test_a_baseline_is_a_checkout_or_its_src_and_nothing_else(tmp_path):
+    """`--baseline-src` (bench/http.py, bench/guard.py) takes a checkout or its src/; a folder without
+    the package stops the bench, which would otherwise serve the installed modelwise (this tree's) as the
+    baseline and compare the tree with itself."""
+    source_dir = sys.modules["_common"].source_dir
+    root = BENCH.parent
+    assert source_dir(str(root)) == str(root / "src")
+    assert source_dir(str(root / "src")) == str(root / "src")
+    with pytest.raises(SystemExit, match="no modelwise package"):
+        source_dir(str(tmp_path))
