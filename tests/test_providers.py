@@ -404,3 +404,25 @@ def test_listing_provider_agrees_with_the_price_map_for_every_builtin(price_map)
         assert key.endswith(upstream)
         served += 1
     assert served > 300
+
+
+def test_offer_outside_the_reach_is_the_cheapest_of_the_model_asked_about(make_service):
+    """`Context.offer_for` keeps each model's cheapest offer (asked for every candidate row of a /route);
+    a model of the same id with other offers or other prices (a reload, a re-priced copy) gets its own."""
+    import dataclasses
+
+    from modelwise.core.providers import OfferRef
+
+    ctx = make_service().ctx
+    assert not ctx.reach.active  # no provider configured: the registry's own offers are named
+    m = ctx.registry.get("gpt-4o")
+    dear, cheap = OfferRef("a", "gpt-4o", 5.0, 10.0), OfferRef("b", "gpt-4o-x", 1.0, 2.0)
+    two = dataclasses.replace(m, offers=(dear, cheap))
+    assert ctx.offer_for(two) == cheap
+    assert ctx.offer_for(dataclasses.replace(two, name="the same offers")) == cheap
+    assert ctx.offer_for(dataclasses.replace(m, offers=(dear,))) == dear
+    bare = dataclasses.replace(m, offers=())
+    assert ctx.offer_for(bare).input_per_1m == m.input_per_1m
+    dearer = dataclasses.replace(bare, input_per_1m=m.input_per_1m * 3)
+    assert ctx.offer_for(dearer).input_per_1m == m.input_per_1m * 3
+    assert ctx.offer_for(two) == cheap

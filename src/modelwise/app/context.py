@@ -86,6 +86,9 @@ class Context:
         self._calibration_lock = threading.Lock()
         self._learned = Learned()
         self._capabilities: tuple[Registry, frozenset[str]] | None = None
+        # per model id, for `offer_for` outside the reachable set: what the model listed (its offers, or
+        # itself when it lists none), its own prices and the cheapest of its offers
+        self._listed_offer: dict[str, tuple[Any, tuple[float, float], Any]] = {}
         self._group_commit: GroupCommitter | None = None
         # the what-if's replay engines per setting changes, and today's records read for the console
         self.replayers: dict[tuple, Any] = {}
@@ -217,9 +220,20 @@ class Context:
         o = self.reach.offer(model.id)
         if o is not None:
             return o
+        # Every candidate row of a decision outside the reachable set asks this (each of the model's
+        # offers rebuilt and priced, ~0.2 ms a /route): the answer is the model's, made once. A model replaced
+        # by one with the same id (a reload, `priced_as`) is recognised by its offers (or itself, when it
+        # lists none) and its own prices, which an offer that gives none takes.
+        listed = getattr(model, "offers", None) or model
+        prices = (model.input_per_1m, model.output_per_1m)
+        hit = self._listed_offer.get(model.id)
+        if hit is not None and hit[0] is listed and hit[1] == prices:
+            return hit[2]
         from modelwise.core.providers import offers_of
 
-        return min(offers_of(model), key=lambda x: x.blended_per_1m)
+        o = min(offers_of(model), key=lambda x: x.blended_per_1m)
+        self._listed_offer[model.id] = (listed, prices, o)
+        return o
 
     def ranking(
         self,
