@@ -508,3 +508,33 @@ def test_parallel_routes_never_overspend(make_service, tmp_path, cli_env, group_
             assert tier_spent <= budget * share + 1e-9, (day, tier)
     # and it did spend: the check is not vacuous
     assert max(sum(r["reserved"] for r in rows if r["day"] == d) for d in days) > budget * 0.5
+
+
+def test_route_on_its_own_path_answers_as_fastapi_would(client, svc, monkeypatch):
+    """POST /route skips FastAPI's routing and middlewares (server._direct); what they would answer it
+    still answers: a failure inside is the one-line 500 and is logged, a ModelwiseError its own status,
+    a query string goes FastAPI's way (its unknown parameter named), and none of them records anything."""
+    from modelwise.core.errors import LedgerError
+    from modelwise.server import create_app
+
+    assert "/route" in create_app(svc).fastapi.state.direct
+    task = json.dumps({"type": "debugging", "description": "fix the flaky login test"})
+    r = client.post("/route?dryrun=1", content=task)
+    assert one_line_error(r, 422) == "unknown query parameter(s) dryrun (it takes none)"
+
+    def broken(*_a, **_k):
+        raise RuntimeError("the ranking broke")
+
+    for name in ("submit_task", "route_mapping"):
+        monkeypatch.setattr(svc, name, broken)
+    assert one_line_error(client.post("/route", content=task), 500) == "internal error: RuntimeError"
+
+    def unwritable(*_a, **_k):
+        raise LedgerError("ledger l.sqlite3: the disk is full\nsecond line")
+
+    for name in ("submit_task", "route_mapping"):
+        monkeypatch.setattr(svc, name, unwritable)
+    assert one_line_error(client.post("/route", content=task), 503) == (
+        "ledger l.sqlite3: the disk is full second line")
+    stats = client.get("/stats").json()
+    assert stats["costStatistics"]["totalTasks"] == 0 and stats["refused"] == 0

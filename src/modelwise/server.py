@@ -301,7 +301,7 @@ class Guard:
             return await receive()
 
         direct = self.direct.get(scope["path"]) if method == "POST" else None
-        if direct is not None:  # a gateway call: straight to its handler (gateway.common.post)
+        if direct is not None:  # /route or a gateway call: to its handler (_direct, gateway.common.post)
             await direct(scope, replay, send)
             return
         await self.app(scope, replay, send)
@@ -452,6 +452,32 @@ def _document_values(
                     text["enum"] = list(MODEL_SORTS)
 
 
+def _direct(app: Any, path: str, handler: Callable[[Request], Awaitable[Response]]) -> None:
+    """Serve `POST path` also through `app.state.direct`, which the guard calls straight after its
+    checks: `handler` without FastAPI's routing, dependency solving and middlewares, which cost a routed
+    call about as much as the routing and the ledger together. What they would do is done here: a
+    query string goes the FastAPI way (its check of unknown parameters), and an exception is answered
+    by the app's own handler for it, as FastAPI would answer it."""
+    async def direct(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("query_string"):
+            await app(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        try:
+            response = await handler(request)
+        except Exception as exc:  # noqa: BLE001 - answered by the app's handler for it, as FastAPI does
+            handlers = app.exception_handlers
+            answer = next(handlers[k] for k in type(exc).__mro__ if k in handlers)
+            if not isinstance(exc, (ModelwiseError, RequestValidationError, StarletteHTTPException)):
+                _log.exception("%s failed", path)
+            response = await answer(request, exc)
+        await response(scope, receive, send)
+
+    if not hasattr(app.state, "direct"):
+        app.state.direct = {}
+    app.state.direct[path] = direct
+
+
 def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY) -> Any:
     """The FastAPI app over `service` (a TokenOptimizationService), wrapped in the token and size guard.
     With `token`, every route but /health needs `Authorization: Bearer <token>`."""
@@ -535,6 +561,8 @@ def create_app(service: Any, token: str | None = None, max_body: int = MAX_BODY)
         else:
             result = await run_in_threadpool(service.route_mapping, task.as_task())
         return _out(RouteOut, result, route_status(result))
+
+    _direct(app, "/route", route)
 
     @app.post(
         "/route/batch",
