@@ -83,6 +83,23 @@ def test_models_lists_auto_types_and_reachable_models(gateway):
     assert sorted(i for i in ids if not i.startswith("auto")) == sorted(MODELS)
 
 
+def test_one_model_is_retrieved_as_listed_and_an_unknown_one_is_a_404(gateway, standin):
+    """The SDK's `models.retrieve` (GET /v1/models/ID, ids with ':' or '/' included) answers the listing's
+    object; an id the gateway does not serve is the OpenAI 404 `model_not_found`, and nothing is called."""
+    svc, base, client = gateway()
+    listed = {m.id: m for m in client.models.list()}
+    for mid in ("auto", "auto:debugging", *MODELS):
+        got = client.models.retrieve(mid)
+        assert got == listed[mid] and got.id == mid
+    calls = len(standin.requests)
+    for mid in ("gpt-5-nonexistent", "vendor/some-model", "auto:nonsense"):
+        with pytest.raises(openai.NotFoundError) as err:
+            client.models.retrieve(mid)
+        assert err.value.code == "model_not_found" and mid in err.value.message
+    assert len(standin.requests) == calls
+    assert httpx.get(f"{base}/v1/models/auto").status_code == 401  # the token, as on the listing
+
+
 def test_routed_answer_passes_through_and_settles_at_reported_usage(gateway, standin):
     standin.behaviour = Behaviour(usage=(57, 9))
     svc, _, client = gateway()

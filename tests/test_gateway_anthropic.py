@@ -114,6 +114,19 @@ def test_models_listed_in_the_anthropic_format(gateway):
     assert next(m for m in listed if m.id == "claude-sonnet-4").display_name == "Claude Sonnet 4"
 
 
+def test_one_model_is_retrieved_in_the_anthropic_format(gateway):
+    """`client.models.retrieve` (GET /v1/models/ID with `anthropic-version`): the listing's object, and
+    the Anthropic 404 `not_found_error` for an id the gateway does not serve."""
+    _, _, client = gateway(openai=True)
+    got = client.models.retrieve("claude-sonnet-4")
+    assert (got.id, got.display_name, got.type) == ("claude-sonnet-4", "Claude Sonnet 4", "model")
+    assert client.models.retrieve("auto:code_review").id == "auto:code_review"
+    with pytest.raises(anthropic.NotFoundError) as err:
+        client.models.retrieve("claude-nonexistent-9")
+    assert err.value.body["error"]["type"] == "not_found_error"
+    assert "claude-nonexistent-9" in err.value.body["error"]["message"]
+
+
 def test_routed_answer_passes_through_and_settles_at_reported_usage_and_cache_prices(gateway, standin):
     standin.behaviour = Behaviour(usage=(570, 9), cached=300, cache_write=200)
     svc, _, client = gateway()

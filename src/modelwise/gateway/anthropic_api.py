@@ -76,9 +76,9 @@ def _broke(exc: BaseException) -> bytes:
     return b"event: error\ndata: " + body + b"\n\n"
 
 
-def models_body(service: Any) -> bytes:
-    """`GET /v1/models` as the Anthropic format lists models (asked for with an `anthropic-version`
-    header, as Claude Code does): auto, auto:TYPE and the models the gateway calls (in either format)."""
+def models_listed(service: Any) -> list[dict[str, Any]]:
+    """The models as the Anthropic format lists them (asked for with an `anthropic-version` header, as
+    Claude Code does): auto, auto:TYPE and the models the gateway calls (in either format)."""
     reach = service.reach
     ids = [AUTO, *(f"{AUTO}:{t}" for t in service.settings.task_types), *callable_ids(reach, None)]
     data = []
@@ -86,7 +86,14 @@ def models_body(service: Any) -> bytes:
         spec = None if mid.startswith(AUTO) else service.registry.resolve(mid)
         name = spec.name if spec is not None else f"modelwise {mid}"
         data.append({"type": "model", "id": mid, "display_name": name, "created_at": "1970-01-01T00:00:00Z"})
-    return orjson.dumps({"data": data, "has_more": False, "first_id": ids[0], "last_id": ids[-1]})
+    return data
+
+
+def models_body(service: Any) -> bytes:
+    """`GET /v1/models` in the Anthropic format."""
+    data = models_listed(service)
+    first, last = data[0]["id"], data[-1]["id"]
+    return orjson.dumps({"data": data, "has_more": False, "first_id": first, "last_id": last})
 
 
 def _check(body: dict[str, Any]) -> tuple[list[dict[str, Any]], Any, Any]:

@@ -80,12 +80,7 @@ def mount(app: FastAPI, service: Any) -> None:
     def callable_set(reach: Any) -> frozenset[str]:
         return callable_sets(reach, None)  # either format: translated when needed
 
-    @app.get("/v1/models", include_in_schema=False)
-    async def models(request: Request) -> Response:
-        if "anthropic-version" in request.headers:  # Claude Code and the Anthropic SDK: their listing
-            from modelwise.gateway.anthropic_api import models_body
-
-            return Response(models_body(service), media_type="application/json")
+    def listed() -> list[dict[str, Any]]:
         reach = service.reach
         data = [{"id": AUTO, "object": "model", "created": 0, "owned_by": "modelwise"}]
         data += [
@@ -95,7 +90,35 @@ def mount(app: FastAPI, service: Any) -> None:
             {"id": mid, "object": "model", "created": 0, "owned_by": reach.offers[mid].provider}
             for mid in callable_ids(reach, None)
         ]
-        return Response(orjson.dumps({"object": "list", "data": data}), media_type="application/json")
+        return data
+
+    @app.get("/v1/models", include_in_schema=False)
+    async def models(request: Request) -> Response:
+        if "anthropic-version" in request.headers:  # Claude Code and the Anthropic SDK: their listing
+            from modelwise.gateway.anthropic_api import models_body
+
+            return Response(models_body(service), media_type="application/json")
+        return Response(orjson.dumps({"object": "list", "data": listed()}), media_type="application/json")
+
+    @app.get("/v1/models/{model_id:path}", include_in_schema=False)
+    async def model(model_id: str, request: Request) -> Response:
+        """One model of the listing (the SDKs' `models.retrieve`), in the format the request speaks; an id
+        the registry knows under another name is answered under the name the listing gives it."""
+        anthropic = "anthropic-version" in request.headers
+        if anthropic:
+            from modelwise.gateway.anthropic_api import error as anthropic_error
+            from modelwise.gateway.anthropic_api import models_listed
+
+            data = models_listed(service)
+        else:
+            data = listed()
+        spec = None if model_id.startswith(AUTO) else service.registry.resolve(model_id)
+        wanted = {model_id, spec.id} if spec is not None else {model_id}
+        found = next((m for m in data if m["id"] in wanted), None)
+        if found is not None:
+            return Response(orjson.dumps(found), media_type="application/json")
+        why = f"model {_dumps(model_id)[:80]} is not one the gateway serves (GET /v1/models lists them)"
+        return anthropic_error(404, why) if anthropic else error(404, why)
 
     async def chat(request: Request) -> Response:
         try:
