@@ -221,9 +221,9 @@ class Context:
         if o is not None:
             return o
         # Every candidate row of a decision outside the reachable set asks this (each of the model's
-        # offers rebuilt and priced, ~0.2 ms a /route): the answer is the model's, made once. A model replaced
-        # by one with the same id (a reload, `priced_as`) is recognised by its offers (or itself, when it
-        # lists none) and its own prices, which an offer that gives none takes.
+        # offers rebuilt and priced, ~0.2 ms a /route): the answer is the model's, made once. A model
+        # replaced by one with the same id (a reload, `priced_as`) is recognised by its offers (or
+        # itself, when it lists none) and its own prices, which an offer that gives none takes.
         listed = getattr(model, "offers", None) or model
         prices = (model.input_per_1m, model.output_per_1m)
         hit = self._listed_offer.get(model.id)
