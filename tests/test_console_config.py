@@ -62,6 +62,32 @@ async def test_saving_weights_and_theme_keeps_the_comments(make_service) -> None
               'daily_budget = 5.0  # dollars, reviewed monthly\ntheme = "ledger-green"\n')
 
 
+async def test_a_save_made_while_the_watcher_reads_the_one_before_stays_quiet(make_service) -> None:
+    """The race CI once lost: the watcher reads the weights save again and, while it does, the theme
+    is saved. The save it read is still the console's own, so neither is announced as an edit."""
+    svc = make_service(config=COMMENTED)
+    path = svc.paths.config
+    app = ModelwiseApp(svc, cursor_blink=False)
+    reload, reloads = svc.reload, []
+
+    def reload_while_saving(**kwargs):
+        done = reload(**kwargs)
+        if not reloads:  # the first read again: the console saves the theme meanwhile
+            app.save_config({"theme": "ledger-green"})
+        reloads.append(done)
+        return done
+
+    svc.reload = reload_while_saving
+    async with app.run_test(size=(100, 30)) as pilot:
+        await settle(pilot)
+        app.query_one("#w-performance").focus()
+        await pilot.press("plus", "right_square_bracket", "ctrl+s")
+        await wait_for(pilot, lambda: len(reloads) == 2 and svc.settings.theme == "ledger-green", timeout=5)
+        await settle(pilot)
+        assert notes(app, "Settings applied") == []
+    assert "performance = 0.36" in path.read_text() and 'theme = "ledger-green"' in path.read_text()
+
+
 async def test_an_edited_config_is_followed_and_a_broken_one_refused(make_service) -> None:
     svc = make_service(config=COMMENTED)
     path = svc.paths.config

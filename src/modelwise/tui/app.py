@@ -8,6 +8,7 @@ own every state change."""
 from __future__ import annotations
 
 import threading
+from collections import deque
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -191,7 +192,11 @@ class ModelwiseApp(App[None]):
         self._watch_stop = threading.Event()  # set on unmount: the watchers' threads end with the app
         self._reread = threading.Event()  # set when the settings changed: the ledger watcher reads again
         self._config_restarts = 0
-        self._own_config: bytes | None = None  # the config as the console's last save wrote it
+        # The config as the console's recent saves wrote it, and a lock that the save and the config
+        # watcher share: a save is recorded before the watcher can judge what it wrote, and a save made
+        # while the watcher reads the one before is still known as the console's own.
+        self._own_configs: deque[bytes] = deque(maxlen=8)
+        self._own_lock = threading.Lock()
         # Whether compose() built the panes: until then a layout or pane change only sets the value, and
         # compose uses it. (`App.is_mounted` is a method taking a widget, not a flag: always truthy.)
         self._panes_built = False
@@ -556,10 +561,17 @@ class ModelwiseApp(App[None]):
 
     @work(thread=True, exclusive=False, exit_on_error=False, group="config", name="save config")
     def save_config_worker(self, what: str, updates: dict[str, Any], weights: Weights | None = None) -> None:
-        path = self.service.save_config(updates)
-        with suppress(OSError):
-            self._own_config = path.read_bytes()
+        path = self.save_config(updates)
         self.post_message(ConfigSaved(what, str(path), weights))
+
+    def save_config(self, updates: dict[str, Any]) -> Path:
+        """Write `updates` into the config and remember what was written as the console's own, so the
+        config watcher reads it again quietly (the save is reported on its own)."""
+        with self._own_lock:
+            path = self.service.save_config(updates)
+            with suppress(OSError):
+                self._own_configs.append(path.read_bytes())
+        return path
 
     @on(ConfigSaved)
     def _saved(self, message: ConfigSaved) -> None:

@@ -85,7 +85,8 @@ def poll_files(app: ModelwiseApp, worker: Worker[None]) -> None:
                     app.post_message(ConfigRefused(f"{what} change not applied", error))
                 else:
                     app._reread.set()
-                    own = now[0] == app._own_config and not registry_changed
+                    with app._own_lock:
+                        own = now[0] in app._own_configs and not registry_changed
                     app.post_message(ConfigReloaded(done["config"], done["registry"], old, own))
             seen = now
     finally:
