@@ -8,7 +8,6 @@ own every state change."""
 from __future__ import annotations
 
 import threading
-from collections import deque
 from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -42,6 +41,7 @@ from modelwise.tui.messages import (
     ServiceReady,
 )
 from modelwise.tui.themes import load_themes
+from modelwise.tui.watchers import OwnSaves
 
 # The panes, the service and what they import load after the first frame (in the service's worker):
 # only the layout's own widgets are needed to draw it.
@@ -192,11 +192,7 @@ class ModelwiseApp(App[None]):
         self._watch_stop = threading.Event()  # set on unmount: the watchers' threads end with the app
         self._reread = threading.Event()  # set when the settings changed: the ledger watcher reads again
         self._config_restarts = 0
-        # The config as the console's recent saves wrote it, and a lock that the save and the config
-        # watcher share: a save is recorded before the watcher can judge what it wrote, and a save made
-        # while the watcher reads the one before is still known as the console's own.
-        self._own_configs: deque[bytes] = deque(maxlen=8)
-        self._own_lock = threading.Lock()
+        self._own_saves = OwnSaves()  # the config as the console's recent saves wrote it
         # Whether compose() built the panes: until then a layout or pane change only sets the value, and
         # compose uses it. (`App.is_mounted` is a method taking a widget, not a flag: always truthy.)
         self._panes_built = False
@@ -565,13 +561,8 @@ class ModelwiseApp(App[None]):
         self.post_message(ConfigSaved(what, str(path), weights))
 
     def save_config(self, updates: dict[str, Any]) -> Path:
-        """Write `updates` into the config and remember what was written as the console's own, so the
-        config watcher reads it again quietly (the save is reported on its own)."""
-        with self._own_lock:
-            path = self.service.save_config(updates)
-            with suppress(OSError):
-                self._own_configs.append(path.read_bytes())
-        return path
+        """Write `updates` into the config as the console's own: the watcher reads it again quietly."""
+        return self._own_saves.save(lambda: self.service.save_config(updates))
 
     @on(ConfigSaved)
     def _saved(self, message: ConfigSaved) -> None:

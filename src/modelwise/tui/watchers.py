@@ -1,17 +1,22 @@
 """The console's watcher threads: the ledger (another process's decisions, the day turning, the spend
 line moving on) and the config and registry files (an edit put in force within a second, or the reason
-it cannot be). Each polls with a plain `time.sleep`: a timed wait on a lock never returns under
+it cannot be), with the record of the console's own saves, which the config watcher reads again
+quietly. Each polls with a plain `time.sleep`: a timed wait on a lock never returns under
 libfaketime (it fakes CLOCK_MONOTONIC, which `sem_clockwait` reads unfaked), and CI runs the console's
 tests under it."""
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelwise.core.errors import ModelwiseError, RegistryError
 from modelwise.tui.messages import ConfigRefused, ConfigReloaded, LedgerChanged
-from modelwise.tui.state import read_state
 
 if TYPE_CHECKING:
     from textual.worker import Worker
@@ -22,6 +27,8 @@ if TYPE_CHECKING:
 def poll_ledger(app: ModelwiseApp, worker: Worker[None]) -> None:
     """Poll PRAGMA data_version on this thread's own connection; post a snapshot when another
     connection committed, the day turned, or `refresh_seconds` passed (the spend line moves on)."""
+    from modelwise.tui.state import read_state
+
     svc = app.service
     ledger = svc.ledger
     last: tuple[int, str] | None = None
@@ -45,6 +52,30 @@ def poll_ledger(app: ModelwiseApp, worker: Worker[None]) -> None:
             time.sleep(app.poll_interval)
     finally:
         ledger.release()
+
+
+class OwnSaves:
+    """The config as the console's recent saves wrote it, so the config watcher reads them again
+    quietly (each save is reported on its own). A save and the watcher's judgement share a lock: a
+    save is recorded before the watcher can judge what it wrote, and one made while the watcher reads
+    the save before it leaves that one still known as the console's own."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self._written: deque[bytes] = deque(maxlen=keep)
+        self._lock = threading.Lock()
+
+    def save(self, write: Callable[[], Path]) -> Path:
+        """Run `write` (which returns the file it wrote) and remember what the file now holds."""
+        with self._lock:
+            path = write()
+            with suppress(OSError):
+                self._written.append(path.read_bytes())
+        return path
+
+    def wrote(self, content: Any) -> bool:
+        """Whether `content` (the config's bytes) is what one of the recent saves wrote."""
+        with self._lock:
+            return content in self._written
 
 
 def file_stamps(paths: Any) -> tuple[Any, Any]:
@@ -85,8 +116,7 @@ def poll_files(app: ModelwiseApp, worker: Worker[None]) -> None:
                     app.post_message(ConfigRefused(f"{what} change not applied", error))
                 else:
                     app._reread.set()
-                    with app._own_lock:
-                        own = now[0] in app._own_configs and not registry_changed
+                    own = app._own_saves.wrote(now[0]) and not registry_changed
                     app.post_message(ConfigReloaded(done["config"], done["registry"], old, own))
             seen = now
     finally:
