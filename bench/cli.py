@@ -9,7 +9,11 @@ budget (at most 6 times `python -c pass`, timed in turn with it) applies to the 
 CPU time (user + system of the child) is printed beside the wall time: on a busy machine it moves less
 than the wall time does.
 
-Run: python bench/cli.py [--runs N]"""
+With `--baseline-src DIR` it times this tree against another checkout instead, in turn in one run: each
+as `python -m modelwise route --json` with its own `src/` first on PYTHONPATH and its own ledger and
+cache, and prints both medians (wall and CPU) and their ratio.
+
+Run: python bench/cli.py [--runs N] [--baseline-src DIR]"""
 
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cold_env, figure, print_table, wall  # noqa: E402
+from _common import cold_env, figure, print_table, source_dir, wall  # noqa: E402
 
 PASS_TIMES = 6.0  # the budget: this many times `python -c pass`, measured in the same run
 ARGS = ["route", "code_generation", "Create a React component", "--json"]
@@ -71,10 +75,46 @@ def run(runs: int = 20, quick: bool = False) -> list[dict]:
     return rows
 
 
+def compare(baseline: str, runs: int = 20) -> dict[str, float]:
+    """This tree's cold `route` against the checkout at `baseline`, in turn (which goes first
+    alternating), each tree with its own src/ on PYTHONPATH, ledger and cache. Returns the medians (ms)
+    and the ratio this / baseline of the wall and CPU times."""
+    trees = {"baseline": source_dir(baseline), "this": str(Path(__file__).resolve().parents[1] / "src")}
+    module = [sys.executable, "-m", "modelwise", *ARGS]
+    with tempfile.TemporaryDirectory() as tmp:
+        envs = {}
+        for side, src in trees.items():
+            folder = Path(tmp) / side
+            folder.mkdir()
+            envs[side] = cold_env(folder, PYTHONPATH=src)
+            wall(module, envs[side])  # validates, caches and compiles this tree's bytecode
+        samples: dict[str, list[tuple[float, float]]] = {side: [] for side in trees}
+        for i in range(runs):
+            for side in (("baseline", "this") if i % 2 == 0 else ("this", "baseline")):
+                samples[side].append(wall(module, envs[side]))
+    out: dict[str, float] = {}
+    for side, xs in samples.items():
+        out[f"{side}_wall"] = statistics.median(w for w, _ in xs)
+        out[f"{side}_cpu"] = statistics.median(c for _, c in xs)
+    out["wall_ratio"] = out["this_wall"] / out["baseline_wall"]
+    out["cpu_ratio"] = out["this_cpu"] / out["baseline_cpu"]
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--baseline-src", metavar="DIR", help="another checkout (or its src/) to time against")
     args = ap.parse_args()
+    if args.baseline_src:
+        got = compare(args.baseline_src, args.runs)
+        print(
+            f"python -m modelwise route --json, cold, {args.runs} runs of each in turn: "
+            f"this tree {got['this_wall']:.1f} ms (CPU {got['this_cpu']:.0f}), baseline "
+            f"{got['baseline_wall']:.1f} ms (CPU {got['baseline_cpu']:.0f}); ratio {got['wall_ratio']:.3f} "
+            f"(CPU {got['cpu_ratio']:.3f})"
+        )
+        return 0
     rows = run(args.runs)
     print_table(rows)
     for r in rows:

@@ -24,15 +24,16 @@ def _load_bench():
     try:
         import _common  # noqa: F401
         import all as all_bench
+        import cli as cli_bench
         import route as route_bench
         import stats as stats_bench
     finally:
         while str(BENCH) in sys.path:
             sys.path.remove(str(BENCH))
-    return all_bench, route_bench, stats_bench
+    return all_bench, cli_bench, route_bench, stats_bench
 
 
-all_bench, route_bench, stats_bench = _load_bench()
+all_bench, cli_bench, route_bench, stats_bench = _load_bench()
 
 
 def _tables(path: Path) -> dict[str, list[tuple]]:
@@ -123,3 +124,19 @@ def test_a_baseline_is_a_checkout_or_its_src_and_nothing_else(tmp_path):
     assert source_dir(str(root / "src")) == str(root / "src")
     with pytest.raises(SystemExit, match="no modelwise package"):
         source_dir(str(tmp_path))
+
+
+def test_the_cli_bench_times_the_baseline_tree_it_was_given(tmp_path, monkeypatch):
+    """`bench/cli.py --baseline-src DIR` runs DIR's modelwise, not the installed one (this tree's): a
+    stand-in package there counts its runs, and this tree's real `route` runs beside it."""
+    package = tmp_path / "base" / "src" / "modelwise"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "__main__.py").write_text(
+        "import os\nwith open(os.environ['MW_BENCH_MARK'], 'a') as fh:\n    fh.write('baseline\\n')\n"
+    )
+    mark = tmp_path / "mark"
+    monkeypatch.setenv("MW_BENCH_MARK", str(mark))
+    got = cli_bench.compare(str(tmp_path / "base"), runs=2)
+    assert mark.read_text().splitlines() == ["baseline"] * 3  # the warm-up run and two timed ones
+    assert got["this_wall"] > 0 and got["wall_ratio"] == got["this_wall"] / got["baseline_wall"]
