@@ -127,3 +127,30 @@ def test_a_plain_route_imports_no_argparse(cli_env):
         [sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, **cli_env}
     )
     assert out.stdout.split() == ["0", "False"], out.stderr
+
+
+def test_a_recorded_route_in_utc_loads_neither_openssl_nor_zoneinfo(cli_env, tmp_path):
+    """A cold `route` that records, on a machine and ledger in UTC, takes the description's digest from
+    the interpreter's own SHA-256 and the day from the stdlib's UTC: hashlib would load OpenSSL and
+    zoneinfo its zone files' search path, ~2 ms each of a process an agent starts for every call."""
+    code = (
+        "import sys, io, contextlib, modelwise.cli as c\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    rc = c.main(['route', 'documentation', 'token sk-abc123def456ghi789jkl0', '--json'])\n"
+        "print(rc, *sorted(m for m in ('hashlib', '_hashlib', 'zoneinfo') if m in sys.modules))"
+    )
+    (tmp_path / "cli-config.toml").write_text('store_descriptions = "hash"\n')
+    env = {**os.environ, **cli_env, "TZ": "UTC"}
+    runs = [subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+            for _ in range(2)]  # the first validates the registry and config (pydantic) and caches them
+    assert runs[0].stdout.split()[0] == "0", runs[0].stderr
+    assert runs[1].stdout.split() == ["0"], runs[1].stderr
+    import sqlite3
+
+    with sqlite3.connect(cli_env["MODELWISE_LEDGER"]) as conn:
+        stored = [r[0] for r in conn.execute("SELECT description FROM decisions")]
+        zone = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
+    import hashlib
+
+    digest = "sha256:" + hashlib.sha256(b"token sk-abc123def456ghi789jkl0").hexdigest()
+    assert stored == [digest, digest] and zone == ("UTC",)
