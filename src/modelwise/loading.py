@@ -10,7 +10,6 @@ import gc
 import json
 import marshal
 import os
-import pickle
 from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,9 +17,9 @@ from typing import Any
 
 from modelwise.core.errors import NESTED_TOO_DEEPLY, ConfigError, RegistryError
 from modelwise.core.models import ModelSpec, Registry
-from modelwise.core.settings import Settings
+from modelwise.core.settings import GatewaySettings, InferenceRule, Settings, Tier, Weights
 
-_CACHE_FORMAT = 4
+_CACHE_FORMAT = 5
 
 
 def load_settings(
@@ -37,17 +36,15 @@ def load_settings(
         return Settings(), {}
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config: {exc.strerror}") from None
-    stamp = (_CACHE_FORMAT, st.st_size, st.st_mtime_ns, st.st_ino)
+    stamp = (_CACHE_FORMAT, _settings_shape(), st.st_size, st.st_mtime_ns, st.st_ino)
     cache = _cache_file(cache_dir, path, "config") if cache_dir is not None else None
     if cache is not None:
         try:
             with open(cache, "rb") as fh:
-                cached = pickle.load(fh)
-            if cached[0] == stamp and isinstance(cached[1], Settings):
-                return cached[1], cached[2]
-        except (
-            OSError, EOFError, pickle.UnpicklingError, AttributeError, ImportError, IndexError, TypeError
-        ):
+                cached = marshal.loads(fh.read())
+            if cached[0] == stamp:
+                return _settings_from_data(cached[1]), cached[2]
+        except (OSError, EOFError, ValueError, TypeError, IndexError, KeyError):
             pass
     import tomllib
 
@@ -64,8 +61,51 @@ def load_settings(
 
     settings, from_config = settings_from_dict(data, str(path))
     if cache is not None:
-        _write_cache(cache, pickle.dumps((stamp, settings, from_config), protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            payload = marshal.dumps((stamp, _settings_data(settings), from_config))
+        except ValueError:  # a value marshal cannot keep (a TOML date in a provider's table): no cache
+            pass
+        else:
+            _write_cache(cache, payload)
     return settings, from_config
+
+
+_SETTINGS_CLASSES = (Settings, Weights, Tier, GatewaySettings, InferenceRule)
+
+
+def _settings_shape() -> tuple[tuple[str, ...], ...]:
+    """The settings' fields, part of the cache's key: a cache written by a version whose settings had
+    other fields is read again from the config, never filled with defaults the config may not hold."""
+    from dataclasses import fields
+
+    return tuple(tuple(f.name for f in fields(cls) if f.init) for cls in _SETTINGS_CLASSES)
+
+
+def _fields_of(obj: Any) -> dict[str, Any]:
+    from dataclasses import fields
+
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.init}
+
+
+def _settings_data(settings: Settings) -> dict[str, Any]:
+    """The settings as plain values for the cache (marshal: no pickle to import on a cold start)."""
+    data = _fields_of(settings)
+    data["weights"] = _fields_of(settings.weights)
+    data["tiers"] = tuple(_fields_of(t) for t in settings.tiers)
+    data["gateway"] = gateway = _fields_of(settings.gateway)
+    gateway["rules"] = tuple(_fields_of(r) for r in settings.gateway.rules)
+    return data
+
+
+def _settings_from_data(data: dict[str, Any]) -> Settings:
+    """The settings `_settings_data` kept, built again with their constructors."""
+    data = dict(data)
+    data["weights"] = Weights(**data["weights"])
+    data["tiers"] = tuple(Tier(**t) for t in data["tiers"])
+    gateway = dict(data["gateway"])
+    gateway["rules"] = tuple(InferenceRule(**r) for r in gateway["rules"])
+    data["gateway"] = GatewaySettings(**gateway)
+    return Settings(**data)
 
 
 def _write_cache(cache: Path, payload: bytes) -> None:
