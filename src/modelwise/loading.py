@@ -1,8 +1,9 @@
 """Reading the config and the registry from disk.
 
 A registry or config is validated with pydantic once; the validated records are then kept in the user
-cache dir, keyed by the file's path, size, inode and modification time, so a cold `modelwise route`
-skips both the schema work and the pydantic import."""
+cache dir with marshal, keyed by the file's path, size, inode and modification time (and, for the
+config, the settings' field names), so a cold `modelwise route` skips the schema work and the pydantic
+and pickle imports."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def load_settings(
     if cache is not None:
         try:
             payload = marshal.dumps((stamp, _settings_data(settings), from_config))
-        except ValueError:  # a value marshal cannot keep (a TOML date in a provider's table): no cache
+        except ValueError:  # a value marshal cannot keep: no cache, the file is read again next time
             pass
         else:
             _write_cache(cache, payload)
