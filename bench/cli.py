@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import cold_env, figure, print_table, source_dir, wall  # noqa: E402
+from _common import ROOT, cold_env, figure, print_table, source_dir, wall  # noqa: E402
 
 PASS_TIMES = 6.0  # the budget: this many times `python -c pass`, measured in the same run
 ARGS = ["route", "code_generation", "Create a React component", "--json"]
@@ -79,7 +79,7 @@ def compare(baseline: str, runs: int = 20) -> dict[str, float]:
     """This tree's cold `route` against the checkout at `baseline`, in turn (which goes first
     alternating), each tree with its own src/ on PYTHONPATH, ledger and cache. Returns the medians (ms)
     and the ratio this / baseline of the wall and CPU times."""
-    trees = {"baseline": source_dir(baseline), "this": str(Path(__file__).resolve().parents[1] / "src")}
+    trees = {"baseline": source_dir(baseline), "this": str(ROOT / "src")}
     module = [sys.executable, "-m", "modelwise", *ARGS]
     with tempfile.TemporaryDirectory() as tmp:
         envs = {}

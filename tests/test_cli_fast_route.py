@@ -3,7 +3,9 @@ for every command line it accepts, and leaves every other line to argparse."""
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -145,12 +147,8 @@ def test_a_recorded_route_in_utc_loads_neither_openssl_nor_zoneinfo(cli_env, tmp
             for _ in range(2)]  # the first validates the registry and config (pydantic) and caches them
     assert runs[0].stdout.split()[0] == "0", runs[0].stderr
     assert runs[1].stdout.split() == ["0"], runs[1].stderr
-    import sqlite3
-
     with sqlite3.connect(cli_env["MODELWISE_LEDGER"]) as conn:
         stored = [r[0] for r in conn.execute("SELECT description FROM decisions")]
         zone = conn.execute("SELECT value FROM meta WHERE key = 'timezone'").fetchone()
-    import hashlib
-
     digest = "sha256:" + hashlib.sha256(b"token sk-abc123def456ghi789jkl0").hexdigest()
     assert stored == [digest, digest] and zone == ("UTC",)

@@ -64,7 +64,7 @@ def load_settings(
     if cache is not None:
         try:
             payload = marshal.dumps((stamp, _settings_data(settings), from_config))
-        except ValueError:  # a value marshal cannot keep: no cache, the file is read again next time
+        except ValueError:  # a record `_settings_data` does not unpack: no cache, the file is read next time
             pass
         else:
             _write_cache(cache, payload)
