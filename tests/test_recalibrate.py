@@ -42,6 +42,7 @@ def _same(got: Ranking, want: Ranking) -> None:
     }
     for e in got.entries[:40]:
         assert got.rank_of(e) == 1 + [x.model.id for x in want.entries].index(e.model.id)
+        assert got.entry(e.model.id) is e
 
 
 CASES = [
@@ -98,6 +99,20 @@ def test_recalibrated_refuses_a_ranking_it_cannot_start_from(models):
     r = rank_models(models[:50], "debugging", tier_of(settings, "debugging"), settings.weights, settings)
     assert recalibrated(without(r, lambda e: False), [], settings, EMPTY) is None
     assert recalibrated(dataclasses.replace(r, by_id=None), [], settings, EMPTY) is None
+
+
+def test_an_entry_is_found_by_id_with_or_without_the_index(models):
+    """`Ranking.entry` answers from `by_id` when the ranking has it, else by walking the entries: the
+    same entry either way, and None for a model not ranked."""
+    from modelwise.core.scoring import without
+
+    settings = Settings()
+    r = rank_models(models, "debugging", tier_of(settings, "debugging"), settings.weights, settings)
+    unindexed = without(r, lambda e: False)
+    assert r.by_id is not None and unindexed.by_id is None
+    for e in (r.entries[0], r.entries[len(r.entries) // 2], r.entries[-1]):
+        assert r.entry(e.model.id) is e and unindexed.entry(e.model.id) is e
+    assert r.entry("no-such-model") is None and unindexed.entry("no-such-model") is None
 
 
 def test_a_call_after_an_outcome_scores_only_the_models_it_moved(make_service, monkeypatch):

@@ -286,7 +286,7 @@ def route_call(
         ranking = capable
     asked = None
     if model_id is not None:
-        asked = next((e for e in ranking.entries if e.model.id == model_id), None)
+        asked = ranking.entry(model_id)
         if asked is None:
             raise BadInput(f"model {model_id!r} is not one modelwise can route to")
         missing = [c for c in capabilities if c not in asked.model.capabilities]

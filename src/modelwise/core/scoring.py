@@ -186,6 +186,13 @@ class Ranking:
         """Whether `e` clears the tier's quality floor."""
         return self.floor is None or e.performance >= self.floor
 
+    def entry(self, model_id: str) -> Scored | None:
+        """The entry of `model_id`, None when it is not ranked: from `by_id` when the ranking has it (a
+        gateway call that names its model looks it up among ~900 entries)."""
+        if self.by_id is not None:
+            return self.by_id.get(model_id)
+        return next((e for e in self.entries if e.model.id == model_id), None)
+
     def rank_of(self, e: Scored) -> int:
         """`e`'s place, 1 for the best total."""
         return bisect.bisect_left(self.entries, order(e), key=order) + 1
