@@ -140,14 +140,55 @@ def test_the_one_pass_string_search_finds_what_searching_each_string_finds():
     """`_Strings.present` (one pass of a trie of every rule's strings) gives exactly the strings a
     substring search for each of them finds, on every corpus text and on texts made of the strings
     themselves run together (where the longest string at a place hides shorter ones)."""
-    from modelwise.gateway.inference import _NEEDS, _strings
+    from modelwise.gateway.inference import _NEEDS, RULES, _strings
 
-    strings = sorted({s for needs in _NEEDS if needs is not None and needs[0] for s in needs[1]})
+    strings = sorted({s for needs, rule in zip(_NEEDS, RULES, strict=True)
+                      if needs is not None and needs[0] and rule[3] == "prose" for s in needs[1]})
     texts = [t.lower() for t in _corpus_texts()]
     texts += ["".join(strings[i::7]) for i in range(7)] + [" ".join(reversed(strings))]
     found = _strings()
     for text in texts:
         assert found.present(text) == {s for s in strings if s in text}, text[:200]
+
+
+def test_trying_only_the_rules_whose_strings_are_present_answers_as_trying_them_all(monkeypatch):
+    """`infer` tries a case-insensitive prose rule only where one of its strings is present
+    (`_Strings.rules_for`): every corpus request, and each of its texts as a request of its own alone
+    and under a short system prompt, gets the type and the rule it gets when every rule is tried."""
+    from modelwise.gateway import inference
+
+    doc = inference_corpus.load()
+    requests = []
+    for p in doc["prompts"]:
+        body = inference_corpus.request(p, doc["clients"])
+        requests.append((body["messages"], body.get("tools")))
+    for text in _corpus_texts():
+        requests.append(([{"role": "user", "content": text}], None))
+        requests.append(([{"role": "system", "content": text[:1000]},
+                          {"role": "user", "content": "please help with this"}], None))
+
+    def read_all():  # each inferred anew, not answered from the requests kept
+        out = []
+        for msgs, tools in requests:
+            out.append(infer(msgs, TYPES, tools=tools))
+        return out
+
+    gated = read_all()
+    strings = inference._strings()
+    tried: list[int] = []
+    real = strings.rules_for
+
+    def some(presents):
+        chosen = real(presents)
+        tried.append(len(chosen))
+        return chosen
+
+    monkeypatch.setattr(strings, "rules_for", some)
+    assert read_all() == gated
+    assert len(tried) == len(requests)  # (every request was read again)
+    assert sum(tried) < 0.5 * len(tried) * len(inference.RULES)  # most rules are skipped, most of the time
+    monkeypatch.setattr(strings, "rules_for", lambda presents: list(range(len(inference.RULES))))
+    assert read_all() == gated
 
 
 def test_the_rules_fast_patterns_match_where_their_plain_patterns_do():

@@ -464,13 +464,26 @@ _NEEDS = [r[5] for r in _COMPILED]
 
 
 class _Strings:
-    """Which of the case-insensitive rules' literal strings a lowered text holds, found in one pass: a
-    regular expression of them all as a trie, tried (in a lookahead) at every character, finds there the
-    longest string that starts there, and every string that is a prefix of it starts there too. Checking
-    each rule's strings one by one cost ~800 substring searches a request."""
+    """Which of the case-insensitive prose rules' literal strings a lowered text holds, found in one pass:
+    a regular expression of them all as a trie, tried (in a lookahead) at every character, finds there
+    the longest string that starts there, and every string that is a prefix of it starts there too.
+    Checking each rule's strings one by one cost ~800 substring searches a request. `rules_for` then
+    names the rules worth trying: those rules only where a string of theirs is present, and every other
+    rule (a short request holds the strings of a few, and walking all 44 rules to try them took a seventh
+    of its inference)."""
 
-    def __init__(self, strings: Iterable[str]):
-        strings = sorted(set(strings))
+    def __init__(self, needs: Sequence[Any], wheres: Sequence[str]):
+        """`needs`: each rule's prefilter (None, or (folded, its strings, their set)); `wheres`: the
+        part of a request each rule reads."""
+        owners: dict[str, set[int]] = {}
+        always: list[int] = []
+        for i, (n, where) in enumerate(zip(needs, wheres, strict=True)):
+            if n is not None and n[0] and where == "prose":
+                for string in n[1]:
+                    owners.setdefault(string, set()).add(i)
+            else:
+                always.append(i)
+        strings = sorted(owners)
         trie: dict[str, Any] = {}
         for string in strings:
             node = trie
@@ -479,6 +492,19 @@ class _Strings:
             node[""] = {}
         self._pattern = re.compile(f"(?=({_trie(trie)}))")
         self._within = {t: frozenset(s for s in strings if t.startswith(s)) for t in strings}
+        self._owners = {s: frozenset(rules) for s, rules in owners.items()}
+        self._always = frozenset(always)
+
+    def rules_for(self, presents: Iterable[set[str]]) -> list[int]:
+        """The indices (in order) of the rules whose evidence can be more than 0 in texts holding the
+        strings `presents` names (what `present` found in each prose text): every rule that is not a
+        case-insensitive prose rule, and those of them with a string present."""
+        chosen = set(self._always)
+        owners = self._owners
+        for present in presents:
+            for string in present:
+                chosen |= owners[string]
+        return sorted(chosen)
 
     def present(self, lowered: str) -> set[str]:
         found: set[str] = set()
@@ -504,7 +530,7 @@ _STRINGS: _Strings | None = None  # made on first use (it takes a few millisecon
 def _strings() -> _Strings:
     global _STRINGS
     if _STRINGS is None:
-        _STRINGS = _Strings(s for needs in _NEEDS if needs is not None and needs[0] for s in needs[1])
+        _STRINGS = _Strings(_NEEDS, [r[3] for r in RULES])
     return _STRINGS
 _RANK = {t: i for i, t in enumerate(PRIORITY)}
 
@@ -701,14 +727,16 @@ def infer(
         parts.append(("prose", system, 0.5))
     # the strings the rules need, found in one pass over each prose text (they are short: a request's
     # head and tail, a short system prompt); the longer texts are searched string by string
+    strings = _strings()
     texts: dict[str, list[tuple[str, str, float, set[str] | None]]] = {"prose": [], "full": [], "code": []}
     for part, text, k in parts:
         if text:
             low = text.lower()
-            texts[part].append((text, low, k, _strings().present(low) if part == "prose" else None))
+            texts[part].append((text, low, k, strings.present(low) if part == "prose" else None))
     score: dict[str, float] = {}
     best: dict[str, tuple[float, str]] = {}
-    for (name, task, weight, where, pattern), needs in zip(RULES, _NEEDS, strict=True):
+    for i in strings.rules_for(present for _, _, _, present in texts["prose"] if present is not None):
+        (name, task, weight, where, pattern), needs = RULES[i], _NEEDS[i]
         if task not in known:
             continue
         w = 0.0
