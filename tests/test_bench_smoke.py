@@ -110,6 +110,7 @@ def test_inference_bench_reports_accuracy_and_times_both_trees():
     times = {line.split(":")[0]: line for line in out.splitlines() if "us per request" in line}
     assert set(times) == {"baseline", "this tree"}
     assert "(median of 2 rounds" in times["this tree"]
+    assert "this tree, each request seen before (an agent's next turn): " in out
     ratio = float(out.rsplit("this tree / baseline: ", 1)[1].split()[0])
     assert 0.2 < ratio < 5
 

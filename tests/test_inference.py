@@ -170,6 +170,7 @@ def test_trying_only_the_rules_whose_strings_are_present_answers_as_trying_them_
     def read_all():  # each inferred anew, not answered from the requests kept
         out = []
         for msgs, tools in requests:
+            inference._SEEN.clear()
             out.append(infer(msgs, TYPES, tools=tools))
         return out
 
@@ -189,6 +190,58 @@ def test_trying_only_the_rules_whose_strings_are_present_answers_as_trying_them_
     assert sum(tried) < 0.5 * len(tried) * len(inference.RULES)  # most rules are skipped, most of the time
     monkeypatch.setattr(strings, "rules_for", lambda presents: list(range(len(inference.RULES))))
     assert read_all() == gated
+
+
+def test_an_agents_later_turns_are_answered_from_the_requests_kept(monkeypatch):
+    """An agent sends its task again with every turn, the tool results after it: the later turns are not
+    read again. Whatever the answer depends on (the request, a short system prompt, a long one being
+    long, tools, the code the last turn carries, the types, the config's rules) tells the requests
+    kept apart, and no more than `KEPT` are kept."""
+    from modelwise.gateway import inference
+
+    read: list[str] = []
+    real = inference._inferred
+
+    def counted(request, *a):
+        read.append(request)
+        return real(request, *a)
+
+    monkeypatch.setattr(inference, "_inferred", counted)
+    monkeypatch.setattr(inference, "_SEEN", {})
+    task = "<task>\nrename get_usr to get_user everywhere\n</task>"
+    turns = [{"role": "system", "content": "You are Cline. " * 200}, {"role": "user", "content": task}]
+    first = infer(turns, TYPES, tools=[{"type": "function"}])
+    for i in range(5):  # each turn: the model's tool call, then its result
+        turns += [{"role": "assistant", "content": f"<read_file><path>m{i}.py</path></read_file>"},
+                  {"role": "user", "content": f"[read_file for 'm{i}.py'] Result:\ndef get_usr(): ..."}]
+        assert infer(turns, TYPES, tools=[{"type": "function"}]) == first
+    assert len(read) == 1
+
+    def fresh(messages, types=TYPES, tools=None, rules=()):
+        inference._SEEN.clear()
+        return real(inference.request_of(messages), inference.system_of(messages), messages, types, tools,
+                    rules)
+
+    # pairs that differ in one thing the answer depends on, each with its own answer
+    user = [{"role": "user", "content": "here"}]
+    review = [{"role": "system", "content": "You are a code reviewer."}, *user]
+    long_review = [{"role": "system", "content": "You are a code reviewer. " * 100}, *user]
+    code = [{"role": "user", "content": "<task>here</task>\n```py\nx = 1\n```"}]
+    rule = compile_rules([InferenceRule(name="here", task_type="math", keywords=("here",))])
+    cases = [
+        (review, TYPES, None, ()), (long_review, TYPES, None, ()), (user, TYPES, None, ()),
+        (user, TYPES, [{"type": "function"}], ()), (code, TYPES, None, ()), (user, TYPES, None, rule),
+        (user, ("code_generation", "debugging"), None, ()),
+    ]
+    answers = [fresh(*c) for c in cases]
+    # (each differs from the bare request's: the same request, but for the one thing)
+    assert all(a != answers[2] for i, a in enumerate(answers) if i != 2), answers
+    inference._SEEN.clear()
+    for _ in range(2):  # all kept side by side, each answered as it is read
+        assert [infer(*c) for c in cases] == answers
+    for i in range(inference.KEPT + 20):
+        infer([{"role": "user", "content": f"question {i}"}], TYPES)
+    assert len(inference._SEEN) == inference.KEPT
 
 
 def test_the_rules_fast_patterns_match_where_their_plain_patterns_do():

@@ -697,6 +697,14 @@ def warm() -> None:
     _strings()
 
 
+# An agent sends its task again with every turn (Cline's <task>, Claude Code's first message: the tool
+# results that follow are not the request), so the answers for the last requests are kept, keyed by all
+# that the inference reads of them: an agent's later turns are not read again (bench/inference.py: ~350 us
+# a request of the corpus read, ~7 us answered from what is kept)
+KEPT = 128
+_SEEN: dict[tuple[Any, ...], tuple[str, str]] = {}
+
+
 def infer(
     messages: Sequence[Mapping[str, Any]],
     task_types: Sequence[str],
@@ -709,9 +717,28 @@ def infer(
     the word model's log-odds of the request's prose (`RULE_WEIGHT`, `WORDS_CAP`, `WORDS_FULL_FROM`): a
     type with rule evidence is named by its strongest rule, one the words alone chose (by at least
     `WORDS_MARGIN` when no rule matched) is `learned`. With neither: code generation when the request
-    holds code or tools come with it, else knowledge. Only types in `task_types` are answered."""
+    holds code or tools come with it, else knowledge. Only types in `task_types` are answered.
+    The answers for the last `KEPT` requests are kept (`_SEEN`)."""
     request = request_of(messages)
     system = system_of(messages)
+    # what the answer depends on: the request; a short system prompt whole, of a long one only that it is
+    # long (and its start, which the config's rules read); the tools, the code a last turn carries, the
+    # types and the rules
+    short = len(system) <= SHORT_SYSTEM
+    key = (request, system if short else (None, system[:MAX_TEXT] if rules else None), bool(tools),
+           attached_code(messages), tuple(task_types), tuple(rules))
+    found = _SEEN.get(key)
+    if found is None:
+        found = _inferred(request, system, messages, task_types, tools, rules)
+        if len(_SEEN) >= KEPT:
+            _SEEN.pop(next(iter(_SEEN)), None)  # the oldest
+        _SEEN[key] = found
+    return found
+
+
+def _inferred(request: str, system: str, messages: Sequence[Mapping[str, Any]], task_types: Sequence[str],
+              tools: Any, rules: Sequence[tuple[str, str, str, re.Pattern[str]]]) -> tuple[str, str]:
+    """`infer` of a request not kept: `request` and `system` are its request and its system prompts."""
     known = set(task_types)
     for name, task, where, pattern in rules:
         if task not in known:
