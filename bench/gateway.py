@@ -16,14 +16,20 @@ latencies compare the two trees in blocks of 100 requests, each block alternated
 blocks of the two trees taken in turn, either first in turn: sent request by request, one server's work
 after its answer (the settlement, the re-ranking) fell on the other's next request. It prints each tree's
 added p50 and p99 and the median, over the rounds, of the difference of their blocks' added p50.
+`--ask` names what modelwise is asked for: `auto:documentation` (the default), `auto` (the type inferred
+from the request) or the stand-in's model by its id. The prompt is the same for every request (the
+inference then answers it from the requests it keeps, as it does an agent's later turns) unless
+`--distinct` gives each request its own.
 Run: python bench/gateway.py [--requests N] [--seconds S] [--rounds R] [--gap MS]
-                             [--registry shipped|brief] [--baseline-src DIR]"""
+                             [--registry shipped|brief] [--baseline-src DIR] [--ask named-type|auto|model]
+                             [--distinct]"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import importlib.util
+import itertools
 import os
 import re
 import socket
@@ -39,6 +45,8 @@ import aiohttp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = b'{"model": "%s", "messages": [{"role": "user", "content": "Write a haiku about budgets."}]%s}'
+DISTINCT = False  # --distinct: every request's prompt its own
+_COUNT = itertools.count()
 # registry -> (its file, the model the stand-in serves while the registry lists it as current)
 REGISTRIES = {
     "shipped": (ROOT / "model_registry.json", "gpt-4o-mini-2024-07-18"),
@@ -98,6 +106,8 @@ async def _one(session: aiohttp.ClientSession, url: str, body: bytes, headers: d
                stream: bool, until: bytes | None = None) -> float:
     """Seconds to the whole answer (non-streaming) or to the first body byte (streaming; with `until`,
     to the first bytes that hold it)."""
+    if DISTINCT:  # each request's own prompt: nothing it asks was asked before
+        body = body.replace(b"budgets.", b"budget number %d." % next(_COUNT), 1)
     start = time.perf_counter()
     async with session.post(url, data=body, headers=headers) as r:
         if r.status != 200:
@@ -278,8 +288,16 @@ def main() -> None:
                          "(default: this one, when it has litellm)")
     ap.add_argument("--baseline-src", metavar="DIR",
                     help="another checkout whose modelwise is measured beside this tree's (before/after)")
+    ap.add_argument("--ask", choices=("named-type", "auto", "model"), default="named-type",
+                    help="what modelwise is asked for: auto:documentation (the default, no inference), auto "
+                         "(the task type inferred from the request), or the stand-in's model by its id")
+    ap.add_argument("--distinct", action="store_true",
+                    help="give every request a prompt of its own (with --ask auto or model: each one's task "
+                         "type inferred anew, none answered from the requests the inference keeps)")
     add_registry_option(ap)
     args = ap.parse_args()
+    global DISTINCT
+    DISTINCT = args.distinct
     registry, model = REGISTRIES[args.registry]
     model = standin_model(registry, model)
     key, token = "sk-bench-standin", "tok-bench"
@@ -329,9 +347,10 @@ def main() -> None:
     else:
         print("LiteLLM's proxy: not measured (litellm is not installed here; pip install 'litellm[proxy]', "
               "or name a Python that has it with --litellm-python)")
+    asked = {"named-type": "auto:documentation", "auto": "auto", "model": model}[args.ask]
     if baseline is not None:
-        proxies["baseline"] = (baseline + "/v1", "auto:documentation", token)
-    proxies["modelwise"] = (base + "/v1", "auto:documentation", token)
+        proxies["baseline"] = (baseline + "/v1", asked, token)
+    proxies["modelwise"] = (base + "/v1", asked, token)
     try:
         asyncio.run(run(args, proxies))
     finally:

@@ -443,6 +443,63 @@ def test_bench_gateway_compares_a_baseline_tree(capsys, monkeypatch):
     assert "this tree: added p50 1.50 ms" in out and "median -0.500 ms (lower in 3 of 3 rounds)" in out
 
 
+def test_bench_gateway_asks_what_ask_names_with_a_prompt_of_its_own_each_time_distinct(monkeypatch):
+    """`--ask` is what modelwise is asked for (both trees alike); `--distinct` gives every request a
+    prompt of its own (so the inference keeps nothing it can answer from), and without it every request
+    is the same."""
+    import asyncio
+
+    bench = _bench_gateway("bench_gateway_ask")
+    asked: dict[str, str] = {}
+
+    def run(args, proxies):
+        asked.update({name: model for name, (_, model, _) in proxies.items()})
+        raise SystemExit(0)
+
+    class Proc:
+        def terminate(self):
+            pass
+
+        def wait(self, timeout=None):
+            return 0
+
+    monkeypatch.setattr(bench, "_start", lambda cmd, env, pattern: (Proc(), "http://127.0.0.1:9/v1"))
+    monkeypatch.setattr(bench, "run", run)
+    model = bench.standin_model(*bench.REGISTRIES["shipped"])
+    for ask, want in (("named-type", "auto:documentation"), ("auto", "auto"), ("model", model)):
+        monkeypatch.setattr("sys.argv", ["gateway.py", "--ask", ask, "--baseline-src", str(ROOT)])
+        with pytest.raises(SystemExit):
+            bench.main()
+        assert asked["modelwise"] == asked["baseline"] == want and asked["direct"] == model
+
+    sent: list[bytes] = []
+
+    class Session:
+        def post(self, url, data, headers):
+            sent.append(data)
+            return self
+
+        async def __aenter__(self):
+            return self
+
+        async def __aexit__(self, *exc):
+            return False
+
+        status = 200
+
+        async def read(self):
+            return b"{}"
+
+    body = bench.BODY % (b"auto", b"")
+    for distinct in (False, True):
+        monkeypatch.setattr(bench, "DISTINCT", distinct)
+        sent.clear()
+        for _ in range(3):
+            asyncio.run(bench._one(Session(), "http://x/v1/chat/completions", body, {}, False))
+        assert len(set(sent)) == (3 if distinct else 1)
+        assert all(b"Write a haiku about budget" in b for b in sent)
+
+
 def test_bench_gateway_serves_its_own_tree(monkeypatch, tmp_path):
     """The bench starts every process with its own tree's src/ first on the path (not whichever modelwise
     the interpreter has installed), and a --baseline-src server with that checkout's src/ first."""
