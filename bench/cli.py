@@ -13,7 +13,11 @@ With `--baseline-src DIR` it times this tree against another checkout instead, i
 as `python -m modelwise route --json` with its own `src/` first on PYTHONPATH and its own ledger and
 cache, and prints both medians (wall and CPU) and their ratio.
 
-Run: python bench/cli.py [--runs N] [--baseline-src DIR]"""
+The processes are told where their ledger, config, cache and registry are (MODELWISE_*), unless `--home`
+gives each its own temporary HOME and no MODELWISE_* or XDG_* variable, as a user's process starts: it
+then finds them in the user folders (and the shipped registry), which it has to work out.
+
+Run: python bench/cli.py [--runs N] [--baseline-src DIR] [--home]"""
 
 from __future__ import annotations
 
@@ -37,11 +41,23 @@ def script() -> list[str] | None:
     return [str(exe)] if exe.exists() else None
 
 
-def run(runs: int = 20, quick: bool = False) -> list[dict]:
+def user_env(folder: Path, **overrides: str) -> dict[str, str]:
+    """`cold_env`, but as a user's process starts: HOME is `folder` (with the config in its user folder)
+    and no MODELWISE_* or XDG_* variable says where anything is."""
+    env = cold_env(folder, **overrides)
+    config = Path(env["MODELWISE_CONFIG"]).read_text()
+    env = {k: v for k, v in env.items() if not k.startswith(("MODELWISE_", "XDG_"))}
+    env["HOME"] = str(folder)
+    (folder / ".config" / "modelwise").mkdir(parents=True, exist_ok=True)
+    (folder / ".config" / "modelwise" / "config.toml").write_text(config)
+    return env
+
+
+def run(runs: int = 20, quick: bool = False, home: bool = False) -> list[dict]:
     if quick:
         runs = min(runs, 7)
     with tempfile.TemporaryDirectory() as tmp:
-        env = cold_env(Path(tmp))
+        env = (user_env if home else cold_env)(Path(tmp))
         module = [sys.executable, "-m", "modelwise"]
         first, _ = wall(module + ARGS, env)  # validates with pydantic and fills the cache
         commands = [("modelwise route --json", script()), ("python -m modelwise route --json", module)]
@@ -75,10 +91,11 @@ def run(runs: int = 20, quick: bool = False) -> list[dict]:
     return rows
 
 
-def compare(baseline: str, runs: int = 20) -> dict[str, float]:
+def compare(baseline: str, runs: int = 20, home: bool = False) -> dict[str, float]:
     """This tree's cold `route` against the checkout at `baseline`, in turn (which goes first
-    alternating), each tree with its own src/ on PYTHONPATH, ledger and cache. Returns the medians (ms)
-    and the ratio this / baseline of the wall and CPU times."""
+    alternating), each tree with its own src/ on PYTHONPATH, ledger and cache (`home`: each in a HOME of
+    its own, `user_env`). Returns the medians (ms) and the ratio this / baseline of the wall and CPU
+    times."""
     trees = {"baseline": source_dir(baseline), "this": str(ROOT / "src")}
     module = [sys.executable, "-m", "modelwise", *ARGS]
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,7 +103,7 @@ def compare(baseline: str, runs: int = 20) -> dict[str, float]:
         for side, src in trees.items():
             folder = Path(tmp) / side
             folder.mkdir()
-            envs[side] = cold_env(folder, PYTHONPATH=src)
+            envs[side] = (user_env if home else cold_env)(folder, PYTHONPATH=src)
             wall(module, envs[side])  # validates, caches and compiles this tree's bytecode
         samples: dict[str, list[tuple[float, float]]] = {side: [] for side in trees}
         for i in range(runs):
@@ -105,9 +122,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=20)
     ap.add_argument("--baseline-src", metavar="DIR", help="another checkout (or its src/) to time against")
+    ap.add_argument("--home", action="store_true",
+                    help="each process in a HOME of its own, told nothing of where its files are")
     args = ap.parse_args()
     if args.baseline_src:
-        got = compare(args.baseline_src, args.runs)
+        got = compare(args.baseline_src, args.runs, args.home)
         print(
             f"python -m modelwise route --json, cold, {args.runs} runs of each in turn: "
             f"this tree {got['this_wall']:.1f} ms (CPU {got['this_cpu']:.0f}), baseline "
@@ -115,7 +134,7 @@ def main() -> int:
             f"(CPU {got['cpu_ratio']:.3f})"
         )
         return 0
-    rows = run(args.runs)
+    rows = run(args.runs, home=args.home)
     print_table(rows)
     for r in rows:
         if r["note"]:

@@ -141,3 +141,20 @@ def test_the_cli_bench_times_the_baseline_tree_it_was_given(tmp_path, monkeypatc
     got = cli_bench.compare(str(tmp_path / "base"), runs=2)
     assert mark.read_text().splitlines() == ["baseline"] * 3  # the warm-up run and two timed ones
     assert got["this_wall"] > 0 and got["wall_ratio"] == got["this_wall"] / got["baseline_wall"]
+
+
+def test_the_cli_bench_runs_a_route_as_a_user_would_with_home(tmp_path, monkeypatch):
+    """`bench/cli.py --home`: each process with a HOME of its own and no MODELWISE_* or XDG_* variable,
+    so it finds its config, ledger and cache in the user folders (here a real route records there)."""
+    import subprocess
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "elsewhere"))
+    env = cli_bench.user_env(tmp_path)
+    assert env["HOME"] == str(tmp_path)
+    assert not [k for k in env if k.startswith(("MODELWISE_", "XDG_"))]
+    assert "daily_budget" in (tmp_path / ".config" / "modelwise" / "config.toml").read_text()
+    out = subprocess.run([sys.executable, "-m", "modelwise", *cli_bench.ARGS], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert list((tmp_path / ".local" / "share" / "modelwise").glob("*.sqlite3"))
+    assert not (tmp_path / "elsewhere").exists()
