@@ -239,8 +239,14 @@ def test_an_agents_later_turns_are_answered_from_the_requests_kept(monkeypatch):
     inference._SEEN.clear()
     for _ in range(2):  # all kept side by side, each answered as it is read
         assert [infer(*c) for c in cases] == answers
-    for i in range(inference.KEPT + 20):
+    # an agent's task stays kept while it keeps asking, whatever else is asked between its turns
+    assert infer(turns, TYPES, tools=[{"type": "function"}]) == first
+    read.clear()
+    for i in range(3 * inference.KEPT):
         infer([{"role": "user", "content": f"question {i}"}], TYPES)
+        if i % (inference.KEPT // 2) == 0:
+            assert infer(turns, TYPES, tools=[{"type": "function"}]) == first
+    assert len(read) == 3 * inference.KEPT  # each question once, the task never again
     assert len(inference._SEEN) == inference.KEPT
 
 

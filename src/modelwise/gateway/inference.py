@@ -698,9 +698,10 @@ def warm() -> None:
 
 
 # An agent sends its task again with every turn (Cline's <task>, Claude Code's first message: the tool
-# results that follow are not the request), so the answers for the last requests are kept, keyed by all
-# that the inference reads of them: an agent's later turns are not read again (bench/inference.py: ~350 us
-# a request of the corpus read, ~7 us answered from what is kept)
+# results that follow are not the request), so the answers for the requests asked for most recently are
+# kept, keyed by all that the inference reads of them: an agent's later turns are not read again, however
+# many other requests come between two of them (bench/inference.py: ~350 us a request of the corpus
+# read, ~7 us answered from what is kept)
 KEPT = 128
 _SEEN: dict[tuple[Any, ...], tuple[str, str]] = {}
 
@@ -718,7 +719,7 @@ def infer(
     type with rule evidence is named by its strongest rule, one the words alone chose (by at least
     `WORDS_MARGIN` when no rule matched) is `learned`. With neither: code generation when the request
     holds code or tools come with it, else knowledge. Only types in `task_types` are answered.
-    The answers for the last `KEPT` requests are kept (`_SEEN`)."""
+    The answers for the `KEPT` requests asked for most recently are kept (`_SEEN`)."""
     request = request_of(messages)
     system = system_of(messages)
     # what the answer depends on: the request; a short system prompt whole, of a long one only that it is
@@ -727,12 +728,12 @@ def infer(
     short = len(system) <= SHORT_SYSTEM
     key = (request, system if short else (None, system[:MAX_TEXT] if rules else None), bool(tools),
            attached_code(messages), tuple(task_types), tuple(rules))
-    found = _SEEN.get(key)
+    found = _SEEN.pop(key, None)
     if found is None:
         found = _inferred(request, system, messages, task_types, tools, rules)
         if len(_SEEN) >= KEPT:
-            _SEEN.pop(next(iter(_SEEN)), None)  # the oldest
-        _SEEN[key] = found
+            _SEEN.pop(next(iter(_SEEN)), None)  # the one asked for longest ago
+    _SEEN[key] = found  # (last: the most recently asked for)
     return found
 
 
