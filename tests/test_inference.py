@@ -216,6 +216,8 @@ def test_an_agents_later_turns_are_answered_from_the_requests_kept(monkeypatch):
                   {"role": "user", "content": f"[read_file for 'm{i}.py'] Result:\ndef get_usr(): ..."}]
         assert infer(turns, TYPES, tools=[{"type": "function"}]) == first
     assert len(read) == 1
+    # what is kept holds no prompt: a hash of it, and the answer
+    assert all(isinstance(k, int) for k in inference._SEEN) and "get_usr" not in repr(inference._SEEN)
 
     def fresh(messages, types=TYPES, tools=None, rules=()):
         inference._SEEN.clear()
