@@ -699,11 +699,10 @@ def warm() -> None:
 
 # An agent sends its task again with every turn (Cline's <task>, Claude Code's first message: the tool
 # results that follow are not the request), so the answers for the requests asked for most recently are
-# kept, keyed by all that the inference reads of them: an agent's later turns are not read again, however
-# many other requests come between two of them (bench/inference.py: ~350 us a request of the corpus
-# read, ~7 us answered from what is kept)
-# (by the hash of what it reads, not the text itself: no prompt outlives its request here; two requests
-# of the 128 share a 64-bit hash about once in 10^17 lookups)
+# kept, keyed by the hash of all that the inference reads of them: an agent's later turns are not read
+# again, however many other requests come between two of them (bench/inference.py: ~350 us a request of
+# the corpus read, ~7-10 us answered from what is kept). A hash, not the text: no prompt outlives its
+# request here (two requests of the 128 share a 64-bit hash about once in 10^17 lookups).
 KEPT = 128
 _SEEN: dict[int, tuple[str, str]] = {}
 
