@@ -221,8 +221,8 @@ def test_an_agents_later_turns_are_answered_from_the_requests_kept(monkeypatch):
 
     def fresh(messages, types=TYPES, tools=None, rules=()):
         inference._SEEN.clear()
-        return real(inference.request_of(messages), inference.system_of(messages), messages, types, tools,
-                    rules)
+        return real(inference.request_of(messages), inference.system_of(messages),
+                    inference.attached_code(messages), types, tools, rules)
 
     # pairs that differ in one thing the answer depends on, each with its own answer
     user = [{"role": "user", "content": "here"}]

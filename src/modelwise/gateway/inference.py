@@ -727,20 +727,22 @@ def infer(
     # long (and its start, which the config's rules read); the tools, the code a last turn carries, the
     # types and the rules
     short = len(system) <= SHORT_SYSTEM
+    code_attached = attached_code(messages)
     key = hash((request, system if short else (None, system[:MAX_TEXT] if rules else None), bool(tools),
-                attached_code(messages), tuple(task_types), tuple(rules)))
+                code_attached, tuple(task_types), tuple(rules)))
     found = _SEEN.pop(key, None)
     if found is None:
-        found = _inferred(request, system, messages, task_types, tools, rules)
+        found = _inferred(request, system, code_attached, task_types, tools, rules)
         if len(_SEEN) >= KEPT:
             _SEEN.pop(next(iter(_SEEN)), None)  # the one asked for longest ago
     _SEEN[key] = found  # (last: the most recently asked for)
     return found
 
 
-def _inferred(request: str, system: str, messages: Sequence[Mapping[str, Any]], task_types: Sequence[str],
-              tools: Any, rules: Sequence[tuple[str, str, str, re.Pattern[str]]]) -> tuple[str, str]:
-    """`infer` of a request not kept: `request` and `system` are its request and its system prompts."""
+def _inferred(request: str, system: str, code_attached: bool, task_types: Sequence[str], tools: Any,
+              rules: Sequence[tuple[str, str, str, re.Pattern[str]]]) -> tuple[str, str]:
+    """`infer` of a request not kept: `request` and `system` are its request and its system prompts,
+    `code_attached` whether its last user turn carries code (`attached_code`)."""
     known = set(task_types)
     for name, task, where, pattern in rules:
         if task not in known:
@@ -798,7 +800,7 @@ def _inferred(request: str, system: str, messages: Sequence[Mapping[str, Any]], 
         return task, f"rule:{best[task][1]}"
     # an agent (tools, or its long system prompt) or code in the request: most likely writing code
     agent = bool(tools) or len(system) > SHORT_SYSTEM
-    fallback = "code_generation" if agent or code or attached_code(messages) else "knowledge"
+    fallback = "code_generation" if agent or code or code_attached else "knowledge"
     if fallback not in known:
         fallback = task_types[0]
     return fallback, "default"
