@@ -32,34 +32,29 @@ def _xdg(variable: str, default: str) -> Path | None:
     return Path(os.path.join(base, APP))
 
 
-def user_config_dir() -> Path:
-    fast = _xdg("XDG_CONFIG_HOME", ".config")
+def _user_dir(variable: str, default: str, kind: str) -> Path:
+    """The user folder of `kind` (platformdirs' `user_{kind}_dir`): worked out by `_xdg` where it can."""
+    fast = _xdg(variable, default)
     if fast is not None:
         return fast
     import platformdirs
 
-    return Path(platformdirs.user_config_dir(APP, appauthor=False))
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP, appauthor=False))
+
+
+def user_config_dir() -> Path:
+    return _user_dir("XDG_CONFIG_HOME", ".config", "config")
 
 
 def user_data_dir() -> Path:
-    fast = _xdg("XDG_DATA_HOME", ".local/share")
-    if fast is not None:
-        return fast
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP, appauthor=False))
+    return _user_dir("XDG_DATA_HOME", ".local/share", "data")
 
 
 def user_cache_dir() -> Path:
     env = os.environ.get("MODELWISE_CACHE")
     if env:
         return Path(env)
-    fast = _xdg("XDG_CACHE_HOME", ".cache")
-    if fast is not None:
-        return fast
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP, appauthor=False))
+    return _user_dir("XDG_CACHE_HOME", ".cache", "cache")
 
 
 def shipped_registry() -> Path:
